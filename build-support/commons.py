@@ -36,6 +36,7 @@ def commons_library(lib, version, description, extras_require=None, entry_points
             name=f"internal-{lib}",
             version=version,
             description=description,
+            long_description_content_type="text/markdown",
             license="Apache-2.0",
             python_requires=">=3.11",
             extras_require=extras_require or {},

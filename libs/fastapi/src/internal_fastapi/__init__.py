@@ -1,14 +1,125 @@
-"""internal_fastapi: FastAPI middleware, responses, pagination, dependencies and error handling.
+"""internal_fastapi: FastAPI middleware, problem+json errors, pagination, dependencies and health.
 
-The package exists so that its build, lockfile and wheel are in place; its features are tracked in
-the project's issues and are not implemented yet.
+``install(app)`` wires everything in the right order::
+
+    from fastapi import FastAPI
+    from internal_fastapi import install
+
+    app = FastAPI()
+    install(app)   # correlation IDs, access log, RFC 9457 errors, /health/live, /health/ready
+
+Database and cache integrations are in ``internal_fastapi.extensions.rdbms`` and
+``internal_fastapi.extensions.cache``; this package never imports them. Nothing runs at import.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["__version__"]
+from internal_fastapi._dependencies import (
+    BearerAuth,
+    StaticTokenVerifier,
+    TokenVerifier,
+    bearer_token,
+    settings_dependency,
+)
+from internal_fastapi._errors import (
+    ApiError,
+    BadRequestError,
+    ConflictError,
+    ErrorMapper,
+    ErrorRule,
+    ForbiddenError,
+    NotFoundError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    default_error_mapper,
+    error_mapper,
+    install_exception_handlers,
+    problem_response,
+)
+from internal_fastapi._health import (
+    health_router,
+)
+from internal_fastapi._install import (
+    install,
+)
+from internal_fastapi._middleware import (
+    CorrelationIdMiddleware,
+    ErrorHandlingMiddleware,
+    RequestLoggingMiddleware,
+    is_valid_id,
+)
+from internal_fastapi._pagination import (
+    CursorCodec,
+    CursorParams,
+    InvalidCursorError,
+    OffsetParams,
+    PageParams,
+    cursor_pagination,
+    offset_pagination,
+    page_pagination,
+)
+from internal_fastapi._responses import (
+    PROBLEM_CONTENT_TYPE,
+    ApiResponse,
+    CursorPageResponse,
+    FieldError,
+    OffsetPageResponse,
+    PageResponse,
+    ProblemDetail,
+    ValidationProblemDetail,
+)
+from internal_fastapi._settings import (
+    FastAPISettings,
+)
+
+__all__ = [
+    "ApiError",
+    "ApiResponse",
+    "BadRequestError",
+    "BearerAuth",
+    "ConflictError",
+    "CorrelationIdMiddleware",
+    "CursorCodec",
+    "CursorPageResponse",
+    "CursorParams",
+    "ErrorHandlingMiddleware",
+    "ErrorMapper",
+    "ErrorRule",
+    "FastAPISettings",
+    "FieldError",
+    "ForbiddenError",
+    "InvalidCursorError",
+    "NotFoundError",
+    "OffsetPageResponse",
+    "OffsetParams",
+    "PROBLEM_CONTENT_TYPE",
+    "PageParams",
+    "PageResponse",
+    "ProblemDetail",
+    "RequestLoggingMiddleware",
+    "ServiceUnavailableError",
+    "StaticTokenVerifier",
+    "TokenVerifier",
+    "TooManyRequestsError",
+    "UnauthorizedError",
+    "ValidationProblemDetail",
+    "__version__",
+    "bearer_token",
+    "cursor_pagination",
+    "default_error_mapper",
+    "error_mapper",
+    "health_router",
+    "install",
+    "install_exception_handlers",
+    "is_valid_id",
+    "offset_pagination",
+    "page_pagination",
+    "problem_response",
+    "settings_dependency",
+]
 
 try:
     __version__ = version("internal-fastapi")

@@ -1,0 +1,163 @@
+"""Base class of the service clients: session, botocore config, lifecycle, health, resilience, errors."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from internal_aws._boto import client_config, is_aws_error, translate
+from internal_aws._errors import AwsError, NotFoundError
+from internal_aws._settings import AwsSettings
+from internal_aws.credentials import AwsCredentials
+from internal_base.health import HealthRegistry, default_registry
+from internal_base.resilience import ResiliencePolicy
+from internal_base.telemetry import span
+
+__all__ = ["ServiceClient", "operation_name"]
+
+
+def operation_name(method: str) -> str:
+    """``"get_object"`` → ``"GetObject"`` (the API operation name of a client method)."""
+    return "".join(part[:1].upper() + part[1:] for part in method.split("_"))
+
+
+class ServiceClient:
+    """Owns one aiobotocore client; subclasses add the service's operations.
+
+    Args:
+        settings: Endpoint, timeouts, retries (default: ``AwsSettings()``, i.e. env + defaults).
+        session: An existing ``aioboto3.Session`` to reuse (default: one built from the credentials).
+        credentials: Overrides the credentials part of ``settings``.
+        policy: Optional ``ResiliencePolicy`` around every call. When it has a retry, botocore's own
+            retries are turned off (one attempt) so calls are never retried twice over.
+        health: Registry for the readiness check (default: the process-wide registry when
+            ``settings.register_health``; pass a registry to register there instead).
+    """
+
+    service: ClassVar[str] = ""
+    not_found: ClassVar[type[NotFoundError]] = NotFoundError
+
+    def __init__(
+        self,
+        *,
+        settings: AwsSettings | None = None,
+        session: Any | None = None,
+        credentials: AwsCredentials | None = None,
+        policy: ResiliencePolicy | None = None,
+        health: HealthRegistry | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else AwsSettings()
+        self.credentials = (
+            credentials if credentials is not None else AwsCredentials.from_settings(self.settings)
+        )
+        self.policy = policy if policy is not None else self.settings.resilience_policy(f"aws.{self.service}")
+        self._session = session
+        self._health = (
+            health if health is not None else (default_registry() if self.settings.register_health else None)
+        )
+        self._client: Any | None = None
+        self._stack: AsyncExitStack | None = None
+        self._health_name: str | None = None
+
+    @property
+    def session(self) -> Any:
+        """The ``aioboto3.Session`` in use (created on first access when none was given)."""
+        if self._session is None:
+            self._session = self.credentials.session()
+        return self._session
+
+    @property
+    def config(self) -> Any:
+        """The botocore ``Config`` the client is created with."""
+        retry = self.policy is not None and self.policy.retry is not None
+        return client_config(self.settings, self.service, botocore_retries=not retry)
+
+    @property
+    def raw(self) -> Any:
+        """The underlying aiobotocore client, for operations this wrapper does not cover.
+
+        Raises:
+            AwsError: The client is not open (use ``async with`` or ``await open()``).
+        """
+        if self._client is None:
+            raise AwsError(f"the {self.service} client is not open; use 'async with' or 'await open()'")
+        return self._client
+
+    @property
+    def is_open(self) -> bool:
+        """Whether :meth:`open` has run and :meth:`close` has not."""
+        return self._client is not None
+
+    def health_check_name(self) -> str:
+        """Name of the readiness check; subclasses include their resource (``aws.s3:<bucket>``)."""
+        return f"aws.{self.service}"
+
+    async def ping(self) -> None:
+        """The readiness check: one cheap call that proves endpoint, credentials and resource."""
+        raise NotImplementedError
+
+    async def open(self) -> Self:
+        """Create the client (idempotent) and register the readiness check.
+
+        Raises:
+            AwsConfigurationError: Unknown profile, missing region or similar.
+        """
+        if self._client is not None:
+            return self
+        stack = AsyncExitStack()
+        factory = self.session.client(self.service, config=self.config, **self.credentials.client_kwargs())
+        try:
+            self._client = await stack.enter_async_context(factory)
+        except Exception as exc:
+            await stack.aclose()
+            if is_aws_error(exc):
+                raise translate(exc, "CreateClient") from exc
+            raise
+        self._stack = stack
+        if self._health is not None:
+            self._health_name = self.health_check_name()
+            self._health.register(self._health_name, self.ping)
+        return self
+
+    async def close(self) -> None:
+        """Unregister the readiness check and close the client (idempotent)."""
+        if self._health is not None and self._health_name is not None:
+            self._health.unregister(self._health_name)
+            self._health_name = None
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _call(
+        self, method: str, /, *, not_found: type[NotFoundError] | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """Call ``raw.<method>(**params)`` under the policy; botocore errors become ``AwsError``."""
+        operation = operation_name(method)
+        missing = not_found if not_found is not None else self.not_found
+        client = self.raw
+
+        async def once() -> dict[str, Any]:
+            try:
+                result: dict[str, Any] = await getattr(client, method)(**params)
+            except Exception as exc:
+                if is_aws_error(exc):
+                    raise translate(exc, operation, not_found=missing) from exc
+                raise
+            return result
+
+        async with span(f"aws.{self.service}.{method}", **{"rpc.system": "aws-api", "rpc.method": operation}):
+            if self.policy is None:
+                return await once()
+            return await self.policy.run(once)

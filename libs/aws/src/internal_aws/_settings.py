@@ -1,0 +1,92 @@
+"""Settings shared by every AWS client (env prefix ``COMMONS_AWS_``, YAML section ``aws``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from internal_aws._errors import CALLER_ERRORS, RETRYABLE_ERRORS
+from internal_base.resilience import ResiliencePolicy, ResilienceSettings
+from internal_base.settings import LibrarySettings
+
+__all__ = ["AwsSettings", "MIB"]
+
+MIB = 1024 * 1024
+"""One mebibyte; S3 parts (except the last) must be at least 5 MiB."""
+
+
+class AwsSettings(LibrarySettings):
+    """Credentials, endpoint, timeouts, retries and S3 transfer settings of the AWS clients.
+
+    Credentials resolve in this order: explicit keys → ``profile`` → the default boto chain
+    (environment variables, shared files, container/instance metadata). Keys are
+    :class:`~pydantic.SecretStr`, so reprs, logs and validation errors never show them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COMMONS_AWS_", hide_input_in_errors=True)
+    yaml_section: ClassVar[str] = "aws"
+
+    region: str | None = Field(default=None, description="AWS region; None: the default chain's region.")
+    endpoint_url: str | None = Field(
+        default=None, description="Endpoint override for every service (LocalStack, moto)."
+    )
+    access_key_id: SecretStr | None = Field(default=None, description="Explicit access key id.")
+    secret_access_key: SecretStr | None = Field(default=None, description="Explicit secret access key.")
+    session_token: SecretStr | None = Field(default=None, description="Session token of temporary keys.")
+    profile: str | None = Field(default=None, description="Named profile of the shared config files.")
+
+    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to open a connection.")
+    read_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds to wait for a response; keep above SQS long-poll waits."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="botocore attempts per call (1 when a ResiliencePolicy retries)."
+    )
+    retry_mode: Literal["legacy", "standard", "adaptive"] = Field(
+        default="standard", description="botocore retry mode."
+    )
+    max_pool_connections: int = Field(default=10, ge=1, description="HTTP connections per client.")
+
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="S3 addressing; 'path' for most local emulators with a hostname."
+    )
+    s3_multipart_threshold: int = Field(
+        default=8 * MIB, ge=5 * MIB, description="Bytes from which uploads use multipart."
+    )
+    s3_part_size: int = Field(default=8 * MIB, ge=5 * MIB, description="Bytes per multipart part.")
+    s3_max_concurrency: int = Field(default=4, ge=1, description="Parts uploaded at the same time.")
+    presign_expires: int = Field(
+        default=3600, ge=1, le=7 * 24 * 3600, description="Default lifetime of presigned URLs, seconds."
+    )
+
+    register_health: bool = Field(
+        default=True, description="Register a readiness check in the default health registry."
+    )
+    resilience: ResilienceSettings | None = Field(
+        default=None, description="Optional timeout/retry/breaker around each call (see resilience_policy)."
+    )
+
+    @field_validator("region", "endpoint_url", "profile")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _keys_come_in_pairs(self) -> AwsSettings:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("access_key_id and secret_access_key must be given together")
+        if self.session_token is not None and self.access_key_id is None:
+            raise ValueError("session_token needs access_key_id and secret_access_key")
+        return self
+
+    def resilience_policy(self, name: str) -> ResiliencePolicy | None:
+        """The policy built from ``resilience`` (None when unset).
+
+        Only unavailability (connection, timeout, 5xx) and throttling are retried, and client
+        errors (not found, condition failed, access denied, invalid request) never open the breaker.
+        """
+        if self.resilience is None:
+            return None
+        return self.resilience.to_policy(name, retry_on=RETRYABLE_ERRORS, excluded=CALLER_ERRORS)

@@ -1,0 +1,8 @@
+"""S3: upload/download bytes, files and streams, multipart, metadata, listing, presigned URLs."""
+
+from __future__ import annotations
+
+from internal_aws.s3._types import ObjectInfo, ObjectSummary
+from internal_aws.s3.client import S3Client
+
+__all__ = ["ObjectInfo", "ObjectSummary", "S3Client"]

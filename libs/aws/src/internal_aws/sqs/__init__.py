@@ -1,0 +1,27 @@
+"""SQS: a queue client that propagates correlation/trace context, and a long-polling consumer."""
+
+from __future__ import annotations
+
+from internal_aws.sqs._types import (
+    AttributeValue,
+    BatchFailure,
+    BatchResult,
+    Message,
+    OutgoingMessage,
+)
+from internal_aws.sqs.client import MAX_BATCH, SqsClient, context_attributes
+from internal_aws.sqs.consumer import ConsumerStats, Handler, SqsConsumer
+
+__all__ = [
+    "AttributeValue",
+    "BatchFailure",
+    "BatchResult",
+    "ConsumerStats",
+    "Handler",
+    "MAX_BATCH",
+    "Message",
+    "OutgoingMessage",
+    "SqsClient",
+    "SqsConsumer",
+    "context_attributes",
+]

@@ -1,0 +1,267 @@
+"""The SQS consumer against a real endpoint: delivery guarantees, concurrency, context, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+
+import pytest
+from opentelemetry import trace
+
+from internal_aws import AwsSettings, Message, QueueNotFoundError, SqsClient, SqsConsumer
+from internal_base.context import correlation_scope, get_correlation_id
+from internal_base.logging import ContextFilter
+from internal_base.resilience import RetryPolicy
+from internal_base.telemetry import configure_telemetry, span
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``condition()`` holds, failing the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def queue_is_empty(queue: SqsClient) -> bool:
+    """No message visible or in flight."""
+    counts = await queue.attributes("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+    return counts == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+
+
+async def test_processes_and_deletes_every_message(queue: SqsClient) -> None:
+    """Each message is handled once and deleted after success; the queue ends empty."""
+    seen: list[str] = []
+
+    async def handle(message: Message) -> None:
+        seen.append(message.body)
+
+    await queue.send_batch([f"m{i}" for i in range(15)])
+    async with SqsConsumer(queue, handle, concurrency=5, wait_time=1, visibility_timeout=10) as consumer:
+        await eventually(lambda: consumer.stats.deleted == 15)
+        running_before_exit = consumer.running
+    assert running_before_exit
+    assert sorted(seen) == sorted(f"m{i}" for i in range(15))
+    assert consumer.stats.received == 15
+    assert consumer.stats.failed == 0
+    assert not consumer.running
+    assert await queue_is_empty(queue)
+
+
+async def test_concurrency_limit(queue: SqsClient) -> None:
+    """Never more than `concurrency` handlers run at once, and the limit is reached."""
+    active = 0
+    peak = 0
+
+    async def handle(message: Message) -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.3)
+        active -= 1
+
+    await queue.send_batch([f"c{i}" for i in range(12)])
+    async with SqsConsumer(queue, handle, concurrency=4, wait_time=1, visibility_timeout=10) as consumer:
+        await eventually(lambda: consumer.stats.deleted == 12)
+    assert peak == 4
+
+
+async def test_failure_leaves_message_for_redelivery(queue: SqsClient) -> None:
+    """A failing handler's message is not deleted and comes back with receive count 2."""
+    counts: list[int] = []
+
+    async def handle(message: Message) -> None:
+        counts.append(message.receive_count)
+        if message.receive_count == 1:
+            raise RuntimeError("transient failure")
+
+    await queue.send("flaky")
+    async with SqsConsumer(
+        queue, handle, wait_time=1, visibility_timeout=10, failure_visibility=0
+    ) as consumer:
+        await eventually(lambda: consumer.stats.deleted == 1)
+    assert counts == [1, 2]
+    assert consumer.stats.failed == 1
+    assert consumer.stats.succeeded == 1
+
+
+async def test_poison_message_reaches_the_dlq(settings: AwsSettings, unique_name: str) -> None:
+    """A message that always fails moves to the dead-letter queue after maxReceiveCount."""
+    async with (
+        SqsClient(queue_name=f"{unique_name}-dlq", settings=settings) as dlq,
+        SqsClient(queue_name=unique_name, settings=settings) as main,
+    ):
+        await dlq.create_queue()
+        arn = (await dlq.attributes("QueueArn"))["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "2"})
+        await main.create_queue(attributes={"RedrivePolicy": policy, "VisibilityTimeout": "1"})
+        try:
+            await main.send("poison")
+
+            async def handle(message: Message) -> None:
+                raise ValueError("cannot process")
+
+            async with SqsConsumer(
+                main, handle, wait_time=1, visibility_timeout=1, failure_visibility=0
+            ) as consumer:
+                await eventually(lambda: consumer.stats.failed == 2)
+                dead = await dlq.receive(wait_time=5)
+            assert [m.body for m in dead] == ["poison"]
+            assert consumer.stats.deleted == 0
+        finally:
+            await main.delete_queue()
+            await dlq.delete_queue()
+
+
+async def test_handler_runs_in_the_producers_context(queue: SqsClient) -> None:
+    """Logs inside the handler carry the producer's correlation id; spans join the producer's trace."""
+    telemetry = configure_telemetry(service_name="aws-consumer-test", exporter="memory")
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    collector = Collect()
+    collector.addFilter(ContextFilter())
+    log = logging.getLogger("test.consumer.handler")
+    log.addHandler(collector)
+    log.setLevel(logging.INFO)
+    seen: list[tuple[str | None, int]] = []
+
+    async def handle(message: Message) -> None:
+        log.info("handling %s", message.body)
+        seen.append((get_correlation_id(), trace.get_current_span().get_span_context().trace_id))
+
+    with correlation_scope("corr-from-producer"), span("produce") as producer:
+        await queue.send("traced")
+    producer_trace = producer.get_span_context().trace_id
+    try:
+        async with SqsConsumer(queue, handle, wait_time=1, visibility_timeout=10) as consumer:
+            await eventually(lambda: consumer.stats.deleted == 1)
+    finally:
+        log.removeHandler(collector)
+    assert seen == [("corr-from-producer", producer_trace)]
+    assert [getattr(r, "correlation_id", None) for r in records] == ["corr-from-producer"]
+    assert get_correlation_id() is None
+    spans = telemetry.span_exporter.get_finished_spans() if telemetry.span_exporter else ()
+    process = [s for s in spans if s.name == "aws.sqs.process"]
+    assert [s.context.trace_id for s in process] == [producer_trace]
+
+
+async def test_graceful_stop_finishes_in_flight_messages(queue: SqsClient) -> None:
+    """stop() waits for the running handler, which completes and deletes its message."""
+    started = asyncio.Event()
+    finished: list[str] = []
+
+    async def handle(message: Message) -> None:
+        started.set()
+        await asyncio.sleep(0.5)
+        finished.append(message.body)
+
+    await queue.send("in-flight")
+    consumer = SqsConsumer(queue, handle, wait_time=1, visibility_timeout=10, shutdown_timeout=5)
+    await consumer.start()
+    await asyncio.wait_for(started.wait(), 5)
+    stopping = time.monotonic()
+    await consumer.shutdown()
+    assert time.monotonic() - stopping >= 0.3
+    assert finished == ["in-flight"]
+    assert consumer.stats.deleted == 1
+    assert await queue_is_empty(queue)
+
+
+async def test_shutdown_timeout_cancels_and_keeps_the_message(queue: SqsClient) -> None:
+    """A handler still running after shutdown_timeout is cancelled; its message is redelivered."""
+    started = asyncio.Event()
+
+    async def handle(message: Message) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    await queue.send("too-slow")
+    consumer = SqsConsumer(queue, handle, wait_time=1, visibility_timeout=1, shutdown_timeout=0.2)
+    await consumer.start()
+    await asyncio.wait_for(started.wait(), 5)
+    await consumer.shutdown()
+    assert consumer.stats.cancelled == 1
+    assert consumer.stats.deleted == 0
+    [again] = await queue.receive(wait_time=3)
+    assert again.body == "too-slow"
+    assert again.receive_count == 2
+    await queue.delete(again)
+
+
+async def test_slow_handler_keeps_its_message_hidden(settings: AwsSettings, queue: SqsClient) -> None:
+    """Visibility is extended while a slow handler runs, so nobody else receives the message."""
+    done = asyncio.Event()
+    calls: list[int] = []
+
+    async def handle(message: Message) -> None:
+        calls.append(message.receive_count)
+        await asyncio.sleep(2.2)
+        done.set()
+
+    await queue.send("slow")
+    async with SqsConsumer(
+        queue, handle, wait_time=1, visibility_timeout=1, heartbeat_interval=0.3
+    ) as consumer:
+        await eventually(lambda: consumer.in_flight == 1)
+        async with SqsClient(queue_url=queue.queue_url, settings=settings) as other:
+            stolen = []
+            while not done.is_set():
+                stolen += await other.receive(wait_time=0)
+                await asyncio.sleep(0.2)
+        await eventually(lambda: consumer.stats.deleted == 1)
+    assert stolen == []
+    assert calls == [1]
+    assert consumer.stats.received == 1
+    assert consumer.stats.extended >= 3
+    assert await queue_is_empty(queue)
+
+
+async def test_stop_interrupts_the_long_poll(queue: SqsClient) -> None:
+    """Stopping an idle consumer returns at once instead of waiting out a 20 s poll."""
+
+    async def handle(message: Message) -> None:
+        raise AssertionError("no message expected")
+
+    consumer = SqsConsumer(queue, handle, wait_time=20)
+    await consumer.start()
+    await eventually(lambda: consumer.running)
+    await asyncio.sleep(0.2)
+    began = time.monotonic()
+    await consumer.shutdown()
+    assert time.monotonic() - began < 1.0
+    assert consumer.stats.received == 0
+
+
+async def test_missing_queue_stops_the_consumer(settings: AwsSettings) -> None:
+    """Errors retrying cannot fix (missing queue) end run() with that error; the client is closed again."""
+
+    async def handle(message: Message) -> None:
+        raise AssertionError("no message expected")
+
+    client = SqsClient(queue_name="no-such-queue-for-consumer", settings=settings)
+    with pytest.raises(QueueNotFoundError):
+        await SqsConsumer(client, handle, wait_time=1).run()
+    assert not client.is_open
+
+
+async def test_receive_errors_are_retried(settings: AwsSettings, caplog: pytest.LogCaptureFixture) -> None:
+    """An unreachable endpoint is logged and retried with backoff until stop()."""
+    unreachable = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "max_attempts": 1})
+
+    async def handle(message: Message) -> None:
+        raise AssertionError("no message expected")
+
+    client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=unreachable)
+    retry = RetryPolicy(attempts=100, initial_wait=0.01, max_wait=0.05)
+    caplog.set_level(logging.WARNING, logger="internal_aws.sqs.consumer")
+    async with SqsConsumer(client, handle, wait_time=1, poll_retry=retry) as consumer:
+        await eventually(lambda: sum("receive failed" in r.getMessage() for r in caplog.records) >= 2)
+        assert consumer.running
+    assert consumer.stats.received == 0

@@ -1,0 +1,206 @@
+"""Correlation context carried through every layer (contextvars).
+
+Each asyncio task and each thread sees its own values: ``asyncio.create_task`` copies the
+current context, and ``run_in_context`` / ``spawn`` do the same for threads and for tasks
+that the commons libraries start themselves. ``bind`` adds keys that every log record of
+the scope carries; they never leak into sibling tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import uuid
+from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from types import MappingProxyType, TracebackType
+from typing import Any, Final, ParamSpec, TypeVar
+
+from internal_base._propagation import extract_trace, inject_trace
+
+CORRELATION_ID_HEADER: Final = "X-Correlation-ID"
+REQUEST_ID_HEADER: Final = "X-Request-ID"
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+_EMPTY: Final[Mapping[str, object]] = MappingProxyType({})
+_correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "commons_correlation_id", default=None
+)
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("commons_request_id", default=None)
+_bound: contextvars.ContextVar[Mapping[str, object]] = contextvars.ContextVar("commons_bound", default=_EMPTY)
+
+# Attributes of logging.LogRecord (plus the ones the formatter adds) that bound keys may not shadow.
+RESERVED_KEYS: Final = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
+    | {"message", "asctime", "correlation_id", "request_id", "trace_id", "span_id", "taskName"}
+)
+
+
+def get_correlation_id() -> str | None:
+    """Return the correlation ID of the current context, or None outside any scope."""
+    return _correlation_id.get()
+
+
+def get_request_id() -> str | None:
+    """Return the request ID of the current context, or None outside any scope."""
+    return _request_id.get()
+
+
+def new_correlation_id() -> str:
+    """Generate a fresh correlation ID (32 lowercase hex characters)."""
+    return uuid.uuid4().hex
+
+
+def bound_keys() -> dict[str, object]:
+    """Return a copy of the keys bound in the current context."""
+    return dict(_bound.get())
+
+
+class _Scope:
+    """Base for the sync + async context managers that set contextvars and restore them on exit."""
+
+    def __init__(self) -> None:
+        self._tokens: list[list[contextvars.Token[Any]]] = []
+
+    def _set(self) -> list[contextvars.Token[Any]]:
+        raise NotImplementedError
+
+    def __enter__(self) -> _Scope:
+        self._tokens.append(self._set())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for token in reversed(self._tokens.pop()):
+            token.var.reset(token)
+
+    async def __aenter__(self) -> _Scope:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class correlation_scope(_Scope):
+    """Set the correlation (and optionally request) ID for a block; restore the previous ones on exit.
+
+    Usable as ``with`` and ``async with``. A None correlation ID generates a new one.
+
+    Args:
+        correlation_id: The ID to use, or None to generate one.
+        request_id: The request ID to use, or None to leave the current one unchanged.
+    """
+
+    def __init__(self, correlation_id: str | None = None, request_id: str | None = None) -> None:
+        super().__init__()
+        self.correlation_id = correlation_id or new_correlation_id()
+        self.request_id = request_id
+
+    def _set(self) -> list[contextvars.Token[Any]]:
+        tokens: list[contextvars.Token[Any]] = [_correlation_id.set(self.correlation_id)]
+        if self.request_id is not None:
+            tokens.append(_request_id.set(self.request_id))
+        return tokens
+
+    def __enter__(self) -> correlation_scope:
+        super().__enter__()
+        return self
+
+    async def __aenter__(self) -> correlation_scope:
+        return self.__enter__()
+
+
+class bind(_Scope):
+    """Bind extra keys that every log record in the block carries (``with`` and ``async with``).
+
+    Keys are added to those already bound and removed on exit; other tasks never see them.
+
+    Raises:
+        ValueError: A key would shadow a standard log record attribute (``message``, ``name`` ...).
+    """
+
+    def __init__(self, **keys: object) -> None:
+        super().__init__()
+        clash = sorted(RESERVED_KEYS.intersection(keys))
+        if clash:
+            raise ValueError(f"cannot bind reserved log record keys: {', '.join(clash)}")
+        self.keys = keys
+
+    def _set(self) -> list[contextvars.Token[Any]]:
+        return [_bound.set(MappingProxyType({**_bound.get(), **self.keys}))]
+
+
+def run_in_context(fn: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Wrap ``fn`` so it runs in a copy of the *current* context (for threads and executors).
+
+    Example:
+        ``await loop.run_in_executor(None, run_in_context(blocking_call))``
+    """
+    ctx = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return ctx.copy().run(fn, *args, **kwargs)
+
+    return wrapper
+
+
+def spawn(coro: Coroutine[Any, Any, _T], *, name: str | None = None) -> asyncio.Task[_T]:
+    """Start a task that carries a copy of the current correlation context."""
+    return asyncio.get_running_loop().create_task(coro, name=name, context=contextvars.copy_context())
+
+
+def inject_context(carrier: MutableMapping[str, str]) -> None:
+    """Write the correlation ID, request ID and W3C ``traceparent``/``tracestate`` into ``carrier``."""
+    correlation_id = _correlation_id.get()
+    if correlation_id is not None:
+        carrier[CORRELATION_ID_HEADER] = correlation_id
+    request_id = _request_id.get()
+    if request_id is not None:
+        carrier[REQUEST_ID_HEADER] = request_id
+    inject_trace(carrier)
+
+
+def _lookup(carrier: Mapping[str, str], name: str) -> str | None:
+    value = carrier.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, item in carrier.items():
+        if key.lower() == lowered:
+            return item
+    return None
+
+
+@contextmanager
+def extract_context(carrier: Mapping[str, str]) -> Iterator[correlation_scope]:
+    """Restore the correlation ID, request ID and trace context found in ``carrier`` for a block.
+
+    Header names are matched case-insensitively. Without a correlation ID in the carrier, a new
+    one is generated, so every unit of work has one.
+
+    Yields:
+        The active ``correlation_scope``.
+    """
+    from opentelemetry import context as otel_context
+
+    scope = correlation_scope(_lookup(carrier, CORRELATION_ID_HEADER), _lookup(carrier, REQUEST_ID_HEADER))
+    token = otel_context.attach(extract_trace(carrier))
+    try:
+        with scope:
+            yield scope
+    finally:
+        otel_context.detach(token)

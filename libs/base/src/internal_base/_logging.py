@@ -1,0 +1,307 @@
+"""Structured logging: JSON or coloured text, correlation and trace IDs on every record, redaction.
+
+``configure_logging`` is explicit (nothing happens at import) and idempotent: calling it again
+replaces the handler it installed before. Two filters run on the emitting thread, before any
+queue: ``ContextFilter`` stamps ``correlation_id``, ``request_id``, ``trace_id``, ``span_id``
+and the keys from ``bind``; ``RedactionFilter`` masks secrets in message args, in the final
+message and in extra fields (recursively). With ``queue=True`` the records are handed to a
+``QueueListener`` thread so slow output never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import logging
+import logging.handlers
+import queue as queue_module
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, ClassVar, Final, Literal, cast
+
+import coloredlogs
+from opentelemetry import trace
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
+
+from internal_base._context import RESERVED_KEYS, _bound, get_correlation_id, get_request_id
+from internal_base._errors import ConfigurationError
+from internal_base._redaction import MASK, is_secret_key, redact, redact_text
+from internal_base._settings import LibrarySettings
+
+CONTEXT_FIELDS: Final = ("correlation_id", "request_id", "trace_id", "span_id")
+_TEXT_FORMAT: Final = "%(asctime)s %(levelname)-8s %(name)s [%(correlation_id)s] %(message)s"
+_JSON_FIELDS: Final = ("levelname", "name", "message", *CONTEXT_FIELDS)
+_STANDARD: Final = frozenset(RESERVED_KEYS - set(CONTEXT_FIELDS))
+_SKIP: Final = RESERVED_KEYS | {"exc_info", "stack_info"}
+_NOT_EXTRA: Final = _STANDARD | set(CONTEXT_FIELDS)
+_SCALARS: Final = frozenset({int, float, bool, type(None)})
+
+
+class ContextFilter(logging.Filter):
+    """Stamp the correlation context, the current span and the bound keys onto each record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add the context attributes; explicit ``extra`` keys win over bound ones."""
+        attrs = record.__dict__
+        attrs["correlation_id"] = get_correlation_id()
+        attrs["request_id"] = get_request_id()
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            attrs["trace_id"] = format(span_context.trace_id, "032x")
+            attrs["span_id"] = format(span_context.span_id, "016x")
+        else:
+            attrs["trace_id"] = attrs["span_id"] = None
+        for key, value in _bound.get().items():
+            attrs.setdefault(key, value)
+        return True
+
+
+class RedactionFilter(logging.Filter):
+    """Mask secrets in message args, in the formatted message and in extra fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record in place (the message is formatted once, here)."""
+        if record.args:
+            args = record.args
+            # Strings are covered by redacting the final message below; containers need their keys.
+            if isinstance(args, Mapping):
+                record.args = cast(Mapping[str, object], redact(args))
+            else:
+                record.args = tuple(a if isinstance(a, str) else redact(a) for a in args)
+        if isinstance(record.msg, Mapping):
+            record.msg = redact(record.msg)
+        else:
+            record.msg = redact_text(record.getMessage())
+            record.args = None
+        if record.exc_text:  # cached unredacted by a handler that ran before this one
+            record.exc_text = redact_text(record.exc_text)
+        attrs = record.__dict__
+        for key, value in attrs.items():  # values are replaced in place; no key is added
+            if key in _NOT_EXTRA:
+                continue
+            if is_secret_key(key):
+                if value is not None:
+                    attrs[key] = MASK
+            elif type(value) not in _SCALARS:
+                attrs[key] = redact(value)
+        return True
+
+
+class JsonFormatter(_BaseJsonFormatter):
+    """python-json-logger's formatter with the commons field names and redacted tracebacks.
+
+    Fields: ``timestamp`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, ``correlation_id``,
+    ``request_id``, ``trace_id``, ``span_id``, then every extra/bound key.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            list(_JSON_FIELDS),
+            rename_fields={"levelname": "level", "name": "logger"},
+            json_ensure_ascii=False,
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """Put ``timestamp`` first, then the standard fields, then the extras."""
+        attrs = record.__dict__
+        log_data["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat()
+        log_data["level"] = record.levelname
+        log_data["logger"] = record.name
+        log_data["message"] = attrs.get("message")
+        for name in CONTEXT_FIELDS:
+            log_data[name] = attrs.get(name)
+        log_data.update(message_dict)
+        for key, value in attrs.items():
+            if key not in _SKIP and key[0] != "_":
+                log_data[key] = value
+
+    def formatException(self, ei: Any) -> str:
+        """Format the traceback with secrets masked."""
+        return redact_text(logging.Formatter.formatException(self, ei))
+
+
+class _TextMixin:
+    """Shared behaviour of the plain and coloured text formatters."""
+
+    def formatException(self, ei: Any) -> str:
+        """Format the traceback with secrets masked."""
+        return redact_text(logging.Formatter.formatException(logging.Formatter(), ei))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """Format the main line (``-`` for a missing correlation ID) and append the extras."""
+        attrs = record.__dict__
+        missing = attrs.get("correlation_id") is None
+        if missing:
+            attrs["correlation_id"] = "-"
+        try:
+            return str(super().formatMessage(record)) + self.suffix(record)  # type: ignore[misc]
+        finally:
+            if missing:
+                attrs["correlation_id"] = None
+
+    @staticmethod
+    def suffix(record: logging.LogRecord) -> str:
+        """`` key=value`` for trace IDs and every extra or bound key."""
+        extras = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in RESERVED_KEYS and not key.startswith("_")
+        }
+        for key in ("trace_id", "span_id"):
+            value = record.__dict__.get(key)
+            if value is not None:
+                extras[key] = value
+        return "".join(f" {key}={value}" for key, value in extras.items())
+
+
+class TextFormatter(_TextMixin, logging.Formatter):
+    """Plain text: ``time level logger [correlation_id] message key=value ...``."""
+
+    def __init__(self) -> None:
+        super().__init__(_TEXT_FORMAT)
+
+
+class ColorFormatter(_TextMixin, coloredlogs.ColoredFormatter):  # type: ignore[misc]
+    """Coloured text (coloredlogs) with the same layout as ``TextFormatter``."""
+
+    def __init__(self) -> None:
+        super().__init__(fmt=_TEXT_FORMAT)
+
+
+class _QueueHandler(logging.handlers.QueueHandler):
+    """Queues a picklable copy of the record: message formatted and traceback rendered here."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        prepared = copy.copy(record)
+        prepared.msg = prepared.getMessage()
+        prepared.args = None
+        if prepared.exc_info:
+            prepared.exc_text = redact_text(logging.Formatter().formatException(prepared.exc_info))
+            prepared.exc_info = None
+        return prepared
+
+
+@dataclass
+class _Installed:
+    handlers: list[logging.Handler] = field(default_factory=list)
+    listener: logging.handlers.QueueListener | None = None
+    atexit_registered: bool = False
+
+
+_INSTALLED: Final = _Installed()
+
+
+def _level(value: str | int, what: str) -> int:
+    if isinstance(value, int):
+        return value
+    number = logging.getLevelName(value.upper())
+    if not isinstance(number, int):
+        raise ConfigurationError(f"unknown log level {value!r} for {what}")
+    return number
+
+
+def shutdown_logging() -> None:
+    """Remove the handler installed by ``configure_logging`` and drain its queue, if any."""
+    root = logging.getLogger()
+    if _INSTALLED.listener is not None:
+        _INSTALLED.listener.stop()
+        _INSTALLED.listener = None
+    for handler in _INSTALLED.handlers:
+        root.removeHandler(handler)
+        handler.close()
+    _INSTALLED.handlers.clear()
+
+
+def configure_logging(
+    *,
+    level: str | int = "INFO",
+    json: bool = True,
+    levels: Mapping[str, str | int] | None = None,
+    queue: bool = False,
+    stream: IO[str] | None = None,
+    color: bool | None = None,
+) -> logging.Handler:
+    """Configure the root logger once, explicitly.
+
+    Args:
+        level: Root level.
+        json: JSON lines (True) or text (False).
+        levels: Per-logger levels, e.g. ``{"botocore": "WARNING"}``.
+        queue: Hand records to a background thread (``QueueHandler`` + ``QueueListener``).
+        stream: Output stream (default ``sys.stderr``).
+        color: Coloured text; None colours only when the stream is a TTY. Ignored for JSON.
+
+    Returns:
+        The handler attached to the root logger (the ``QueueHandler`` when ``queue=True``).
+
+    Raises:
+        ConfigurationError: An unknown level name.
+    """
+    root_level = _level(level, "root")
+    per_logger = {name: _level(value, name) for name, value in (levels or {}).items()}
+    shutdown_logging()
+    output = stream if stream is not None else sys.stderr
+    formatter: logging.Formatter
+    if json:
+        formatter = JsonFormatter()
+    elif color if color is not None else output.isatty():
+        formatter = ColorFormatter()
+    else:
+        formatter = TextFormatter()
+    sink = logging.StreamHandler(output)
+    sink.setFormatter(formatter)
+    front: logging.Handler = sink
+    if queue:
+        records: queue_module.SimpleQueue[logging.LogRecord] = queue_module.SimpleQueue()
+        front = _QueueHandler(records)
+        _INSTALLED.listener = logging.handlers.QueueListener(records, sink)
+        _INSTALLED.listener.start()
+        if not _INSTALLED.atexit_registered:
+            atexit.register(shutdown_logging)
+            _INSTALLED.atexit_registered = True
+    front.addFilter(ContextFilter())
+    front.addFilter(RedactionFilter())
+    root = logging.getLogger()
+    root.addHandler(front)
+    root.setLevel(root_level)
+    for name, number in per_logger.items():
+        logging.getLogger(name).setLevel(number)
+    _INSTALLED.handlers.append(front)
+    if front is not sink:
+        _INSTALLED.handlers.append(sink)
+    return front
+
+
+def get_logger(name: str) -> logging.Logger:
+    """Return the standard library logger ``name`` (records get context once logging is configured)."""
+    return logging.getLogger(name)
+
+
+class LoggingSettings(LibrarySettings):
+    """Logging settings (env prefix ``COMMONS_LOG_``, YAML section ``logging``)."""
+
+    model_config = SettingsConfigDict(env_prefix="COMMONS_LOG_")
+    yaml_section: ClassVar[str] = "logging"
+
+    level: str = "INFO"
+    format: Literal["json", "text"] = "json"
+    levels: dict[str, str] = Field(default_factory=dict)
+    queue: bool = False
+    color: bool | None = None
+
+    def configure(self, stream: IO[str] | None = None) -> logging.Handler:
+        """Call ``configure_logging`` with these settings."""
+        return configure_logging(
+            level=self.level,
+            json=self.format == "json",
+            levels=self.levels,
+            queue=self.queue,
+            stream=stream,
+            color=self.color,
+        )

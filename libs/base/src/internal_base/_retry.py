@@ -1,0 +1,157 @@
+"""Retries with exponential backoff and full jitter, on tenacity's ``AsyncRetrying``.
+
+Only the exception types named in ``retry_on`` are retried; anything else, and the last
+retryable exception once attempts or the total time budget run out, is re-raised unchanged.
+Every wait goes through ``internal_base.resilience.sleep``, so ``testing()`` turns it off.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from internal_base._errors import ConfigurationError
+from internal_base._redaction import redact_text
+from internal_base._telemetry import counter
+from internal_base._waiting import sleep
+
+WaitOverride = Callable[[BaseException], float | None]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_log = logging.getLogger("internal_base.resilience")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    """How to retry an async call.
+
+    Args:
+        attempts: Maximum number of calls, the first included (1 disables retrying).
+        initial_wait: Backoff cap of the first retry, in seconds; doubles each retry.
+        max_wait: Upper bound of any backoff, in seconds.
+        total_timeout: Seconds after the first call past which no retry starts (None: no bound).
+        retry_on: Exception types that are retried; everything else propagates at once.
+        wait_override: ``hook(exc) -> seconds | None``; a number replaces the backoff (``Retry-After``).
+        name: Label used in logs and in the ``commons.retry.attempts`` counter.
+    """
+
+    attempts: int = 3
+    initial_wait: float = 0.1
+    max_wait: float = 5.0
+    total_timeout: float | None = 30.0
+    retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+    wait_override: WaitOverride | None = None
+    name: str = "default"
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigurationError(f"attempts must be >= 1, got {self.attempts}")
+        if self.initial_wait < 0:
+            raise ConfigurationError(f"initial_wait must be >= 0, got {self.initial_wait}")
+        if self.max_wait < self.initial_wait:
+            raise ConfigurationError(
+                f"max_wait ({self.max_wait}) must be >= initial_wait ({self.initial_wait})"
+            )
+        if self.total_timeout is not None and self.total_timeout <= 0:
+            raise ConfigurationError(f"total_timeout must be positive or None, got {self.total_timeout}")
+        bad = [t for t in self.retry_on if not (isinstance(t, type) and issubclass(t, BaseException))]
+        if bad:
+            raise ConfigurationError(f"retry_on must hold exception types, got {bad!r}")
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter wait after ``attempt`` failed calls.
+
+        Returns:
+            ``uniform(0, min(max_wait, initial_wait * 2 ** (attempt - 1)))`` seconds.
+        """
+        exponent = min(max(attempt, 1) - 1, 62)
+        cap = min(self.max_wait, self.initial_wait * 2.0**exponent)
+        return random.uniform(0.0, cap)  # noqa: S311 - jitter, not cryptography
+
+    def _wait(self, override: WaitOverride | None) -> Callable[[RetryCallState], float]:
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if override is not None and exc is not None:
+                forced = override(exc)
+                if forced is not None:
+                    return max(0.0, forced)
+            return self.backoff(state.attempt_number)
+
+        return wait
+
+    def _stop(self, started: float) -> Callable[[RetryCallState], bool]:
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= self.attempts:
+                return True
+            if self.total_timeout is None:
+                return False
+            # Waits skipped by ``testing()`` still count, so the budget behaves the same in tests.
+            elapsed = max(time.monotonic() - started, state.idle_for)
+            return elapsed + state.upcoming_sleep > self.total_timeout
+
+        return stop
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        _log.warning(
+            "retry %s: attempt %d/%d failed with %s; retrying in %.3fs",
+            self.name,
+            state.attempt_number,
+            self.attempts,
+            redact_text(f"{type(exc).__name__}: {exc}"),
+            state.upcoming_sleep,
+            extra={"retry_policy": self.name, "retry_attempt": state.attempt_number},
+        )
+        counter("commons.retry.attempts", description="Retries performed").add(
+            1, {"policy": self.name, "exception": type(exc).__name__}
+        )
+
+    async def call(
+        self,
+        fn: Callable[_P, Awaitable[_T]],
+        /,
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> _T:
+        """Await ``fn(*args, **kwargs)``, retrying as configured; re-raises the last exception."""
+        return await self.call_with(fn, *args, wait_override=None, **kwargs)
+
+    async def call_with(
+        self,
+        fn: Callable[..., Awaitable[_T]],
+        /,
+        *args: object,
+        wait_override: WaitOverride | None = None,
+        **kwargs: object,
+    ) -> _T:
+        """Like ``call`` with a per-call ``wait_override`` that takes precedence over the policy's."""
+        started = time.monotonic()
+        # Fast path: the first attempt runs without tenacity, which is only built after a failure.
+        try:
+            return await fn(*args, **kwargs)
+        except self.retry_on as exc:
+            if self.attempts == 1:
+                raise
+            first: list[BaseException] = [exc]
+
+        async def attempt() -> _T:
+            if first:
+                raise first.pop()  # replay the failed first attempt as tenacity's attempt 1
+            return await fn(*args, **kwargs)
+
+        retrying = AsyncRetrying(
+            sleep=sleep,
+            stop=self._stop(started),
+            wait=self._wait(wait_override or self.wait_override),
+            retry=retry_if_exception_type(self.retry_on),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        return await retrying(attempt)

@@ -1,0 +1,27 @@
+"""Public logging API: ``configure_logging``, ``get_logger`` and the formatters and filters it uses."""
+
+from __future__ import annotations
+
+from internal_base._logging import (
+    ColorFormatter,
+    ContextFilter,
+    JsonFormatter,
+    LoggingSettings,
+    RedactionFilter,
+    TextFormatter,
+    configure_logging,
+    get_logger,
+    shutdown_logging,
+)
+
+__all__ = [
+    "ColorFormatter",
+    "ContextFilter",
+    "JsonFormatter",
+    "LoggingSettings",
+    "RedactionFilter",
+    "TextFormatter",
+    "configure_logging",
+    "get_logger",
+    "shutdown_logging",
+]

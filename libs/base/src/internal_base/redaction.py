@@ -1,0 +1,14 @@
+"""Public redaction API: one policy for logs, reprs, health reports and exceptions."""
+
+from __future__ import annotations
+
+from internal_base._redaction import (
+    MASK,
+    is_secret_key,
+    redact,
+    redact_headers,
+    redact_text,
+    redact_url,
+)
+
+__all__ = ["MASK", "is_secret_key", "redact", "redact_headers", "redact_text", "redact_url"]

@@ -1,0 +1,692 @@
+"""The async Redis client: prefixed typed commands, TTLs, serialization, resilience.
+
+Hot path: every typed command is one string concatenation (the key prefix) and one
+awaited redis-py call inside a ``try``. Nothing is allocated for retries unless
+the call fails with a connection error; only then does :meth:`CacheClient._recover`
+enter the base :class:`~internal_base.resilience.RetryPolicy`, and when the
+reconnection window is exhausted a :class:`CacheUnavailableError` is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import redis.asyncio as aioredis
+from pydantic import SecretStr
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    MaxConnectionsError,
+    RedisError,
+)
+from redis.typing import EncodableT
+
+from internal_base.errors import ConfigurationError
+from internal_base.health import HealthRegistry, default_registry
+from internal_base.logging import get_logger
+from internal_base.redaction import redact_text, redact_url
+from internal_base.resilience import RetryPolicy, sleep
+from internal_cache._config import CONNECTION_ERRORS, CacheSettings
+from internal_cache._errors import CacheError, CacheUnavailableError, LockAcquireTimeout
+from internal_cache._keys import KeyPrefix
+from internal_cache._lock import Lock
+from internal_cache._pipeline import CachePipeline
+from internal_cache._serialization import JsonSerializer, Serializer
+from internal_cache._types import DEFAULT, TTL, set_command, ttl_to_ms
+
+__all__ = ["CacheClient", "describe_redis"]
+
+_log = get_logger("internal_cache")
+
+T = TypeVar("T")
+
+_CONN: Final = CONNECTION_ERRORS
+_FATAL: Final = (AuthenticationError, AuthorizationError)
+_RedisError: Final = RedisError
+
+
+def describe_redis(client: aioredis.Redis) -> str:
+    """A password-free description of where ``client`` connects."""
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}"
+    return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+class CacheClient:
+    """Async Redis client with a key prefix, TTL defaults, serialization and reconnection.
+
+    Wraps a :class:`redis.asyncio.Redis` (reachable as :attr:`redis`, *unprefixed*).
+    Build one with :meth:`from_settings` / :meth:`from_url` (the client then owns the
+    connection pool and closes it in :meth:`aclose`) or pass an existing client,
+    e.g. ``fakeredis.FakeAsyncRedis()`` in unit tests (its owner closes it).
+
+    Args:
+        redis: The underlying redis-py asyncio client.
+        key_prefix: Namespace prepended once to every key this client sends.
+        default_ttl: Seconds applied by :meth:`set` and friends when ``ttl`` is omitted.
+        serializer: Used by :meth:`get_value`, :meth:`set_value`, :meth:`get_or_set`.
+        retry: Reconnection policy entered only after a connection error.
+        url: Description of the server for errors and logs (password is masked).
+        owns_redis: Close ``redis`` in :meth:`aclose`.
+        pool_timeout: Seconds to wait for a free connection when the pool is exhausted.
+        health_registry: Register a readiness check (a PING) there.
+        health_check_name: Name of that check.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_default_px",
+        "_default_ttl",
+        "_health_name",
+        "_health_registry",
+        "_inflight",
+        "_owns_redis",
+        "_p",
+        "_pending",
+        "_pool_timeout",
+        "_prefix",
+        "_r",
+        "_retry",
+        "_serializer",
+        "_url",
+    )
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        key_prefix: str = "",
+        default_ttl: float | None = None,
+        serializer: Serializer | None = None,
+        retry: RetryPolicy | None = None,
+        url: str | None = None,
+        owns_redis: bool = False,
+        pool_timeout: float = 5.0,
+        health_registry: HealthRegistry | None = None,
+        health_check_name: str = "redis",
+    ) -> None:
+        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ConfigurationError(
+                "CacheClient needs a redis client with decode_responses=False (values are bytes)"
+            )
+        self._r = redis
+        self._prefix = KeyPrefix(key_prefix)
+        self._p = key_prefix
+        self._default_ttl = default_ttl
+        self._default_px = None if default_ttl is None else ttl_to_ms(default_ttl)
+        self._serializer: Serializer = serializer if serializer is not None else JsonSerializer()
+        self._retry = (
+            retry
+            if retry is not None
+            else RetryPolicy(
+                attempts=5,
+                initial_wait=0.05,
+                max_wait=1.0,
+                total_timeout=10.0,
+                retry_on=CONNECTION_ERRORS,
+                name="cache",
+            )
+        )
+        self._url = redact_url(url) if url is not None else describe_redis(redis)
+        self._owns_redis = owns_redis
+        self._pool_timeout = pool_timeout
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._closed = False
+        self._health_registry: HealthRegistry | None = None
+        self._health_name = health_check_name
+        if health_registry is not None:
+            self.register_health_check(health_registry, name=health_check_name)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: CacheSettings | None = None,
+        *,
+        serializer: Serializer | None = None,
+        health_registry: HealthRegistry | None = None,
+        register_health: bool = True,
+    ) -> CacheClient:
+        """Build a client owning a bounded connection pool built from ``settings``.
+
+        Args:
+            settings: Defaults to ``CacheSettings.load()`` (env ``COMMONS_CACHE_*``, YAML).
+            serializer: Value serializer (JSON by default).
+            health_registry: Where to register the health check (default: the process
+                registry from ``internal_base.health.default_registry()``).
+            register_health: Set False to skip health registration.
+        """
+        if settings is None:
+            settings = CacheSettings.load()
+        # A plain (non-blocking) pool: BlockingConnectionPool costs ~15% throughput per
+        # command. Exhaustion raises MaxConnectionsError, which the slow path turns into a
+        # bounded wait of pool_timeout seconds (see _wait_for_pool).
+        pool = aioredis.ConnectionPool.from_url(
+            settings.url.get_secret_value(),
+            max_connections=settings.max_connections,
+            socket_timeout=settings.socket_timeout,
+            socket_connect_timeout=settings.socket_connect_timeout,
+            health_check_interval=settings.health_check_interval,
+            # Reconnection is ours (fast path + RetryPolicy); redis-py must not retry too.
+            retry=Retry(NoBackoff(), 0),
+        )
+        registry = None
+        if register_health:
+            registry = health_registry if health_registry is not None else default_registry()
+        return cls(
+            aioredis.Redis.from_pool(pool),
+            key_prefix=settings.key_prefix,
+            default_ttl=settings.default_ttl,
+            serializer=serializer,
+            retry=settings.retry_policy(),
+            url=settings.redacted_url,
+            owns_redis=True,
+            pool_timeout=settings.pool_timeout,
+            health_registry=registry,
+            health_check_name=settings.health_check_name,
+        )
+
+    @classmethod
+    def from_url(cls, url: str, **settings: Any) -> CacheClient:
+        """Shortcut for ``from_settings(CacheSettings(url=url, **settings), register_health=False)``."""
+        return cls.from_settings(CacheSettings(url=SecretStr(url), **settings), register_health=False)
+
+    def with_prefix(self, suffix: str) -> CacheClient:
+        """A client sharing this connection pool, namespaced under ``prefix + suffix``.
+
+        The view does not own the pool (closing it closes nothing) and registers no
+        health check.
+        """
+        return CacheClient(
+            self._r,
+            key_prefix=self._p + suffix,
+            default_ttl=self._default_ttl,
+            serializer=self._serializer,
+            retry=self._retry,
+            url=self._url,
+            pool_timeout=self._pool_timeout,
+        )
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The underlying redis-py client (keys sent through it are NOT prefixed)."""
+        return self._r
+
+    @property
+    def prefix(self) -> KeyPrefix:
+        """The key namespace of this client."""
+        return self._prefix
+
+    @property
+    def url(self) -> str:
+        """The server URL with the password masked."""
+        return self._url
+
+    @property
+    def default_ttl(self) -> float | None:
+        """Seconds applied when ``ttl`` is omitted (``None``: keys do not expire)."""
+        return self._default_ttl
+
+    @property
+    def serializer(self) -> Serializer:
+        """The value serializer."""
+        return self._serializer
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The reconnection policy."""
+        return self._retry
+
+    def key(self, key: str) -> str:
+        """The full server-side key (for use with :attr:`redis`)."""
+        return self._p + key
+
+    def __repr__(self) -> str:
+        return f"CacheClient(url={self._url!r}, prefix={self._p!r})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> CacheClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self, *, drain_timeout: float = 5.0) -> None:
+        """Finish background lock releases, unregister the health check, close the pool.
+
+        Idempotent. The pool is closed only when this client owns it.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self.unregister_health_check()
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=drain_timeout)
+        if self._owns_redis:
+            await self._r.aclose()
+
+    # ------------------------------------------------------------------ health
+
+    def register_health_check(
+        self,
+        registry: HealthRegistry | None = None,
+        *,
+        name: str | None = None,
+        critical: bool = True,
+        timeout: float = 2.0,
+    ) -> None:
+        """Register a PING readiness check (default registry, name ``health_check_name``)."""
+        self.unregister_health_check()
+        self._health_registry = registry if registry is not None else default_registry()
+        if name is not None:
+            self._health_name = name
+        self._health_registry.register(
+            self._health_name, self.health_check, critical=critical, timeout=timeout
+        )
+
+    def unregister_health_check(self) -> None:
+        """Remove the check registered by :meth:`register_health_check`, if any."""
+        registry, self._health_registry = self._health_registry, None
+        if registry is not None:
+            registry.unregister(self._health_name)
+
+    async def health_check(self) -> bool:
+        """PING the server once (no retries); raises :class:`CacheUnavailableError` if down."""
+        try:
+            return bool(await self._r.ping())
+        except _CONN as exc:
+            raise self._unavailable(exc, "did not answer PING") from exc
+
+    # ------------------------------------------------------------------ errors / recovery
+
+    def _unavailable(self, exc: BaseException, what: str) -> CacheUnavailableError:
+        detail = redact_text(str(exc)) or type(exc).__name__
+        return CacheUnavailableError(f"Redis at {self._url} {what}: {detail}")
+
+    def _error(self, exc: RedisError) -> CacheError:
+        detail = redact_text(str(exc)) or type(exc).__name__
+        return CacheError(f"Redis command failed ({type(exc).__name__}): {detail}")
+
+    async def _attempt(
+        self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except _FATAL as exc:  # wrong password / ACL: retrying cannot help
+            raise self._unavailable(exc, "refused the credentials") from exc
+
+    async def _recover(
+        self, exc: BaseException, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> Any:
+        """Slow path after a connection error: retry ``fn`` under the reconnection policy."""
+        if isinstance(exc, _FATAL):
+            raise self._unavailable(exc, "refused the credentials") from exc
+        if isinstance(exc, MaxConnectionsError):
+            return await self._wait_for_pool(exc, fn, args, kwargs)
+        _log.warning(
+            "redis connection error at %s (%s); reconnecting", self._url, type(exc).__name__
+        )
+        try:
+            result = await self._retry.call(self._attempt, fn, args, kwargs)
+        except _CONN as last:
+            _log.error("redis at %s unavailable; giving up", self._url)
+            window = self._retry.total_timeout
+            raise self._unavailable(
+                last,
+                f"unavailable within the reconnection window (up to {self._retry.attempts} "
+                f"attempts{'' if window is None else f' in {window:g}s'})",
+            ) from last
+        except _RedisError as other:
+            raise self._error(other) from other
+        _log.info("redis connection to %s recovered", self._url)
+        return result
+
+    async def _wait_for_pool(
+        self,
+        exc: MaxConnectionsError,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Every pooled connection is busy: retry with short backoff for up to pool_timeout."""
+        deadline = time.monotonic() + self._pool_timeout
+        delay = 0.001
+        while True:
+            if time.monotonic() >= deadline:
+                raise self._unavailable(
+                    exc, f"has no free pooled connection after {self._pool_timeout}s"
+                ) from exc
+            await sleep(delay)
+            delay = min(delay * 2, 0.05)
+            try:
+                return await fn(*args, **kwargs)
+            except MaxConnectionsError as again:
+                exc = again
+            except _CONN as other:
+                return await self._recover(other, fn, *args, **kwargs)
+            except _RedisError as other:
+                raise self._error(other) from other
+
+    async def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` (e.g. a raw redis-py method) with reconnection.
+
+        Keys passed this way are not prefixed; use :meth:`key`.
+        """
+        try:
+            return await fn(*args, **kwargs)
+        except _CONN as exc:
+            result: T = await self._recover(exc, fn, *args, **kwargs)
+            return result
+        except _RedisError as exc:
+            raise self._error(exc) from exc
+
+    def _spawn(self, coro: Awaitable[T]) -> asyncio.Task[T]:
+        """Run ``coro`` as a task the client keeps alive and drains in :meth:`aclose`."""
+        task: asyncio.Task[T] = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    def _px(self, ttl: TTL) -> int | None:
+        if ttl is DEFAULT:
+            return self._default_px
+        if ttl is None:
+            return None
+        return ttl_to_ms(ttl)
+
+    # ------------------------------------------------------------------ strings
+
+    async def ping(self) -> bool:
+        """PING with reconnection."""
+        try:
+            return bool(await self._r.ping())
+        except _CONN as exc:
+            return bool(await self._recover(exc, self._r.ping))
+        except _RedisError as exc:  # pragma: no cover - PING has no command errors
+            raise self._error(exc) from exc
+
+    async def get(self, key: str) -> bytes | None:
+        """The raw bytes stored at ``key``, or ``None``."""
+        k = self._p + key
+        try:
+            return await self._r.get(k)  # type: ignore[return-value]
+        except _CONN as exc:
+            return await self._recover(exc, self._r.get, k)  # type: ignore[no-any-return]
+        except _RedisError as exc:
+            raise self._error(exc) from exc
+
+    async def set(
+        self,
+        key: str,
+        value: EncodableT,
+        *,
+        ttl: TTL = DEFAULT,
+        nx: bool = False,
+        xx: bool = False,
+    ) -> bool:
+        """SET ``key`` (with ``ttl`` seconds; default TTL when omitted).
+
+        Returns:
+            False when ``nx``/``xx`` prevented the write, else True.
+        """
+        px = self._default_px if ttl is DEFAULT else self._px(ttl)
+        args = set_command(self._p + key, value, px, nx, xx)
+        execute = self._r.execute_command
+        try:
+            result = await execute(*args)  # type: ignore[no-untyped-call]
+        except _CONN as exc:
+            result = await self._recover(exc, execute, *args)
+        except _RedisError as exc:
+            raise self._error(exc) from exc
+        return bool(result)
+
+    async def delete(self, *keys: str) -> int:
+        """Delete ``keys``; returns how many existed."""
+        if not keys:
+            return 0
+        full = self._prefix.keys(keys)
+        return int(await self.call(self._r.delete, *full))
+
+    async def exists(self, *keys: str) -> int:
+        """How many of ``keys`` exist (a key named twice counts twice)."""
+        if not keys:
+            return 0
+        full = self._prefix.keys(keys)
+        return int(await self.call(self._r.exists, *full))
+
+    async def mget(self, keys: Iterable[str]) -> list[bytes | None]:
+        """The raw values of ``keys`` in order (``None`` for missing ones)."""
+        full = self._prefix.keys(keys)
+        if not full:
+            return []
+        values: list[bytes | None] = await self.call(self._r.mget, full)  # type: ignore[arg-type]
+        return values
+
+    async def mset(self, mapping: Mapping[str, EncodableT], *, ttl: TTL = DEFAULT) -> None:
+        """Set every key of ``mapping`` atomically (one MULTI/EXEC when a TTL applies)."""
+        if not mapping:
+            return
+        px = self._px(ttl)
+        if px is None:
+            p = self._p
+            await self.call(self._r.mset, {p + k: v for k, v in mapping.items()})
+            return
+        async with self.pipeline(transaction=True) as pipe:
+            for k, v in mapping.items():
+                pipe.set(k, v, ttl=ttl)
+            await pipe.execute()
+
+    async def incr(self, key: str, amount: int = 1) -> int:
+        """INCRBY; the key is created at 0. Retried on reconnection (at-least-once)."""
+        return int(await self.call(self._r.incrby, self._p + key, amount))
+
+    async def decr(self, key: str, amount: int = 1) -> int:
+        """DECRBY; the key is created at 0. Retried on reconnection (at-least-once)."""
+        return int(await self.call(self._r.decrby, self._p + key, amount))
+
+    # ------------------------------------------------------------------ TTLs
+
+    async def expire(self, key: str, ttl: float) -> bool:
+        """Set ``key`` to expire in ``ttl`` seconds; False when the key does not exist."""
+        return bool(await self.call(self._r.pexpire, self._p + key, ttl_to_ms(ttl)))
+
+    async def refresh(self, key: str, ttl: TTL = DEFAULT) -> bool:
+        """Reset ``key``'s TTL (default TTL when omitted); False when the key is missing.
+
+        Raises:
+            ValueError: no ``ttl`` given and the client has no default TTL.
+        """
+        px = self._px(ttl)
+        if px is None:
+            raise ValueError("refresh() needs a ttl: the client has no default_ttl")
+        return bool(await self.call(self._r.pexpire, self._p + key, px))
+
+    async def persist(self, key: str) -> bool:
+        """Remove ``key``'s TTL; False when it is missing or had none."""
+        return bool(await self.call(self._r.persist, self._p + key))
+
+    async def ttl(self, key: str) -> float | None:
+        """Seconds until ``key`` expires: ``None`` if missing, ``math.inf`` if it never does."""
+        ms = int(await self.call(self._r.pttl, self._p + key))
+        if ms == -2:
+            return None
+        if ms == -1:
+            return math.inf
+        return ms / 1000.0
+
+    # ------------------------------------------------------------------ values
+
+    async def get_value(self, key: str, default: Any = None) -> Any:
+        """The deserialized value at ``key``, or ``default`` when missing."""
+        data = await self.get(key)
+        if data is None:
+            return default
+        return self._serializer.loads(data)
+
+    async def set_value(self, key: str, value: Any, *, ttl: TTL = DEFAULT, nx: bool = False) -> bool:
+        """Serialize and SET ``value``; False when ``nx`` prevented the write."""
+        return await self.set(key, self._serializer.dumps(value), ttl=ttl, nx=nx)
+
+    async def get_or_set(
+        self,
+        key: str,
+        factory: Callable[[], Awaitable[Any]],
+        *,
+        ttl: TTL = DEFAULT,
+        lock_ttl: float = 10.0,
+        lock_timeout: float = 30.0,
+    ) -> Any:
+        """The cached value at ``key``, computing it with ``factory`` once when missing.
+
+        Concurrent callers in this process share one computation; callers in other
+        processes wait on a distributed lock (``<key>:get_or_set.lock``) and then read
+        the value the winner stored. If the lock cannot be had within ``lock_timeout``
+        the value is computed anyway (availability over single computation).
+        """
+        data = await self.get(key)
+        if data is not None:
+            return self._serializer.loads(data)
+        while True:
+            flight = self._inflight.get(key)
+            if flight is None:
+                break
+            try:
+                return await asyncio.shield(flight)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if flight.cancelled() and task is not None and not task.cancelling():
+                    continue  # the leader was cancelled, not us: try again
+                raise
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            value = await self._fill(key, factory, ttl, lock_ttl, lock_timeout)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody may be waiting
+            raise
+        else:
+            future.set_result(value)
+            return value
+        finally:
+            del self._inflight[key]
+
+    async def _fill(
+        self,
+        key: str,
+        factory: Callable[[], Awaitable[Any]],
+        ttl: TTL,
+        lock_ttl: float,
+        lock_timeout: float,
+    ) -> Any:
+        lock = Lock(
+            self,
+            f"{key}:get_or_set.lock",
+            ttl=lock_ttl,
+            timeout=lock_timeout,
+            auto_renew=True,
+            fencing=False,
+        )
+        try:
+            await lock.acquire()
+        except LockAcquireTimeout:
+            _log.warning("get_or_set(%r): lock busy for %.1fs; computing anyway", key, lock_timeout)
+            return await self._compute(key, factory, ttl)
+        try:
+            data = await self.get(key)
+            if data is not None:
+                return self._serializer.loads(data)
+            return await self._compute(key, factory, ttl)
+        finally:
+            await lock._release_quietly()
+
+    async def _compute(self, key: str, factory: Callable[[], Awaitable[Any]], ttl: TTL) -> Any:
+        value = await factory()
+        await self.set(key, self._serializer.dumps(value), ttl=ttl)
+        return value
+
+    # ------------------------------------------------------------------ keyspace
+
+    async def scan_keys(self, match: str = "*", *, count: int | None = None) -> AsyncIterator[str]:
+        """Iterate over this namespace's keys matching ``match``, returned unprefixed."""
+        pattern = self._prefix.pattern(match)
+        strip = self._prefix.unprefix
+        try:
+            async for raw in self._r.scan_iter(match=pattern, count=count):
+                yield strip(raw)
+        except _CONN as exc:
+            raise self._unavailable(exc, "dropped the connection during SCAN") from exc
+        except _RedisError as exc:
+            raise self._error(exc) from exc
+
+    async def clear(self, match: str = "*", *, batch: int = 500) -> int:
+        """Delete this namespace's keys matching ``match``; returns how many were deleted.
+
+        Raises:
+            CacheError: the client has no key prefix (refuses to wipe the whole database).
+        """
+        if not self._p:
+            raise CacheError("clear() needs a key prefix; refusing to delete unprefixed keys")
+        deleted = 0
+        chunk: list[str] = []
+        async for key in self.scan_keys(match, count=batch):
+            chunk.append(key)
+            if len(chunk) >= batch:
+                deleted += await self.delete(*chunk)
+                chunk.clear()
+        if chunk:
+            deleted += await self.delete(*chunk)
+        return deleted
+
+    # ------------------------------------------------------------------ factories
+
+    def pipeline(self, *, transaction: bool = False) -> CachePipeline:
+        """A prefixed pipeline (MULTI/EXEC when ``transaction``); see :class:`CachePipeline`."""
+        return CachePipeline(self, transaction=transaction)
+
+    def lock(
+        self,
+        name: str,
+        *,
+        ttl: float = 10.0,
+        timeout: float | None = 10.0,
+        retry_interval: float = 0.05,
+        auto_renew: bool = False,
+        renew_interval: float | None = None,
+        fencing: bool = True,
+        on_lost: Callable[[Lock], object] | None = None,
+    ) -> Lock:
+        """A distributed lock on key ``prefix + name``; see :class:`Lock`."""
+        return Lock(
+            self,
+            name,
+            ttl=ttl,
+            timeout=timeout,
+            retry_interval=retry_interval,
+            auto_renew=auto_renew,
+            renew_interval=renew_interval,
+            fencing=fencing,
+            on_lost=on_lost,
+        )
+

@@ -1,0 +1,174 @@
+"""Prefixed pipelines: the client's typed commands, queued and sent in one round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+import redis.exceptions
+from redis.typing import EncodableT
+
+from internal_cache._config import CONNECTION_ERRORS
+from internal_cache._types import DEFAULT, TTL, set_command, ttl_to_ms
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import Pipeline
+
+    from internal_cache._client import CacheClient
+
+__all__ = ["CachePipeline"]
+
+_CONN: Final = CONNECTION_ERRORS
+_RedisError: Final = redis.exceptions.RedisError
+
+
+class CachePipeline:
+    """Queue prefixed commands and send them at once with :meth:`execute`.
+
+    Created by :meth:`CacheClient.pipeline`. Each queueing method returns the
+    pipeline so calls chain; :meth:`execute` returns the replies in order (raw
+    redis-py replies: ``True`` for SET, ``bytes | None`` for GET, ...). With
+    ``transaction=True`` the batch runs inside MULTI/EXEC. When the connection
+    drops, the whole batch is replayed under the client's reconnection policy
+    (at-least-once, like the client's single commands).
+
+    Example::
+
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.set("a", 1).incr("counter")
+            ok, counter = await pipe.execute()
+    """
+
+    __slots__ = ("_client", "_default_px", "_p", "_pipe", "_transaction")
+
+    def __init__(self, client: CacheClient, *, transaction: bool = False) -> None:
+        self._client = client
+        self._p = client.prefix.prefix
+        dttl = client.default_ttl
+        self._default_px = None if dttl is None else ttl_to_ms(dttl)
+        self._transaction = transaction
+        self._pipe: Pipeline = client.redis.pipeline(transaction=transaction)
+
+    @property
+    def transaction(self) -> bool:
+        """Whether the batch runs in MULTI/EXEC."""
+        return self._transaction
+
+    def __len__(self) -> int:
+        return len(self._pipe.command_stack)
+
+    def _px(self, ttl: TTL) -> int | None:
+        if ttl is DEFAULT:
+            return self._default_px
+        if ttl is None:
+            return None
+        return ttl_to_ms(ttl)
+
+    def get(self, key: str) -> CachePipeline:
+        """Queue GET."""
+        self._pipe.get(self._p + key)
+        return self
+
+    def set(
+        self, key: str, value: EncodableT, *, ttl: TTL = DEFAULT, nx: bool = False, xx: bool = False
+    ) -> CachePipeline:
+        """Queue SET (default TTL when ``ttl`` is omitted)."""
+        px = self._default_px if ttl is DEFAULT else self._px(ttl)
+        self._pipe.execute_command(*set_command(self._p + key, value, px, nx, xx))
+        return self
+
+    def set_value(self, key: str, value: Any, *, ttl: TTL = DEFAULT) -> CachePipeline:
+        """Queue SET of the serialized ``value``."""
+        return self.set(key, self._client.serializer.dumps(value), ttl=ttl)
+
+    def delete(self, *keys: str) -> CachePipeline:
+        """Queue DEL."""
+        p = self._p
+        self._pipe.delete(*[p + k for k in keys])
+        return self
+
+    def exists(self, *keys: str) -> CachePipeline:
+        """Queue EXISTS."""
+        p = self._p
+        self._pipe.exists(*[p + k for k in keys])
+        return self
+
+    def mget(self, keys: Iterable[str]) -> CachePipeline:
+        """Queue MGET."""
+        p = self._p
+        self._pipe.mget([p + k for k in keys])
+        return self
+
+    def mset(self, mapping: Mapping[str, EncodableT]) -> CachePipeline:
+        """Queue MSET (no TTL; queue ``set`` calls for expiring keys)."""
+        p = self._p
+        self._pipe.mset({p + k: v for k, v in mapping.items()})
+        return self
+
+    def incr(self, key: str, amount: int = 1) -> CachePipeline:
+        """Queue INCRBY."""
+        self._pipe.incrby(self._p + key, amount)
+        return self
+
+    def decr(self, key: str, amount: int = 1) -> CachePipeline:
+        """Queue DECRBY."""
+        self._pipe.decrby(self._p + key, amount)
+        return self
+
+    def expire(self, key: str, ttl: float) -> CachePipeline:
+        """Queue PEXPIRE."""
+        self._pipe.pexpire(self._p + key, ttl_to_ms(ttl))
+        return self
+
+    def persist(self, key: str) -> CachePipeline:
+        """Queue PERSIST."""
+        self._pipe.persist(self._p + key)
+        return self
+
+    def pttl(self, key: str) -> CachePipeline:
+        """Queue PTTL (reply in milliseconds; -2 missing, -1 no expiry)."""
+        self._pipe.pttl(self._p + key)
+        return self
+
+    async def execute(self) -> list[Any]:
+        """Send the queued commands; returns their replies in order and empties the queue.
+
+        Raises:
+            CacheUnavailableError: the server stayed unreachable for the whole window.
+            CacheError: a command failed (e.g. WRONGTYPE) or the transaction aborted.
+        """
+        stack = self._pipe.command_stack
+        if not stack:
+            return []
+        try:
+            return await self._pipe.execute()
+        except _CONN as exc:
+            replies: list[Any] = await self._client._recover(exc, self._replay, list(stack))
+            return replies
+        except _RedisError as exc:
+            raise self._client._error(exc) from exc
+
+    async def _replay(self, stack: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
+        pipe = self._client.redis.pipeline(transaction=self._transaction)
+        try:
+            for args, options in stack:
+                pipe.pipeline_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            return await pipe.execute()
+        finally:
+            await pipe.reset()  # type: ignore[no-untyped-call]
+
+    async def reset(self) -> None:
+        """Drop the queued commands and return the connection to the pool."""
+        await self._pipe.reset()  # type: ignore[no-untyped-call]
+
+    async def __aenter__(self) -> CachePipeline:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.reset()

@@ -1,0 +1,45 @@
+"""Fixtures for tests against a real Redis server."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from pydantic import SecretStr
+
+from internal_cache import CacheClient, CacheSettings
+
+
+@pytest.fixture(name="make_client")
+async def make_client_fixture(
+    redis_url: str, redis_key_prefix: str
+) -> AsyncIterator[Callable[..., CacheClient]]:
+    """Factory of clients on the shared server, all sharing one fresh namespace; cleaned up after."""
+    namespace = f"{redis_key_prefix}{secrets.token_hex(3)}:"
+    made: list[CacheClient] = []
+
+    def make(url: str | None = None, **settings: object) -> CacheClient:
+        options: dict[str, object] = {"key_prefix": namespace, **settings}
+        client = CacheClient.from_settings(
+            CacheSettings(url=SecretStr(url or redis_url), **options),  # type: ignore[arg-type]
+            register_health=False,
+        )
+        made.append(client)
+        return client
+
+    yield make
+    if made:
+        cleaner = CacheClient.from_settings(
+            CacheSettings(url=SecretStr(redis_url), key_prefix=namespace), register_health=False
+        )
+        await cleaner.clear()
+        await cleaner.aclose()
+    for client in made:
+        await client.aclose()
+
+
+@pytest.fixture()
+def client(make_client: Callable[..., CacheClient]) -> CacheClient:
+    """A client on the shared server under a namespace unique to this test."""
+    return make_client()

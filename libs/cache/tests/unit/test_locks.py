@@ -1,0 +1,375 @@
+"""Lock over fakeredis: ownership, blocking, cancellation, renewal, loss and fencing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fakeredis import FakeAsyncRedis, FakeServer
+
+from internal_cache import (
+    CacheClient,
+    LockAcquireTimeout,
+    LockError,
+    LockLostError,
+    LockNotOwnedError,
+)
+from internal_cache._lock import _ACQUIRE
+
+
+async def test_acquire_release(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """acquire stores a random token under the prefixed key; release deletes it."""
+    lock = cache.lock("job", ttl=5)
+    assert await lock.acquire() is True
+    assert lock.held
+    assert not lock.lost
+    assert lock.key == "app:job"
+    assert lock.name == "job"
+    assert lock.ttl == 5
+    assert await fake_redis.get("app:job") == lock.token.encode()  # type: ignore[union-attr]
+    assert 4000 < await fake_redis.pttl("app:job") <= 5000
+    assert 4.5 < lock.remaining <= 5
+    assert await lock.owned() is True
+    await lock.release()
+    assert await fake_redis.exists("app:job") == 0
+    assert lock.token is None
+    assert lock.remaining == 0.0
+    assert await lock.owned() is False
+
+
+async def test_other_holder_cannot_release_or_extend(cache: CacheClient) -> None:
+    """Only the token owner can release or extend."""
+    first = cache.lock("x", ttl=5)
+    second = cache.lock("x", ttl=5)
+    await first.acquire()
+    assert await second.acquire(blocking=False) is False
+    with pytest.raises(LockNotOwnedError, match="not held"):
+        await second.release()
+    with pytest.raises(LockNotOwnedError, match="not held"):
+        await second.extend()
+    assert await first.owned() is True
+    await first.release()
+    assert await second.acquire(blocking=False) is True
+    await second.release()
+
+
+async def test_release_after_takeover_raises_lost(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """Releasing after the key expired and was taken raises LockLostError and keeps the new owner."""
+    lock = cache.lock("x", ttl=5)
+    await lock.acquire()
+    await fake_redis.set("app:x", "someone-else")
+    with pytest.raises(LockLostError, match="no longer owned"):
+        await lock.release()
+    assert await fake_redis.get("app:x") == b"someone-else"
+
+
+async def test_blocking_timeout(cache: CacheClient) -> None:
+    """A blocking acquire gives up with LockAcquireTimeout (a TimeoutError)."""
+    holder = cache.lock("busy", ttl=5)
+    await holder.acquire()
+    waiter = cache.lock("busy", ttl=5, timeout=0.05, retry_interval=0.01)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    with pytest.raises(LockAcquireTimeout, match="not acquired within 0.05s"):
+        await waiter.acquire()
+    assert 0.04 < loop.time() - start < 1.0
+    with pytest.raises(TimeoutError):
+        await waiter.acquire(timeout=0)
+    await holder.release()
+
+
+async def test_blocking_acquire_waits_for_release(cache: CacheClient) -> None:
+    """A waiter gets the lock soon after the holder releases it."""
+    holder = cache.lock("w", ttl=5)
+    await holder.acquire()
+    waiter = cache.lock("w", ttl=5, retry_interval=0.005)
+    task = asyncio.create_task(waiter.acquire(timeout=None))
+    await asyncio.sleep(0.03)
+    assert not task.done()
+    await holder.release()
+    assert await asyncio.wait_for(task, 1) is True
+    assert waiter.held
+    await waiter.release()
+
+
+async def test_mutual_exclusion_between_tasks(cache: CacheClient) -> None:
+    """20 tasks doing read-modify-write under the lock never lose an update."""
+
+    async def worker() -> None:
+        for _ in range(10):
+            async with cache.lock("counter-lock", ttl=5, retry_interval=0.001):
+                value = int(await cache.get("counter") or 0)
+                await asyncio.sleep(0)
+                await cache.set("counter", value + 1)
+
+    await asyncio.gather(*(worker() for _ in range(20)))
+    assert await cache.get("counter") == b"200"
+
+
+async def test_fencing_tokens_increase(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """Each acquisition gets a larger fencing token from the companion counter."""
+    tokens = []
+    for _ in range(3):
+        async with cache.lock("f", ttl=5) as lock:
+            tokens.append(lock.fencing_token)
+    assert tokens == [1, 2, 3]
+    assert await fake_redis.get("app:f:fence") == b"3"
+    with pytest.raises(LockNotOwnedError):
+        _ = lock.fencing_token
+
+
+async def test_fencing_disabled(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """fencing=False issues no token and touches no counter."""
+    async with cache.lock("nf", ttl=5, fencing=False) as lock:
+        with pytest.raises(LockError, match="fencing=False"):
+            _ = lock.fencing_token
+    assert await fake_redis.exists("app:nf:fence") == 0
+
+
+async def test_acquire_script_is_idempotent(cache: CacheClient) -> None:
+    """Re-running acquire with the same token (a retry after a lost reply) succeeds, same fence."""
+    keys, args = ("app:i", "app:i:fence"), ("tok", 5000, "1")
+    assert await _ACQUIRE.run(cache.redis, keys, args) == 1
+    assert await _ACQUIRE.run(cache.redis, keys, args) == 1
+    assert await _ACQUIRE.run(cache.redis, keys, ("other", 5000, "1")) == 0
+    assert await _ACQUIRE.run(cache.redis, ("app:j", "app:j:fence"), ("t", 5000, "0")) == 1
+    assert await _ACQUIRE.run(cache.redis, ("app:j", "app:j:fence"), ("t", 5000, "0")) == 1
+
+
+async def test_script_reloaded_after_flush(cache: CacheClient) -> None:
+    """After SCRIPT FLUSH the lock falls back to EVAL and keeps working."""
+    async with cache.lock("s", ttl=5):
+        pass
+    await cache.redis.script_flush()
+    async with cache.lock("s", ttl=5) as lock:
+        assert lock.held
+    assert await cache.exists("s") == 0
+
+
+async def test_context_manager_releases_on_exception(cache: CacheClient) -> None:
+    """An exception in the body releases the lock and propagates unchanged."""
+    with pytest.raises(RuntimeError, match="body failed"):
+        async with cache.lock("e", ttl=5):
+            raise RuntimeError("body failed")
+    assert await cache.exists("e") == 0
+
+
+async def test_body_error_not_masked_by_lost_lock(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """If the body fails and the lock was also lost, the body's error wins."""
+    lock = cache.lock("m", ttl=5)
+
+    async def body() -> None:
+        async with lock:
+            await fake_redis.delete("app:m")
+            raise KeyError("body")
+
+    with pytest.raises(KeyError, match="body"):
+        await body()
+    assert lock.token is None
+
+
+async def test_cancelled_holder_releases(cache: CacheClient) -> None:
+    """Cancelling a task inside the critical section releases the lock."""
+    entered = asyncio.Event()
+
+    async def holder() -> None:
+        async with cache.lock("c", ttl=30):
+            entered.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(holder())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await cache.exists("c") == 0
+
+
+async def test_release_survives_cancellation_mid_release(cache: CacheClient) -> None:
+    """Cancelling release() itself still lets the shielded release finish (redis-py #3847)."""
+    lock = cache.lock("mid", ttl=30)
+    await lock.acquire()
+    task = asyncio.create_task(lock.release())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await cache.aclose()  # drains pending releases
+    assert await cache.redis.exists("app:mid") == 0
+
+
+async def test_cancelled_acquire_leaves_no_key(cache: CacheClient) -> None:
+    """A cancel at any point of acquire leaves either a held lock or no key at all."""
+    cancelled = 0
+    for yields in range(4):
+        lock = cache.lock(f"ca{yields}", ttl=30)
+        task = asyncio.create_task(lock.acquire())
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        task.cancel()
+        outcome = await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*cache._pending)  # let the compensating release finish
+        if isinstance(outcome[0], asyncio.CancelledError):
+            cancelled += 1
+            assert lock.token is None
+            assert await cache.exists(f"ca{yields}") == 0
+        else:
+            assert outcome[0] is True
+            await lock.release()
+    assert cancelled >= 1  # at least the cancel-before-start case
+
+
+async def test_extend(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """extend() resets the TTL of a held lock; LockLostError when the key is gone."""
+    lock = cache.lock("ext", ttl=1)
+    await lock.acquire()
+    await lock.extend(10)
+    assert 9000 < await fake_redis.pttl("app:ext") <= 10000
+    assert lock.remaining > 9
+    await lock.extend()
+    assert await fake_redis.pttl("app:ext") <= 1000
+    await fake_redis.delete("app:ext")
+    with pytest.raises(LockLostError, match="could not be extended"):
+        await lock.extend()
+    assert lock.lost
+    with pytest.raises(LockLostError):
+        lock.ensure_held()
+
+
+async def test_auto_renewal_outlives_ttl(cache: CacheClient) -> None:
+    """With auto_renew the holder keeps the lock well past its TTL while a waiter waits."""
+    lock = cache.lock("ar", ttl=0.3, auto_renew=True)
+    other = cache.lock("ar", ttl=0.3, timeout=0.7, retry_interval=0.02)
+    async with lock:
+        with pytest.raises(LockAcquireTimeout):
+            await other.acquire()
+        lock.ensure_held()
+        await lock.verify()
+        assert lock.held
+    assert await cache.exists("ar") == 0
+    assert await other.acquire(timeout=0.1) is True
+    await other.release()
+
+
+async def test_without_renewal_lock_is_presumed_lost(cache: CacheClient) -> None:
+    """Past its TTL an unrenewed lock reports lost locally and on exit."""
+    lock = cache.lock("exp", ttl=0.05)
+    observed: list[bool] = []
+
+    async def body() -> None:
+        async with lock:
+            await asyncio.sleep(0.1)
+            observed.append(lock.lost)
+            with pytest.raises(LockLostError, match="outlived its ttl"):
+                lock.ensure_held()
+
+    with pytest.raises(LockLostError, match="no longer owned at release"):
+        await body()
+    assert observed == [True]
+
+
+async def test_lost_lock_is_reported(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """When renewal finds the key taken, the holder learns via lost/ensure_held/wait_lost/on_lost."""
+    seen: list[str] = []
+    lock = cache.lock(
+        "lost", ttl=0.3, auto_renew=True, renew_interval=0.02, on_lost=lambda lk: seen.append(lk.name)
+    )
+    await lock.acquire()
+    await fake_redis.set("app:lost", "thief")
+    error = await asyncio.wait_for(lock.wait_lost(), 1)
+    assert isinstance(error, LockLostError)
+    assert seen == ["lost"]
+    assert lock.lost
+    assert not lock.held
+    with pytest.raises(LockLostError, match="taken over"):
+        lock.ensure_held()
+    with pytest.raises(LockLostError):
+        await lock.verify()
+    assert "lost" in repr(lock)
+    with pytest.raises(LockLostError):
+        await lock.release()
+    assert await fake_redis.get("app:lost") == b"thief"
+    assert isinstance(await lock.wait_lost(), LockLostError)
+
+
+async def test_renewal_tolerates_short_outage(cache: CacheClient, fake_server: FakeServer) -> None:
+    """A brief connection loss shorter than the TTL does not lose the lock."""
+    lock = cache.lock("outage", ttl=0.5, auto_renew=True, renew_interval=0.05)
+    await lock.acquire()
+    fake_server.connected = False
+    await asyncio.sleep(0.12)
+    fake_server.connected = True
+    await asyncio.sleep(0.12)
+    lock.ensure_held()
+    await lock.release()
+    assert await cache.exists("outage") == 0
+
+
+async def test_renewal_gives_up_after_ttl_outage(cache: CacheClient, fake_server: FakeServer) -> None:
+    """If the server stays unreachable past the TTL the lock is marked lost."""
+    lock = cache.lock("down", ttl=0.15, auto_renew=True, renew_interval=0.03)
+    await lock.acquire()
+    fake_server.connected = False
+    error = await asyncio.wait_for(lock.wait_lost(), 2)
+    assert "renewed in time" in str(error)
+    fake_server.connected = True
+    with pytest.raises(LockLostError):
+        await lock.release()
+    assert await cache.exists("down") == 0
+
+
+async def test_on_lost_callback_errors_are_contained(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """A raising on_lost callback does not break loss bookkeeping."""
+
+    def bad_callback(_: object) -> None:
+        raise RuntimeError("callback bug")
+
+    lock = cache.lock("cb", ttl=0.3, auto_renew=True, renew_interval=0.02, on_lost=bad_callback)
+    await lock.acquire()
+    await fake_redis.delete("app:cb")
+    await asyncio.wait_for(lock.wait_lost(), 1)
+    assert lock.lost
+
+
+async def test_double_acquire_and_validation(cache: CacheClient) -> None:
+    """A Lock object is not re-entrant and validates its arguments."""
+    lock = cache.lock("d", ttl=5)
+    await lock.acquire()
+    with pytest.raises(LockError, match="already held"):
+        await lock.acquire()
+    await lock.release()
+    with pytest.raises(LockNotOwnedError):
+        await lock.release()
+    with pytest.raises(LockNotOwnedError):
+        lock.ensure_held()
+    assert "free" in repr(lock)
+    with pytest.raises(ValueError, match="name"):
+        cache.lock("")
+    with pytest.raises(ValueError, match="ttl"):
+        cache.lock("v", ttl=0)
+    with pytest.raises(ValueError, match="retry_interval"):
+        cache.lock("v", retry_interval=0)
+    with pytest.raises(ValueError, match="timeout"):
+        cache.lock("v", timeout=-1)
+    with pytest.raises(ValueError, match="renew_interval"):
+        cache.lock("v", ttl=1, renew_interval=2)
+
+
+async def test_lock_reusable_after_release(cache: CacheClient) -> None:
+    """The same Lock object can be acquired again after release, with a new token."""
+    lock = cache.lock("again", ttl=5)
+    await lock.acquire()
+    first = lock.token
+    await lock.release()
+    await lock.acquire()
+    assert lock.token != first
+    assert lock.fencing_token == 2
+    await lock.release()
+
+
+async def test_explicit_release_inside_block(cache: CacheClient) -> None:
+    """Releasing explicitly inside ``async with`` does not fail on exit."""
+    async with cache.lock("explicit", ttl=5) as lock:
+        await lock.release()
+        assert await cache.exists("explicit") == 0
+    assert lock.token is None

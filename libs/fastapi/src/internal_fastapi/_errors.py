@@ -1,0 +1,380 @@
+"""API errors, the exception → status mapping and the RFC 9457 exception handlers.
+
+Every error response is ``application/problem+json`` with ``type``, ``title``, ``status``,
+``detail``, ``instance``, a stable ``code`` and the request's ``correlation_id``. Only
+:class:`ApiError` messages (written for clients) are shown as ``detail``; other exceptions
+get a fixed, generic text unless their mapping says ``expose=True`` (then the message is
+redacted). Unmapped exceptions become a 500 that reveals nothing but the correlation ID.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from internal_base.context import get_correlation_id
+from internal_base.errors import CircuitOpenError, CommonsError, ConfigurationError
+from internal_base.redaction import redact_text
+from internal_fastapi._responses import (
+    PROBLEM_CONTENT_TYPE,
+    FieldError,
+    ProblemDetail,
+    ValidationProblemDetail,
+    problem_body,
+)
+
+__all__ = [
+    "ApiError",
+    "BadRequestError",
+    "ConflictError",
+    "ErrorMapper",
+    "ErrorRule",
+    "ForbiddenError",
+    "NotFoundError",
+    "ServiceUnavailableError",
+    "TooManyRequestsError",
+    "UnauthorizedError",
+    "default_error_mapper",
+    "error_mapper",
+    "install_exception_handlers",
+    "problem_response",
+]
+
+_log = logging.getLogger("internal_fastapi.errors")
+_STATE_KEY: Final = "commons_error_mapper"
+_GENERIC_DETAIL: Final = "An unexpected error occurred. Quote the correlation_id when reporting it."
+
+HeadersFn = Callable[[BaseException], Mapping[str, str]]
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _code_for(status: int) -> str:
+    return _phrase(status).lower().replace(" ", "_").replace("-", "_").replace("'", "")
+
+
+class ApiError(CommonsError):
+    """An error meant for the client: its message becomes the problem's ``detail``.
+
+    Subclass it (or use the ready-made subclasses) and raise it from routes or dependencies.
+
+    Args:
+        detail: Client-facing explanation; never put secrets or internals here.
+        code: Stable machine-readable code (default: the class's ``code``).
+        headers: Extra response headers (e.g. ``WWW-Authenticate``).
+        **extensions: Extra JSON members of the problem body.
+    """
+
+    status_code: int = 400
+    code: str = "bad_request"
+    title: str | None = None
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.headers: dict[str, str] = dict(headers or {})
+        self.extensions = extensions
+        super().__init__(detail or self.title or _phrase(self.status_code))
+
+
+class BadRequestError(ApiError):
+    """400: the request is malformed (e.g. a tampered cursor)."""
+
+
+class UnauthorizedError(ApiError):
+    """401: missing or invalid credentials; sends ``WWW-Authenticate: Bearer`` by default."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", "Bearer")
+
+
+class ForbiddenError(ApiError):
+    """403: authenticated but not allowed."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFoundError(ApiError):
+    """404: no such resource."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class ConflictError(ApiError):
+    """409: the request conflicts with the resource's current state."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class TooManyRequestsError(ApiError):
+    """429: rate limited; ``retry_after`` seconds become a ``Retry-After`` header."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        if retry_after is not None:
+            self.headers.setdefault("Retry-After", str(max(0, math.ceil(retry_after))))
+
+
+class ServiceUnavailableError(ApiError):
+    """503: a dependency is down; retry later."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """How one exception type is turned into a problem response.
+
+    Attributes:
+        status: HTTP status code.
+        code: Stable machine-readable code.
+        title: Problem title (default: the status phrase).
+        detail: Fixed client-facing detail (default: generic text, or the message if ``expose``).
+        expose: Show the exception's (redacted) message as ``detail``.
+        headers: Callable returning extra headers for the exception (e.g. ``Retry-After``).
+    """
+
+    status: int
+    code: str
+    title: str | None = None
+    detail: str | None = None
+    expose: bool = False
+    headers: HeadersFn | None = None
+
+
+def _retry_after(exc: BaseException) -> Mapping[str, str]:
+    seconds = getattr(exc, "retry_after", None)
+    if isinstance(seconds, int | float):
+        return {"Retry-After": str(max(0, math.ceil(seconds)))}
+    return {}
+
+
+class ErrorMapper:
+    """Maps exception types to :class:`ErrorRule` (most specific class in the MRO wins).
+
+    Args:
+        problem_type_base: Base URI of problem ``type`` (``base + code``); None gives ``about:blank``.
+    """
+
+    def __init__(self, *, problem_type_base: str | None = None) -> None:
+        self.problem_type_base = problem_type_base
+        self._rules: dict[type[BaseException], ErrorRule] = {}
+
+    def register(
+        self,
+        exc_type: type[BaseException],
+        status: int,
+        code: str | None = None,
+        *,
+        title: str | None = None,
+        detail: str | None = None,
+        expose: bool = False,
+        headers: HeadersFn | None = None,
+    ) -> None:
+        """Map ``exc_type`` (and its subclasses without a rule of their own) to ``status``.
+
+        Raises:
+            ConfigurationError: ``status`` is not a 4xx/5xx code.
+        """
+        if not 400 <= status <= 599:
+            raise ConfigurationError(f"error status must be 4xx or 5xx, got {status}")
+        self._rules[exc_type] = ErrorRule(status, code or _code_for(status), title, detail, expose, headers)
+
+    def rule_for(self, exc: BaseException) -> ErrorRule | None:
+        """The rule of the closest mapped class of ``exc``, or None."""
+        for cls in type(exc).__mro__:
+            rule = self._rules.get(cls)
+            if rule is not None:
+                return rule
+        return None
+
+    def copy(self) -> ErrorMapper:
+        """An independent mapper with the same rules."""
+        clone = ErrorMapper(problem_type_base=self.problem_type_base)
+        clone._rules = dict(self._rules)
+        return clone
+
+    def _type(self, code: str) -> str:
+        return f"{self.problem_type_base}{code}" if self.problem_type_base else "about:blank"
+
+    def problem(
+        self, exc: BaseException, *, instance: str | None = None
+    ) -> tuple[ProblemDetail, dict[str, str]]:
+        """The problem body and extra headers for ``exc``."""
+        if isinstance(exc, ApiError):
+            status, code = exc.status_code, exc.code
+            problem = ProblemDetail(
+                type=self._type(code),
+                title=exc.title or _phrase(status),
+                status=status,
+                detail=exc.detail,
+                instance=instance,
+                code=code,
+                correlation_id=get_correlation_id(),
+                **exc.extensions,
+            )
+            return problem, dict(exc.headers)
+        rule = self.rule_for(exc) or ErrorRule(500, "internal_error")
+        if rule.detail is not None:
+            detail: str | None = rule.detail
+        elif rule.expose:
+            detail = redact_text(str(exc)) or None
+        else:
+            detail = _GENERIC_DETAIL if rule.status >= 500 else None
+        problem = ProblemDetail(
+            type=self._type(rule.code),
+            title=rule.title or _phrase(rule.status),
+            status=rule.status,
+            detail=detail,
+            instance=instance,
+            code=rule.code,
+            correlation_id=get_correlation_id(),
+        )
+        return problem, dict(rule.headers(exc)) if rule.headers is not None else {}
+
+    def response(self, exc: BaseException, *, instance: str | None = None) -> JSONResponse:
+        """The ``application/problem+json`` response for ``exc``; logs server errors."""
+        problem, headers = self.problem(exc, instance=instance)
+        if problem.status >= 500:
+            _log.error(
+                "request failed with %s (%s)",
+                type(exc).__name__,
+                problem.code,
+                exc_info=exc,
+                extra={"http_status": problem.status, "error_code": problem.code},
+            )
+        return problem_response(problem, headers=headers)
+
+
+def default_error_mapper(*, problem_type_base: str | None = None) -> ErrorMapper:
+    """A mapper with the rules for ``internal_base`` errors (configuration, open circuits)."""
+    mapper = ErrorMapper(problem_type_base=problem_type_base)
+    mapper.register(CommonsError, 500, "internal_error")
+    mapper.register(ConfigurationError, 500, "configuration_error")
+    mapper.register(
+        CircuitOpenError,
+        503,
+        "dependency_unavailable",
+        detail="A dependency is temporarily unavailable; retry later.",
+        headers=_retry_after,
+    )
+    return mapper
+
+
+def problem_response(problem: ProblemDetail, *, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """Render ``problem`` as an ``application/problem+json`` response."""
+    return JSONResponse(
+        problem_body(problem),
+        status_code=problem.status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def error_mapper(app: FastAPI) -> ErrorMapper:
+    """The mapper installed on ``app`` (created with the default rules on first use)."""
+    mapper = getattr(app.state, _STATE_KEY, None)
+    if not isinstance(mapper, ErrorMapper):
+        mapper = default_error_mapper()
+        setattr(app.state, _STATE_KEY, mapper)
+    return mapper
+
+
+def _field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # registered for this type only
+    errors = [
+        FieldError(
+            field=_field_path(err.get("loc", ())),
+            message=str(err.get("msg", "")),
+            type=str(err.get("type", "")),
+        )
+        for err in exc.errors()
+    ]
+    mapper = error_mapper(request.app)
+    problem = ValidationProblemDetail(
+        type=mapper._type("validation_error"),
+        title="Unprocessable Content",
+        status=422,
+        detail=f"{len(errors)} invalid field{'s' if len(errors) != 1 else ''}: "
+        + ", ".join(error.field for error in errors),
+        instance=request.url.path,
+        code="validation_error",
+        correlation_id=get_correlation_id(),
+        errors=errors,
+    )
+    return problem_response(problem)
+
+
+async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # registered for this type only
+    status = exc.status_code
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    mapper = error_mapper(request.app)
+    problem = ProblemDetail(
+        type=mapper._type(_code_for(status)),
+        title=_phrase(status),
+        status=status,
+        detail=None if detail == _phrase(status) else detail,
+        instance=request.url.path,
+        code=_code_for(status),
+        correlation_id=get_correlation_id(),
+    )
+    return problem_response(problem, headers=exc.headers)
+
+
+async def _handle_commons(request: Request, exc: Exception) -> JSONResponse:
+    return error_mapper(request.app).response(exc, instance=request.url.path)
+
+
+def install_exception_handlers(app: FastAPI, mapper: ErrorMapper | None = None) -> ErrorMapper:
+    """Register the problem+json handlers for validation, HTTP and commons errors on ``app``.
+
+    Exceptions of other types are turned into problems by :class:`ErrorHandlingMiddleware`.
+
+    Returns:
+        The app's mapper (register more rules on it, e.g. from the ``extensions`` modules).
+    """
+    if mapper is not None:
+        setattr(app.state, _STATE_KEY, mapper)
+    installed = error_mapper(app)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(CommonsError, _handle_commons)
+    return installed

@@ -1,0 +1,217 @@
+"""Pure ASGI middleware: correlation context, access log and last-resort error handling.
+
+None of them uses ``BaseHTTPMiddleware``: they wrap ``send`` and never buffer bodies, so
+streaming responses, background tasks and context variables behave as without them.
+Order, outermost first: correlation → request logging → error handling → the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Collection
+from typing import Final
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from internal_base.context import (
+    CORRELATION_ID_HEADER,
+    REQUEST_ID_HEADER,
+    extract_context,
+    get_correlation_id,
+    get_request_id,
+    new_correlation_id,
+)
+from internal_base.redaction import redact_url
+from internal_fastapi._errors import ErrorMapper, default_error_mapper
+
+__all__ = [
+    "CorrelationIdMiddleware",
+    "ErrorHandlingMiddleware",
+    "RequestLoggingMiddleware",
+    "is_valid_id",
+]
+
+_SAFE_ID: Final = re.compile(r"[A-Za-z0-9._:+=@/-]+")
+_TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate", b"baggage"})
+_CORRELATION: Final = CORRELATION_ID_HEADER.lower().encode("latin-1")
+_REQUEST: Final = REQUEST_ID_HEADER.lower().encode("latin-1")
+
+
+def is_valid_id(value: str | None, *, max_length: int = 128) -> bool:
+    """Tell whether an incoming correlation/request ID may be reused as is.
+
+    Accepted: 1..``max_length`` characters of ``A-Z a-z 0-9 . _ : + = @ / -`` (no spaces,
+    quotes or control characters, so the ID is safe in headers and log lines).
+    """
+    return value is not None and 0 < len(value) <= max_length and _SAFE_ID.fullmatch(value) is not None
+
+
+class CorrelationIdMiddleware:
+    """Run each request in a correlation scope and echo the IDs on the response.
+
+    Reads ``X-Correlation-ID`` and ``X-Request-ID`` (reused when valid, else generated),
+    restores W3C ``traceparent``/``tracestate``/``baggage`` through
+    :func:`internal_base.context.extract_context`, stores both IDs in ``request.state`` and
+    adds both headers to every response, error responses included.
+
+    Args:
+        app: The wrapped ASGI app.
+        trust_incoming: Reuse valid incoming IDs (False: always generate new ones).
+        max_length: Longest accepted incoming ID.
+    """
+
+    def __init__(self, app: ASGIApp, *, trust_incoming: bool = True, max_length: int = 128) -> None:
+        self.app = app
+        self.trust_incoming = trust_incoming
+        self.max_length = max_length
+
+    def _accept(self, value: str | None) -> str | None:
+        if self.trust_incoming and is_valid_id(value, max_length=self.max_length):
+            return value
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        carrier: dict[str, str] = {}
+        incoming_cid = incoming_rid = None
+        for name, value in scope["headers"]:
+            if name == _CORRELATION:
+                incoming_cid = value.decode("latin-1")
+            elif name == _REQUEST:
+                incoming_rid = value.decode("latin-1")
+            elif name in _TRACE_HEADERS:
+                carrier[name.decode("latin-1")] = value.decode("latin-1")
+        correlation_id = self._accept(incoming_cid) or new_correlation_id()
+        request_id = self._accept(incoming_rid) or uuid.uuid4().hex
+        carrier[CORRELATION_ID_HEADER] = correlation_id
+        carrier[REQUEST_ID_HEADER] = request_id
+        state = scope.setdefault("state", {})
+        state["correlation_id"] = correlation_id
+        state["request_id"] = request_id
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers[CORRELATION_ID_HEADER] = correlation_id
+                headers[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        with extract_context(carrier):
+            await self.app(scope, receive, send_with_ids)
+
+
+class RequestLoggingMiddleware:
+    """Log one line per HTTP request: method, path (secret query values masked), status, duration.
+
+    Records carry ``http_method``, ``http_path``, ``http_status``, ``duration_ms``,
+    ``correlation_id`` and ``request_id`` as extra fields. 5xx are logged at ERROR, the rest at INFO.
+
+    Args:
+        app: The wrapped ASGI app.
+        logger: Logger name (default ``internal_fastapi.access``).
+        exclude_paths: Exact paths that are not logged (health probes).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        logger: str = "internal_fastapi.access",
+        exclude_paths: Collection[str] = (),
+    ) -> None:
+        self.app = app
+        self.logger = logging.getLogger(logger)
+        self.exclude_paths = frozenset(exclude_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http" or scope["path"] in self.exclude_paths:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_capturing_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_capturing_status)
+        finally:
+            self._log(scope, status, (time.perf_counter() - started) * 1000)
+
+    def _log(self, scope: Scope, status: int, duration_ms: float) -> None:
+        level = logging.ERROR if status >= 500 else logging.INFO
+        if not self.logger.isEnabledFor(level):
+            return
+        path: str = scope["path"]
+        query = scope.get("query_string", b"")
+        target = redact_url(f"{path}?{query.decode('latin-1')}") if query else path
+        method: str = scope["method"]
+        self.logger.log(
+            level,
+            "%s %s %d %.1fms",
+            method,
+            target,
+            status,
+            duration_ms,
+            extra={
+                "http_method": method,
+                "http_path": target,
+                "http_status": status,
+                "duration_ms": round(duration_ms, 3),
+                "correlation_id": get_correlation_id(),
+                "request_id": get_request_id(),
+            },
+        )
+
+
+class ErrorHandlingMiddleware:
+    """Turn any exception that escapes the app into a problem+json response.
+
+    Runs inside the correlation middleware, so the body carries the correlation ID and the
+    response gets the ID headers. The body never contains the exception's message or
+    traceback unless its :class:`ErrorMapper` rule says so; the traceback is logged. When the
+    response had already started, the exception is logged and re-raised (nothing can be sent).
+
+    Args:
+        app: The wrapped ASGI app.
+        mapper: Exception → status rules (default: :func:`default_error_mapper`).
+    """
+
+    def __init__(self, app: ASGIApp, *, mapper: ErrorMapper | None = None) -> None:
+        self.app = app
+        self.mapper = mapper if mapper is not None else default_error_mapper()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            if started:
+                logging.getLogger("internal_fastapi.errors").error(
+                    "exception after the response started", exc_info=exc
+                )
+                raise
+            response = self.mapper.response(exc, instance=scope["path"])
+            await response(scope, receive, send)

@@ -1,0 +1,51 @@
+"""Settings of the FastAPI integration (env prefix ``COMMONS_FASTAPI_``, YAML section ``fastapi``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from internal_base.settings import LibrarySettings
+
+__all__ = ["FastAPISettings"]
+
+
+class FastAPISettings(LibrarySettings):
+    """What :func:`internal_fastapi.install` wires into an application.
+
+    Example:
+        ``COMMONS_FASTAPI_HEALTH_PREFIX=/_health`` or, in the shared YAML file::
+
+            fastapi:
+              log_exclude_paths: ["/health/live"]
+    """
+
+    model_config = SettingsConfigDict(env_prefix="COMMONS_FASTAPI_")
+    yaml_section: ClassVar[str] = "fastapi"
+
+    trust_incoming_ids: bool = Field(
+        default=True,
+        description="Reuse valid X-Correlation-ID / X-Request-ID headers sent by the client.",
+    )
+    max_id_length: int = Field(default=128, ge=8, le=1024, description="Longest accepted incoming ID.")
+    log_requests: bool = Field(default=True, description="Log one line per HTTP request.")
+    access_logger: str = Field(default="internal_fastapi.access", min_length=1)
+    log_exclude_paths: list[str] = Field(
+        default_factory=lambda: ["/health/live", "/health/ready"],
+        description="Exact paths not logged (probes).",
+    )
+    health_enabled: bool = Field(default=True, description="Mount the liveness/readiness router.")
+    health_prefix: str = Field(default="/health", description="Prefix of /live and /ready.")
+    problem_type_base: str | None = Field(
+        default=None,
+        description="Base URI of problem types (type = base + code); None gives 'about:blank'.",
+    )
+
+    @field_validator("health_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not value.startswith("/") or value.endswith("/"):
+            raise ValueError("health_prefix must start with '/' and not end with '/'")
+        return value

@@ -1,0 +1,160 @@
+"""Database and cache dependencies against real PostgreSQL and Redis, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+from sqlalchemy import String, func, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from internal_base.health import HealthRegistry
+from internal_cache import CacheClient
+from internal_fastapi import (
+    ConflictError,
+    FastAPISettings,
+    OffsetPageResponse,
+    OffsetParams,
+    install,
+    offset_pagination,
+)
+from internal_fastapi.extensions.cache import CacheDep, setup_cache
+from internal_fastapi.extensions.rdbms import (
+    DatabaseDep,
+    SessionDep,
+    TransactionDep,
+    offset_page_response,
+    setup_database,
+)
+from internal_rdbms import Database, DatabaseSettings, paginate_offset
+
+notes_page = offset_pagination(default_limit=2, max_limit=10)
+
+
+class NoteBase(DeclarativeBase):
+    """A base of its own, so other test apps never drop this table."""
+
+
+class Note(NoteBase):
+    """A note row."""
+
+    __tablename__ = "fastapi_it_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(100))
+
+
+def _routes(app: FastAPI) -> None:
+    @app.post("/notes")
+    async def add(text: str, session: TransactionDep) -> dict[str, str]:
+        session.add(Note(text=text))
+        await session.flush()
+        if text.startswith("reject"):
+            raise ConflictError("rejected after the insert")
+        return {"text": text}
+
+    @app.get("/notes/count")
+    async def count(session: SessionDep, database: DatabaseDep) -> dict[str, int]:
+        total = await session.scalar(select(func.count()).select_from(Note).where(Note.text.like("tx-%")))
+        return {"count": int(total or 0), "checked_out": database.engine.pool.checkedout()}  # type: ignore[attr-defined]
+
+    @app.get("/notes")
+    async def page(
+        session: SessionDep, params: Annotated[OffsetParams, Depends(notes_page)]
+    ) -> OffsetPageResponse[str]:
+        rows = await paginate_offset(session, Note, limit=params.limit, offset=params.offset)
+        return offset_page_response(rows, lambda note: note.text)
+
+    @app.put("/cache/{key}")
+    async def put(key: str, value: str, cache: CacheDep) -> dict[str, str | None]:
+        await cache.set_value(key, value, ttl=30)
+        return {"value": await cache.get_value(key)}
+
+
+def _app(database_url: str, cache_url: str, prefix: str, *, create_tables: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(DatabaseSettings(url=database_url), register_health=False)
+        cache = CacheClient.from_url(
+            cache_url, key_prefix=prefix, retry_attempts=1, socket_connect_timeout=0.5, socket_timeout=0.5
+        )
+        async with database, cache:
+            if create_tables:
+                async with database.engine.begin() as connection:
+                    await connection.run_sync(NoteBase.metadata.create_all)
+            setup_database(app, database)
+            setup_cache(app, cache)
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+    install(app, FastAPISettings(), health_registry=HealthRegistry())
+    _routes(app)
+    return app
+
+
+@pytest.fixture(scope="module")
+def base_url(serve_asgi: Callable[..., str], postgres_url: str, redis_url: str, redis_key_prefix: str) -> str:
+    """The working app (its lifespan creates the table)."""
+    return serve_asgi(_app(postgres_url, redis_url, f"{redis_key_prefix}deps:", create_tables=True))
+
+
+@pytest.fixture()
+async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A real HTTP client."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        yield http
+
+
+async def test_transaction_commits_or_rolls_back(client: httpx.AsyncClient) -> None:
+    """A route that returns commits; one that raises rolls back its flushed insert."""
+    before = (await client.get("/notes/count")).json()["count"]
+    ok = await client.post("/notes", params={"text": "tx-ok"})
+    rejected = await client.post("/notes", params={"text": "reject-tx"})
+    after = (await client.get("/notes/count")).json()
+    assert (ok.status_code, rejected.status_code) == (200, 409)
+    assert after["count"] == before + 1
+    assert after["checked_out"] == 1  # only the counting session itself
+
+
+async def test_offset_page_response_from_rdbms(client: httpx.AsyncClient) -> None:
+    """``offset_page_response`` converts an internal_rdbms page; next_offset follows the total."""
+    for index in range(3):
+        await client.post("/notes", params={"text": f"pg-{index}"})
+    body = (await client.get("/notes", params={"limit": 2})).json()
+    assert (body["limit"], body["offset"], len(body["items"]), body["next_offset"]) == (2, 0, 2, 2)
+    assert body["total"] >= 3
+
+
+async def test_cache_dependency_round_trip(client: httpx.AsyncClient) -> None:
+    """The cache client stores and reads a JSON value under the app's prefix."""
+    response = await client.put("/cache/greeting", params={"value": "hello"})
+    assert response.json() == {"value": "hello"}
+
+
+async def test_unavailable_backends_are_503(serve_asgi: Callable[..., str]) -> None:
+    """Unreachable PostgreSQL and Redis map to 503 problems that name neither host nor password."""
+    app = _app("postgresql://svc:hunter2@127.0.0.1:1/nowhere", "redis://:hunter2@127.0.0.1:1/0", "x:")
+    async with httpx.AsyncClient(base_url=serve_asgi(app), timeout=20) as http:
+        database = await http.get("/notes/count")
+        cache = await http.put("/cache/k", params={"value": "v"})
+    assert (database.status_code, database.json()["code"]) == (503, "database_unavailable")
+    assert (cache.status_code, cache.json()["code"]) == (503, "cache_unavailable")
+    assert "hunter2" not in database.text + cache.text
+    assert "127.0.0.1" not in database.text + cache.text
+
+
+async def test_missing_setup_is_a_generic_500(serve_asgi: Callable[..., str]) -> None:
+    """Dependencies used without ``setup_*`` fail as 500 ``configuration_error`` without detail."""
+    app = FastAPI()
+    install(app, FastAPISettings(), health_registry=HealthRegistry())
+    _routes(app)
+    async with httpx.AsyncClient(base_url=serve_asgi(app), timeout=10) as http:
+        database = await http.get("/notes/count")
+        cache = await http.put("/cache/k", params={"value": "v"})
+    assert [database.status_code, cache.status_code] == [500, 500]
+    assert {database.json()["code"], cache.json()["code"]} == {"configuration_error"}
+    assert "setup_" not in database.text + cache.text

@@ -1,0 +1,119 @@
+"""The public API: curated ``__all__``, version, settings and the extensions boundary."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from fastapi import FastAPI
+
+import internal_fastapi
+from internal_base.errors import ConfigurationError
+from internal_fastapi import FastAPISettings, install
+
+
+def test_all_is_sorted_and_complete() -> None:
+    """``__all__`` is sorted, unique, and every name resolves."""
+    names = internal_fastapi.__all__
+    assert names == sorted(names)
+    assert len(set(names)) == len(names)
+    assert all(hasattr(internal_fastapi, name) for name in names)
+
+
+def test_all_lists_the_public_api() -> None:
+    """The curated list is exactly the public API."""
+    assert internal_fastapi.__all__ == [
+        "ApiError",
+        "ApiResponse",
+        "BadRequestError",
+        "BearerAuth",
+        "ConflictError",
+        "CorrelationIdMiddleware",
+        "CursorCodec",
+        "CursorPageResponse",
+        "CursorParams",
+        "ErrorHandlingMiddleware",
+        "ErrorMapper",
+        "ErrorRule",
+        "FastAPISettings",
+        "FieldError",
+        "ForbiddenError",
+        "InvalidCursorError",
+        "NotFoundError",
+        "OffsetPageResponse",
+        "OffsetParams",
+        "PROBLEM_CONTENT_TYPE",
+        "PageParams",
+        "PageResponse",
+        "ProblemDetail",
+        "RequestLoggingMiddleware",
+        "ServiceUnavailableError",
+        "StaticTokenVerifier",
+        "TokenVerifier",
+        "TooManyRequestsError",
+        "UnauthorizedError",
+        "ValidationProblemDetail",
+        "__version__",
+        "bearer_token",
+        "cursor_pagination",
+        "default_error_mapper",
+        "error_mapper",
+        "health_router",
+        "install",
+        "install_exception_handlers",
+        "is_valid_id",
+        "offset_pagination",
+        "page_pagination",
+        "problem_response",
+        "settings_dependency",
+    ]
+
+
+def test_version_is_a_pep440_string() -> None:
+    """The version is a release or a local source marker."""
+    assert re.fullmatch(r"\d+\.\d+\.\d+(\+source)?", internal_fastapi.__version__)
+
+
+def test_root_never_imports_the_extensions() -> None:
+    """Importing the package loads neither the extensions nor the sibling libraries."""
+    code = (
+        "import sys, internal_fastapi; "
+        "print(sorted(m for m in sys.modules if m.startswith(('internal_rdbms', 'internal_cache', "
+        "'internal_fastapi.extensions', 'sqlalchemy', 'redis'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_settings_read_the_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COMMONS_FASTAPI_*`` variables configure the settings; the YAML section is ``fastapi``."""
+    monkeypatch.setenv("COMMONS_FASTAPI_HEALTH_PREFIX", "/_probe")
+    monkeypatch.setenv("COMMONS_FASTAPI_LOG_REQUESTS", "false")
+    settings = FastAPISettings.load()
+    assert (settings.health_prefix, settings.log_requests) == ("/_probe", False)
+    assert FastAPISettings.yaml_section == "fastapi"
+
+
+def test_settings_reject_a_bad_health_prefix() -> None:
+    """A prefix without a leading slash is a configuration error naming the field."""
+    with pytest.raises(ConfigurationError, match="health_prefix"):
+        FastAPISettings.load(health_prefix="health/")
+
+
+def test_install_twice_is_an_error() -> None:
+    """A second ``install`` would stack the middleware twice, so it is refused."""
+    app = FastAPI()
+    install(app, FastAPISettings())
+    with pytest.raises(ConfigurationError, match="already called"):
+        install(app, FastAPISettings())
+
+
+def test_install_can_skip_health_and_logging() -> None:
+    """With health and request logging disabled, neither is wired."""
+    app = FastAPI()
+    install(app, FastAPISettings(health_enabled=False, log_requests=False))
+    paths = {getattr(route, "path", "") for route in app.routes}
+    assert "/health/live" not in paths
+    assert not any("RequestLogging" in repr(m.cls) for m in app.user_middleware)

@@ -1,0 +1,97 @@
+"""``create_client``: a configured ``httpx.AsyncClient`` with retries, breakers and context."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from internal_base.context import inject_context
+
+from ._config import HttpClientSettings
+from ._errors import Http2NotAvailableError
+from ._logging import install_httpx_filter
+from ._transport import BreakerRegistry, RetryTransport
+
+__all__ = ["create_client", "inject_context_hook", "require_extra"]
+
+
+def require_extra(module: str, extra: str) -> ModuleType:
+    """Import ``module`` or raise :class:`Http2NotAvailableError` naming the pip extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise Http2NotAvailableError(
+            f"{module!r} is not installed; install the extra: pip install 'internal-http[{extra}]'",
+            name=module,
+        ) from exc
+
+
+async def inject_context_hook(request: httpx.Request) -> None:
+    """Request event hook: add the correlation id and W3C trace headers the caller did not set."""
+    carrier: dict[str, str] = {}
+    inject_context(carrier)
+    headers = request.headers
+    for name, value in carrier.items():
+        if name not in headers:
+            headers[name] = value
+
+
+def create_client(
+    settings: HttpClientSettings | None = None,
+    *,
+    auth: httpx.Auth | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    breaker_registry: BreakerRegistry | None = None,
+    **httpx_kwargs: Any,
+) -> httpx.AsyncClient:
+    """Return an ``httpx.AsyncClient`` configured from ``settings``.
+
+    The client's transport is a :class:`RetryTransport` around ``transport`` (or a new
+    ``httpx.AsyncHTTPTransport`` with the configured limits, TLS verification and HTTP/2),
+    and a request hook adds the correlation id and ``traceparent`` to every request. A filter
+    on httpx's own logger masks secret query values in its ``HTTP Request`` lines.
+
+    Args:
+        settings: Client settings; ``HttpClientSettings()`` (env/defaults) when ``None``.
+        auth: An ``httpx.Auth`` such as :class:`BearerAuth`, :class:`BasicAuth`, :class:`ApiKeyAuth`.
+        transport: The transport to wrap (e.g. ``httpx.MockTransport`` in tests).
+        breaker_registry: Share per-host breakers between clients; by default each client
+            gets its own (none when ``settings.breaker.enabled`` is false).
+        **httpx_kwargs: Passed to ``httpx.AsyncClient`` (override the settings); extra
+            ``event_hooks`` run after the context hook.
+
+    Raises:
+        Http2NotAvailableError: ``settings.http2`` is on and ``h2`` is not installed.
+    """
+    settings = settings if settings is not None else HttpClientSettings()
+    install_httpx_filter()
+    if settings.http2:
+        require_extra("h2", "http2")
+    if transport is None:
+        transport = httpx.AsyncHTTPTransport(
+            verify=settings.verify, http2=settings.http2, limits=settings.limits.to_httpx()
+        )
+    if breaker_registry is None and settings.breaker.enabled:
+        breaker_registry = BreakerRegistry(settings.breaker)
+    hooks: dict[str, list[Any]] = {"request": [inject_context_hook], "response": []}
+    for kind, extra_hooks in (httpx_kwargs.pop("event_hooks", None) or {}).items():
+        hooks.setdefault(kind, []).extend(extra_hooks)
+    options: dict[str, Any] = {
+        "base_url": settings.base_url,
+        "timeout": settings.timeout.to_httpx(),
+        "headers": settings.headers,
+        "follow_redirects": settings.follow_redirects,
+        "auth": auth,
+        "event_hooks": hooks,
+        "transport": RetryTransport(
+            transport,
+            retry=settings.retry,
+            breaker_registry=breaker_registry,
+            log_headers=settings.log_headers,
+        ),
+    }
+    options.update(httpx_kwargs)
+    return httpx.AsyncClient(**options)

@@ -1,0 +1,291 @@
+"""``RetryTransport``: retries, ``Retry-After``, per-host circuit breakers and logging.
+
+It wraps any ``httpx.AsyncBaseTransport``. The success path is one breaker enter/exit, one
+status-set lookup and (only when DEBUG is enabled) one log line; the retry machinery runs
+only after a failure.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import time
+from datetime import UTC, datetime
+
+import httpx
+
+from internal_base.resilience import CircuitBreaker, RetryPolicy, sleep
+
+from ._config import BreakerConfig, RetryConfig
+from ._logging import log_exception, log_response, logger
+
+__all__ = [
+    "ATTEMPTS_EXTENSION",
+    "IDEMPOTENCY_KEY_HEADER",
+    "RETRYABLE_EXCEPTIONS",
+    "RETRY_EXTENSION",
+    "BreakerRegistry",
+    "RetryTransport",
+    "parse_retry_after",
+]
+
+#: Header whose presence makes a non-idempotent request retryable.
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+#: ``request.extensions`` key: ``True`` forces retries for this request, ``False`` disables them.
+RETRY_EXTENSION = "internal_http.retry"
+#: ``response.extensions`` key holding the number of attempts that produced the response.
+ATTEMPTS_EXTENSION = "internal_http.attempts"
+#: Transport failures that are retried (connect errors, timeouts, dropped connections).
+RETRYABLE_EXCEPTIONS: tuple[type[Exception], ...] = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+)
+
+_DEBUG = logging.DEBUG
+_WARNING = logging.WARNING
+
+
+class BreakerRegistry:
+    """Lazily creates one :class:`internal_base.resilience.CircuitBreaker` per host."""
+
+    def __init__(self, config: BreakerConfig | None = None) -> None:
+        """Create an empty registry whose breakers use ``config`` (defaults when ``None``)."""
+        self._config = config if config is not None else BreakerConfig()
+        self._breakers: dict[tuple[str, str, int | None], CircuitBreaker] = {}
+
+    def for_url(self, url: httpx.URL) -> CircuitBreaker:
+        """Return the breaker of ``url``'s scheme, host and port, creating it on first use."""
+        key = (url.scheme, url.host, url.port)
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            port = f":{url.port}" if url.port is not None else ""
+            breaker = CircuitBreaker(
+                f"http:{url.scheme}://{url.host}{port}",
+                failure_threshold=self._config.failure_threshold,
+                reset_timeout=self._config.reset_timeout,
+            )
+            self._breakers[key] = breaker
+        return breaker
+
+    def __len__(self) -> int:
+        """Return how many hosts have a breaker."""
+        return len(self._breakers)
+
+    def __repr__(self) -> str:
+        """Show the hosts and their breaker states."""
+        states = {b.name: b.state for b in self._breakers.values()}
+        return f"BreakerRegistry({states!r})"
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Return the wait a ``Retry-After`` header asks for, in seconds (``None`` if absent/invalid).
+
+    Args:
+        value: Delay in seconds or an HTTP date.
+        now: Reference time for HTTP dates (defaults to the current UTC time).
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+async def _discard(response: httpx.Response) -> None:
+    """Drain (so the connection can be reused) and close a response that will be retried."""
+    try:
+        await response.aread()
+    except httpx.HTTPError:
+        pass
+    finally:
+        await response.aclose()
+
+
+class RetryTransport(httpx.AsyncBaseTransport):
+    """Wraps a transport with safe retries, per-host circuit breakers and redacted logs.
+
+    Retried: connect errors, timeouts, dropped connections and the configured statuses
+    (429/502/503/504), for idempotent methods, requests with an ``Idempotency-Key``, or when
+    opted in (``RetryConfig.retry_non_idempotent`` or ``extensions={RETRY_EXTENSION: True}``).
+    A request whose body is a one-shot stream is never retried. Waits use full-jitter
+    exponential backoff, or ``Retry-After`` capped at ``retry_after_cap``; everything stops
+    at ``attempts`` or when the next wait would overrun ``total_timeout``.
+    """
+
+    def __init__(
+        self,
+        wrapped: httpx.AsyncBaseTransport | None = None,
+        *,
+        retry: RetryConfig | None = None,
+        breaker_registry: BreakerRegistry | None = None,
+        log_headers: bool = False,
+    ) -> None:
+        """Wrap ``wrapped`` (a new ``httpx.AsyncHTTPTransport`` when ``None``).
+
+        Args:
+            wrapped: The transport that does the I/O.
+            retry: Retry settings (defaults when ``None``).
+            breaker_registry: Per-host breakers; ``None`` disables circuit breaking.
+            log_headers: Also log (redacted) request and response headers at DEBUG.
+        """
+        self._wrapped = wrapped if wrapped is not None else httpx.AsyncHTTPTransport()
+        self._retry = retry if retry is not None else RetryConfig()
+        self._policy = RetryPolicy(
+            attempts=self._retry.attempts,
+            initial_wait=self._retry.initial_wait,
+            max_wait=self._retry.max_wait,
+            total_timeout=self._retry.total_timeout,
+        )
+        self._breakers = breaker_registry
+        self._log_headers = log_headers
+
+    @property
+    def wrapped(self) -> httpx.AsyncBaseTransport:
+        """The transport doing the I/O."""
+        return self._wrapped
+
+    @property
+    def retry(self) -> RetryConfig:
+        """The retry settings."""
+        return self._retry
+
+    @property
+    def breakers(self) -> BreakerRegistry | None:
+        """The per-host breaker registry (``None`` when disabled)."""
+        return self._breakers
+
+    def _retry_allowed(self, request: httpx.Request) -> bool:
+        forced = request.extensions.get(RETRY_EXTENSION)
+        if forced is not None:
+            return bool(forced)
+        return (
+            request.method in self._retry.methods
+            or self._retry.retry_non_idempotent
+            or IDEMPOTENCY_KEY_HEADER in request.headers
+        )
+
+    async def _attempt(self, request: httpx.Request, breaker: CircuitBreaker | None) -> httpx.Response:
+        if breaker is None:
+            return await self._wrapped.handle_async_request(request)
+        async with breaker:  # raises CircuitOpenError; an exception counts as a failure
+            response = await self._wrapped.handle_async_request(request)
+            if response.status_code >= 500:
+                breaker.record_failure()
+        return response  # any other status (429 and 4xx included) counts as a success
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request``, retrying as configured; returns the final response."""
+        breaker = self._breakers.for_url(request.url) if self._breakers is not None else None
+        statuses = self._retry.statuses
+        replayable = isinstance(request.stream, httpx.ByteStream)  # before a send consumes it
+        attempt = 1
+        deadline: float | None = None
+        while True:
+            started = time.perf_counter()
+            try:
+                response = await self._attempt(request, breaker)
+            except RETRYABLE_EXCEPTIONS as exc:
+                duration = time.perf_counter() - started
+                if logger.isEnabledFor(_WARNING):
+                    log_exception(request, exc, attempt=attempt, duration=duration)
+                if deadline is None and self._retry.total_timeout is not None:
+                    deadline = time.monotonic() - duration + self._retry.total_timeout
+                wait = self._next_wait(request, attempt, None, deadline, replayable)
+                if wait is None:
+                    raise
+                await sleep(wait)
+                attempt += 1
+                continue
+            duration = time.perf_counter() - started
+            status = response.status_code
+            if status not in statuses:
+                if logger.isEnabledFor(_DEBUG):
+                    log_response(
+                        request, response, attempt=attempt, duration=duration, log_headers=self._log_headers
+                    )
+                response.extensions[ATTEMPTS_EXTENSION] = attempt
+                return response
+            if logger.isEnabledFor(_WARNING):
+                log_response(
+                    request,
+                    response,
+                    attempt=attempt,
+                    duration=duration,
+                    level=_WARNING,
+                    log_headers=self._log_headers,
+                )
+            if deadline is None and self._retry.total_timeout is not None:
+                deadline = time.monotonic() - duration + self._retry.total_timeout
+            wait = self._next_wait(request, attempt, response, deadline, replayable)
+            if wait is None:
+                response.extensions[ATTEMPTS_EXTENSION] = attempt
+                return response
+            await _discard(response)
+            await sleep(wait)
+            attempt += 1
+
+    def _next_wait(
+        self,
+        request: httpx.Request,
+        attempt: int,
+        response: httpx.Response | None,
+        deadline: float | None,
+        replayable: bool,
+    ) -> float | None:
+        """Return how long to wait before the next attempt, or ``None`` to give up."""
+        if attempt >= self._retry.attempts or not self._retry_allowed(request):
+            return None
+        if not replayable:
+            if logger.isEnabledFor(_DEBUG):
+                logger.debug("%s not retried: its streamed body cannot be replayed", request.method)
+            return None
+        wait = self._policy.backoff(attempt)
+        if response is not None:
+            asked = parse_retry_after(response.headers.get("Retry-After"))
+            if asked is not None:
+                wait = asked
+                if asked > self._retry.retry_after_cap:
+                    wait = self._retry.retry_after_cap
+                    logger.warning(
+                        "Retry-After of %.1fs for %s capped at %.1fs",
+                        asked,
+                        request.method,
+                        wait,
+                        extra={"http_retry_after": asked, "http_retry_after_cap": wait},
+                    )
+        if deadline is not None and time.monotonic() + wait > deadline:
+            if logger.isEnabledFor(_WARNING):
+                logger.warning(
+                    "%s not retried: waiting %.2fs would exceed the %.1fs retry budget",
+                    request.method,
+                    wait,
+                    self._retry.total_timeout,
+                )
+            return None
+        if logger.isEnabledFor(_DEBUG):
+            logger.debug(
+                "retrying %s in %.3fs (attempt %d of %d)",
+                request.method,
+                wait,
+                attempt + 1,
+                self._retry.attempts,
+                extra={"http_attempt": attempt + 1, "http_wait": wait},
+            )
+        return wait
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._wrapped.aclose()

@@ -1,0 +1,28 @@
+"""Fixtures: one programmable ASGI app served by uvicorn on loopback for the whole session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from .app import ProgrammableApp
+
+
+@pytest.fixture(scope="session")
+def app() -> ProgrammableApp:
+    """The session-wide programmable app (tests use unique keys, so they never share counters)."""
+    return ProgrammableApp()
+
+
+@pytest.fixture(scope="session")
+def base_url(serve_asgi: Callable[..., str], app: ProgrammableApp) -> str:
+    """Base URL of the app served by uvicorn on 127.0.0.1."""
+    return serve_asgi(app)
+
+
+@pytest.fixture()
+def key() -> str:
+    """A counter key unique to the test."""
+    return uuid.uuid4().hex

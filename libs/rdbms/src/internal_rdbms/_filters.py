@@ -1,0 +1,439 @@
+"""Typed filters and orderings validated against a mapped class.
+
+Every field name is checked against the model's column attributes (and an optional allow-list)
+before any SQL is built, and every value is coerced to the column's Python type and sent as a
+bound parameter. A bad field, operator or value raises :class:`InvalidQueryError` naming the
+field, so an API can answer 400/422 instead of 500, and nothing user-supplied reaches SQL text.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Literal, TypeAlias
+
+from sqlalchemy import ColumnElement, Select, inspect
+from sqlalchemy.orm import InstrumentedAttribute
+
+from internal_rdbms._errors import InvalidQueryError
+
+__all__ = [
+    "Eq",
+    "Filter",
+    "In",
+    "IsNull",
+    "MAX_IN_VALUES",
+    "MAX_SEARCH_LENGTH",
+    "Ne",
+    "OrderBy",
+    "Range",
+    "Search",
+    "SortKey",
+    "apply_filters",
+    "apply_order",
+    "coerce_value",
+    "filter_condition",
+    "parse_filters",
+    "parse_order",
+    "primary_key_columns",
+    "resolve_column",
+    "sort_keys",
+]
+
+MAX_IN_VALUES: Final = 1000
+MAX_SEARCH_LENGTH: Final = 200
+_TRUE: Final = frozenset({"true", "1", "yes", "on"})
+_FALSE: Final = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass(frozen=True, slots=True)
+class Eq:
+    """``field = value``; ``value=None`` means ``IS NULL``."""
+
+    field: str
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
+class Ne:
+    """``field <> value``; ``value=None`` means ``IS NOT NULL``. Rows where ``field`` is NULL do not match."""
+
+    field: str
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    """``field IN (values)``; an empty list matches nothing. At most :data:`MAX_IN_VALUES` values."""
+
+    field: str
+    values: Sequence[object]
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Bounds on ``field``: any of ``ge`` (>=), ``gt`` (>), ``le`` (<=), ``lt`` (<); at least one."""
+
+    field: str
+    ge: object = None
+    gt: object = None
+    le: object = None
+    lt: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """``LIKE`` on a string column with ``%``/``_`` in ``term`` escaped (matched literally).
+
+    Attributes:
+        field: A string column.
+        term: Text to look for (at most :data:`MAX_SEARCH_LENGTH` characters).
+        mode: ``"contains"``, ``"startswith"`` or ``"endswith"``.
+        case_sensitive: Case-insensitive by default (``lower(...)``), portable across backends.
+    """
+
+    field: str
+    term: str
+    mode: Literal["contains", "startswith", "endswith"] = "contains"
+    case_sensitive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull:
+    """``field IS NULL`` (or ``IS NOT NULL`` with ``is_null=False``)."""
+
+    field: str
+    is_null: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBy:
+    """One sort key; the primary key is always appended as a tiebreaker."""
+
+    field: str
+    descending: bool = False
+
+
+Filter: TypeAlias = Eq | Ne | In | Range | Search | IsNull
+
+
+def _show(field: object) -> str:
+    text = str(field)
+    return repr(text if len(text) <= 64 else text[:61] + "...")
+
+
+def resolve_column(
+    model: type[Any],
+    field: str,
+    *,
+    allowed: Collection[str] | None = None,
+    purpose: str = "filter",
+) -> InstrumentedAttribute[Any]:
+    """Return the mapped column attribute ``model.<field>`` after validating the name.
+
+    Args:
+        model: A mapped class.
+        field: Attribute name as given by the caller (possibly user input).
+        allowed: Optional allow-list; by default every column attribute is allowed.
+        purpose: ``"filter"`` or ``"order"``, used in the error message.
+
+    Raises:
+        InvalidQueryError: Unknown field, not a column, or not in ``allowed``; the message names it.
+    """
+    columns = {attr.key for attr in inspect(model).column_attrs}
+    names = sorted(columns if allowed is None else columns & set(allowed))
+    if not isinstance(field, str) or field not in names:
+        verb = "sort" if purpose == "order" else "filter"
+        raise InvalidQueryError(
+            f"cannot {verb} {model.__name__} by field {_show(field)}: unknown or not allowed; "
+            f"allowed fields: {', '.join(names) or '(none)'}"
+        )
+    attribute: InstrumentedAttribute[Any] = getattr(model, field)
+    return attribute
+
+
+def _python_type(column: InstrumentedAttribute[Any]) -> type[Any] | None:
+    try:
+        python_type: type[Any] = column.type.python_type
+    except NotImplementedError:
+        return None
+    return python_type
+
+
+def _coerce_str(target: type[Any], value: str) -> object:
+    if issubclass(target, bool):
+        lowered = value.strip().lower()
+        if lowered in _TRUE | _FALSE:
+            return lowered in _TRUE
+        raise ValueError(value)
+    if issubclass(target, int):
+        return int(value)
+    if issubclass(target, float):
+        return float(value)
+    if issubclass(target, Decimal):
+        return Decimal(value)
+    if issubclass(target, uuid.UUID):
+        return uuid.UUID(value)
+    if issubclass(target, datetime):
+        return datetime.fromisoformat(value)
+    if issubclass(target, date):
+        return date.fromisoformat(value)
+    if issubclass(target, time):
+        return time.fromisoformat(value)
+    if issubclass(target, enum.Enum):
+        try:
+            return target(value)
+        except ValueError:
+            return target[value]
+    raise ValueError(value)
+
+
+def _is_instance(value: object, target: type[Any]) -> bool:
+    """``isinstance`` without the surprises: a bool is not an int, a datetime is not a date."""
+    if not isinstance(value, target):
+        return False
+    if isinstance(value, bool):
+        return target is bool
+    return not (isinstance(value, datetime) and not issubclass(target, datetime))
+
+
+def coerce_value(model: type[Any], field: str, value: object) -> object:
+    """Convert ``value`` to the Python type of column ``model.<field>``.
+
+    Strings are parsed (``"42"`` → 42, ISO dates, UUIDs, ``"true"``, enum values or names); values of
+    the right type pass through; ``None`` stays ``None``. Columns without a known Python type accept
+    any value.
+
+    Raises:
+        InvalidQueryError: The value cannot be converted; names the field and the expected type.
+    """
+    if value is None:
+        return None
+    column = resolve_column(model, field)
+    target = _python_type(column)
+    if target is None:
+        return value
+    if _is_instance(value, target):
+        return value
+    if target is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if target is Decimal and isinstance(value, int | float) and not isinstance(value, bool):
+        return Decimal(str(value))
+    if isinstance(value, str) and target is not str:
+        try:
+            return _coerce_str(target, value)
+        except (ValueError, KeyError, InvalidOperation):
+            pass
+    raise InvalidQueryError(
+        f"invalid value for field {_show(field)} of {model.__name__}: expected {target.__name__}, "
+        f"got {type(value).__name__}"
+    )
+
+
+def filter_condition(
+    model: type[Any], flt: Filter, *, allowed: Collection[str] | None = None
+) -> ColumnElement[bool]:
+    """Build the SQL condition of one filter (values become bound parameters).
+
+    Raises:
+        InvalidQueryError: Unknown/not allowed field, bad value, empty range, search on a non-string
+            column, too many ``In`` values or a too long search term.
+    """
+    column = resolve_column(model, flt.field, allowed=allowed)
+    name = _show(flt.field)
+    if isinstance(flt, Eq):
+        value = coerce_value(model, flt.field, flt.value)
+        return column.is_(None) if value is None else column == value
+    if isinstance(flt, Ne):
+        value = coerce_value(model, flt.field, flt.value)
+        return column.is_not(None) if value is None else column != value
+    if isinstance(flt, In):
+        values = [flt.values] if isinstance(flt.values, str | bytes) else list(flt.values)
+        if len(values) > MAX_IN_VALUES:
+            raise InvalidQueryError(f"too many values for field {name}: {len(values)} > {MAX_IN_VALUES}")
+        return column.in_([coerce_value(model, flt.field, item) for item in values])
+    if isinstance(flt, Range):
+        return _range_condition(model, column, flt)
+    if isinstance(flt, Search):
+        return _search_condition(model, column, flt)
+    if isinstance(flt, IsNull):
+        return column.is_(None) if flt.is_null else column.is_not(None)
+    raise InvalidQueryError(f"unsupported filter {type(flt).__name__} for field {name}")
+
+
+def _range_condition(model: type[Any], column: InstrumentedAttribute[Any], flt: Range) -> ColumnElement[bool]:
+    name = _show(flt.field)
+    if flt.ge is not None and flt.gt is not None or flt.le is not None and flt.lt is not None:
+        raise InvalidQueryError(f"range on field {name} has both an inclusive and an exclusive bound")
+    conditions: list[ColumnElement[bool]] = []
+    for bound, op in ((flt.ge, "__ge__"), (flt.gt, "__gt__"), (flt.le, "__le__"), (flt.lt, "__lt__")):
+        if bound is not None:
+            conditions.append(getattr(column, op)(coerce_value(model, flt.field, bound)))
+    if not conditions:
+        raise InvalidQueryError(f"range on field {name} needs at least one bound (ge, gt, le, lt)")
+    condition = conditions[0]
+    for extra in conditions[1:]:
+        condition = condition & extra
+    return condition
+
+
+def _search_condition(
+    model: type[Any], column: InstrumentedAttribute[Any], flt: Search
+) -> ColumnElement[bool]:
+    name = _show(flt.field)
+    if _python_type(column) is not str:
+        raise InvalidQueryError(f"cannot search field {name} of {model.__name__}: not a text column")
+    if not isinstance(flt.term, str) or not flt.term:
+        raise InvalidQueryError(f"search term for field {name} must be a non-empty string")
+    if len(flt.term) > MAX_SEARCH_LENGTH:
+        raise InvalidQueryError(f"search term for field {name} is longer than {MAX_SEARCH_LENGTH} characters")
+    if flt.mode not in ("contains", "startswith", "endswith"):
+        raise InvalidQueryError(f"unknown search mode {_show(flt.mode)} for field {name}")
+    method = flt.mode if flt.case_sensitive else f"i{flt.mode}"
+    condition: ColumnElement[bool] = getattr(column, method)(flt.term, autoescape=True)
+    return condition
+
+
+def apply_filters(
+    statement: Select[Any],
+    model: type[Any],
+    filters: Iterable[Filter],
+    *,
+    allowed: Collection[str] | None = None,
+) -> Select[Any]:
+    """Add every filter to ``statement`` (combined with AND)."""
+    for flt in filters:
+        statement = statement.where(filter_condition(model, flt, allowed=allowed))
+    return statement
+
+
+def primary_key_columns(model: type[Any]) -> list[InstrumentedAttribute[Any]]:
+    """The primary key attributes of ``model``, in key order."""
+    mapper = inspect(model)
+    return [getattr(model, mapper.get_property_by_column(column).key) for column in mapper.primary_key]
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """A validated sort key: the column, its direction and whether it can hold NULL."""
+
+    column: InstrumentedAttribute[Any]
+    descending: bool
+    nullable: bool
+
+    @property
+    def field(self) -> str:
+        """The attribute name."""
+        return self.column.key
+
+    def clauses(self) -> list[ColumnElement[Any]]:
+        """ORDER BY clauses; NULLs sort last in both directions on every backend."""
+        main = self.column.desc() if self.descending else self.column.asc()
+        return [self.column.is_(None).asc(), main] if self.nullable else [main]
+
+
+def sort_keys(
+    model: type[Any], order: Iterable[OrderBy], *, allowed: Collection[str] | None = None
+) -> list[SortKey]:
+    """Validate ``order`` and append the primary key (ascending) so that the order is total.
+
+    Raises:
+        InvalidQueryError: Unknown or not allowed sort field, or a field given twice.
+    """
+    keys: list[SortKey] = []
+    seen: set[str] = set()
+    for item in order:
+        column = resolve_column(model, item.field, allowed=allowed, purpose="order")
+        if item.field in seen:
+            raise InvalidQueryError(f"sort field {_show(item.field)} is given more than once")
+        seen.add(item.field)
+        nullable = any(bool(getattr(col, "nullable", False)) for col in column.property.columns)
+        keys.append(SortKey(column, item.descending, nullable))
+    keys.extend(SortKey(pk, False, False) for pk in primary_key_columns(model) if pk.key not in seen)
+    return keys
+
+
+def apply_order(
+    statement: Select[Any],
+    model: type[Any],
+    order: Iterable[OrderBy],
+    *,
+    allowed: Collection[str] | None = None,
+) -> Select[Any]:
+    """Order ``statement`` by ``order`` then by the primary key, NULLs last: a stable, total order."""
+    clauses = [clause for key in sort_keys(model, order, allowed=allowed) for clause in key.clauses()]
+    return statement.order_by(*clauses)
+
+
+def parse_order(spec: str | Iterable[str | OrderBy] | None) -> list[OrderBy]:
+    """Parse ``"-created_at,name"`` (or a list of such items) into :class:`OrderBy` keys.
+
+    A leading ``-`` sorts descending, ``+`` or nothing ascending. Field names are validated later,
+    against the model.
+    """
+    if spec is None:
+        return []
+    items: Iterable[str | OrderBy] = spec.split(",") if isinstance(spec, str) else spec
+    result: list[OrderBy] = []
+    for item in items:
+        if isinstance(item, OrderBy):
+            result.append(item)
+            continue
+        text = item.strip()
+        if not text:
+            continue
+        descending = text.startswith("-")
+        field = text[1:] if text[0] in "+-" else text
+        result.append(OrderBy(field.strip(), descending=descending))
+    return result
+
+
+_OPERATORS: Final = frozenset(
+    {"eq", "ne", "in", "gt", "ge", "lt", "le", "contains", "startswith", "endswith", "isnull"}
+)
+
+
+def parse_filters(params: Mapping[str, object]) -> list[Filter]:
+    """Turn query-string style parameters into filters.
+
+    ``{"status": "active", "age__ge": "18", "id__in": "1,2,3", "name__contains": "ann",
+    "deleted_at__isnull": "true"}``. Operators: ``eq`` (default), ``ne``, ``in`` (comma-separated
+    or a list), ``gt``, ``ge``, ``lt``, ``le``, ``contains``, ``startswith``, ``endswith`` and ``isnull``.
+    Values are strings coerced later against the model's column types.
+
+    Raises:
+        InvalidQueryError: Unknown operator or a non-boolean ``isnull``; names the parameter.
+    """
+    filters: list[Filter] = []
+    for key, value in params.items():
+        field, _, op = key.partition("__")
+        op = op or "eq"
+        if op not in _OPERATORS:
+            raise InvalidQueryError(
+                f"unknown filter operator {_show(op)} in parameter {_show(key)}; "
+                f"use one of: {', '.join(sorted(_OPERATORS))}"
+            )
+        filters.append(_parse_one(field, op, key, value))
+    return filters
+
+
+def _parse_one(field: str, op: str, key: str, value: object) -> Filter:
+    if op == "eq":
+        return Eq(field, value)
+    if op == "ne":
+        return Ne(field, value)
+    if op == "in":
+        values = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        return In(field, tuple(item.strip() if isinstance(item, str) else item for item in values))
+    if op in ("gt", "ge", "lt", "le"):
+        return Range(field, **{op: value})
+    if op == "isnull":
+        text = str(value).strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise InvalidQueryError(f"parameter {_show(key)} must be true or false")
+        return IsNull(field, is_null=text in _TRUE)
+    return Search(field, str(value), mode=op)  # type: ignore[arg-type]

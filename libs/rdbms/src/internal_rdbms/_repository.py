@@ -1,0 +1,301 @@
+"""Generic async repository over one mapped class."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection, Iterable
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import Select, func, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from internal_rdbms._base import SoftDeleteMixin, utcnow
+from internal_rdbms._errors import InvalidQueryError, NotFoundError, translating_errors
+from internal_rdbms._filters import Eq, Filter, OrderBy, apply_filters, apply_order, parse_order
+from internal_rdbms._pagination import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    CursorPage,
+    Page,
+    paginate_keyset,
+    paginate_offset,
+)
+
+__all__ = ["Repository"]
+
+ModelT = TypeVar("ModelT")
+OrderSpec = str | Iterable[str | OrderBy] | None
+
+
+class Repository(Generic[ModelT]):
+    """Typed CRUD, filtering and pagination for one mapped class, on a caller-owned session.
+
+    The repository flushes (so keys and constraint errors show up at once) but never commits:
+    wrap the work in :meth:`Database.transaction`. Errors come out translated
+    (:class:`ConflictError`, :class:`NotFoundError`, :class:`DatabaseUnavailableError`,
+    :class:`InvalidQueryError`). For models with :class:`SoftDeleteMixin`, soft-deleted rows are
+    hidden unless ``include_deleted=True``, and :meth:`delete` soft-deletes unless ``hard=True``.
+
+    Either pass the model (``Repository(session, User)``) or subclass with ``model = User``.
+    ``filterable`` / ``sortable`` restrict the fields callers may filter and sort by (all column
+    attributes by default); set them when filters come from user input.
+
+    Args:
+        session: The session to work in.
+        model: The mapped class (optional when the subclass sets ``model``).
+        filterable: Allow-list of filter fields (overrides the class attribute).
+        sortable: Allow-list of sort fields (overrides the class attribute).
+    """
+
+    model: type[ModelT]
+    filterable: ClassVar[frozenset[str] | None] = None
+    sortable: ClassVar[frozenset[str] | None] = None
+    max_limit: ClassVar[int] = MAX_PAGE_SIZE
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        model: type[ModelT] | None = None,
+        *,
+        filterable: Collection[str] | None = None,
+        sortable: Collection[str] | None = None,
+    ) -> None:
+        if model is not None:
+            self.model = model
+        elif getattr(self, "model", None) is None:
+            raise TypeError(f"{type(self).__name__} needs a model: pass one or set the class attribute")
+        self.session = session
+        self._filterable = frozenset(filterable) if filterable is not None else type(self).filterable
+        self._sortable = frozenset(sortable) if sortable is not None else type(self).sortable
+        self._soft_delete = issubclass(self.model, SoftDeleteMixin)
+        self._columns = frozenset(attr.key for attr in inspect(self.model).column_attrs)
+        mapper = inspect(self.model)
+        self._primary_key = frozenset(mapper.get_property_by_column(col).key for col in mapper.primary_key)
+
+    def __repr__(self) -> str:
+        """``Repository(User)``."""
+        return f"{type(self).__name__}({self.model.__name__})"
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def select(self, *filters: Filter, include_deleted: bool = False, **equals: object) -> Select[Any]:
+        """``select(model)`` with filters (validated) and the soft-delete rule applied, for custom queries."""
+        statement: Select[Any] = select(self.model)
+        if self._soft_delete and not include_deleted:
+            statement = statement.where(self.model.deleted_at.is_(None))  # type: ignore[attr-defined]
+        every = [*filters, *(Eq(name, value) for name, value in equals.items())]
+        return apply_filters(statement, self.model, every, allowed=self._filterable)
+
+    async def get(self, pk: object, *, include_deleted: bool = False) -> ModelT:
+        """The row with primary key ``pk`` (a tuple for composite keys).
+
+        Raises:
+            NotFoundError: No such row (or it is soft-deleted).
+        """
+        found = await self.get_or_none(pk, include_deleted=include_deleted)
+        if found is None:
+            raise NotFoundError(self.model.__name__, pk)
+        return found
+
+    async def get_or_none(self, pk: object, *, include_deleted: bool = False) -> ModelT | None:
+        """The row with primary key ``pk``, or ``None``."""
+        with translating_errors():
+            found = await self.session.get(self.model, pk)
+        if found is not None and self._soft_delete and not include_deleted and found.deleted_at is not None:  # type: ignore[attr-defined]
+            return None
+        return found
+
+    async def first(
+        self,
+        *filters: Filter,
+        order_by: OrderSpec = None,
+        include_deleted: bool = False,
+        **equals: object,
+    ) -> ModelT | None:
+        """The first matching row in ``order_by`` order (then primary key), or ``None``."""
+        statement = self.select(*filters, include_deleted=include_deleted, **equals)
+        statement = apply_order(statement, self.model, parse_order(order_by), allowed=self._sortable)
+        with translating_errors():
+            found: ModelT | None = (await self.session.scalars(statement.limit(1))).first()
+        return found
+
+    async def list(
+        self,
+        *filters: Filter,
+        order_by: OrderSpec = None,
+        limit: int | None = None,
+        offset: int = 0,
+        include_deleted: bool = False,
+        **equals: object,
+    ) -> builtins.list[ModelT]:
+        """Matching rows, ordered by ``order_by`` (e.g. ``"-created_at,name"``) then primary key.
+
+        Args:
+            *filters: Filter objects (``Eq``, ``In``, ``Range``, ``Search``, ...), combined with AND.
+            order_by: Sort spec; the primary key is always the final tiebreaker.
+            limit: Maximum rows (1..``max_limit``); ``None`` for all.
+            offset: Rows to skip.
+            include_deleted: Also return soft-deleted rows.
+            **equals: Shorthand equality filters, ``status="active"``.
+
+        Raises:
+            InvalidQueryError: Unknown or not allowed field, bad value, limit or offset.
+        """
+        statement = self.select(*filters, include_deleted=include_deleted, **equals)
+        statement = apply_order(statement, self.model, parse_order(order_by), allowed=self._sortable)
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= self.max_limit:
+                raise InvalidQueryError(f"'limit' must be an integer between 1 and {self.max_limit}")
+            statement = statement.limit(limit)
+        if offset:
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise InvalidQueryError("'offset' must be a non-negative integer")
+            statement = statement.offset(offset)
+        with translating_errors():
+            rows: builtins.list[ModelT] = builtins.list((await self.session.scalars(statement)).all())
+        return rows
+
+    async def count(self, *filters: Filter, include_deleted: bool = False, **equals: object) -> int:
+        """Number of matching rows."""
+        inner = self.select(*filters, include_deleted=include_deleted, **equals).subquery()
+        with translating_errors():
+            return int((await self.session.execute(select(func.count()).select_from(inner))).scalar_one())
+
+    async def exists(self, *filters: Filter, include_deleted: bool = False, **equals: object) -> bool:
+        """Whether at least one row matches."""
+        statement = self.select(*filters, include_deleted=include_deleted, **equals)
+        with translating_errors():
+            return bool((await self.session.execute(select(statement.exists()))).scalar())
+
+    async def page(
+        self,
+        *filters: Filter,
+        order_by: OrderSpec = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        with_total: bool = True,
+        include_deleted: bool = False,
+        **equals: object,
+    ) -> Page[ModelT]:
+        """One offset page (``LIMIT``/``OFFSET``) with the total count; see :func:`paginate_offset`."""
+        statement = self.select(*filters, include_deleted=include_deleted, **equals)
+        with translating_errors():
+            return await paginate_offset(
+                self.session,
+                self.model,
+                statement,
+                order=parse_order(order_by),
+                limit=limit,
+                offset=offset,
+                with_total=with_total,
+                allowed_order=self._sortable,
+                max_limit=self.max_limit,
+            )
+
+    async def keyset(
+        self,
+        *filters: Filter,
+        order_by: OrderSpec = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        include_deleted: bool = False,
+        **equals: object,
+    ) -> CursorPage[ModelT]:
+        """One keyset page after ``cursor``; see :func:`paginate_keyset`. Keep filters and order stable."""
+        statement = self.select(*filters, include_deleted=include_deleted, **equals)
+        with translating_errors():
+            return await paginate_keyset(
+                self.session,
+                self.model,
+                statement,
+                order=parse_order(order_by),
+                limit=limit,
+                cursor=cursor,
+                allowed_order=self._sortable,
+                max_limit=self.max_limit,
+            )
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def add(self, obj: ModelT) -> ModelT:
+        """Add ``obj`` and flush (defaults and generated keys are filled in).
+
+        Raises:
+            ConflictError: A unique or other integrity constraint is violated.
+        """
+        with translating_errors():
+            self.session.add(obj)
+            await self.session.flush()
+        return obj
+
+    async def add_many(self, objs: Iterable[ModelT]) -> builtins.list[ModelT]:
+        """Add every object and flush once (batched inserts where the backend allows).
+
+        Raises:
+            ConflictError: A constraint is violated; nothing of the batch is kept in the transaction.
+        """
+        items = builtins.list(objs)
+        with translating_errors():
+            self.session.add_all(items)
+            await self.session.flush()
+        return items
+
+    async def update(self, target: ModelT | object, **values: object) -> ModelT:
+        """Set column attributes on ``target`` (an instance or a primary key) and flush.
+
+        Raises:
+            NotFoundError: ``target`` is a key with no row.
+            InvalidQueryError: A name is not a column or is part of the primary key.
+            ConflictError: The new values violate a constraint.
+        """
+        for name in values:
+            if name not in self._columns or name in self._primary_key:
+                raise InvalidQueryError(
+                    f"cannot update field {name!r} of {self.model.__name__}: "
+                    "not a column" + (" (primary key)" if name in self._primary_key else "")
+                )
+        obj = await self._resolve(target)
+        for name, value in values.items():
+            setattr(obj, name, value)
+        with translating_errors():
+            await self.session.flush()
+        return obj
+
+    async def delete(self, target: ModelT | object, *, hard: bool = False) -> None:
+        """Delete ``target`` (an instance or a primary key); soft-delete for soft-delete models.
+
+        Args:
+            target: The instance or its primary key.
+            hard: Remove the row even when the model supports soft deletion.
+
+        Raises:
+            NotFoundError: ``target`` is a key with no (live) row.
+        """
+        obj = await self._resolve(target, include_deleted=hard)
+        with translating_errors():
+            if self._soft_delete and not hard:
+                obj.deleted_at = utcnow()  # type: ignore[attr-defined]
+                await self.session.flush()
+            else:
+                await self.session.delete(obj)
+                await self.session.flush()
+
+    async def restore(self, target: ModelT | object) -> ModelT:
+        """Undo a soft delete of ``target`` (an instance or a primary key).
+
+        Raises:
+            InvalidQueryError: The model does not support soft deletion.
+            NotFoundError: No row with that key.
+        """
+        if not self._soft_delete:
+            raise InvalidQueryError(f"{self.model.__name__} does not support soft deletion")
+        obj = await self._resolve(target, include_deleted=True)
+        obj.deleted_at = None  # type: ignore[attr-defined]
+        with translating_errors():
+            await self.session.flush()
+        return obj
+
+    async def _resolve(self, target: ModelT | object, *, include_deleted: bool = False) -> ModelT:
+        if isinstance(target, self.model):
+            return target
+        return await self.get(target, include_deleted=include_deleted)

@@ -1,0 +1,208 @@
+"""The :class:`Database`: async engine, session factory, transactions, health check and lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Self, TypeVar
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from internal_base.health import HealthRegistry, default_registry
+from internal_base.resilience import RetryPolicy
+from internal_rdbms._config import DatabaseSettings
+from internal_rdbms._errors import translating_errors
+
+__all__ = ["Database", "transaction"]
+
+_log = logging.getLogger("internal_rdbms")
+R = TypeVar("R")
+
+
+@asynccontextmanager
+async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Run a block in a transaction of ``session``: commit on success, roll back on error.
+
+    When ``session`` is already in a transaction, the block runs in a SAVEPOINT instead, so an
+    error inside it undoes only the block (catch it outside to carry on with the outer work).
+
+    Raises:
+        RdbmsError: SQLAlchemy/driver errors from the block or the commit, translated.
+    """
+    with translating_errors():
+        if session.in_transaction():
+            async with session.begin_nested():
+                yield session
+        else:
+            async with session.begin():
+                yield session
+
+
+class Database:
+    """An async engine with its session factory, built from :class:`DatabaseSettings`.
+
+    The real :class:`~sqlalchemy.ext.asyncio.AsyncEngine` and
+    :class:`~sqlalchemy.ext.asyncio.async_sessionmaker` stay reachable as :attr:`engine` and
+    :attr:`session_factory`. A ``SELECT 1`` readiness check is registered in the health registry
+    under ``settings.health_check_name`` and removed by :meth:`dispose`.
+
+    Args:
+        settings: Settings, a URL, or ``None`` to load :class:`DatabaseSettings` from env/YAML.
+        health_registry: Where to register the check (default: the process-wide registry).
+        register_health: Set False to skip registering the check.
+
+    Example:
+        >>> async with Database("sqlite://") as db:          # doctest: +SKIP
+        ...     async with db.transaction() as session:
+        ...         session.add(User(email="a@example.com"))
+    """
+
+    def __init__(
+        self,
+        settings: DatabaseSettings | str | None = None,
+        *,
+        health_registry: HealthRegistry | None = None,
+        register_health: bool = True,
+    ) -> None:
+        if settings is None:
+            settings = DatabaseSettings.load()
+        elif isinstance(settings, str):
+            settings = DatabaseSettings.load(url=settings)
+        self._settings = settings
+        self._engine = create_async_engine(settings.url.get_secret_value(), **settings.engine_options())
+        self._factory = async_sessionmaker(self._engine, expire_on_commit=settings.expire_on_commit)
+        self._registry: HealthRegistry | None = None
+        if register_health:
+            self._registry = health_registry if health_registry is not None else default_registry()
+            self._registry.register(
+                settings.health_check_name, self.health_check, timeout=settings.health_check_timeout
+            )
+
+    def __repr__(self) -> str:
+        """``Database(url='postgresql+asyncpg://app:***@db/app')``: the password is masked."""
+        return f"Database(url={self._settings.redacted_url!r})"
+
+    @property
+    def settings(self) -> DatabaseSettings:
+        """The settings this database was built from."""
+        return self._settings
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The underlying SQLAlchemy engine."""
+        return self._engine
+
+    @property
+    def session_factory(self) -> async_sessionmaker[AsyncSession]:
+        """The underlying session factory (``expire_on_commit`` from the settings)."""
+        return self._factory
+
+    @property
+    def backend(self) -> str:
+        """``"postgresql"``, ``"mysql"`` (also MariaDB) or ``"sqlite"``."""
+        return self._settings.backend
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A new session, closed (uncommitted work rolled back) on exit; commit yourself.
+
+        Raises:
+            RdbmsError: SQLAlchemy/driver errors from the block, translated.
+        """
+        with translating_errors():
+            async with self._factory() as session:
+                yield session
+
+    @asynccontextmanager
+    async def transaction(self, session: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commit when the block succeeds, roll back when it raises.
+
+        Args:
+            session: Without it, a new session is opened and closed. With a session already in a
+                transaction, the block becomes a SAVEPOINT (nested transaction).
+
+        Raises:
+            RdbmsError: SQLAlchemy/driver errors from the block or the commit, translated.
+        """
+        if session is not None:
+            async with transaction(session) as active:
+                yield active
+            return
+        async with self.session() as new, transaction(new) as active:
+            yield active
+
+    async def run(
+        self,
+        work: Callable[[AsyncSession], Awaitable[R]],
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> R:
+        """Run ``work(session)`` in a new transaction, retried as a whole by ``retry``.
+
+        The default ``RetryPolicy`` retries :class:`DatabaseUnavailableError` (a ``ConnectionError``);
+        add :class:`TransactionConflictError` to ``retry_on`` to retry deadlocks too. ``work`` must
+        be safe to run again: each attempt starts from a fresh session.
+        """
+
+        async def attempt() -> R:
+            async with self.transaction() as session:
+                return await work(session)
+
+        return await (retry.call(attempt) if retry is not None else attempt())
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``.
+
+        Raises:
+            DatabaseUnavailableError: The database cannot be reached.
+        """
+        with translating_errors():
+            async with self._engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+
+    async def health_check(self) -> dict[str, object]:
+        """The registered readiness check: ``SELECT 1`` plus pool details (raises when unreachable)."""
+        await self.ping()
+        pool = self._engine.pool
+        details: dict[str, object] = {"backend": self.backend, "pool": type(pool).__name__}
+        for name in ("size", "checkedout", "overflow"):
+            method = getattr(pool, name, None)
+            if callable(method):
+                details[name] = method()
+        return details
+
+    async def create_all(self, metadata: MetaData) -> None:
+        """Create the missing tables of ``metadata`` (tests, prototypes; use migrations in production)."""
+        with translating_errors():
+            async with self._engine.begin() as connection:
+                await connection.run_sync(metadata.create_all)
+
+    async def drop_all(self, metadata: MetaData) -> None:
+        """Drop every table of ``metadata`` that exists."""
+        with translating_errors():
+            async with self._engine.begin() as connection:
+                await connection.run_sync(metadata.drop_all)
+
+    async def dispose(self) -> None:
+        """Unregister the health check and close every pooled connection (idempotent)."""
+        if self._registry is not None:
+            self._registry.unregister(self._settings.health_check_name)
+            self._registry = None
+        await self._engine.dispose()
+        _log.debug("disposed engine for %s", self._settings.redacted_url)
+
+    async def __aenter__(self) -> Self:
+        """Return the database itself."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Dispose of the engine."""
+        await self.dispose()

@@ -1,0 +1,216 @@
+"""DatabaseSettings: URL normalisation, secrecy, sources and engine options; Database construction."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import Column, Integer, MetaData, Table, inspect
+
+from internal_base.errors import ConfigurationError
+from internal_base.health import HealthRegistry, HealthStatus
+from internal_rdbms import Database, DatabaseSettings, DatabaseUnavailableError, normalize_url
+
+SECRET = "s3cr3t-pw"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgres://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("mysql://u@h/db", "mysql+aiomysql://u@h/db"),
+        ("mariadb://u@h/db", "mysql+aiomysql://u@h/db"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("sqlite:///tmp/x.db", "sqlite+aiosqlite:///tmp/x.db"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("MySQL+AIOMySQL://u@h/db", "mysql+aiomysql://u@h/db"),
+    ],
+)
+def test_plain_urls_get_async_drivers(url: str, expected: str) -> None:
+    """Plain schemes are rewritten to their asyncio driver; async ones are kept."""
+    assert normalize_url(url) == expected
+
+
+@pytest.mark.parametrize("url", [f"postgresql+psycopg2://u:{SECRET}@h/db", f"oracle://u:{SECRET}@h/db"])
+def test_unsupported_scheme_is_rejected_without_the_password(url: str) -> None:
+    """A synchronous driver or unknown scheme is rejected; the message masks the password."""
+    with pytest.raises(ValueError, match="is not supported") as info:
+        normalize_url(url)
+    assert SECRET not in str(info.value)
+    assert "u:***@h" in str(info.value)
+
+
+def test_url_without_scheme_is_rejected() -> None:
+    """A string that is not a URL is rejected with a clear message."""
+    with pytest.raises(ValueError, match="scheme://"):
+        normalize_url("just-a-host")
+
+
+def test_settings_normalise_and_mask_the_url() -> None:
+    """The URL is normalised, kept secret in repr/str and shown redacted on demand."""
+    settings = DatabaseSettings(url=f"postgresql://app:{SECRET}@db:5432/app")
+    assert settings.url.get_secret_value() == f"postgresql+asyncpg://app:{SECRET}@db:5432/app"
+    assert settings.redacted_url == "postgresql+asyncpg://app:***@db:5432/app"
+    assert SECRET not in repr(settings)
+    assert SECRET not in str(settings)
+    assert SECRET not in settings.model_dump_json()
+    assert settings.backend == "postgresql"
+
+
+def test_invalid_url_error_hides_the_password() -> None:
+    """A bad URL fails validation through ``load`` as ConfigurationError without the secret."""
+    with pytest.raises(ConfigurationError, match="url") as info:
+        DatabaseSettings.load(url=f"oracle://u:{SECRET}@h/db")
+    assert SECRET not in str(info.value)
+    with pytest.raises(ValidationError) as raw:
+        DatabaseSettings(url=f"oracle://u:{SECRET}@h/db")
+    assert SECRET not in str(raw.value)
+
+
+def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COMMONS_RDBMS_*`` variables configure the settings."""
+    monkeypatch.setenv("COMMONS_RDBMS_URL", "mariadb://root@db/app")
+    monkeypatch.setenv("COMMONS_RDBMS_POOL_SIZE", "7")
+    settings = DatabaseSettings.load()
+    assert settings.url.get_secret_value() == "mysql+aiomysql://root@db/app"
+    assert settings.pool_size == 7
+    assert settings.backend == "mysql"
+
+
+def test_yaml_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``rdbms`` section of the shared YAML file is read, with ``${VAR}`` substitution."""
+    monkeypatch.setenv("DB_PASSWORD", SECRET)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "rdbms:\n  url: postgresql://app:${DB_PASSWORD}@db/app\n  pool_timeout: 2.5\n  echo: true\n",
+        encoding="utf-8",
+    )
+    settings = DatabaseSettings.load(yaml_file=config)
+    assert settings.url.get_secret_value() == f"postgresql+asyncpg://app:{SECRET}@db/app"
+    assert (settings.pool_timeout, settings.echo) == (2.5, True)
+
+
+def test_invalid_pool_values_name_the_field() -> None:
+    """Bad pool numbers are rejected, naming the field."""
+    with pytest.raises(ConfigurationError, match="pool_size"):
+        DatabaseSettings.load(pool_size=0)
+    with pytest.raises(ConfigurationError, match="pool_recycle"):
+        DatabaseSettings.load(pool_recycle=0)
+    assert DatabaseSettings(pool_recycle=-1).pool_recycle == -1
+
+
+def test_engine_options_per_backend() -> None:
+    """Pool options go to server backends; connect timeouts use each driver's argument."""
+    pg = DatabaseSettings(url="postgresql://u@h/db", pool_size=3, max_overflow=1, pool_timeout=4)
+    assert pg.engine_options() == {
+        "echo": False,
+        "hide_parameters": True,
+        "pool_pre_ping": True,
+        "connect_args": {"timeout": 10.0},
+        "pool_size": 3,
+        "max_overflow": 1,
+        "pool_timeout": 4.0,
+        "pool_recycle": 1800.0,
+    }
+    my = DatabaseSettings(url="mysql://u@h/db", connect_timeout=2.4)
+    assert my.engine_options()["connect_args"] == {"connect_timeout": 2}
+    memory = DatabaseSettings(url="sqlite://").engine_options()
+    assert "pool_size" not in memory
+    assert DatabaseSettings(url="sqlite:///:memory:").is_memory_sqlite is True
+    assert DatabaseSettings(url="sqlite:////tmp/file.db").is_memory_sqlite is False
+    assert DatabaseSettings(url="postgresql://u@h/db").is_memory_sqlite is False
+    assert "pool_size" in DatabaseSettings(url="sqlite:////tmp/file.db").engine_options()
+
+
+async def test_database_builds_engine_without_connecting(health_registry: HealthRegistry) -> None:
+    """A Database exposes the real engine with the async driver and pool size; repr masks the password."""
+    settings = DatabaseSettings(url=f"postgresql://app:{SECRET}@127.0.0.1:1/app", pool_size=4)
+    db = Database(settings, health_registry=health_registry)
+    try:
+        assert db.engine.url.drivername == "postgresql+asyncpg"
+        assert db.engine.pool.size() == 4  # type: ignore[attr-defined]
+        assert repr(db) == "Database(url='postgresql+asyncpg://app:***@127.0.0.1:1/app')"
+        assert db.backend == "postgresql"
+        assert db.settings is settings
+        assert db.session_factory.kw["expire_on_commit"] is False
+    finally:
+        await db.dispose()
+
+
+async def test_database_from_url_string(health_registry: HealthRegistry) -> None:
+    """A plain URL string is accepted and normalised."""
+    async with Database("sqlite://", health_registry=health_registry) as db:
+        assert db.engine.url.drivername == "sqlite+aiosqlite"
+        await db.ping()
+
+
+async def test_health_check_registration_and_report(health_registry: HealthRegistry) -> None:
+    """The SELECT 1 check is registered under the configured name, reports pool details, and is removed."""
+    db = Database(
+        DatabaseSettings(url="sqlite://", health_check_name="main-db"), health_registry=health_registry
+    )
+    assert health_registry.names == ["main-db"]
+    report = await health_registry.readiness()
+    assert report.status == HealthStatus.HEALTHY
+    assert report.check("main-db").details["backend"] == "sqlite"
+    await db.dispose()
+    await db.dispose()
+    assert health_registry.names == []
+
+
+async def test_registration_can_be_skipped(health_registry: HealthRegistry) -> None:
+    """``register_health=False`` leaves the registry untouched."""
+    async with Database("sqlite://", health_registry=health_registry, register_health=False):
+        assert health_registry.names == []
+
+
+async def test_unreachable_database_is_unavailable_and_unhealthy(
+    tmp_path: Path, health_registry: HealthRegistry
+) -> None:
+    """A database that cannot be opened raises DatabaseUnavailableError and fails the health check."""
+    url = f"sqlite:///{tmp_path}/missing-dir/x.db"
+    async with Database(url, health_registry=health_registry) as db:
+        with pytest.raises(DatabaseUnavailableError, match="database unavailable"):
+            await db.ping()
+        report = await health_registry.readiness()
+        assert report.status == HealthStatus.UNHEALTHY
+        assert "DatabaseUnavailableError" in (report.check("rdbms").error or "")
+    await _aiosqlite_threads_stopped()
+
+
+async def _aiosqlite_threads_stopped() -> None:
+    # aiosqlite stops the worker of a failed connection without awaiting it; let it finish
+    # before the event loop closes, or the thread reports "Event loop is closed".
+    for _ in range(200):
+        if not any(t.is_alive() and "_connection_worker_thread" in t.name for t in threading.enumerate()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("aiosqlite worker threads did not stop")
+
+
+async def test_database_from_environment(
+    monkeypatch: pytest.MonkeyPatch, health_registry: HealthRegistry
+) -> None:
+    """``Database()`` without arguments loads DatabaseSettings from the environment."""
+    monkeypatch.setenv("COMMONS_RDBMS_URL", "sqlite://")
+    monkeypatch.setenv("COMMONS_RDBMS_HEALTH_CHECK_NAME", "from-env")
+    async with Database(health_registry=health_registry) as db:
+        assert db.engine.url.drivername == "sqlite+aiosqlite"
+        assert health_registry.names == ["from-env"]
+
+
+async def test_create_and_drop_all(health_registry: HealthRegistry) -> None:
+    """``create_all`` / ``drop_all`` create and remove the tables of a metadata."""
+    metadata = MetaData()
+    Table("cfg_things", metadata, Column("id", Integer, primary_key=True))
+    async with Database("sqlite://", health_registry=health_registry) as db:
+        await db.create_all(metadata)
+        async with db.engine.connect() as connection:
+            assert await connection.run_sync(lambda c: inspect(c).get_table_names()) == ["cfg_things"]
+        await db.drop_all(metadata)
+        async with db.engine.connect() as connection:
+            assert await connection.run_sync(lambda c: inspect(c).get_table_names()) == []

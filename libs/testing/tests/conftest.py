@@ -1,0 +1,1 @@
+pytest_plugins = ["internal_testing.plugin", "pytester"]
