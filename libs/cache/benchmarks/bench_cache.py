@@ -1,213 +1,223 @@
-"""Throughput of internal_cache against raw ``redis.asyncio`` on the same server.
+"""internal_cache against raw ``redis.asyncio`` on the same server, for the harness in ``benchmarks/``.
 
-Each benchmark builds a raw client and a :class:`CacheClient` (separate pools, same
-server), warms both up, then measures them in alternating rounds (raw first on even
-rounds, commons first on odd ones) in the same process, so drift in the machine's
-load hits both sides alike. Each returns::
+``suite(ctx)`` yields :class:`commons_bench.Benchmark` rows; the harness runs raw and commons
+interleaved, with warm-up and medians (see ``benchmarks/commons_bench``). Promises measured:
 
-    {"operation": str, "raw": ops/s, "commons": ops/s, "unit": "ops/s",
-     "target": minimum commons/raw ratio, "ratio": commons/raw}
+- GET/SET through :class:`CacheClient` at least 0.9x raw throughput, sequentially and from 50 tasks;
+- a pipeline of 10,000 SETs at least 0.95x raw;
+- lock acquire + release within 1.2x of redis-py's ``Lock``;
+- a curve: lock acquire latency by contention (1, 2, 4, 8, 16 contenders).
 
-Run directly: ``python libs/cache/benchmarks/bench_cache.py [redis://127.0.0.1:6379/0]``.
+Every key lives under ``ctx.key_prefix`` (the harness deletes it afterwards).
+Run: ``COMMONS_REDIS_URL=redis://127.0.0.1:6379/0 ./pants run benchmarks:run -- --only cache``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
-import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from functools import partial
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from commons_bench import (
+    BenchContext,
+    Benchmark,
+    CurvePoint,
+    Target,
+    run_concurrently,
+    run_sequentially,
+)
 from internal_cache import CacheClient
 
-__all__ = ["benchmarks", "main"]
+__all__ = ["suite"]
 
-Result = dict[str, object]
-Op = Callable[[], Awaitable[None]]
+_VALUE = b"x" * 100
+_CONCURRENCY = 50
+_PIPELINE = 10_000
+_CONTENDERS = (1, 2, 4, 8, 16)
+_HOLD = 0.001
+_POLL = 0.005
+_CURVE = "lock acquire latency by contention"
 
-ROUNDS = 20
+Op = Callable[[int], Awaitable[object]]
 
 
-async def _measure(
-    raw_op: Op, commons_op: Op, ops_per_round: int, rounds: int = ROUNDS
-) -> tuple[float, float, float]:
-    """Run both ops ``rounds`` times, alternating which goes first.
+def _pair(name: str, raw_op: Op, commons_op: Op, *, concurrency: int, unit: str, target: Target) -> Benchmark:
+    """One command per op, from one task or spread over ``concurrency`` tasks (rounds of ~0.15 s)."""
 
-    Returns the median ops/s of each side and the median of the per-round ratios
-    (commons/raw of the same round), which is robust to load spikes on a shared machine.
+    async def raw(n: int) -> None:
+        if concurrency == 1:
+            await run_sequentially(n, raw_op)
+        else:
+            await run_concurrently(n, concurrency, raw_op)
+
+    async def commons(n: int) -> None:
+        if concurrency == 1:
+            await run_sequentially(n, commons_op)
+        else:
+            await run_concurrently(n, concurrency, commons_op)
+
+    ops = 1_000 if concurrency == 1 else 2_500
+    return Benchmark(name, raw=raw, commons=commons, target=target, ops=ops, min_ops=concurrency, unit=unit)
+
+
+class _Lock(Protocol):
+    async def acquire(self) -> object: ...
+
+    async def release(self) -> object: ...
+
+
+def _contended(contenders: int, locks: Sequence[_Lock]) -> Callable[[int], Awaitable[float]]:
+    """``n`` acquisitions shared by ``contenders`` tasks (one lock object each), each held ~1 ms.
+
+    Returns the summed time from asking for the lock to holding it, so the harness reports the mean
+    acquire latency rather than the round's wall time.
     """
-    await raw_op()  # warm-up: connections, scripts, caches
-    await commons_op()
-    raw_rates: list[float] = []
-    commons_rates: list[float] = []
-    for i in range(rounds):
-        order = [(raw_rates, raw_op), (commons_rates, commons_op)]
-        if i % 2:
-            order.reverse()
-        for rates, op in order:
-            start = time.perf_counter()
-            await op()
-            rates.append(ops_per_round / (time.perf_counter() - start))
-    ratios = [c / r for r, c in zip(raw_rates, commons_rates, strict=True)]
-    return statistics.median(raw_rates), statistics.median(commons_rates), statistics.median(ratios)
 
+    async def run(n: int) -> float:
+        waited = 0.0
 
-def _result(operation: str, measured: tuple[float, float, float], target: float) -> Result:
-    raw, commons, ratio = measured
-    return {
-        "operation": operation,
-        "raw": round(raw, 1),
-        "commons": round(commons, 1),
-        "unit": "ops/s",
-        "target": target,
-        "ratio": round(ratio, 3),
-    }
-
-
-async def _clients(redis_url: str) -> tuple[aioredis.Redis, CacheClient, str]:
-    tag = secrets.token_hex(4)
-    raw = aioredis.Redis.from_url(redis_url)
-    commons = CacheClient.from_url(redis_url, key_prefix=f"bench:{tag}:c:", max_connections=64)
-    return raw, commons, f"bench:{tag}:r:"
-
-
-async def _cleanup(raw: aioredis.Redis, commons: CacheClient, raw_prefix: str) -> None:
-    await commons.clear()
-    async for key in raw.scan_iter(match=raw_prefix + "*", count=1000):
-        await raw.delete(key)
-    await commons.aclose()
-    await raw.aclose()
-
-
-async def bench_get_set_sequential(redis_url: str, n: int = 250) -> Result:
-    """SET then GET, one after another (one op = one command)."""
-    raw, commons, rp = await _clients(redis_url)
-    raw_key = rp + "k"
-
-    async def raw_op() -> None:
-        for _ in range(n):
-            await raw.set(raw_key, b"value")
-            await raw.get(raw_key)
-
-    async def commons_op() -> None:
-        for _ in range(n):
-            await commons.set("k", b"value")
-            await commons.get("k")
-
-    try:
-        measured = await _measure(raw_op, commons_op, 2 * n)
-    finally:
-        await _cleanup(raw, commons, rp)
-    return _result("get/set sequential", measured, 0.9)
-
-
-async def bench_get_set_concurrent(redis_url: str, tasks: int = 50, n: int = 10) -> Result:
-    """SET then GET from ``tasks`` concurrent tasks."""
-    raw, commons, rp = await _clients(redis_url)
-
-    async def raw_worker(i: int) -> None:
-        key = f"{rp}k{i}"
-        for _ in range(n):
-            await raw.set(key, b"value")
-            await raw.get(key)
-
-    async def commons_worker(i: int) -> None:
-        key = f"k{i}"
-        for _ in range(n):
-            await commons.set(key, b"value")
-            await commons.get(key)
-
-    async def raw_op() -> None:
-        await asyncio.gather(*(raw_worker(i) for i in range(tasks)))
-
-    async def commons_op() -> None:
-        await asyncio.gather(*(commons_worker(i) for i in range(tasks)))
-
-    try:
-        measured = await _measure(raw_op, commons_op, 2 * n * tasks)
-    finally:
-        await _cleanup(raw, commons, rp)
-    return _result(f"get/set {tasks} concurrent tasks", measured, 0.9)
-
-
-async def bench_pipeline(redis_url: str, size: int = 10_000) -> Result:
-    """One non-transactional pipeline of ``size`` SETs (ops = SETs)."""
-    raw, commons, rp = await _clients(redis_url)
-    raw_keys = [f"{rp}p{i}" for i in range(size)]
-    keys = [f"p{i}" for i in range(size)]
-
-    async def raw_op() -> None:
-        async with raw.pipeline(transaction=False) as pipe:
-            for key in raw_keys:
-                pipe.set(key, b"value")
-            await pipe.execute()
-
-    async def commons_op() -> None:
-        async with commons.pipeline() as pipe:
-            for key in keys:
-                pipe.set(key, b"value")
-            await pipe.execute()
-
-    try:
-        measured = await _measure(raw_op, commons_op, size, rounds=10)
-    finally:
-        await _cleanup(raw, commons, rp)
-    return _result(f"pipeline of {size} SETs", measured, 0.95)
-
-
-async def bench_lock(redis_url: str, n: int = 150) -> Result:
-    """Acquire + release of an uncontended lock (redis-py ``Lock`` vs :class:`Lock`)."""
-    raw, commons, rp = await _clients(redis_url)
-    raw_name = rp + "lock"
-
-    async def raw_op() -> None:
-        for _ in range(n):
-            lock = raw.lock(raw_name, timeout=10)
+        async def contend(index: int) -> None:
+            nonlocal waited
+            lock = locks[index % contenders]  # run_concurrently gives each task one residue
+            started = time.perf_counter()
             await lock.acquire()
+            waited += time.perf_counter() - started
+            await asyncio.sleep(_HOLD)
             await lock.release()
 
-    async def commons_op() -> None:
-        for _ in range(n):
-            lock = commons.lock("lock", ttl=10)
-            await lock.acquire()
-            await lock.release()
+        await run_concurrently(n, contenders, contend)
+        return waited
 
-    try:
-        measured = await _measure(raw_op, commons_op, n)
-    finally:
-        await _cleanup(raw, commons, rp)
-    # "within 1.2x of redis-py's Lock": commons time <= 1.2 * raw time.
-    return _result("lock acquire+release", measured, round(1 / 1.2, 3))
+    return run
 
 
-def benchmarks(redis_url: str) -> list[Callable[[], Awaitable[Result]]]:
-    """The benchmarks of internal_cache, each a zero-argument coroutine function."""
-    return [
-        partial(bench_get_set_sequential, redis_url),
-        partial(bench_get_set_concurrent, redis_url),
-        partial(bench_pipeline, redis_url),
-        partial(bench_lock, redis_url),
-    ]
-
-
-async def main(redis_url: str = "redis://127.0.0.1:6379/0") -> list[Result]:
-    """Run every benchmark once and print one line per result."""
-    results = []
-    for bench in benchmarks(redis_url):
-        result = await bench()
-        results.append(result)
-        verdict = "ok" if float(result["ratio"]) >= float(result["target"]) else "MISSED"  # type: ignore[arg-type]
-        print(
-            f"{result['operation']:<32} raw {result['raw']:>10} commons {result['commons']:>10} "
-            f"{result['unit']}  ratio {result['ratio']} (target {result['target']}) {verdict}"
+def _lock_curve(raw: aioredis.Redis, commons: CacheClient, raw_prefix: str, quick: bool) -> list[Benchmark]:
+    points = []
+    for contenders in _CONTENDERS[:3] if quick else _CONTENDERS:
+        raw_locks = [
+            raw.lock(f"{raw_prefix}curve:{contenders}", timeout=10, sleep=_POLL) for _ in range(contenders)
+        ]
+        commons_locks = [
+            commons.lock(f"curve:{contenders}", ttl=10, timeout=30, retry_interval=_POLL)
+            for _ in range(contenders)
+        ]
+        points.append(
+            Benchmark(
+                f"lock acquire, {contenders} contenders",
+                raw=_contended(contenders, raw_locks),
+                commons=_contended(contenders, commons_locks),
+                ops=max(16, 4 * contenders),
+                min_ops=max(16, 4 * contenders),
+                rounds=5,
+                unit="acquire",
+                curve=CurvePoint(_CURVE, "contenders", contenders),
+            )
         )
-    return results
+    return points
 
 
-if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:2]))
+@asynccontextmanager
+async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
+    """GET/SET sequential and 50-way concurrent, a 10,000-SET pipeline, locks and the contention curve."""
+    raw = aioredis.Redis.from_url(ctx.redis_url)
+    commons = CacheClient.from_url(ctx.redis_url, key_prefix=f"{ctx.key_prefix}commons:")
+    rp = f"{ctx.key_prefix}raw:"
+    try:
+        await raw.set(f"{rp}get", _VALUE)
+        await commons.set("get", _VALUE)
+
+        async def raw_get(index: int) -> None:
+            await raw.get(f"{rp}get")
+
+        async def commons_get(index: int) -> None:
+            await commons.get("get")
+
+        async def raw_set(index: int) -> None:
+            await raw.set(f"{rp}set:{index % 100}", _VALUE)
+
+        async def commons_set(index: int) -> None:
+            await commons.set(f"set:{index % 100}", _VALUE)
+
+        raw_keys = [f"{rp}p:{i}" for i in range(_PIPELINE)]
+        commons_keys = [f"p:{i}" for i in range(_PIPELINE)]
+
+        async def raw_pipeline(n: int) -> None:
+            for _ in range(n):
+                async with raw.pipeline(transaction=False) as pipe:
+                    for key in raw_keys:
+                        pipe.set(key, _VALUE)
+                    await pipe.execute()
+
+        async def commons_pipeline(n: int) -> None:
+            for _ in range(n):
+                async with commons.pipeline() as pipe:
+                    for key in commons_keys:
+                        pipe.set(key, _VALUE)
+                    await pipe.execute()
+
+        async def raw_lock(n: int) -> None:
+            lock = raw.lock(f"{rp}lock", timeout=10)
+            for _ in range(n):
+                await lock.acquire()
+                await lock.release()
+
+        async def commons_lock(n: int) -> None:
+            lock = commons.lock("lock", ttl=10)
+            for _ in range(n):
+                await lock.acquire()
+                await lock.release()
+
+        throughput = Target.throughput_ratio(0.9)
+        yield [
+            _pair("GET sequential", raw_get, commons_get, concurrency=1, unit="GET", target=throughput),
+            _pair("SET sequential", raw_set, commons_set, concurrency=1, unit="SET", target=throughput),
+            _pair(
+                "GET, 50 concurrent tasks",
+                raw_get,
+                commons_get,
+                concurrency=_CONCURRENCY,
+                unit="GET",
+                target=throughput,
+            ),
+            _pair(
+                "SET, 50 concurrent tasks",
+                raw_set,
+                commons_set,
+                concurrency=_CONCURRENCY,
+                unit="SET",
+                target=throughput,
+            ),
+            Benchmark(
+                "pipeline of 10,000 SETs",
+                raw=raw_pipeline,
+                commons=commons_pipeline,
+                target=Target.throughput_ratio(0.95),
+                ops=1,
+                unit="pipeline",
+                track_memory=True,
+            ),
+            Benchmark(
+                "lock acquire + release (uncontended)",
+                raw=raw_lock,
+                commons=commons_lock,
+                target=Target.cost_ratio(1.2),
+                ops=500,
+                unit="lock",
+                note="raw: redis-py asyncio Lock; commons: CacheClient.lock (fencing token on, its default)",
+            ),
+            *_lock_curve(raw, commons, rp, ctx.quick),
+        ]
+    finally:
+        await commons.aclose()
+        await raw.aclose()
+
+
+if __name__ == "__main__":  # pragma: no cover - a shortcut for `./pants run benchmarks:run -- --only cache`
+    from commons_bench.__main__ import main
+
+    raise SystemExit(main(["--only", "cache", *sys.argv[1:]]))

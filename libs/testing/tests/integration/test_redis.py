@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +11,10 @@ import pytest
 
 from internal_testing import LocalRedisServer, ServiceUnavailable
 from internal_testing._redis import delete_keys, ping, redis_command
+
+# A child pytest must import what this process can: a Pants pex has it only on (relative) sys.path
+# entries, resolved here at import time, before pytester changes the working directory.
+CHILD_PYTHONPATH = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)
 
 
 def _set(url: str, key: str, value: str = "v") -> None:
@@ -153,7 +159,9 @@ def test_redis_server_factory(redis_server_factory: Callable[..., LocalRedisServ
 def test_redis_server_factory_skips_without_a_binary(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Without a redis-server binary the factory skips and names what is missing."""
     monkeypatch.delenv("COMMONS_REQUIRE_SERVICES", raising=False)
+    monkeypatch.setenv("PYTHONPATH", CHILD_PYTHONPATH)
     pytester.makepyfile(
         """
         def test_factory(redis_server_factory):

@@ -26,11 +26,11 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from internal_base.errors import ConfigurationError
-from internal_cache import (  # pants: no-infer-dep
-    CacheClient,
-    CacheError,
-    CacheUnavailableError,
-    LockAcquireTimeout,
+from internal_cache import (
+    CacheClient,  # pants: no-infer-dep
+    CacheError,  # pants: no-infer-dep
+    CacheUnavailableError,  # pants: no-infer-dep
+    LockAcquireTimeout,  # pants: no-infer-dep
 )
 from internal_fastapi._errors import ErrorMapper, error_mapper
 

@@ -31,16 +31,16 @@ from internal_base.errors import ConfigurationError
 from internal_fastapi._errors import ErrorMapper, error_mapper
 from internal_fastapi._pagination import CursorParams, cursor_pagination
 from internal_fastapi._responses import CursorPageResponse, OffsetPageResponse
-from internal_rdbms import (  # pants: no-infer-dep
-    ConflictError,
-    CursorPage,
-    Database,
-    DatabaseUnavailableError,
-    InvalidQueryError,
-    NotFoundError,
-    Page,
-    RdbmsError,
-    TransactionConflictError,
+from internal_rdbms import (
+    ConflictError,  # pants: no-infer-dep
+    CursorPage,  # pants: no-infer-dep
+    Database,  # pants: no-infer-dep
+    DatabaseUnavailableError,  # pants: no-infer-dep
+    InvalidQueryError,  # pants: no-infer-dep
+    NotFoundError,  # pants: no-infer-dep
+    Page,  # pants: no-infer-dep
+    RdbmsError,  # pants: no-infer-dep
+    TransactionConflictError,  # pants: no-infer-dep
 )
 
 __all__ = [
