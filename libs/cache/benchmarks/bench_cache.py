@@ -47,7 +47,7 @@ Op = Callable[[int], Awaitable[object]]
 
 
 def _pair(name: str, raw_op: Op, commons_op: Op, *, concurrency: int, unit: str, target: Target) -> Benchmark:
-    """One command per op, from one task or spread over ``concurrency`` tasks (rounds of ~0.15 s)."""
+    """One command per op, from one task or spread over ``concurrency`` tasks."""
 
     async def raw(n: int) -> None:
         if concurrency == 1:
@@ -61,8 +61,11 @@ def _pair(name: str, raw_op: Op, commons_op: Op, *, concurrency: int, unit: str,
         else:
             await run_concurrently(n, concurrency, commons_op)
 
-    ops = 1_000 if concurrency == 1 else 2_500
-    return Benchmark(name, raw=raw, commons=commons, target=target, ops=ops, min_ops=concurrency, unit=unit)
+    # Sequential round trips are the noisiest rows on a shared machine: more, shorter rounds.
+    ops, rounds = (500, 31) if concurrency == 1 else (2_500, 15)
+    return Benchmark(
+        name, raw=raw, commons=commons, target=target, ops=ops, min_ops=concurrency, rounds=rounds, unit=unit
+    )
 
 
 class _Lock(Protocol):

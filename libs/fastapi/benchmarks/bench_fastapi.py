@@ -1,24 +1,28 @@
-"""Requests per second through the full commons stack vs a bare FastAPI app (same ASGI transport).
+"""A bare FastAPI app against the same app with the commons stack installed, for ``benchmarks/``.
 
-Each function returns ``{"operation", "raw", "commons", "unit", "target"}``; a harness calls
-``benchmarks()`` and runs them. Nothing here runs at import.
+``suite(ctx)`` yields :class:`commons_bench.Benchmark` rows; the harness runs raw and commons
+interleaved, with warm-up and medians. Both apps are called in-process through
+``httpx.ASGITransport`` (no sockets), so the row measures the middleware, handlers and routing
+that :func:`internal_fastapi.install` adds: correlation IDs, the access log, problem+json errors.
+
+Run: ``./pants run benchmarks:run -- --only fastapi``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Callable
-from typing import Any
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 
+from commons_bench import BenchContext, Benchmark, Target
 from internal_base.health import HealthRegistry
 from internal_fastapi import FastAPISettings, install
 
-Result = dict[str, Any]
+__all__ = ["suite"]
 
 
 def _app(commons: bool) -> FastAPI:
@@ -33,44 +37,45 @@ def _app(commons: bool) -> FastAPI:
     return app
 
 
-async def _rate(app: FastAPI, requests: int) -> float:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        for index in range(50):  # warm-up
-            await client.get(f"/items/{index}")
-        best = 0.0
-        for _ in range(3):
-            started = time.perf_counter()
-            for index in range(requests):
-                await client.get(f"/items/{index}?token=x", headers={"X-Correlation-ID": "bench"})
-            best = max(best, requests / (time.perf_counter() - started))
-    return best
-
-
-def bench_request_throughput(requests: int = 2_000) -> Result:
-    """GET with a path param through correlation + access log + error middleware vs no middleware."""
+@asynccontextmanager
+async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
+    """GET with a path parameter through a bare app and through an app with ``install()``."""
     access = logging.getLogger("internal_fastapi.access")
     previous = access.level
     access.setLevel(logging.WARNING)  # measure the middleware, not the log handler's I/O
+    raw_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(False)), base_url="http://bench")
+    commons_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(True)), base_url="http://bench")
+    headers = {"X-Correlation-ID": "bench"}
+
+    async def raw(n: int) -> None:
+        for index in range(n):
+            response = await raw_client.get(f"/items/{index}?token=x", headers=headers)
+            response.raise_for_status()
+
+    async def commons(n: int) -> None:
+        for index in range(n):
+            response = await commons_client.get(f"/items/{index}?token=x", headers=headers)
+            response.raise_for_status()
+
     try:
-        raw = asyncio.run(_rate(_app(commons=False), requests))
-        commons = asyncio.run(_rate(_app(commons=True), requests))
+        yield [
+            Benchmark(
+                "GET /items/{id} via httpx.ASGITransport",
+                raw=raw,
+                commons=commons,
+                target=Target.throughput_ratio(0.8),
+                ops=300,
+                unit="request",
+                note="raw: a bare FastAPI app; commons: the same app after install() (access log at WARNING)",
+            )
+        ]
     finally:
+        await raw_client.aclose()
+        await commons_client.aclose()
         access.setLevel(previous)
-    return {
-        "operation": "GET /items/{id} via httpx.ASGITransport",
-        "raw": raw,
-        "commons": commons,
-        "unit": "requests/s",
-        "target": "commons >= 0.8 * raw",
-    }
 
 
-def benchmarks() -> list[Callable[[], Result]]:
-    """The benchmark functions, for the harness."""
-    return [bench_request_throughput]
+if __name__ == "__main__":  # pragma: no cover - a shortcut for `./pants run benchmarks:run -- --only fastapi`
+    from commons_bench.__main__ import main
 
-
-if __name__ == "__main__":
-    for bench in benchmarks():
-        print(bench())
+    raise SystemExit(main(["--only", "fastapi", *sys.argv[1:]]))

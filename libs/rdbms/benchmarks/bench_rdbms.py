@@ -89,7 +89,9 @@ def _result(operation: str, measured: tuple[float, float, float], unit: str, tar
 
 async def _seed(db: Database) -> None:
     async with db.engine.begin() as connection:
-        await connection.run_sync(lambda sync: Base.metadata.create_all(sync, tables=[BenchRow.__table__]))
+        await connection.run_sync(
+            lambda sync: Base.metadata.create_all(sync, tables=[Base.metadata.tables[BenchRow.__tablename__]])
+        )
     async with db.transaction() as session:
         if await Repository(session, BenchRow).exists():
             return

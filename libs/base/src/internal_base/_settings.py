@@ -215,7 +215,7 @@ class LibrarySettings(BaseSettings):
         token = _YAML_FILE.set(None if chosen is None else Path(chosen))
         try:
             if env_file is not None:
-                return cls(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+                return cls(_env_file=Path(env_file), **overrides)
             return cls(**overrides)
         except ValidationError as exc:
             raise ConfigurationError(_describe(exc, cls, cls.yaml_section)) from None

@@ -51,7 +51,7 @@ def test_secret_value_still_available() -> None:
 def test_validation_error_hides_input() -> None:
     """A validation error of the constructor does not echo the input value."""
     with pytest.raises(ValueError, match="port") as info:
-        DbSettings(port="hunter2-port")  # type: ignore[arg-type]
+        DbSettings(port="hunter2-port")
     assert "hunter2-port" not in str(info.value)
 
 

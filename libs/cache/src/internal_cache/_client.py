@@ -341,9 +341,7 @@ class CacheClient:
             raise self._unavailable(exc, "refused the credentials") from exc
         if isinstance(exc, MaxConnectionsError):
             return await self._wait_for_pool(exc, fn, args, kwargs)
-        _log.warning(
-            "redis connection error at %s (%s); reconnecting", self._url, type(exc).__name__
-        )
+        _log.warning("redis connection error at %s (%s); reconnecting", self._url, type(exc).__name__)
         try:
             result = await self._retry.call(self._attempt, fn, args, kwargs)
         except _CONN as last:
@@ -689,4 +687,3 @@ class CacheClient:
             fencing=fencing,
             on_lost=on_lost,
         )
-

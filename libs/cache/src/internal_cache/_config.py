@@ -61,9 +61,7 @@ class CacheSettings(LibrarySettings):
     retry_total_timeout: float | None = Field(
         default=10.0, gt=0, description="Reconnection window: give up after this many seconds."
     )
-    health_check_name: str = Field(
-        default="redis", min_length=1, description="Name in the health registry."
-    )
+    health_check_name: str = Field(default="redis", min_length=1, description="Name in the health registry.")
 
     @field_validator("url")
     @classmethod
@@ -71,9 +69,7 @@ class CacheSettings(LibrarySettings):
         raw = value.get_secret_value()
         scheme = urlsplit(raw).scheme
         if scheme not in _SCHEMES:
-            raise ValueError(
-                f"cache url must use one of {sorted(_SCHEMES)}, got {redact_url(raw)!r}"
-            )
+            raise ValueError(f"cache url must use one of {sorted(_SCHEMES)}, got {redact_url(raw)!r}")
         return value
 
     @property

@@ -103,7 +103,6 @@ return 0
 )
 
 
-
 class Lock:
     """A distributed lock on the key ``client.key(name)``.
 
@@ -299,9 +298,7 @@ class Lock:
 
     # ------------------------------------------------------------------ acquire
 
-    async def acquire(
-        self, *, blocking: bool = True, timeout: float | None | Default = DEFAULT
-    ) -> bool:
+    async def acquire(self, *, blocking: bool = True, timeout: float | None | Default = DEFAULT) -> bool:
         """Acquire the lock.
 
         Args:
@@ -395,9 +392,7 @@ class Lock:
                 self._mark_lost("expired: it could not be renewed in time")
                 return
             try:
-                ok = await with_timeout(
-                    _EXTEND.run(client.redis, (self._key,), (token, self._px)), remaining
-                )
+                ok = await with_timeout(_EXTEND.run(client.redis, (self._key,), (token, self._px)), remaining)
             except Exception as exc:  # any failure: retry until the validity window ends
                 _log.warning("renewing lock %r failed (%s); retrying", self._name, exc)
                 interval = min(self._renew_interval, max(remaining / 4, 0.005))
@@ -435,9 +430,7 @@ class Lock:
         if lost is not None:  # already reported lost: the section was not (certainly) protected
             raise lost
         if not released:
-            raise LockLostError(
-                f"lock {self._name!r} was no longer owned at release (expired or taken over)"
-            )
+            raise LockLostError(f"lock {self._name!r} was no longer owned at release (expired or taken over)")
 
     async def _release_after(self, token: str, renew: asyncio.Task[None] | None) -> bool:
         if renew is not None:

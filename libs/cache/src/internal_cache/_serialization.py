@@ -46,9 +46,7 @@ class JsonSerializer:
         try:
             return self._encoder.encode(value).encode()
         except (TypeError, ValueError) as exc:
-            raise SerializationError(
-                f"cannot encode {type(value).__name__} as JSON: {exc}"
-            ) from exc
+            raise SerializationError(f"cannot encode {type(value).__name__} as JSON: {exc}") from exc
 
     def loads(self, data: bytes) -> Any:
         """Decode JSON bytes."""

@@ -66,9 +66,7 @@ async def test_get_or_set_once_across_clients(make_client: Callable[..., CacheCl
         await asyncio.sleep(0.1)
         return "value"
 
-    results = await asyncio.gather(
-        *(c.get_or_set("shared", factory, ttl=30) for c in [first, second] * 5)
-    )
+    results = await asyncio.gather(*(c.get_or_set("shared", factory, ttl=30) for c in [first, second] * 5))
     assert results == ["value"] * 10
     assert calls == 1
 

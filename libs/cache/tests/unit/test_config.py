@@ -93,6 +93,4 @@ def test_retry_policy_from_settings() -> None:
 def test_unix_and_tls_schemes_accepted() -> None:
     """rediss:// and unix:// URLs validate."""
     assert CacheSettings(url=SecretStr("rediss://h:6380/0")).redacted_url == "rediss://h:6380/0"
-    assert CacheSettings(url=SecretStr("unix:///tmp/redis.sock")).url.get_secret_value().startswith(
-        "unix://"
-    )
+    assert CacheSettings(url=SecretStr("unix:///tmp/redis.sock")).url.get_secret_value().startswith("unix://")

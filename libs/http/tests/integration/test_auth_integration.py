@@ -34,9 +34,7 @@ async def test_concurrent_401s_refresh_once(base_url: str, key: str, app: Progra
     app.valid_credentials.add(f"Bearer rot-{key}-2")
     auth = BearerAuth(provider=provider)
     async with create_client(HttpClientSettings(base_url=base_url), auth=auth) as client:
-        responses = await asyncio.gather(
-            *(client.get("/protected", params={"key": key}) for _ in range(30))
-        )
+        responses = await asyncio.gather(*(client.get("/protected", params={"key": key}) for _ in range(30)))
     assert [r.status_code for r in responses] == [200] * 30
     assert provider.calls == 2
     assert app.hits[key] == 60

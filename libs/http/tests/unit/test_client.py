@@ -78,12 +78,15 @@ async def test_httpx_kwargs_and_extra_hooks() -> None:
     async def hook(request: httpx.Request) -> None:
         seen.append(request.headers.get(CORRELATION_ID_HEADER, ""))
 
-    async with create_client(
-        transport=httpx.MockTransport(_echo),
-        event_hooks={"request": [hook]},
-        base_url="https://other.test",
-        auth=BearerAuth("t"),
-    ) as client, correlation_scope("corr-2"):
+    async with (
+        create_client(
+            transport=httpx.MockTransport(_echo),
+            event_hooks={"request": [hook]},
+            base_url="https://other.test",
+            auth=BearerAuth("t"),
+        ) as client,
+        correlation_scope("corr-2"),
+    ):
         body = (await client.get("/p")).json()
     assert body["url"] == "https://other.test/p"
     assert body["headers"]["authorization"] == "Bearer t"

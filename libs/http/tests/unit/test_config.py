@@ -45,7 +45,7 @@ def test_limits_convert() -> None:
 def test_retry_config_validated_on_construction(kwargs: dict[str, object], message: str) -> None:
     """Invalid retry settings fail when the model is built."""
     with pytest.raises(pydantic.ValidationError, match=message):
-        RetryConfig(**kwargs)  # type: ignore[arg-type]
+        RetryConfig(**kwargs)
 
 
 def test_custom_statuses_accepted() -> None:

@@ -54,7 +54,7 @@ def no_wait() -> Iterator[testing]:
 
 
 def _client(script: Script, **retry: object) -> httpx.AsyncClient:
-    config = RetryConfig(initial_wait=0.1, max_wait=1.0, **retry)  # type: ignore[arg-type]
+    config = RetryConfig(initial_wait=0.1, max_wait=1.0, **retry)
     return httpx.AsyncClient(transport=RetryTransport(httpx.MockTransport(script), retry=config))
 
 
@@ -329,4 +329,3 @@ async def test_attempts_one_disables_retries(no_wait: testing) -> None:
     async with _client(script, attempts=1) as client:
         assert (await client.get(URL)).status_code == 503
     assert len(script.requests) == 1
-

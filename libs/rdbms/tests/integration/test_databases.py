@@ -46,7 +46,7 @@ class Doc(UUIDPrimaryKeyMixin, SoftDeleteMixin, Base):
     title: Mapped[str] = mapped_column(String(100))
 
 
-TABLES = [Member.__table__, Doc.__table__]
+TABLES = [Base.metadata.tables[model.__tablename__] for model in (Member, Doc)]
 
 
 @pytest.fixture(scope="session", params=["postgresql", "mysql"])
@@ -254,14 +254,14 @@ async def test_pre_ping_replaces_a_killed_connection(db: Database, database_url:
     settings = DatabaseSettings(url=database_url, pool_size=1, max_overflow=0)
     async with Database(settings, register_health=False) as small:
         async with small.engine.connect() as connection:
-            first = (await connection.execute(text(backend_id))).scalar_one()
+            first: int = (await connection.execute(text(backend_id))).scalar_one()
         async with db.engine.connect() as admin:
             if db.backend == "postgresql":
                 await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
             else:
                 await admin.execute(text(f"KILL {int(first)}"))
         async with small.engine.connect() as connection:
-            second = (await connection.execute(text(backend_id))).scalar_one()
+            second: int = (await connection.execute(text(backend_id))).scalar_one()
         assert second != first
 
 

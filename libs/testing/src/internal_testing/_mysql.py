@@ -43,7 +43,7 @@ def execute(server: ServerUrl, sql: str, *, driver: str) -> None:
     if driver == "aiomysql":
 
         async def run() -> None:
-            import aiomysql  # type: ignore[import-untyped]  # pants: no-infer-dep
+            import aiomysql  # pants: no-infer-dep
 
             conn = await aiomysql.connect(
                 host=server.host,

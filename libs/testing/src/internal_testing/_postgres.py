@@ -39,7 +39,7 @@ def execute(server: ServerUrl, sql: str, *, driver: str) -> None:
     if driver == "asyncpg":
 
         async def run() -> None:
-            import asyncpg  # type: ignore[import-untyped]  # pants: no-infer-dep
+            import asyncpg  # pants: no-infer-dep
 
             conn = await asyncpg.connect(
                 host=server.host,
