@@ -1,31 +1,31 @@
-"""internal_rdbms against SQLAlchemy Core on the same engine, and keyset against offset by page depth.
+"""internal_rdbms against SQLAlchemy Core on the same engine, and keyset against offset pagination by
+page depth, for the harness in ``benchmarks/``.
 
-Each benchmark returns::
+``suite(ctx)`` yields :class:`commons_bench.Benchmark` rows; the harness runs both variants
+interleaved, with warm-up and medians. The throughput rows compare a repository call with the
+equivalent Core statement (the targets are low because the repository hydrates ORM objects and Core
+returns tuples). The curve compares an offset page (``Repository.page``, ``LIMIT/OFFSET``, in the raw
+column) with a keyset page (``Repository.keyset``, in the commons column) at increasing depth: keyset
+may cost up to 3x offset near the start and must not cost more than offset deep down.
 
-    {"operation": str, "raw": float, "commons": float, "unit": str, "target": float, "ratio": float}
-
-``ops/s`` rows compare a repository call with the equivalent Core statement (``target`` is the
-minimum commons/raw ratio: the ORM hydrates objects, Core returns tuples). ``ms/page`` rows compare
-an offset page (raw: ``Repository.page``, ``LIMIT/OFFSET``) with a keyset page (commons:
-``Repository.keyset``) at increasing depth; ``target`` is the maximum keyset/offset time ratio.
-
-Run directly: ``python libs/rdbms/benchmarks/bench_rdbms.py [database-url]`` (default: a temporary
-SQLite file).
+The database is a temporary SQLite file unless ``COMMONS_BENCH_RDBMS_URL`` names another one (the
+table ``bench_rdbms_rows`` is created there and dropped afterwards).
+Run: ``./pants run benchmarks:run -- --only rdbms``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import statistics
+import os
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from commons_bench import BenchContext, Benchmark, CurvePoint, Target
 from internal_rdbms import (
     Base,
     Database,
@@ -38,12 +38,12 @@ from internal_rdbms import (
 from internal_rdbms._filters import sort_keys
 from internal_rdbms._pagination import encode_cursor
 
-__all__ = ["benchmarks", "main"]
+__all__ = ["suite"]
 
-Result = dict[str, object]
-Op = Callable[[], Awaitable[None]]
+URL_ENV = "COMMONS_BENCH_RDBMS_URL"
 ROWS = 20_000
-ROUNDS = 7
+DEPTHS = (100, 5_000, 19_000)
+_CURVE = "page of 50: keyset (commons) vs offset (raw) by page depth"
 
 
 class BenchRow(IntPrimaryKeyMixin, Base):
@@ -55,36 +55,12 @@ class BenchRow(IntPrimaryKeyMixin, Base):
     name: Mapped[str] = mapped_column(String(40))
 
 
-async def _rate(op: Op, count: int) -> float:
-    start = time.perf_counter()
-    for _ in range(count):
-        await op()
-    return count / (time.perf_counter() - start)
+def _times(op: Callable[[], Awaitable[None]]) -> Callable[[int], Awaitable[None]]:
+    async def run(n: int) -> None:
+        for _ in range(n):
+            await op()
 
-
-async def _compare(raw: Op, commons: Op, count: int) -> tuple[float, float, float]:
-    await raw()
-    await commons()
-    raw_rates: list[float] = []
-    commons_rates: list[float] = []
-    for i in range(ROUNDS):
-        pair = [(raw_rates, raw), (commons_rates, commons)]
-        for rates, op in pair if i % 2 == 0 else reversed(pair):
-            rates.append(await _rate(op, count))
-    ratios = [c / r for r, c in zip(raw_rates, commons_rates, strict=True)]
-    return statistics.median(raw_rates), statistics.median(commons_rates), statistics.median(ratios)
-
-
-def _result(operation: str, measured: tuple[float, float, float], unit: str, target: float) -> Result:
-    raw, commons, ratio = measured
-    return {
-        "operation": operation,
-        "raw": round(raw, 3),
-        "commons": round(commons, 3),
-        "unit": unit,
-        "target": target,
-        "ratio": round(ratio, 3),
-    }
+    return run
 
 
 async def _seed(db: Database) -> None:
@@ -102,7 +78,14 @@ async def _seed(db: Database) -> None:
         )
 
 
-async def _crud(db: Database) -> list[Result]:
+async def _drop(db: Database) -> None:
+    async with db.engine.begin() as connection:
+        await connection.run_sync(
+            lambda sync: Base.metadata.drop_all(sync, tables=[Base.metadata.tables[BenchRow.__tablename__]])
+        )
+
+
+def _crud(db: Database) -> list[Benchmark]:
     table = BenchRow.__table__
 
     async def raw_get() -> None:
@@ -123,55 +106,66 @@ async def _crud(db: Database) -> list[Result]:
             await Repository(session, BenchRow).list(Range("bucket", ge=10), order_by="bucket", limit=50)
 
     return [
-        _result("get by primary key", await _compare(raw_get, commons_get, 200), "ops/s", 0.4),
-        _result("list 50 filtered + ordered", await _compare(raw_list, commons_list, 100), "ops/s", 0.25),
+        Benchmark(
+            "get by primary key",
+            raw=_times(raw_get),
+            commons=_times(commons_get),
+            target=Target.throughput_ratio(0.4),
+            ops=200,
+            unit="get",
+            note="raw: a Core select on the same engine; commons: Repository.get in a session",
+        ),
+        Benchmark(
+            "list 50 filtered + ordered",
+            raw=_times(raw_list),
+            commons=_times(commons_list),
+            target=Target.throughput_ratio(0.25),
+            ops=100,
+            unit="list",
+        ),
     ]
 
 
-async def _depth(db: Database, depth: int) -> Result:
+async def _depth(db: Database, depth: int) -> Benchmark:
     async with db.session() as session:  # the cursor just after row ``depth - 1``
         previous = await Repository(session, BenchRow).page(order_by="bucket", limit=1, offset=depth - 1)
     cursor = encode_cursor(BenchRow, sort_keys(BenchRow, parse_order("bucket")), previous.items[0])
 
-    async def raw_offset() -> None:
+    async def offset_page() -> None:
         async with db.session() as session:
             await Repository(session, BenchRow).page(
                 order_by="bucket", limit=50, offset=depth, with_total=False
             )
 
-    async def commons_keyset() -> None:
+    async def keyset_page() -> None:
         async with db.session() as session:
             await Repository(session, BenchRow).keyset(order_by="bucket", limit=50, cursor=cursor)
 
-    raw_rate, commons_rate, ratio = await _compare(raw_offset, commons_keyset, 20)
-    # Report milliseconds per page (lower is better): time ratio = 1 / rate ratio.
-    return _result(
+    return Benchmark(
         f"page of 50 at depth {depth}: offset vs keyset",
-        (1000 / raw_rate, 1000 / commons_rate, 1 / ratio),
-        "ms/page",
-        1.0 if depth >= 10_000 else 3.0,
+        raw=_times(offset_page),
+        commons=_times(keyset_page),
+        target=Target.cost_ratio(1.0 if depth >= 10_000 else 3.0),
+        ops=20,
+        unit="page",
+        curve=CurvePoint(_CURVE, "depth", depth),
     )
 
 
-async def benchmarks(url: str) -> list[Result]:
-    """Run every benchmark against ``url`` and return the result rows."""
-    settings = DatabaseSettings(url=url, pool_size=5)
-    async with Database(settings, register_health=False) as db:
-        await _seed(db)
-        results = await _crud(db)
-        for depth in (100, 5_000, 19_000):
-            results.append(await _depth(db, depth))
-        return results
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Print one result row per line."""
-    args = sys.argv[1:] if argv is None else argv
+@asynccontextmanager
+async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
+    """Repository against Core, and keyset against offset pagination at three depths."""
     with tempfile.TemporaryDirectory() as tmp:
-        url = args[0] if args else f"sqlite:///{Path(tmp) / 'bench.db'}"
-        for row in asyncio.run(benchmarks(url)):
-            print(row)
+        url = os.environ.get(URL_ENV) or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        async with Database(DatabaseSettings(url=url, pool_size=5), register_health=False) as db:
+            await _seed(db)
+            try:
+                yield [*_crud(db), *[await _depth(db, depth) for depth in DEPTHS]]
+            finally:
+                await _drop(db)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # pragma: no cover - a shortcut for `./pants run benchmarks:run -- --only rdbms`
+    from commons_bench.__main__ import main
+
+    raise SystemExit(main(["--only", "rdbms", *sys.argv[1:]]))
