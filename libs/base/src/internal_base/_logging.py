@@ -16,18 +16,20 @@ import logging
 import logging.handlers
 import queue as queue_module
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, ClassVar, Final, Literal, cast
 
 import coloredlogs
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from pythonjsonlogger.json import JsonEncoder
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
-from internal_base._context import RESERVED_KEYS, _bound, get_correlation_id, get_request_id
+from internal_base._context import RESERVED_KEYS, _bound, _correlation_id, _request_id
 from internal_base._errors import ConfigurationError
 from internal_base._redaction import MASK, is_secret_key, redact, redact_text
 from internal_base._settings import LibrarySettings
@@ -39,6 +41,17 @@ _STANDARD: Final = frozenset(RESERVED_KEYS - set(CONTEXT_FIELDS))
 _SKIP: Final = RESERVED_KEYS | {"exc_info", "stack_info"}
 _NOT_EXTRA: Final = _STANDARD | set(CONTEXT_FIELDS)
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
+# is_secret_key per extra key name, without the lru_cache call; bounded so odd keys cannot grow it.
+_SECRET_KEYS: Final[dict[str, bool]] = {}
+_SECRET_KEYS_MAX: Final = 4096
+
+
+def _is_secret_key(key: str) -> bool:
+    """``is_secret_key``, remembered in ``_SECRET_KEYS`` (callers look there first)."""
+    secret = is_secret_key(key)
+    if len(_SECRET_KEYS) < _SECRET_KEYS_MAX:
+        _SECRET_KEYS[key] = secret
+    return secret
 
 
 class ContextFilter(logging.Filter):
@@ -47,16 +60,20 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Add the context attributes; explicit ``extra`` keys win over bound ones."""
         attrs = record.__dict__
-        attrs["correlation_id"] = get_correlation_id()
-        attrs["request_id"] = get_request_id()
-        span_context = trace.get_current_span().get_span_context()
-        if span_context.is_valid:
+        attrs["correlation_id"] = _correlation_id.get()
+        attrs["request_id"] = _request_id.get()
+        otel = otel_context.get_current()
+        # An empty OpenTelemetry context holds no span: skip the span lookup altogether.
+        span_context = trace.get_current_span(otel).get_span_context() if otel else None
+        if span_context is not None and span_context.is_valid:
             attrs["trace_id"] = format(span_context.trace_id, "032x")
             attrs["span_id"] = format(span_context.span_id, "016x")
         else:
             attrs["trace_id"] = attrs["span_id"] = None
-        for key, value in _bound.get().items():
-            attrs.setdefault(key, value)
+        bound = _bound.get()
+        if bound:
+            for key, value in bound.items():
+                attrs.setdefault(key, value)
         return True
 
 
@@ -65,28 +82,46 @@ class RedactionFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record in place (the message is formatted once, here)."""
-        if record.args:
-            args = record.args
+        args: object = record.args  # typed as tuple | Mapping, but callers can pass any sequence
+        if args:
             # Strings are covered by redacting the final message below; containers need their keys.
-            if isinstance(args, Mapping):
+            if isinstance(args, tuple):
+                # Rebuilt only when some argument is neither a string nor a scalar.
+                for arg in args:
+                    if not isinstance(arg, str) and type(arg) not in _SCALARS:
+                        record.args = tuple(a if isinstance(a, str) else redact(a) for a in args)
+                        break
+            elif isinstance(args, Mapping):
                 record.args = cast(Mapping[str, object], redact(args))
             else:
-                record.args = tuple(a if isinstance(a, str) else redact(a) for a in args)
-        if isinstance(record.msg, Mapping):
-            record.msg = redact(record.msg)
+                items = cast(Iterable[object], args)
+                record.args = tuple(a if isinstance(a, str) else redact(a) for a in items)
+        msg = record.msg
+        if not isinstance(msg, str) and isinstance(msg, Mapping):
+            record.msg = redact(msg)
         else:
             record.msg = redact_text(record.getMessage())
             record.args = None
         if record.exc_text:  # cached unredacted by a handler that ran before this one
             record.exc_text = redact_text(record.exc_text)
         attrs = record.__dict__
+        secret_keys = _SECRET_KEYS
         for key, value in attrs.items():  # values are replaced in place; no key is added
             if key in _NOT_EXTRA:
                 continue
-            if is_secret_key(key):
+            secret = secret_keys.get(key)
+            if secret is None:
+                secret = _is_secret_key(key)
+            if secret:
                 if value is not None:
                     attrs[key] = MASK
-            elif type(value) not in _SCALARS:
+                continue
+            kind = type(value)
+            if kind is str:
+                redacted = redact_text(value)
+                if redacted is not value:
+                    attrs[key] = redacted
+            elif kind not in _SCALARS:
                 attrs[key] = redact(value)
         return True
 
@@ -104,6 +139,13 @@ class JsonFormatter(_BaseJsonFormatter):
             rename_fields={"levelname": "level", "name": "logger"},
             json_ensure_ascii=False,
         )
+        # One encoder for every record: what json.dumps(..., cls=JsonEncoder, ensure_ascii=False)
+        # would build per call.
+        self._encoder = JsonEncoder(ensure_ascii=False)
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        """Serialise with the shared encoder (same output as python-json-logger's ``json.dumps``)."""
+        return self._encoder.encode(log_data)
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]

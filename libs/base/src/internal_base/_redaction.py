@@ -71,6 +71,8 @@ _TRIGGER: Final = re.compile(
     r"://|bearer|basic|passw|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
     r"|credential|authorization|cookie|signature|eyj|akia|asia"
 )
+# The shortest text any pattern above can match ("pwd=x"); shorter strings are returned as they are.
+_MIN_SECRET_LEN: Final = 5
 _MAX_DEPTH: Final = 20
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
 
@@ -96,7 +98,8 @@ def is_secret_key(name: str) -> bool:
 
 def redact_text(text: str) -> str:
     """Mask DSN passwords, bearer tokens, ``key=value`` secrets, JWTs and AWS key ids in free text."""
-    if _TRIGGER.search(text.lower()) is None:
+    # Fast path: too short for any pattern, or none of the trigger words: the same object back.
+    if len(text) < _MIN_SECRET_LEN or _TRIGGER.search(text.lower()) is None:
         return text
     for pattern, replacement in _TEXT_PATTERNS:
         text = pattern.sub(replacement, text)
@@ -155,6 +158,16 @@ def redact(value: object, *, _depth: int = 0) -> object:
         return redact_text(value)  # type: ignore[arg-type]
     if kind in _SCALARS:
         return value
+    if _depth < _MAX_DEPTH:  # exact built-in containers first, without the ABC isinstance checks
+        if kind is dict:
+            return _redact_dict(value, _depth + 1)  # type: ignore[arg-type]
+        if kind is list or kind is tuple:
+            depth = _depth + 1
+            items = [
+                item if type(item) in _SCALARS else _redact_item(item, depth)
+                for item in value  # type: ignore[attr-defined]
+            ]
+            return items if kind is list else tuple(items)
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, SecretStr | SecretBytes):
@@ -162,10 +175,7 @@ def redact(value: object, *, _depth: int = 0) -> object:
     if _depth >= _MAX_DEPTH or isinstance(value, bool | int | float):
         return value
     if isinstance(value, Mapping):
-        return {
-            key: (MASK if isinstance(key, str) and is_secret_key(key) else redact(item, _depth=_depth + 1))
-            for key, item in value.items()
-        }
+        return _redact_dict(value, _depth + 1)
     if isinstance(value, list):
         return [redact(item, _depth=_depth + 1) for item in value]
     if isinstance(value, tuple):
@@ -173,3 +183,21 @@ def redact(value: object, *, _depth: int = 0) -> object:
     if isinstance(value, set | frozenset):
         return type(value)(redact(item, _depth=_depth + 1) for item in value)
     return value
+
+
+def _redact_item(item: object, depth: int) -> object:
+    """``redact(item, _depth=depth)`` with the common leaves (scalars, strings) handled inline."""
+    kind = type(item)
+    if kind in _SCALARS:
+        return item
+    if kind is str:
+        return redact_text(item)  # type: ignore[arg-type]
+    return redact(item, _depth=depth)
+
+
+def _redact_dict(value: Mapping[object, object], depth: int) -> dict[object, object]:
+    """A redacted dict copy of a mapping: values under secret keys masked, the others redacted."""
+    return {
+        key: (MASK if isinstance(key, str) and is_secret_key(key) else _redact_item(item, depth))
+        for key, item in value.items()
+    }

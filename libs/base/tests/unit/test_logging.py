@@ -10,11 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
 
+from internal_base import _logging
 from internal_base.context import bind, correlation_scope
 from internal_base.errors import ConfigurationError
 from internal_base.logging import (
+    ContextFilter,
     LoggingSettings,
+    RedactionFilter,
     configure_logging,
     get_logger,
     shutdown_logging,
@@ -325,3 +329,81 @@ def test_logging_settings_configure(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         shutdown_logging()
     assert (settings.format, buffer.getvalue().count("\n"), "shown" in buffer.getvalue()) == ("text", 1, True)
+
+
+def _filtered(msg: str, args: Any, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("t.filter", logging.INFO, __file__, 1, msg, args, None)
+    record.__dict__.update(extra)
+    ContextFilter().filter(record)
+    RedactionFilter().filter(record)
+    return record
+
+
+def test_container_args_in_a_tuple_are_redacted() -> None:
+    """A container among plain args makes the filter rebuild the args with it redacted."""
+    record = _filtered("%s %s %d", ("user", {"password": "pw"}, 3))
+    assert (record.msg, record.args) == ("user {'password': '***'} 3", None)
+
+
+def test_plain_args_are_formatted_unchanged() -> None:
+    """Strings and scalars only: the message is formatted from them as they are."""
+    record = _filtered("%s took %.1f ms (%s)", ("query", 2.5, None))
+    assert record.getMessage() == "query took 2.5 ms (None)"
+
+
+def test_list_args_are_treated_as_a_tuple() -> None:
+    """Args that are neither a tuple nor a mapping are redacted item by item."""
+    record = _filtered("%s %s", ["a", "token=x"])
+    assert record.msg == "a token=***"
+
+
+def test_extra_string_values_fast_path() -> None:
+    """A clean extra string is kept as the same object; a string with a secret is masked."""
+    clean = "GET /orders/42 200"
+    record = _filtered("x", None, route=clean, note="dsn redis://:pw@h/0", tag="ok", n=3)
+    assert record.__dict__["route"] is clean
+    assert (record.__dict__["note"], record.__dict__["tag"], record.__dict__["n"]) == (
+        "dsn redis://:***@h/0",
+        "ok",
+        3,
+    )
+
+
+def test_secret_extra_keys_are_masked_on_every_record() -> None:
+    """The remembered key classification gives the same answer the second time."""
+    for _ in range(2):
+        record = _filtered("x", None, clientSecret="s", missing_token=None, user="u")
+        assert (
+            record.__dict__["clientSecret"],
+            record.__dict__["missing_token"],
+            record.__dict__["user"],
+        ) == (
+            "***",
+            None,
+            "u",
+        )
+
+
+def test_secret_key_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its limit the key memo stops growing, and keys are still classified."""
+    monkeypatch.setattr(_logging, "_SECRET_KEYS", {})
+    monkeypatch.setattr(_logging, "_SECRET_KEYS_MAX", 1)
+    record = _filtered("x", None, first_key="a", api_token="t")
+    assert (record.__dict__["first_key"], record.__dict__["api_token"]) == ("a", "***")
+    assert list(_logging._SECRET_KEYS.items()) == [("first_key", False)]
+
+
+def test_context_without_span_has_no_trace_ids() -> None:
+    """A non-empty OpenTelemetry context without a span still gives null trace and span IDs."""
+    token = otel_context.attach(otel_context.set_value("some-key", "v"))
+    try:
+        record = _filtered("x", None)
+    finally:
+        otel_context.detach(token)
+    assert (record.__dict__["trace_id"], record.__dict__["span_id"]) == (None, None)
+
+
+def test_context_filter_without_bound_keys() -> None:
+    """Outside any scope the context fields are None and no key is added."""
+    record = _filtered("x", None)
+    assert [record.__dict__[name] for name in ("correlation_id", "request_id")] == [None, None]
