@@ -123,7 +123,7 @@ class ServiceClient:
     async def close(self) -> None:
         """Unregister the readiness check and close the client (idempotent)."""
         if self._health is not None and self._health_name is not None:
-            self._health.unregister(self._health_name)
+            self._health.unregister(self._health_name, self.ping)
             self._health_name = None
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:

@@ -168,9 +168,19 @@ class HealthRegistry:
         self._checks[name] = _Check(name, check, critical, timeout, liveness)
         self._cache.clear()
 
-    def unregister(self, name: str) -> None:
-        """Remove the check called ``name`` (no error if absent)."""
-        self._checks.pop(name, None)
+    def unregister(self, name: str, check: CheckFn | None = None) -> None:
+        """Remove the check called ``name`` (no error if absent).
+
+        Args:
+            name: The check name.
+            check: Remove it only if it is still this callable. A client closing down passes its own
+                check, so that it never removes a check another client has since registered under
+                the same name.
+        """
+        registered = self._checks.get(name)
+        if registered is None or (check is not None and registered.fn != check):
+            return
+        del self._checks[name]
         self._cache.clear()
 
     @property

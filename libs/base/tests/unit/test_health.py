@@ -197,6 +197,17 @@ async def test_unregister_removes_check() -> None:
     assert (registry.names, (await registry.readiness()).status) == ([], HealthStatus.HEALTHY)
 
 
+def test_unregister_with_check_keeps_a_newer_registration() -> None:
+    """A client closing down does not remove the check another client registered under its name."""
+    registry = HealthRegistry(cache_ttl=0)
+    registry.register("redis", broken)
+    registry.register("redis", ok)  # a second client replaced the first one's check
+    registry.unregister("redis", broken)  # the first client closes
+    assert registry.names == ["redis"]
+    registry.unregister("redis", ok)
+    assert registry.names == []
+
+
 def test_register_rejects_bad_timeout() -> None:
     """A non-positive timeout is rejected."""
     with pytest.raises(ValueError, match="timeout"):

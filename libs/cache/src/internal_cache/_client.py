@@ -306,7 +306,7 @@ class CacheClient:
         """Remove the check registered by :meth:`register_health_check`, if any."""
         registry, self._health_registry = self._health_registry, None
         if registry is not None:
-            registry.unregister(self._health_name)
+            registry.unregister(self._health_name, self.health_check)
 
     async def health_check(self) -> bool:
         """PING the server once (no retries); raises :class:`CacheUnavailableError` if down."""

@@ -189,7 +189,7 @@ class Database:
     async def dispose(self) -> None:
         """Unregister the health check and close every pooled connection (idempotent)."""
         if self._registry is not None:
-            self._registry.unregister(self._settings.health_check_name)
+            self._registry.unregister(self._settings.health_check_name, self.health_check)
             self._registry = None
         await self._engine.dispose()
         _log.debug("disposed engine for %s", self._settings.redacted_url)
