@@ -275,12 +275,25 @@ class Lock:
             self.ensure_held()
 
     async def wait_lost(self) -> LockLostError:
-        """Wait until the lock is found lost (use in a task racing the critical section)."""
-        if self._lost is None:
+        """Wait until the lock is found lost (use in a task racing the critical section).
+
+        Without auto-renewal nothing extends the lock, so it counts as lost once its
+        validity window (moved by :meth:`extend`) runs out.
+        """
+        while self._lost is None:
             if self._lost_event is None:
                 self._lost_event = asyncio.Event()
-            await self._lost_event.wait()
-        assert self._lost is not None  # set before the event
+            if self._token is None or self._renew_task is not None:
+                await self._lost_event.wait()
+                continue
+            remaining = self._valid_until - _monotonic()
+            if remaining <= 0:
+                self._mark_lost(f"outlived its ttl of {self._ttl}s")
+                continue
+            try:
+                await with_timeout(self._lost_event.wait(), remaining)
+            except TimeoutError:
+                continue
         return self._lost
 
     def _mark_lost(self, reason: str) -> None:

@@ -144,7 +144,12 @@ class CachePipeline:
         try:
             return await self._pipe.execute()
         except _CONN as exc:
-            replies: list[Any] = await self._client._recover(exc, self._replay, list(stack))
+            commands = list(stack)
+            # redis-py empties the queue only when the error happens after it got a
+            # connection; a refused connect leaves it full, and the next execute() would
+            # send this batch again.
+            await self._pipe.reset()  # type: ignore[no-untyped-call]
+            replies: list[Any] = await self._client._recover(exc, self._replay, commands)
             return replies
         except _RedisError as exc:
             raise self._client._error(exc) from exc

@@ -346,3 +346,20 @@ def test_describe_redis_without_url(fake_redis: FakeAsyncRedis) -> None:
     client = CacheClient(fake_redis)
     assert client.url.startswith("redis://")
     assert client.url.endswith(":6379/0")
+
+
+async def test_pipeline_queue_emptied_after_recovery(
+    fake_server: FakeServer, fake_redis: FakeAsyncRedis, fast_retry: Callable[..., RetryPolicy]
+) -> None:
+    """A batch replayed after a connection error is not sent again by the next execute()."""
+    client = CacheClient(fake_redis, key_prefix="r:", retry=fast_retry(attempts=50, total_timeout=5))
+    async with client.pipeline() as pipe:
+        fake_server.connected = False
+        asyncio.get_running_loop().call_later(0.05, setattr, fake_server, "connected", True)
+        pipe.incr("n")
+        assert await pipe.execute() == [1]
+        assert len(pipe) == 0
+        assert await pipe.execute() == []
+        pipe.incr("n", 10)
+        assert await pipe.execute() == [11]
+    assert await client.get("n") == b"11"

@@ -373,3 +373,20 @@ async def test_explicit_release_inside_block(cache: CacheClient) -> None:
         await lock.release()
         assert await cache.exists("explicit") == 0
     assert lock.token is None
+
+
+async def test_wait_lost_without_renewal_returns_at_expiry(cache: CacheClient) -> None:
+    """Without auto_renew nothing extends the lock: wait_lost returns once its TTL has run out."""
+    seen: list[str] = []
+    lock = cache.lock("nr", ttl=0.05, on_lost=lambda lk: seen.append(lk.name))
+    await lock.acquire()
+    lock.ensure_held()
+    error = await asyncio.wait_for(lock.wait_lost(), 1)
+    assert "outlived its ttl" in str(error)
+    assert seen == ["nr"]
+    assert lock.lost
+    with pytest.raises(LockLostError, match="outlived its ttl"):
+        lock.ensure_held()
+    with pytest.raises(LockLostError):
+        await lock.release()
+    assert await cache.exists("nr") == 0

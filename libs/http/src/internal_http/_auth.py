@@ -78,6 +78,8 @@ class BearerAuth(httpx.Auth):
         response = yield request
         if response.status_code != 401 or not replayable:
             return
+        # Release the 401's connection first: the provider may need the same (small) pool.
+        await response.aread()
         token = await self._refresh(generation)
         request.headers["Authorization"] = f"Bearer {token.get_secret_value()}"
         yield request

@@ -39,6 +39,10 @@ async def inject_context_hook(request: httpx.Request) -> None:
             headers[name] = value
 
 
+# httpx.AsyncClient arguments that only shape the default transport; ours always passes a transport.
+_TRANSPORT_OPTIONS = frozenset({"limits", "verify", "cert", "http1", "http2"})
+
+
 def create_client(
     settings: HttpClientSettings | None = None,
     *,
@@ -65,7 +69,15 @@ def create_client(
 
     Raises:
         Http2NotAvailableError: ``settings.http2`` is on and ``h2`` is not installed.
+        TypeError: A transport option (``limits``, ``verify``, ``http2``, ...) was passed as a keyword:
+            httpx ignores those when a transport is given, so they belong in ``settings``.
     """
+    ignored = sorted(_TRANSPORT_OPTIONS.intersection(httpx_kwargs))
+    if ignored:
+        raise TypeError(
+            f"create_client() got transport options {ignored}, which httpx ignores when a transport "
+            "is set; configure them in HttpClientSettings (limits, verify, http2) or pass transport="
+        )
     settings = settings if settings is not None else HttpClientSettings()
     install_httpx_filter()
     if settings.http2:

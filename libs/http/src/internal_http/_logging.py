@@ -53,13 +53,21 @@ class RedactHttpxFilter(logging.Filter):
         if isinstance(args, tuple) and any(isinstance(arg, httpx.URL) for arg in args):
             names = tuple(_secret_query_names)
             record.args = tuple(
-                _mask_query(redact_url(str(arg)), names) if isinstance(arg, httpx.URL) else arg
+                _mask_query(_redact_url(str(arg)), names) if isinstance(arg, httpx.URL) else arg
                 for arg in args
             )
         return True
 
 
 _HTTPX_FILTER = RedactHttpxFilter()
+
+# ``scheme://user@`` with no password: httpx sends that userinfo as Basic credentials, and it
+# is often a token (``https://<token>@host``), so the lone username is masked too.
+_LONE_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*://)[^:/?#@]+@")
+
+
+def _redact_url(url: str) -> str:
+    return _LONE_USERINFO.sub(rf"\g<1>{MASK}@", redact_url(url), count=1)
 
 
 def install_httpx_filter() -> None:
@@ -82,8 +90,8 @@ def _secret_names(request: httpx.Request) -> tuple[str, ...]:
 
 
 def safe_url(request: httpx.Request) -> str:
-    """Return the request URL with userinfo passwords and secret query values masked."""
-    return _mask_query(redact_url(str(request.url)), (*_secret_names(request), *_secret_query_names))
+    """Return the request URL with userinfo credentials and secret query values masked."""
+    return _mask_query(_redact_url(str(request.url)), (*_secret_names(request), *_secret_query_names))
 
 
 def _mask_query(text: str, names: tuple[str, ...]) -> str:

@@ -115,3 +115,10 @@ def test_missing_extra_names_it() -> None:
 def test_require_extra_returns_module() -> None:
     """An installed module is returned."""
     assert require_extra("h2", "http2").__name__ == "h2"
+
+
+@pytest.mark.parametrize("option", ["limits", "verify", "http2"])
+def test_transport_options_as_keywords_are_rejected(option: str) -> None:
+    """httpx would silently ignore them beside our transport, so the factory names them instead."""
+    with pytest.raises(TypeError, match=f"'{option}'.*HttpClientSettings"):
+        create_client(**{option: False})

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from internal_base.resilience import testing
-from internal_http import RetryConfig, RetryTransport
+from internal_http import HttpClientSettings, RetryConfig, RetryTransport, create_client
 from internal_http._logging import mark_secret, safe_headers, safe_url
 
 
@@ -90,3 +90,16 @@ async def test_failures_logged_as_warnings(caplog: pytest.LogCaptureFixture) -> 
     assert [r.http_attempt for r in warnings] == [1, 2]  # type: ignore[attr-defined]
     assert all("tok-1" not in r.getMessage() for r in caplog.records)
     assert "ConnectError" in warnings[0].getMessage()
+
+
+async def test_token_as_url_username_masked(caplog: pytest.LogCaptureFixture) -> None:
+    """A URL's lone username (httpx sends it as Basic credentials, often a token) never reaches a log."""
+    caplog.set_level(logging.DEBUG)
+    transport = httpx.MockTransport(lambda r: httpx.Response(200))
+    async with create_client(HttpClientSettings(), transport=transport) as client:
+        await client.get("https://ghp_tok-321@api.test/x?page=2")
+    lines = [r.getMessage() for r in caplog.records if r.name in ("internal_http", "httpx")]
+    assert len(lines) == 2
+    assert all("tok-321" not in line for line in lines), lines
+    assert safe_url(httpx.Request("GET", "https://ghp_tok-321@api.test/x")) == "https://***@api.test/x"
+    assert safe_url(httpx.Request("GET", "https://bob:pw@api.test/x")) == "https://bob:***@api.test/x"

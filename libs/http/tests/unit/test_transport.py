@@ -329,3 +329,13 @@ async def test_attempts_one_disables_retries(no_wait: testing) -> None:
     async with _client(script, attempts=1) as client:
         assert (await client.get(URL)).status_code == 503
     assert len(script.requests) == 1
+
+
+async def test_total_timeout_counts_skipped_waits(no_wait: testing) -> None:
+    """Waits skipped by testing() still use up total_timeout, as real waits would (and RetryPolicy does)."""
+    script = Script(503, 503, 503, 503, 200, headers={"Retry-After": "4"})
+    async with _client(script, attempts=5, total_timeout=10.0) as client:
+        response = await client.get(URL)
+    assert response.status_code == 503
+    assert no_wait.sleeps == [4.0, 4.0]
+    assert len(script.requests) == 3
