@@ -265,3 +265,23 @@ async def test_receive_errors_are_retried(settings: AwsSettings, caplog: pytest.
         await eventually(lambda: sum("receive failed" in r.getMessage() for r in caplog.records) >= 2)
         assert consumer.running
     assert consumer.stats.received == 0
+
+
+async def test_zero_shutdown_timeout_cancels_at_once(queue: SqsClient) -> None:
+    """shutdown_timeout=0 cancels in-flight handlers at once instead of waiting for them forever."""
+    started = asyncio.Event()
+
+    async def handle(message: Message) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    await queue.send("stuck")
+    consumer = SqsConsumer(queue, handle, wait_time=1, visibility_timeout=1, shutdown_timeout=0)
+    await consumer.start()
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(consumer.shutdown(), 5)
+    assert consumer.stats.cancelled == 1
+    assert consumer.stats.deleted == 0
+    [again] = await queue.receive(wait_time=3)
+    assert again.body == "stuck"
+    await queue.delete(again)

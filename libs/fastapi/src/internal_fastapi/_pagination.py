@@ -38,6 +38,7 @@ _DEFAULT_KEY: Final = b"internal-fastapi-cursor-v1"
 _TAG_BYTES: Final = 12
 _MAX_CURSOR_LENGTH: Final = 2048
 _DEFAULT_SIZE: Final = 50
+_MAX_OFFSET: Final = 2**63 - 1  # the largest OFFSET databases accept
 
 
 class InvalidCursorError(BadRequestError):
@@ -101,7 +102,7 @@ class CursorCodec:
             raise InvalidCursorError("invalid cursor: not a cursor issued by this API")
         try:
             position = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise InvalidCursorError("invalid cursor: unreadable content") from None
         if not isinstance(position, dict):
             raise InvalidCursorError("invalid cursor: unreadable content")
@@ -170,7 +171,7 @@ def _query(name: str, annotation: object, default: object) -> inspect.Parameter:
 def offset_pagination(
     *, default_limit: int | None = None, max_limit: int = 100
 ) -> Callable[..., OffsetParams]:
-    """A dependency reading ``limit`` (1..``max_limit``) and ``offset`` (≥ 0).
+    """A dependency reading ``limit`` (1..``max_limit``) and ``offset`` (0..2**63-1).
 
     ``default_limit`` defaults to ``min(50, max_limit)``.
 
@@ -188,7 +189,7 @@ def offset_pagination(
             _query(
                 "limit", Annotated[int, Query(ge=1, le=max_limit, description="Page size.")], default_limit
             ),
-            _query("offset", Annotated[int, Query(ge=0, description="Rows to skip.")], 0),
+            _query("offset", Annotated[int, Query(ge=0, le=_MAX_OFFSET, description="Rows to skip.")], 0),
         ],
         OffsetParams,
     )

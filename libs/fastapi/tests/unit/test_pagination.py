@@ -80,6 +80,7 @@ async def test_offset_defaults_and_next_offset(paged_app: FastAPI, make_client: 
         ("limit=0", ["query.limit"]),
         ("limit=11", ["query.limit"]),
         ("offset=-1", ["query.offset"]),
+        ("offset=9223372036854775808", ["query.offset"]),
         ("limit=abc&offset=x", ["query.limit", "query.offset"]),
     ],
 )
@@ -196,3 +197,13 @@ def test_page_params_arithmetic() -> None:
 def test_next_cursor_is_none_on_the_last_page() -> None:
     """No position means no next page."""
     assert CursorParams(limit=5).next_cursor(None) is None
+
+
+def test_codec_rejects_deeply_nested_payloads() -> None:
+    """A tagged payload nested too deeply for the JSON parser is a 400 cursor error, not a 500."""
+    codec = CursorCodec(max_length=16384)
+    payload = b"[" * 3000 + b"]" * 3000
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    tag = base64.urlsafe_b64encode(codec._tag(payload)).rstrip(b"=").decode()
+    with pytest.raises(InvalidCursorError, match="unreadable content"):
+        codec.decode(f"{body}.{tag}")

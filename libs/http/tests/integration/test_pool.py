@@ -26,7 +26,7 @@ def _one_connection(base_url: str, **retry: object) -> HttpClientSettings:
         base_url=base_url,
         limits=LimitsConfig(max_connections=1),
         timeout=TimeoutConfig(pool=1.0, read=2.0),
-        retry=RetryConfig(attempts=5, **retry),  # type: ignore[arg-type]
+        retry=RetryConfig(attempts=5, **retry),
         breaker=BreakerConfig(enabled=False),
     )
 

@@ -46,6 +46,8 @@ __all__ = [
 
 MAX_IN_VALUES: Final = 1000
 MAX_SEARCH_LENGTH: Final = 200
+_INT_MIN: Final = -(2**63)
+_INT_MAX: Final = 2**63 - 1
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
 
@@ -201,6 +203,16 @@ def _is_instance(value: object, target: type[Any]) -> bool:
     return not (isinstance(value, datetime) and not issubclass(target, datetime))
 
 
+def _in_range(model: type[Any], field: str, value: object) -> object:
+    """Reject integers no database column can hold (drivers fail on them with OverflowError)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT_MIN <= value <= _INT_MAX:
+        raise InvalidQueryError(
+            f"invalid value for field {_show(field)} of {model.__name__}: integer out of range "
+            f"({_INT_MIN}..{_INT_MAX})"
+        )
+    return value
+
+
 def coerce_value(model: type[Any], field: str, value: object) -> object:
     """Convert ``value`` to the Python type of column ``model.<field>``.
 
@@ -218,16 +230,18 @@ def coerce_value(model: type[Any], field: str, value: object) -> object:
     if target is None:
         return value
     if _is_instance(value, target):
-        return value
+        return _in_range(model, field, value)
     if target is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if target is Decimal and isinstance(value, int | float) and not isinstance(value, bool):
         return Decimal(str(value))
     if isinstance(value, str) and target is not str:
         try:
-            return _coerce_str(target, value)
+            coerced = _coerce_str(target, value)
         except (ValueError, KeyError, InvalidOperation):
             pass
+        else:
+            return _in_range(model, field, coerced)
     raise InvalidQueryError(
         f"invalid value for field {_show(field)} of {model.__name__}: expected {target.__name__}, "
         f"got {type(value).__name__}"
@@ -252,7 +266,7 @@ def filter_condition(
         value = coerce_value(model, flt.field, flt.value)
         return column.is_not(None) if value is None else column != value
     if isinstance(flt, In):
-        values = [flt.values] if isinstance(flt.values, str | bytes) else list(flt.values)
+        values = [flt.values] if isinstance(flt.values, str | bytes) else _listed(flt.values, name)
         if len(values) > MAX_IN_VALUES:
             raise InvalidQueryError(f"too many values for field {name}: {len(values)} > {MAX_IN_VALUES}")
         return column.in_([coerce_value(model, flt.field, item) for item in values])
@@ -263,6 +277,12 @@ def filter_condition(
     if isinstance(flt, IsNull):
         return column.is_(None) if flt.is_null else column.is_not(None)
     raise InvalidQueryError(f"unsupported filter {type(flt).__name__} for field {name}")
+
+
+def _listed(values: object, name: str) -> list[object]:
+    if not isinstance(values, Iterable):
+        raise InvalidQueryError(f"values for field {name} must be a list, not {type(values).__name__}")
+    return list(values)
 
 
 def _range_condition(model: type[Any], column: InstrumentedAttribute[Any], flt: Range) -> ColumnElement[bool]:
@@ -427,7 +447,7 @@ def _parse_one(field: str, op: str, key: str, value: object) -> Filter:
     if op == "ne":
         return Ne(field, value)
     if op == "in":
-        values = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        values = value.split(",") if isinstance(value, str) else _listed(value, _show(key))
         return In(field, tuple(item.strip() if isinstance(item, str) else item for item in values))
     if op in ("gt", "ge", "lt", "le"):
         return Range(field, **{op: value})

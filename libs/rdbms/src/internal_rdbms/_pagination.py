@@ -41,6 +41,7 @@ __all__ = [
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
 _MAX_CURSOR_LENGTH: Final = 4096
+_MAX_OFFSET: Final = 2**63 - 1
 
 T = TypeVar("T")
 
@@ -129,7 +130,7 @@ def decode_cursor(model: type[Any], keys: Sequence[SortKey], cursor: str) -> lis
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: deeply nested JSON
         raise InvalidQueryError("invalid cursor: not a cursor issued by this API") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("v"), list):
         raise InvalidQueryError("invalid cursor: not a cursor issued by this API")
@@ -202,8 +203,8 @@ async def paginate_offset(
         InvalidQueryError: Bad limit, offset or sort field.
     """
     _check_limit(limit, max_limit)
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidQueryError("page 'offset' must be a non-negative integer")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= _MAX_OFFSET:
+        raise InvalidQueryError(f"page 'offset' must be a non-negative integer up to {_MAX_OFFSET}")
     base = _base(model, statement).order_by(None)
     keys = sort_keys(model, order, allowed=allowed_order)
     ordered = base.order_by(*[clause for key in keys for clause in key.clauses()])

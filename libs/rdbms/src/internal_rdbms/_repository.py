@@ -27,6 +27,10 @@ ModelT = TypeVar("ModelT")
 OrderSpec = str | Iterable[str | OrderBy] | None
 
 
+def _beyond_int64(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63
+
+
 class Repository(Generic[ModelT]):
     """Typed CRUD, filtering and pagination for one mapped class, on a caller-owned session.
 
@@ -99,6 +103,8 @@ class Repository(Generic[ModelT]):
 
     async def get_or_none(self, pk: object, *, include_deleted: bool = False) -> ModelT | None:
         """The row with primary key ``pk``, or ``None``."""
+        if any(_beyond_int64(part) for part in (pk if isinstance(pk, tuple) else (pk,))):
+            return None  # no column can hold it; drivers would fail with OverflowError
         with translating_errors():
             found = await self.session.get(self.model, pk)
         if found is not None and self._soft_delete and not include_deleted and found.deleted_at is not None:  # type: ignore[attr-defined]
@@ -148,8 +154,8 @@ class Repository(Generic[ModelT]):
                 raise InvalidQueryError(f"'limit' must be an integer between 1 and {self.max_limit}")
             statement = statement.limit(limit)
         if offset:
-            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-                raise InvalidQueryError("'offset' must be a non-negative integer")
+            if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**63:
+                raise InvalidQueryError("'offset' must be a non-negative integer below 2**63")
             statement = statement.offset(offset)
         with translating_errors():
             rows: builtins.list[ModelT] = builtins.list((await self.session.scalars(statement)).all())

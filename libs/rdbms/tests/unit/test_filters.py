@@ -255,3 +255,21 @@ async def test_nullable_sort_puts_nulls_last(session: AsyncSession) -> None:
     repo = Repository(session, Item)
     assert [i.qty for i in await repo.list(order_by="note")] == [1, 2, 4, 5, 3]
     assert [i.qty for i in await repo.list(order_by="-note")] == [5, 4, 2, 1, 3]
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", 2**63, -(2**63) - 1])
+async def test_out_of_range_integers_are_rejected(session: AsyncSession, value: object) -> None:
+    """Integers beyond 64 bits raise InvalidQueryError naming the field, not a driver OverflowError."""
+    with pytest.raises(InvalidQueryError, match="'qty'.*out of range"):
+        await _names(session, Eq("qty", value))
+    with pytest.raises(InvalidQueryError, match="'qty'.*out of range"):
+        await _names(session, In("qty", [1, value]))
+    assert coerce_value(Item, "qty", 2**63 - 1) == 2**63 - 1
+
+
+def test_non_sequence_in_values_are_rejected() -> None:
+    """In() with a value that is not a list names the field instead of raising TypeError."""
+    with pytest.raises(InvalidQueryError, match="'qty'"):
+        filter_condition(Item, In("qty", 5))  # type: ignore[arg-type]
+    with pytest.raises(InvalidQueryError, match="'qty__in'"):
+        parse_filters({"qty__in": 5})

@@ -236,3 +236,26 @@ async def test_repository_max_limit(session: AsyncSession) -> None:
     with pytest.raises(InvalidQueryError, match="between 1 and 10"):
         await SmallPages(session).page(limit=11)
     assert len((await SmallPages(session).page(limit=10)).items) == 10
+
+
+async def test_deeply_nested_cursor_is_rejected(session: AsyncSession) -> None:
+    """A short cursor of deeply nested JSON is an InvalidQueryError, not a RecursionError (500)."""
+    cursor = base64.urlsafe_b64encode(b"[" * 1100 + b"]" * 1100).decode().rstrip("=")
+    with pytest.raises(InvalidQueryError, match="not a cursor issued by this API"):
+        await paginate_keyset(session, Event, order=[OrderBy("score")], cursor=cursor)
+
+
+async def test_huge_offset_is_rejected(session: AsyncSession) -> None:
+    """An offset beyond a 64-bit integer is an InvalidQueryError, not a driver OverflowError."""
+    with pytest.raises(InvalidQueryError, match="'offset'"):
+        await paginate_offset(session, Event, offset=2**63)
+
+
+async def test_cursor_with_out_of_range_integer_is_rejected(session: AsyncSession) -> None:
+    """A cursor carrying an integer no database column can hold is rejected, not sent to the driver."""
+    repo = Repository(session, Event)
+    good = (await repo.keyset(order_by="score", limit=3)).next_cursor
+    assert good is not None
+    fingerprint = json.loads(base64.urlsafe_b64decode(good + "=" * (-len(good) % 4)))["f"]
+    with pytest.raises(InvalidQueryError, match="out of range"):
+        await repo.keyset(order_by="score", limit=3, cursor=_cursor({"f": fingerprint, "v": [10**20, 1]}))

@@ -296,3 +296,15 @@ async def test_run_commits_without_retry(sqlite_db: Database) -> None:
     account_id = await sqlite_db.run(work)
     async with sqlite_db.session() as session:
         assert (await AccountRepository(session).get(account_id)).email == "run@example.com"
+
+
+async def test_out_of_range_keys_and_offsets_are_client_errors(sqlite_db: Database) -> None:
+    """A primary key beyond 64 bits is simply not found, a huge offset is invalid: no OverflowError."""
+    async with sqlite_db.session() as session:
+        repo = AccountRepository(session)
+        assert await repo.get_or_none(2**63) is None
+        with pytest.raises(NotFoundError, match="not found"):
+            await repo.get(-(2**70))
+        with pytest.raises(InvalidQueryError, match="'offset'"):
+            await repo.list(offset=2**64)
+        assert await repo.list(offset=2**63 - 1) == []

@@ -248,7 +248,7 @@ class SqsConsumer:
         if not self._tasks:
             return
         _log.info("waiting up to %.1fs for %d in-flight messages", self.shutdown_timeout, len(self._tasks))
-        _, pending = await asyncio.wait(set(self._tasks), timeout=self.shutdown_timeout or None)
+        _, pending = await asyncio.wait(set(self._tasks), timeout=self.shutdown_timeout)
         if pending:
             _log.warning(
                 "cancelling %d handlers still running at shutdown; their messages stay queued", len(pending)
