@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 _SAFE_ID: Final = re.compile(r"[A-Za-z0-9._:+=@/-]+")
+# Control characters in a (percent-decoded) path would forge extra lines in a text log.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate", b"baggage"})
 _CORRELATION: Final = CORRELATION_ID_HEADER.lower().encode("latin-1")
 _REQUEST: Final = REQUEST_ID_HEADER.lower().encode("latin-1")
@@ -153,7 +155,7 @@ class RequestLoggingMiddleware:
         level = logging.ERROR if status >= 500 else logging.INFO
         if not self.logger.isEnabledFor(level):
             return
-        path: str = scope["path"]
+        path: str = _CONTROL.sub(lambda m: f"%{ord(m.group()):02X}", scope["path"])
         query = scope.get("query_string", b"")
         target = redact_url(f"{path}?{query.decode('latin-1')}") if query else path
         method: str = scope["method"]

@@ -229,6 +229,19 @@ async def test_one_access_line_per_request(
     assert "s3cr3t" not in record.getMessage()
 
 
+async def test_control_characters_in_the_path_cannot_forge_log_lines(
+    app_with_routes: FastAPI, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A percent-encoded CR/LF in the path is logged re-encoded, never as a line break."""
+    caplog.set_level(logging.INFO, logger="internal_fastapi.access")
+    async with make_client(app_with_routes) as client:
+        await client.get("/nowhere%0d%0aINFO%20forged")
+    [record] = [r for r in caplog.records if r.name == "internal_fastapi.access"]
+    assert record.__dict__["http_path"] == "/nowhere%0D%0AINFO forged"
+    assert "\n" not in record.getMessage()
+    assert "\r" not in record.getMessage()
+
+
 async def test_server_errors_are_logged_at_error(
     app_with_routes: FastAPI, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
