@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 
 import pytest
@@ -95,28 +95,29 @@ def redis_server_factory() -> Iterator[Callable[..., _redis.LocalRedisServer]]:
         yield start
 
 
+def _fresh_database(
+    service: ServiceSpec, fresh_database: Callable[[str], AbstractContextManager[str]], kind: str
+) -> Iterator[str]:
+    """Find the server, create a database for this process, yield its URL, drop it afterwards."""
+    with ExitStack() as stack:
+        server_url = find_service(service, stack)
+        try:
+            url = stack.enter_context(fresh_database(server_url))
+        except ServiceUnavailable as exc:
+            not_available(f"cannot create a {kind} database: {exc}")
+        yield url
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A ``postgresql://`` URL of a database created for this test process and dropped at the end."""
-    with ExitStack() as stack:
-        server_url = find_service(POSTGRES, stack)
-        try:
-            url = stack.enter_context(_postgres.fresh_database(server_url))
-        except ServiceUnavailable as exc:
-            not_available(f"cannot create a PostgreSQL database: {exc}")
-        yield url
+    yield from _fresh_database(POSTGRES, _postgres.fresh_database, "PostgreSQL")
 
 
 @pytest.fixture(scope="session")
 def mysql_url() -> Iterator[str]:
     """A ``mysql://`` URL of a database created for this test process and dropped at the end."""
-    with ExitStack() as stack:
-        server_url = find_service(MYSQL, stack)
-        try:
-            url = stack.enter_context(_mysql.fresh_database(server_url))
-        except ServiceUnavailable as exc:
-            not_available(f"cannot create a MySQL database: {exc}")
-        yield url
+    yield from _fresh_database(MYSQL, _mysql.fresh_database, "MySQL")
 
 
 @pytest.fixture(scope="session")
