@@ -65,6 +65,8 @@ class BreakerRegistry:
                 f"http:{url.scheme}://{url.host}{port}",
                 failure_threshold=self._config.failure_threshold,
                 reset_timeout=self._config.reset_timeout,
+                # A full local pool says nothing about the host: it must not open the host's breaker.
+                excluded=(httpx.PoolTimeout,),
             )
             self._breakers[key] = breaker
         return breaker

@@ -314,6 +314,18 @@ async def test_transport_exceptions_count_as_breaker_failures(no_wait: testing) 
     assert len(script.requests) == 2
 
 
+async def test_pool_timeouts_do_not_trip_breaker() -> None:
+    """The client's own full connection pool is not a failure of the host."""
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=2))
+    script = Script(httpx.PoolTimeout("pool full"))
+    async with _breaker_client(script, registry) as client:
+        for _ in range(4):
+            with pytest.raises(httpx.PoolTimeout):
+                await client.get(URL)
+    assert len(script.requests) == 4
+    assert registry.for_url(httpx.URL(URL)).state == "closed"
+
+
 async def test_default_wrapped_and_properties() -> None:
     """RetryTransport defaults to an AsyncHTTPTransport and exposes its configuration."""
     transport = RetryTransport()
