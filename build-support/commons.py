@@ -47,3 +47,18 @@ def commons_library(lib, version, description, extras_require=None, entry_points
         generate_setup=True,
         repositories=["@commons"],
     )
+
+
+def library_test_utils(lib, dependencies=()):
+    """The conftest.py target of libs/<lib>/tests (for libs/<lib>/tests/BUILD).
+
+    conftest.py loads the shared service fixtures by name, which Pants cannot infer, and the tests get
+    every requirement the library declares (test extras included), since some are loaded lazily.
+    """
+    python_test_utils(
+        dependencies=[
+            f"libs/testing/src/internal_testing/plugin.py@resolve={lib}",
+            f"libs/{lib}:reqs@resolve={lib}",
+            *dependencies,
+        ]
+    )
