@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import re
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from internal_base._propagation import extract_trace, inject_trace
 
 CORRELATION_ID_HEADER: Final = "X-Correlation-ID"
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+# Safe in headers and log lines: no spaces, quotes, separators or control characters.
+_SAFE_ID: Final = re.compile(r"[A-Za-z0-9._:+=@/-]+")
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -53,6 +56,23 @@ def get_request_id() -> str | None:
 def new_correlation_id() -> str:
     """Generate a fresh correlation ID (32 lowercase hex characters)."""
     return uuid.uuid4().hex
+
+
+def is_valid_correlation_id(value: str | None, *, max_length: int = 128) -> bool:
+    """Tell whether an incoming correlation or request ID may be reused as is.
+
+    The one rule for every carrier (HTTP headers, SQS message attributes ...): 1..``max_length``
+    characters of ``A-Z a-z 0-9 . _ : + = @ / -``. No spaces, quotes or control characters, so
+    the ID is safe in headers and cannot forge log lines.
+
+    Args:
+        value: The incoming ID (None or a non-string is refused).
+        max_length: Longest accepted ID.
+
+    Returns:
+        True when the ID may be reused.
+    """
+    return isinstance(value, str) and 0 < len(value) <= max_length and _SAFE_ID.fullmatch(value) is not None
 
 
 def bound_keys() -> dict[str, object]:
@@ -189,15 +209,21 @@ def _lookup(carrier: Mapping[str, str], name: str) -> str | None:
 def extract_context(carrier: Mapping[str, str]) -> Iterator[correlation_scope]:
     """Restore the correlation ID, request ID and trace context found in ``carrier`` for a block.
 
-    Header names are matched case-insensitively. Without a correlation ID in the carrier, a new
-    one is generated, so every unit of work has one.
+    Header names are matched case-insensitively. IDs are reused only when
+    :func:`is_valid_correlation_id` accepts them. Without a valid correlation ID in the carrier a
+    new one is generated, so every unit of work has one; an invalid request ID is replaced by a
+    fresh one too (a missing one leaves the current request ID unchanged).
 
     Yields:
         The active ``correlation_scope``.
     """
     from opentelemetry import context as otel_context
 
-    scope = correlation_scope(_lookup(carrier, CORRELATION_ID_HEADER), _lookup(carrier, REQUEST_ID_HEADER))
+    correlation_id = _lookup(carrier, CORRELATION_ID_HEADER)
+    request_id = _lookup(carrier, REQUEST_ID_HEADER)
+    if request_id is not None and not is_valid_correlation_id(request_id):
+        request_id = uuid.uuid4().hex
+    scope = correlation_scope(correlation_id if is_valid_correlation_id(correlation_id) else None, request_id)
     token = otel_context.attach(extract_trace(carrier))
     try:
         with scope:

@@ -1,0 +1,86 @@
+"""Tests for correlation/request ID validation of incoming carriers."""
+
+from __future__ import annotations
+
+import pytest
+
+from internal_base.context import (
+    extract_context,
+    get_correlation_id,
+    get_request_id,
+    is_valid_correlation_id,
+)
+
+BAD_IDS = [
+    "",
+    "a" * 129,
+    "has space",
+    'quote"d',
+    "line\nbreak",
+    "tab\there",
+    "nul\x00",
+    "del\x7f",
+    "ünïcode",
+    "semi;colon",
+    "<script>",
+]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a", "a" * 128, "abc-DEF_123", "svc:order.42", "user@host/path+x=y", "9f86d081884c7d659a2feaa0c55ad015"],
+)
+def test_valid_ids_are_accepted(value: str) -> None:
+    """IDs of 1..128 safe characters are accepted."""
+    assert is_valid_correlation_id(value) is True
+
+
+@pytest.mark.parametrize("value", [None, *BAD_IDS])
+def test_invalid_ids_are_refused(value: str | None) -> None:
+    """Missing, empty, too long or unsafe IDs are refused."""
+    assert is_valid_correlation_id(value) is False
+
+
+def test_max_length_is_configurable() -> None:
+    """``max_length`` bounds the accepted length."""
+    accepted = [is_valid_correlation_id(v, max_length=4) for v in ("abcd", "abcde")]
+    assert accepted == [True, False]
+
+
+def test_non_string_is_refused() -> None:
+    """A non-string value (a carrier from an untyped source) is refused, not an error."""
+    assert is_valid_correlation_id(42) is False  # type: ignore[arg-type]
+
+
+def test_trailing_newline_is_refused() -> None:
+    """A trailing newline is refused (``$`` would have let it through)."""
+    assert is_valid_correlation_id("abc\n") is False
+
+
+@pytest.mark.parametrize("value", BAD_IDS)
+def test_extract_context_replaces_invalid_correlation_id(value: str) -> None:
+    """An invalid correlation ID in a carrier is ignored and a fresh valid one is generated."""
+    with extract_context({"X-Correlation-ID": value}):
+        current = get_correlation_id()
+    assert (current != value, is_valid_correlation_id(current)) == (True, True)
+
+
+@pytest.mark.parametrize("value", BAD_IDS)
+def test_extract_context_replaces_invalid_request_id(value: str) -> None:
+    """An invalid request ID in a carrier is ignored and a fresh valid one is generated."""
+    with extract_context({"X-Correlation-ID": "ok", "x-request-id": value}):
+        current = get_request_id()
+    assert (current != value, is_valid_correlation_id(current)) == (True, True)
+
+
+def test_extract_context_keeps_valid_ids() -> None:
+    """Valid IDs in a carrier are reused as they are."""
+    with extract_context({"X-Correlation-ID": "svc:order.42", "X-Request-ID": "req/7"}):
+        assert (get_correlation_id(), get_request_id()) == ("svc:order.42", "req/7")
+
+
+def test_is_valid_correlation_id_is_exported_from_the_root() -> None:
+    """The validation rule is part of the package root API."""
+    import internal_base
+
+    assert internal_base.is_valid_correlation_id is is_valid_correlation_id
