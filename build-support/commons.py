@@ -1,23 +1,46 @@
 # BUILD-file macros (loaded through [GLOBAL] build_file_prelude_globals).
 #
 # Each library has its own resolve (lockfile). A library imported by others must also exist in each of
-# their resolves, so its sources and requirements are parametrized over all of them. This table is the
-# one place that says who imports whom; see DESIGN in README.md.
+# their resolves, so its sources and requirements are parametrized over all of them. The table below is
+# the one place that says who imports whom, read forwards ("fastapi depends on base, rdbms, cache"); the
+# resolves each library lives in are computed from it.
 
 # (Prelude globals must be hashable, hence tuples.)
-_USERS = (
-    ("base", ("base", "cache", "rdbms", "aws", "fastapi", "http", "commons")),
-    ("cache", ("cache", "fastapi", "commons")),
-    ("rdbms", ("rdbms", "fastapi", "commons")),
-    ("aws", ("aws", "commons")),
-    ("fastapi", ("fastapi", "commons")),
-    ("http", ("http", "commons")),
-    ("testing", ("testing", "base", "cache", "rdbms", "aws", "fastapi", "http", "commons")),
+_DEPENDS_ON = (
+    ("base", ()),
+    ("cache", ("base",)),
+    ("rdbms", ("base",)),
+    ("aws", ("base",)),
+    ("http", ("base",)),
+    # rdbms and cache back the optional [rdbms] / [cache] extras (internal_fastapi.extensions).
+    ("fastapi", ("base", "rdbms", "cache")),
+    # The pytest plugin imports no library; every library's tests load it instead (see _TESTED_WITH).
+    ("testing", ()),
 )
+# Every library's tests run with the testing plugin, so it lives in every library's resolve.
+_TESTED_WITH = ("testing",)
+# Cross-library tests and benchmarks: every library together, as a service installs them.
+_EVERYTHING = "commons"
+
+
+def _depends_on(lib):
+    """`lib` and everything it imports, transitively."""
+    seen, todo = [lib], [lib]
+    table = dict(_DEPENDS_ON)
+    for _ in range(len(table)):  # Starlark-style: no while loops in BUILD macros
+        if not todo:
+            break
+        todo = [dep for name in todo for dep in table[name] if dep not in seen]
+        seen.extend(todo)
+    return seen
 
 
 def _users(lib):
-    return dict(_USERS)[lib]
+    """The resolves that need a copy of `lib`: its own, every library that imports or tests with it,
+    and the cross-library resolve."""
+    libs = [name for name, _ in _DEPENDS_ON]
+    users = [name for name in libs if lib in _depends_on(name) or lib in _TESTED_WITH]
+    return tuple(users) + (_EVERYTHING,)
 
 
 def library_resolves(lib):
