@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Final, Self
 
 import yaml
-from pydantic import AnyUrl, SecretBytes, SecretStr, ValidationError
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_core import MultiHostUrl, Url
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from internal_base._errors import ConfigurationError
-from internal_base._redaction import MASK, is_secret_key, redact_text, redact_url
+from internal_base._masking import masked
 
 CONFIG_FILE_ENV: Final = "COMMONS_CONFIG_FILE"
 _VARIABLE: Final = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
@@ -141,18 +140,6 @@ class YamlSectionSource(PydanticBaseSettingsSource):
         return _section(load_yaml(self.path), section, self.path)
 
 
-def _safe_repr_value(name: str, value: object) -> object:
-    if isinstance(value, SecretStr | SecretBytes):
-        return value
-    if is_secret_key(name):
-        return MASK
-    if isinstance(value, AnyUrl | Url | MultiHostUrl):
-        return redact_url(str(value))
-    if isinstance(value, str):
-        return redact_url(value) if "://" in value else redact_text(value)
-    return value
-
-
 def _describe(exc: ValidationError, cls: type[BaseSettings], section: str) -> str:
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
@@ -223,6 +210,6 @@ class LibrarySettings(BaseSettings):
             _YAML_FILE.reset(token)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        """Repr arguments with secrets masked (SecretStr stays ``SecretStr('**********')``)."""
+        """Repr arguments with every secret masked, at any depth (see ``internal_base._masking``)."""
         for name, value in super().__repr_args__():
-            yield name, value if name is None else _safe_repr_value(name, value)
+            yield name, masked(value, name)
