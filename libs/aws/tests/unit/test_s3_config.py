@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,7 +12,7 @@ from pydantic import SecretStr
 
 from internal_aws import AwsConfigurationError, AwsError, AwsSettings, S3Client
 from internal_aws._settings import MIB
-from internal_aws.s3._multipart import file_chunks, iterate, rechunk, upload_parts
+from internal_aws.s3._multipart import file_chunks, iterate, rechunk, slice_parts, upload_parts
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry
 from internal_base.resilience import ResiliencePolicy, RetryPolicy
@@ -138,8 +139,35 @@ async def test_open_and_close_are_idempotent() -> None:
 async def test_rechunk_makes_exact_parts() -> None:
     """Uneven input chunks become parts of exactly the part size, the last one shorter."""
     source = iterate([b"ab", b"cdefg", b"", b"hij"])
-    parts = [part async for part in rechunk(source, 4)]
+    parts = [part.getvalue() async for part in rechunk(source, 4)]
     assert parts == [b"abcd", b"efgh", b"ij"]
+
+
+async def test_slice_parts_cuts_bytes_into_parts() -> None:
+    """put_bytes' parts are the data cut at the part size, each in its own buffer."""
+    assert [part.getvalue() async for part in slice_parts(b"0123456789", 4)] == [b"0123", b"4567", b"89"]
+
+
+async def test_upload_parts_reads_a_part_only_when_a_slot_is_free() -> None:
+    """While every slot is busy no further part is read, so at most `concurrency` parts are alive."""
+    release = asyncio.Event()
+    read: list[bytes] = []
+
+    async def parts() -> AsyncIterator[bytes]:
+        for body in [b"a", b"b", b"c", b"d"]:
+            read.append(body)
+            yield body
+
+    async def upload(number: int, body: bytes) -> str:
+        await release.wait()
+        return str(number)
+
+    task = asyncio.ensure_future(upload_parts(parts(), upload, concurrency=2))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert read == [b"a", b"b"]
+    release.set()
+    assert await asyncio.wait_for(task, 10) == [(1, "1"), (2, "2"), (3, "3"), (4, "4")]
 
 
 async def test_file_chunks_reads_the_whole_file(tmp_path: Path) -> None:

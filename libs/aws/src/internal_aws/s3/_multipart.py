@@ -1,13 +1,23 @@
-"""Multipart upload plumbing: re-chunking a byte stream into parts and uploading them concurrently."""
+"""Multipart upload plumbing: re-chunking a byte stream into parts and uploading them concurrently.
+
+Parts are ``io.BytesIO`` buffers written once and handed to botocore as they are: botocore turns a
+``bytes`` body into a ``BytesIO`` and aiohttp then copies it (``getbuffer`` on a shared buffer), so
+a ``bytes`` part would be held twice while it is sent.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["file_chunks", "iterate", "rechunk", "upload_parts"]
+__all__ = ["file_chunks", "iterate", "part_size", "rechunk", "slice_parts", "upload_parts"]
+
+_Body = TypeVar("_Body")
+_READ_SIZE = 1024 * 1024
 
 
 async def iterate(source: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncGenerator[bytes, None]:
@@ -20,19 +30,42 @@ async def iterate(source: AsyncIterable[bytes] | Iterable[bytes]) -> AsyncGenera
             yield chunk
 
 
-async def rechunk(source: AsyncIterable[bytes], size: int) -> AsyncGenerator[bytes, None]:
-    """Yield pieces of exactly ``size`` bytes (the last one may be shorter, never empty)."""
-    buffer = bytearray()
+def part_size(part: io.BytesIO) -> int:
+    """The number of bytes in ``part`` (without copying it)."""
+    with part.getbuffer() as view:
+        return view.nbytes
+
+
+async def rechunk(source: AsyncIterable[bytes], size: int) -> AsyncGenerator[io.BytesIO, None]:
+    """Yield parts of exactly ``size`` bytes (the last one may be shorter, never empty).
+
+    Each part is a fresh ``BytesIO`` positioned at 0; input bytes are copied once, into it.
+    """
+    part = io.BytesIO()
     async for chunk in source:
-        buffer += chunk
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
-    if buffer:
-        yield bytes(buffer)
+        view = memoryview(chunk)
+        while view:
+            room = size - part.tell()
+            part.write(view[:room])
+            view = view[room:]
+            if part.tell() == size:
+                part.seek(0)
+                yield part
+                part = io.BytesIO()
+        del view, chunk
+    if part.tell():
+        part.seek(0)
+        yield part
 
 
-async def file_chunks(path: str | os.PathLike[str], size: int) -> AsyncGenerator[bytes, None]:
+async def slice_parts(data: bytes, size: int) -> AsyncGenerator[io.BytesIO, None]:
+    """``data`` as parts of ``size`` bytes, each copied only when it is about to be uploaded."""
+    whole = memoryview(data)
+    for start in range(0, len(data), size):
+        yield io.BytesIO(whole[start : start + size])
+
+
+async def file_chunks(path: str | os.PathLike[str], size: int = _READ_SIZE) -> AsyncGenerator[bytes, None]:
     """Read ``path`` in pieces of ``size`` bytes without blocking the event loop."""
     handle = await asyncio.to_thread(Path(path).open, "rb")
     try:
@@ -43,12 +76,15 @@ async def file_chunks(path: str | os.PathLike[str], size: int) -> AsyncGenerator
 
 
 async def upload_parts(
-    parts: AsyncIterable[bytes],
-    upload: Callable[[int, bytes], Awaitable[str]],
+    parts: AsyncIterable[_Body],
+    upload: Callable[[int, _Body], Awaitable[str]],
     *,
     concurrency: int,
 ) -> list[tuple[int, str]]:
-    """Upload ``parts`` with at most ``concurrency`` in flight (and so in memory) at a time.
+    """Upload ``parts`` with at most ``concurrency`` in flight, and so in memory, at a time.
+
+    The next part is only read from ``parts`` once a slot is free: a part waiting for a slot
+    would be one more buffer alive.
 
     Args:
         parts: The part bodies, in order.
@@ -63,8 +99,9 @@ async def upload_parts(
     """
     slots = asyncio.Semaphore(concurrency)
     tasks: list[asyncio.Task[tuple[int, str]]] = []
+    source = aiter(parts)
 
-    async def one(number: int, body: bytes) -> tuple[int, str]:
+    async def one(number: int, body: _Body) -> tuple[int, str]:
         try:
             return number, await upload(number, body)
         finally:
@@ -72,14 +109,19 @@ async def upload_parts(
 
     try:
         number = 0
-        async for body in parts:
+        while True:
             await slots.acquire()
-            failed = [task for task in tasks if task.done() and task.exception() is not None]
-            if failed:
+            failed = next((task for task in tasks if task.done() and task.exception() is not None), None)
+            if failed is not None:
                 slots.release()
-                await failed[0]
+                await failed
+            body = await anext(source, None)
+            if body is None:
+                slots.release()
+                break
             number += 1
             tasks.append(asyncio.create_task(one(number, body)))
+            del body
         results = await asyncio.gather(*tasks)
     except BaseException:
         for task in tasks:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
+import secrets
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +22,7 @@ from internal_aws._errors import (
     ObjectNotFoundError,
 )
 from internal_aws._service import ServiceClient
-from internal_aws.s3._multipart import file_chunks, iterate, rechunk, upload_parts
+from internal_aws.s3._multipart import file_chunks, iterate, part_size, rechunk, slice_parts, upload_parts
 from internal_aws.s3._types import ObjectInfo, ObjectSummary
 
 __all__ = ["S3Client"]
@@ -38,6 +40,16 @@ def _object_params(
     if metadata:
         params["Metadata"] = {str(k): str(v) for k, v in metadata.items()}
     return params
+
+
+async def _discard(opening: asyncio.Future[Any], partial: Path) -> None:
+    """Close and remove an unfinished download's temporary file (once its opening has finished)."""
+    try:
+        handle = await opening
+    except Exception:  # never opened: nothing to close or remove
+        return
+    await asyncio.to_thread(handle.close)
+    await asyncio.to_thread(partial.unlink, missing_ok=True)
 
 
 class S3Client(ServiceClient):
@@ -137,9 +149,8 @@ class S3Client(ServiceClient):
         """
         params = _object_params(content_type, metadata, extra)
         if len(data) >= self.settings.s3_multipart_threshold:
-            size = self.settings.s3_part_size
-            parts = (data[start : start + size] for start in range(0, len(data), size))
-            return await self._multipart(self._bucket(bucket), key, iterate(parts), params)
+            parts = slice_parts(data, self.settings.s3_part_size)
+            return await self._multipart(self._bucket(bucket), key, parts, params)
         response = await self._call("put_object", Bucket=self._bucket(bucket), Key=key, Body=data, **params)
         return str(response.get("ETag", "")).strip('"')
 
@@ -163,17 +174,19 @@ class S3Client(ServiceClient):
         name = self._bucket(bucket)
         params = _object_params(content_type, metadata, extra)
         parts = rechunk(iterate(source), self.settings.s3_part_size)
-        first = await anext(parts, None)
-        second = await anext(parts, None) if first is not None else None
-        if second is None and (first is None or len(first) < self.settings.s3_multipart_threshold):
+        head: list[io.BytesIO] = []
+        while len(head) < 2 and (part := await anext(parts, None)) is not None:
+            head.append(part)
+        del part
+        if len(head) < 2 and (not head or part_size(head[0]) < self.settings.s3_multipart_threshold):
             await parts.aclose()
-            response = await self._call("put_object", Bucket=name, Key=key, Body=first or b"", **params)
+            body = head[0] if head else b""
+            response = await self._call("put_object", Bucket=name, Key=key, Body=body, **params)
             return str(response.get("ETag", "")).strip('"')
 
-        async def chained() -> AsyncGenerator[bytes, None]:
-            for part in (first, second):
-                if part is not None:
-                    yield part
+        async def chained() -> AsyncGenerator[io.BytesIO, None]:
+            while head:  # popped, so a part sent is not kept alive here
+                yield head.pop(0)
             async for part in parts:
                 yield part
 
@@ -194,21 +207,25 @@ class S3Client(ServiceClient):
         Returns:
             The ETag of the new object.
         """
-        chunks = file_chunks(path, self.settings.s3_part_size)
+        chunks = file_chunks(path)
         return await self.upload_stream(
             key, chunks, content_type=content_type, metadata=metadata, extra=extra, bucket=bucket
         )
 
     async def _multipart(
-        self, bucket: str, key: str, parts: AsyncGenerator[bytes, None], params: dict[str, Any]
+        self, bucket: str, key: str, parts: AsyncGenerator[io.BytesIO, None], params: dict[str, Any]
     ) -> str:
         created = await self._call("create_multipart_upload", Bucket=bucket, Key=key, **params)
         upload_id = str(created["UploadId"])
 
-        async def upload(number: int, body: bytes) -> str:
-            response = await self._call(
-                "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-            )
+        async def upload(number: int, body: io.BytesIO) -> str:
+            try:
+                response = await self._call(
+                    "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                )
+            finally:
+                # Free the buffer now: the HTTP stack may keep the request in a cycle until the next GC.
+                body.close()
             return str(response["ETag"])
 
         try:
@@ -273,16 +290,27 @@ class S3Client(ServiceClient):
     async def download_file(
         self, key: str, path: str | os.PathLike[str], *, bucket: str | None = None
     ) -> int:
-        """Stream ``key`` into ``path`` (written to ``<path>.part`` then renamed, so never half-written).
+        """Stream ``key`` into ``path`` atomically.
+
+        The body is written to a temporary file of a unique name in the same directory, which is
+        then renamed over ``path``: concurrent downloads to one path each leave a whole object (the
+        last rename wins), and a download that fails or is cancelled removes its temporary file
+        and leaves an existing ``path`` as it was.
 
         Returns:
             The number of bytes written.
+
+        Raises:
+            ObjectNotFoundError: No such key (``path`` is left alone).
+            OSError: The file could not be written or renamed.
         """
         target = Path(path)
-        partial = target.with_name(target.name + ".part")
+        partial = target.with_name(f".{target.name}.{secrets.token_hex(8)}.part")
         written = 0
-        handle = await asyncio.to_thread(partial.open, "wb")
+        # Mode "xb": a name collision fails instead of sharing a file with another download.
+        opening = asyncio.ensure_future(asyncio.to_thread(partial.open, "xb"))
         try:
+            handle = await asyncio.shield(opening)  # when cancelled here, _discard still closes it
             async with contextlib.aclosing(self.stream(key, bucket=bucket)) as chunks:
                 async for chunk in chunks:
                     await asyncio.to_thread(handle.write, chunk)
@@ -290,8 +318,8 @@ class S3Client(ServiceClient):
             await asyncio.to_thread(handle.close)
             await asyncio.to_thread(partial.replace, target)
         except BaseException:
-            await asyncio.to_thread(handle.close)
-            await asyncio.to_thread(partial.unlink, missing_ok=True)
+            # Shielded: a second cancellation must not leave the temporary file behind.
+            await asyncio.shield(_discard(opening, partial))
             raise
         return written
 
