@@ -17,6 +17,8 @@ class Expressions:
     """Collects ``ExpressionAttributeNames`` and ``ExpressionAttributeValues`` for one request.
 
     Names may be given with or without the leading ``#`` and values with or without ``:``.
+    Generated placeholders (:meth:`name_placeholder`, :meth:`value_placeholder`) skip every
+    placeholder already present, so they never replace a caller's.
     """
 
     names: dict[str, str] = field(default_factory=dict)
@@ -25,12 +27,24 @@ class Expressions:
     def add_names(self, names: Mapping[str, str] | None) -> None:
         """Add caller-supplied names (``{"#s": "status"}`` or ``{"s": "status"}``)."""
         for key, name in (names or {}).items():
-            self.names[key if key.startswith("#") else f"#{key}"] = name
+            _put(self.names, key if key.startswith("#") else f"#{key}", name)
 
     def add_values(self, values: Mapping[str, Any] | None) -> None:
         """Add caller-supplied values, serialized (``{":v": 1}`` or ``{"v": 1}``)."""
         for key, value in (values or {}).items():
-            self.values[key if key.startswith(":") else f":{key}"] = serialize_value(value)
+            _put(self.values, key if key.startswith(":") else f":{key}", serialize_value(value))
+
+    def name_placeholder(self, prefix: str, attribute: str) -> str:
+        """A new ``#<prefix><n>`` placeholder for ``attribute``, unused so far."""
+        placeholder = _fresh(self.names, f"#{prefix}")
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value_placeholder(self, prefix: str, value: Any) -> str:
+        """A new ``:<prefix><n>`` placeholder for ``value`` (serialized), unused so far."""
+        placeholder = _fresh(self.values, f":{prefix}")
+        self.values[placeholder] = serialize_value(value)
+        return placeholder
 
     def params(self) -> dict[str, Any]:
         """The request parameters (only the non-empty ones)."""
@@ -42,6 +56,21 @@ class Expressions:
         return params
 
 
+def _put(target: dict[str, Any], placeholder: str, value: Any) -> None:
+    if placeholder in target:
+        raise SerializationError(
+            f"expression placeholder {placeholder!r} is given twice (with and without prefix)"
+        )
+    target[placeholder] = value
+
+
+def _fresh(used: Mapping[str, Any], stem: str) -> str:
+    index = 0
+    while f"{stem}{index}" in used:
+        index += 1
+    return f"{stem}{index}"
+
+
 def update_expression(
     expressions: Expressions,
     updates: Mapping[str, Any] | None,
@@ -50,36 +79,28 @@ def update_expression(
 ) -> str:
     """Build ``SET #u0 = :u0, ... REMOVE #r0 ... ADD #a0 :a0`` with placeholders for every attribute.
 
+    The placeholders are generated around the caller's (already in ``expressions``), never over them.
+
     Raises:
         SerializationError: Nothing to update, or an attribute appears twice.
     """
     clauses: list[str] = []
     seen: set[str] = set()
 
-    def name(prefix: str, index: int, attribute: str) -> str:
+    def name(prefix: str, attribute: str) -> str:
         if attribute in seen:
             raise SerializationError(f"attribute {attribute!r} appears more than once in the update")
         seen.add(attribute)
-        placeholder = f"#{prefix}{index}"
-        expressions.names[placeholder] = attribute
-        return placeholder
+        return expressions.name_placeholder(prefix, attribute)
 
     if updates:
-        parts = []
-        for index, (attribute, value) in enumerate(updates.items()):
-            placeholder = name("u", index, attribute)
-            expressions.values[f":u{index}"] = serialize_value(value)
-            parts.append(f"{placeholder} = :u{index}")
-        clauses.append("SET " + ", ".join(parts))
+        sets = [f"{name('u', a)} = {expressions.value_placeholder('u', v)}" for a, v in updates.items()]
+        clauses.append("SET " + ", ".join(sets))
     if remove:
-        clauses.append("REMOVE " + ", ".join(name("r", i, attribute) for i, attribute in enumerate(remove)))
+        clauses.append("REMOVE " + ", ".join(name("r", attribute) for attribute in remove))
     if add:
-        parts = []
-        for index, (attribute, value) in enumerate(add.items()):
-            placeholder = name("a", index, attribute)
-            expressions.values[f":a{index}"] = serialize_value(value)
-            parts.append(f"{placeholder} :a{index}")
-        clauses.append("ADD " + ", ".join(parts))
+        adds = [f"{name('a', a)} {expressions.value_placeholder('a', v)}" for a, v in add.items()]
+        clauses.append("ADD " + ", ".join(adds))
     if not clauses:
         raise SerializationError("an update needs at least one of updates, remove, add or expression")
     return " ".join(clauses)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from internal_aws._errors import BatchError, ConditionFailedError, NotFoundError, TableNotFoundError
@@ -21,13 +22,24 @@ _GET_BATCH = 100
 KeyType = Literal["S", "N", "B"]
 
 
+def _exact_key(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A resume key without rounding: numbers are ``int`` when integral, else ``Decimal`` (never float)."""
+    key = deserialize_item(raw, numbers="decimal")
+    return {
+        name: int(value) if isinstance(value, Decimal) and value == value.to_integral_value() else value
+        for name, value in key.items()
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """One page of a query or scan.
 
     Attributes:
         items: The items of this page.
-        last_key: Pass as ``start_key`` to get the next page; None on the last page.
+        last_key: Pass as ``start_key`` to get the next page; None on the last page. Its numbers are
+            exact in every ``numbers`` mode (``int`` when integral, else ``Decimal``, never a
+            rounded float), so the next page starts right after the last item.
     """
 
     items: list[dict[str, Any]] = field(default_factory=list)
@@ -193,11 +205,7 @@ class DynamoTable(ServiceClient):
 
     @staticmethod
     def _projection(expressions: Expressions, attributes: Sequence[str]) -> str:
-        placeholders = []
-        for index, attribute in enumerate(attributes):
-            expressions.names[f"#p{index}"] = attribute
-            placeholders.append(f"#p{index}")
-        return ", ".join(placeholders)
+        return ", ".join(expressions.name_placeholder("p", attribute) for attribute in attributes)
 
     async def delete(
         self,
@@ -378,32 +386,38 @@ class DynamoTable(ServiceClient):
             params["ConsistentRead"] = True
         return params
 
-    async def _page(self, method: str, params: dict[str, Any], start_key: Mapping[str, Any] | None) -> Page:
+    async def _fetch(
+        self, method: str, params: dict[str, Any], start: dict[str, Any] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One request from the raw ``start`` key: the items and the raw ``LastEvaluatedKey``."""
         request = dict(params)
-        if start_key:
-            request["ExclusiveStartKey"] = serialize_item(start_key)
+        if start:
+            request["ExclusiveStartKey"] = start
         response = await self._call(method, **request)
-        last = response.get("LastEvaluatedKey")
-        return Page(
-            items=[self._item(raw) for raw in response.get("Items", [])],
-            last_key=None if not last else self._item(last),
-        )
+        return [self._item(raw) for raw in response.get("Items", [])], response.get(
+            "LastEvaluatedKey"
+        ) or None
+
+    async def _page(self, method: str, params: dict[str, Any], start_key: Mapping[str, Any] | None) -> Page:
+        start = serialize_item(start_key) if start_key else None
+        items, last = await self._fetch(method, params, start)
+        return Page(items=items, last_key=None if last is None else _exact_key(last))
 
     async def _items(
         self, method: str, params: dict[str, Any], limit: int | None, start_key: Mapping[str, Any] | None
     ) -> AsyncIterator[dict[str, Any]]:
         count = 0
-        key = start_key
+        # The raw key goes back as it came: no round trip through Python numbers.
+        start = serialize_item(start_key) if start_key else None
         while limit is None or count < limit:
-            page = await self._page(method, params, key)
-            for item in page.items:
+            items, start = await self._fetch(method, params, start)
+            for item in items:
                 yield item
                 count += 1
                 if limit is not None and count >= limit:
                     return
-            if page.last_key is None:
+            if start is None:
                 return
-            key = page.last_key
 
     # -- batches -------------------------------------------------------------------------------
 
