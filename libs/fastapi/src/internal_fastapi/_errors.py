@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from internal_base.context import get_correlation_id
+from internal_base.cursor import InvalidCursorError as BaseInvalidCursorError
 from internal_base.errors import CircuitOpenError, CommonsError, ConfigurationError
 from internal_base.redaction import redact_text
 from internal_fastapi._responses import (
@@ -280,10 +281,12 @@ class ErrorMapper:
 
 
 def default_error_mapper(*, problem_type_base: str | None = None) -> ErrorMapper:
-    """A mapper with the rules for ``internal_base`` errors (configuration, open circuits)."""
+    """A mapper with the rules for ``internal_base`` errors (configuration, open circuits, cursors)."""
     mapper = ErrorMapper(problem_type_base=problem_type_base)
     mapper.register(CommonsError, 500, "internal_error")
     mapper.register(ConfigurationError, 500, "configuration_error")
+    # Cursor errors from any layer (its messages are written for clients and never hold the key).
+    mapper.register(BaseInvalidCursorError, 400, "invalid_cursor", expose=True)
     mapper.register(
         CircuitOpenError,
         503,

@@ -15,6 +15,7 @@ from internal_fastapi._middleware import (
     ErrorHandlingMiddleware,
     RequestLoggingMiddleware,
 )
+from internal_fastapi._pagination import install_cursor_codec
 from internal_fastapi._settings import FastAPISettings
 
 __all__ = ["install"]
@@ -71,6 +72,7 @@ def install(
     )
     if settings.health_enabled:
         app.include_router(health_router(health_registry, prefix=settings.health_prefix))
+    install_cursor_codec(app.state, settings.cursor_secret)
     app.state.commons_settings = settings
     setattr(app.state, _INSTALLED, True)
     return mapper

@@ -20,9 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from internal_base.context import (
     CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
+    correlation_scope,
     extract_context,
     get_correlation_id,
     get_request_id,
+    is_valid_correlation_id,
     new_correlation_id,
 )
 from internal_base.redaction import redact_url
@@ -35,9 +37,12 @@ __all__ = [
     "is_valid_id",
 ]
 
-_SAFE_ID: Final = re.compile(r"[A-Za-z0-9._:+=@/-]+")
-# Control characters in a (percent-decoded) path would forge extra lines in a text log.
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+# What a log line may carry as is: printable characters (str.isprintable: no Unicode "Other" or
+# "Separator" but the ASCII space, so no control, format, surrogate or line/paragraph separator).
+# Anything else could split the line for a log shipper (NEL, U+2028 ...) or disguise it (bidi).
+_UNPRINTABLE: Final = re.compile(r"[^ -~]")
+# Raw query bytes outside visible ASCII (a query is sent percent-encoded; anything else is hostile).
+_QUERY_UNSAFE: Final = re.compile(rb"[^\x21-\x7e]")
 _TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate", b"baggage"})
 _CORRELATION: Final = CORRELATION_ID_HEADER.lower().encode("latin-1")
 _REQUEST: Final = REQUEST_ID_HEADER.lower().encode("latin-1")
@@ -46,10 +51,29 @@ _REQUEST: Final = REQUEST_ID_HEADER.lower().encode("latin-1")
 def is_valid_id(value: str | None, *, max_length: int = 128) -> bool:
     """Tell whether an incoming correlation/request ID may be reused as is.
 
-    Accepted: 1..``max_length`` characters of ``A-Z a-z 0-9 . _ : + = @ / -`` (no spaces,
-    quotes or control characters, so the ID is safe in headers and log lines).
+    The rule of :func:`internal_base.context.is_valid_correlation_id`, shared by every carrier:
+    1..``max_length`` characters of ``A-Z a-z 0-9 . _ : + = @ / -`` (no spaces, quotes or
+    control characters, so the ID is safe in headers and log lines).
     """
-    return value is not None and 0 < len(value) <= max_length and _SAFE_ID.fullmatch(value) is not None
+    return is_valid_correlation_id(value, max_length=max_length)
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char.isprintable():
+        return char
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+
+
+def _loggable(text: str) -> str:
+    """``text`` with every unprintable character percent-encoded (its UTF-8 bytes)."""
+    if text.isascii() and text.isprintable():  # the common case, checked in C
+        return text
+    return _UNPRINTABLE.sub(_escape_char, text)
+
+
+def _loggable_query(query: bytes) -> str:
+    return _QUERY_UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], query).decode("ascii")
 
 
 class CorrelationIdMiddleware:
@@ -92,8 +116,6 @@ class CorrelationIdMiddleware:
                 carrier[name.decode("latin-1")] = value.decode("latin-1")
         correlation_id = self._accept(incoming_cid) or new_correlation_id()
         request_id = self._accept(incoming_rid) or uuid.uuid4().hex
-        carrier[CORRELATION_ID_HEADER] = correlation_id
-        carrier[REQUEST_ID_HEADER] = request_id
         state = scope.setdefault("state", {})
         state["correlation_id"] = correlation_id
         state["request_id"] = request_id
@@ -105,7 +127,9 @@ class CorrelationIdMiddleware:
                 headers[REQUEST_ID_HEADER] = request_id
             await send(message)
 
-        with extract_context(carrier):
+        # extract_context restores the trace; the IDs were already checked against this
+        # middleware's max_length (which may exceed extract_context's default), so set them here.
+        with extract_context(carrier), correlation_scope(correlation_id, request_id):
             await self.app(scope, receive, send_with_ids)
 
 
@@ -155,10 +179,12 @@ class RequestLoggingMiddleware:
         level = logging.ERROR if status >= 500 else logging.INFO
         if not self.logger.isEnabledFor(level):
             return
-        path: str = _CONTROL.sub(lambda m: f"%{ord(m.group()):02X}", scope["path"])
-        query = scope.get("query_string", b"")
-        target = redact_url(f"{path}?{query.decode('latin-1')}") if query else path
-        method: str = scope["method"]
+        # Escaped before they enter the record, so no formatter or shipper ever sees a raw
+        # line break: text, JSON (which keeps U+2028 raw) and whatever else is configured.
+        path = _loggable(scope["path"])
+        query: bytes = scope.get("query_string", b"")
+        target = redact_url(f"{path}?{_loggable_query(query)}") if query else path
+        method = _loggable(scope["method"])
         self.logger.log(
             level,
             "%s %s %d %.1fms",

@@ -2,24 +2,23 @@
 
 Each ``*_pagination`` factory returns a FastAPI dependency whose query parameters are
 validated by FastAPI (bad values give a 422 naming ``query.limit`` ...). Cursors are
-base64url-encoded JSON objects followed by a truncated HMAC-SHA256 tag, so a cursor that
-was edited, truncated or made for something else is rejected with a 400, never a 500.
+:mod:`internal_base.cursor` tokens: signed JSON bound to the listing that issued them (route,
+path parameters and the other query parameters, e.g. the sort), so a cursor that was edited,
+truncated or made for another listing is rejected with a 400, never a 500.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final
 
-from fastapi import Query
+from fastapi import Query, Request
+from pydantic import SecretBytes, SecretStr
 
+from internal_base import cursor as base_cursor
 from internal_base.errors import ConfigurationError
 from internal_fastapi._errors import BadRequestError
 
@@ -34,79 +33,72 @@ __all__ = [
     "page_pagination",
 ]
 
-_DEFAULT_KEY: Final = b"internal-fastapi-cursor-v1"
-_TAG_BYTES: Final = 12
-_MAX_CURSOR_LENGTH: Final = 2048
 _DEFAULT_SIZE: Final = 50
 _MAX_OFFSET: Final = 2**63 - 1  # the largest OFFSET databases accept
+_CODEC_STATE_KEY: Final = "commons_cursor_codec"
+_PAGING_PARAMS: Final = frozenset({"cursor", "limit"})
 
 
-class InvalidCursorError(BadRequestError):
-    """400: the cursor is not one this API issued (tampered, truncated or expired format)."""
+class InvalidCursorError(BadRequestError, base_cursor.InvalidCursorError):
+    """400: the cursor is not one this API issued for this listing (tampered, truncated, foreign)."""
 
     code = "invalid_cursor"
 
 
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+class CursorCodec(base_cursor.CursorCodec):
+    """The :class:`internal_base.cursor.CursorCodec` whose errors are 400 problem responses.
 
-
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class CursorCodec:
-    """Encode a JSON object into an opaque URL-safe cursor and verify it on the way back.
-
-    Without a ``secret`` the tag only catches corrupted or hand-edited cursors; give a secret
-    (e.g. from settings) when a forged cursor must not be able to reach your query.
+    Without a ``secret`` it signs with a random per-process key (one WARNING on first use):
+    cursors then do not survive a restart and are refused by other worker processes. Give
+    ``FastAPISettings.cursor_secret`` (``COMMONS_FASTAPI_CURSOR_SECRET``) or a secret here.
 
     Args:
-        secret: HMAC key (str or bytes).
+        secret: HMAC key of at least 16 bytes (str, bytes or ``SecretStr``), or None.
         max_length: Longest cursor accepted by :meth:`decode`.
     """
 
-    def __init__(self, secret: str | bytes | None = None, *, max_length: int = _MAX_CURSOR_LENGTH) -> None:
-        key = secret.encode() if isinstance(secret, str) else secret
-        if key is not None and len(key) < 16:
-            raise ConfigurationError("cursor secret must be at least 16 bytes long")
-        self._key = key or _DEFAULT_KEY
-        self.max_length = max_length
+    __slots__ = ()
 
-    def _tag(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
-
-    def encode(self, position: Mapping[str, Any]) -> str:
-        """Turn ``position`` (JSON-serialisable values) into a cursor string.
+    def encode(self, payload: Mapping[str, Any], *, purpose: str = "") -> str:
+        """Turn ``payload`` (JSON-serialisable values) into a cursor bound to ``purpose``.
 
         Raises:
             TypeError: A value is not JSON-serialisable.
+            ValueError: The cursor would be longer than ``max_length``.
         """
-        payload = json.dumps(dict(position), separators=(",", ":"), sort_keys=True).encode()
-        return f"{_b64encode(payload)}.{_b64encode(self._tag(payload))}"
+        return super().encode(payload, purpose=purpose)
 
-    def decode(self, cursor: str) -> dict[str, Any]:
-        """Verify and decode ``cursor``.
+    def decode(self, token: str, *, purpose: str = "") -> dict[str, Any]:
+        """Verify ``token`` for ``purpose`` and return its payload.
 
         Raises:
-            InvalidCursorError: The cursor is too long, malformed or its tag does not match.
+            InvalidCursorError: Too long, malformed, edited, or issued for another purpose or key.
         """
-        if len(cursor) > self.max_length:
-            raise InvalidCursorError(f"invalid cursor: longer than {self.max_length} characters")
-        body, dot, tag = cursor.partition(".")
         try:
-            payload, given = _b64decode(body), _b64decode(tag)
-        except (binascii.Error, ValueError):
-            raise InvalidCursorError("invalid cursor: not a cursor issued by this API") from None
-        if not dot or not hmac.compare_digest(given, self._tag(payload)):
-            raise InvalidCursorError("invalid cursor: not a cursor issued by this API")
-        try:
-            position = json.loads(payload)
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply
-            raise InvalidCursorError("invalid cursor: unreadable content") from None
-        if not isinstance(position, dict):
-            raise InvalidCursorError("invalid cursor: unreadable content")
-        return position
+            return super().decode(token, purpose=purpose)
+        except base_cursor.InvalidCursorError as exc:
+            raise InvalidCursorError(str(exc)) from None
+
+
+_process_codec: CursorCodec | None = None
+
+
+def _default_codec() -> CursorCodec:
+    global _process_codec
+    if _process_codec is None:
+        _process_codec = CursorCodec()
+    return _process_codec
+
+
+def _app_codec(request: Request) -> CursorCodec:
+    # The codec install() built from FastAPISettings.cursor_secret, else the per-process one.
+    codec = getattr(request.app.state, _CODEC_STATE_KEY, None)
+    return codec if isinstance(codec, CursorCodec) else _default_codec()
+
+
+def install_cursor_codec(app_state: Any, secret: str | bytes | SecretStr | SecretBytes | None) -> None:
+    """Store the app's cursor codec (called by ``install``; None: the per-process random key)."""
+    setattr(app_state, _CODEC_STATE_KEY, CursorCodec(secret) if secret is not None else _default_codec())
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,16 +129,21 @@ class PageParams:
 
 @dataclass(frozen=True, slots=True)
 class CursorParams:
-    """``?cursor=&limit=`` query parameters; ``position`` is the decoded cursor (None on page 1)."""
+    """``?cursor=&limit=`` query parameters; ``position`` is the decoded cursor (None on page 1).
+
+    ``purpose`` identifies the listing (route, path and bound query parameters); cursors made
+    by :meth:`next_cursor` are accepted only by a request for the same listing.
+    """
 
     limit: int
     cursor: str | None = None
     position: dict[str, Any] | None = None
-    codec: CursorCodec = field(default_factory=CursorCodec, repr=False, compare=False)
+    codec: base_cursor.CursorCodec = field(default_factory=_default_codec, repr=False, compare=False)
+    purpose: str = ""
 
     def next_cursor(self, position: Mapping[str, Any] | None) -> str | None:
         """Encode the position after the last item of this page (None: no next page)."""
-        return None if position is None else self.codec.encode(position)
+        return None if position is None else self.codec.encode(position, purpose=self.purpose)
 
 
 def _check_sizes(default: int | None, maximum: int) -> int:
@@ -214,29 +211,65 @@ def page_pagination(*, default_size: int | None = None, max_size: int = 100) -> 
     return dependency
 
 
+def _listing(request: Request, purpose: str | None, bind_query: Collection[str] | None) -> str:
+    """What a cursor is bound to: the route (or ``purpose``) and the listing's query parameters."""
+    if purpose is None:
+        route = request.scope.get("route")
+        template = getattr(route, "path_format", None)
+        where: list[Any] = (
+            [request.scope.get("root_path", "") + template, sorted(request.path_params.items())]
+            if isinstance(template, str)
+            else [request.url.path]
+        )
+    else:
+        where = [purpose]
+    query = sorted(
+        (name, value)
+        for name, value in request.query_params.multi_items()
+        if name not in _PAGING_PARAMS and (bind_query is None or name in bind_query)
+    )
+    return json.dumps([*where, query], separators=(",", ":"), ensure_ascii=False)
+
+
 def cursor_pagination(
     *,
     default_limit: int | None = None,
     max_limit: int = 100,
-    codec: CursorCodec | None = None,
+    codec: base_cursor.CursorCodec | None = None,
+    purpose: str | None = None,
+    bind_query: Collection[str] | None = None,
     raw: bool = False,
 ) -> Callable[..., CursorParams]:
     """A dependency reading ``cursor`` (opaque, optional) and ``limit`` (1..``max_limit``).
 
-    The cursor is decoded before the route runs: a tampered one gives a 400 ``invalid_cursor``.
+    The cursor is decoded before the route runs, and only for the listing that issued it: the
+    route template with its path parameter values (or ``purpose``) and the query parameters
+    other than ``cursor`` and ``limit`` (the sort, filters) are bound into its signature. A
+    tampered cursor, or one from another route or sort, gives a 400 ``invalid_cursor``.
 
     Args:
         default_limit: Page size when ``limit`` is absent (default ``min(50, max_limit)``).
         max_limit: Largest accepted ``limit``.
-        codec: Signs and verifies cursors (default: an unkeyed :class:`CursorCodec`).
+        codec: Signs and verifies cursors (default: the app's codec, keyed by
+            ``FastAPISettings.cursor_secret`` via :func:`internal_fastapi.install`; without
+            a secret, a random per-process key and one WARNING).
+        purpose: Name of the listing, replacing the route and its path parameters, e.g. to
+            accept one cursor on ``/v1/items`` and ``/v2/items``.
+        bind_query: Names of the query parameters bound into the cursor (default: all but
+            ``cursor`` and ``limit``; ``()`` binds none).
         raw: Pass the cursor through undecoded (``position`` stays None) for cursors made by
             another layer, e.g. ``internal_rdbms`` keyset pagination, which verifies them itself.
             Only the length is checked here.
     """
     default_limit = _check_sizes(default_limit, max_limit)
-    chosen = codec if codec is not None else CursorCodec()
+    if isinstance(bind_query, str):
+        raise ConfigurationError("bind_query must be a collection of parameter names, not a string")
+    bound = frozenset(bind_query) if bind_query is not None else None
 
     def dependency(**values: Any) -> CursorParams:
+        request: Request = values["request"]
+        chosen: base_cursor.CursorCodec = codec if codec is not None else _app_codec(request)
+        listing = _listing(request, purpose, bound)
         cursor: str | None = values["cursor"] or None
         position = None
         if cursor is not None:
@@ -244,12 +277,15 @@ def cursor_pagination(
                 if len(cursor) > chosen.max_length:
                     raise InvalidCursorError(f"invalid cursor: longer than {chosen.max_length} characters")
             else:
-                position = chosen.decode(cursor)
-        return CursorParams(limit=values["limit"], cursor=cursor, position=position, codec=chosen)
+                position = chosen.decode(cursor, purpose=listing)
+        return CursorParams(
+            limit=values["limit"], cursor=cursor, position=position, codec=chosen, purpose=listing
+        )
 
     _with_signature(
         dependency,
         [
+            inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
             _query(
                 "cursor",
                 Annotated[str | None, Query(description="Opaque cursor from the previous page.")],

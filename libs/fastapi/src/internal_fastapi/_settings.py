@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from internal_base.cursor import MIN_SECRET_BYTES
 from internal_base.settings import LibrarySettings
 
 __all__ = ["FastAPISettings"]
@@ -38,10 +39,28 @@ class FastAPISettings(LibrarySettings):
     )
     health_enabled: bool = Field(default=True, description="Mount the liveness/readiness router.")
     health_prefix: str = Field(default="/health", description="Prefix of /live and /ready.")
+    cursor_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of pagination cursors (>= 16 bytes). None: a random per-process key, "
+        "so cursors do not survive a restart and are refused by other worker processes.",
+    )
+    health_details: bool = Field(
+        default=False,
+        description="Readiness bodies show each check's message and latency to every caller "
+        "(they may name hosts, users and databases). False: status only, unless "
+        "health_router(details=...) lets a caller see them.",
+    )
     problem_type_base: str | None = Field(
         default=None,
         description="Base URI of problem types (type = base + code); None gives 'about:blank'.",
     )
+
+    @field_validator("cursor_secret")
+    @classmethod
+    def _check_cursor_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"cursor_secret must be at least {MIN_SECRET_BYTES} bytes long")
+        return value
 
     @field_validator("health_prefix")
     @classmethod

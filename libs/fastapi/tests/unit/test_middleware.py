@@ -127,6 +127,22 @@ async def test_untrusted_ids_are_always_regenerated(make_client: ClientFactory) 
     assert response.json() == response.headers["x-correlation-id"]
 
 
+async def test_long_ids_allowed_by_settings_reach_the_context(make_client: ClientFactory) -> None:
+    """With ``max_id_length=256`` a valid 200-character ID is the route's ID and the echoed header."""
+    app = FastAPI()
+    install(app, FastAPISettings(max_id_length=256))
+
+    @app.get("/ids")
+    async def ids() -> list[str | None]:
+        return [get_correlation_id(), get_request_id()]
+
+    long_cid, long_rid = "c" * 200, "r" * 200
+    async with make_client(app) as client:
+        response = await client.get("/ids", headers={"X-Correlation-ID": long_cid, "X-Request-ID": long_rid})
+    assert response.json() == [long_cid, long_rid]
+    assert (response.headers["x-correlation-id"], response.headers["x-request-id"]) == (long_cid, long_rid)
+
+
 async def test_trace_context_is_restored(app_with_routes: FastAPI, make_client: ClientFactory) -> None:
     """A W3C traceparent header becomes the route's current trace."""
     headers = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
