@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from internal_testing import _asgi, _aws, _mysql, _names, _postgres, _redis
+from internal_testing import _asgi, _aws, _mysql, _names, _postgres, _proxy, _redis
 from internal_testing._discovery import ServiceSpec, ServiceUnavailable, find_service, not_available
 
 __all__ = [
     "aws_credentials",
     "aws_endpoint_url",
+    "aws_proxy",
     "mysql_url",
     "postgres_url",
     "redis_key_prefix",
@@ -129,6 +130,18 @@ def aws_endpoint_url() -> Iterator[str]:
     """
     with ExitStack() as stack:
         yield find_service(AWS, stack)
+
+
+@pytest.fixture()
+def aws_proxy(aws_endpoint_url: str) -> Iterator[_proxy.AwsProxy]:
+    """A fault-injecting proxy in front of ``aws_endpoint_url``, fresh for each test.
+
+    Point a client's ``endpoint_url`` at ``aws_proxy.url``; set ``unprocessed_fraction`` to make
+    DynamoDB batch writes come back partly unprocessed (really unwritten), or
+    ``corrupt_receipt_handles`` to make SQS reject deletes and visibility changes.
+    """
+    with _proxy.AwsProxy(aws_endpoint_url) as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="session")

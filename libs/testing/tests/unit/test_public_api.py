@@ -14,6 +14,7 @@ def test_the_plugin_defines_the_contract_fixtures() -> None:
     expected = {
         "aws_credentials",
         "aws_endpoint_url",
+        "aws_proxy",
         "mysql_url",
         "postgres_url",
         "redis_key_prefix",
