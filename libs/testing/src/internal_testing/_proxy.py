@@ -86,6 +86,7 @@ class AwsProxy:
         corrupt_receipt_handles: SQS operations whose receipt handles are made invalid.
         operations: How often each operation (``X-Amz-Target`` suffix) was forwarded or answered.
         held_back: How many batch-write items were reported unprocessed so far.
+        forwarded_writes: How many batch-write items were forwarded (and so written) so far.
 
     Example::
 
@@ -105,6 +106,7 @@ class AwsProxy:
         self.corrupt_receipt_handles: set[str] = set()
         self.operations: Counter[str] = Counter()
         self.held_back = 0
+        self.forwarded_writes = 0
         self._lock = threading.Lock()
         self._port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -207,9 +209,13 @@ class AwsProxy:
             with self._lock:
                 self.operations[operation] += 1
         held: dict[str, list[Any]] = {}
-        if operation == "BatchWriteItem" and self.unprocessed_fraction > 0:
-            body, held = self._hold_back(body)
-            if not json.loads(body)["RequestItems"]:
+        if operation == "BatchWriteItem":
+            if self.unprocessed_fraction > 0:
+                body, held = self._hold_back(body)
+            remaining = json.loads(body)["RequestItems"]
+            with self._lock:
+                self.forwarded_writes += sum(len(requests) for requests in remaining.values())
+            if not remaining:
                 return self._json_response({"UnprocessedItems": held})
         elif operation in _RECEIPT_OPERATIONS and operation in self.corrupt_receipt_handles:
             body = self._corrupt(body)

@@ -93,6 +93,7 @@ def test_unprocessed_items_are_really_not_written(
     assert unprocessed == ["d", "e"]
     assert stored_keys(aws_endpoint_url, table) == ["a", "b", "c"]
     assert aws_proxy.held_back == 2
+    assert aws_proxy.forwarded_writes == 3
     body = json.dumps(result).encode()
     assert headers["x-amz-crc32"] == str(zlib.crc32(body))
 
