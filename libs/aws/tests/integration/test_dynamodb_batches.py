@@ -1,0 +1,51 @@
+"""DynamoDB batch writes through a real proxy that returns items as unprocessed (and does not write them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from internal_aws import AwsSettings, BatchError, DynamoTable
+from internal_base.resilience import RetryPolicy, testing
+from internal_testing._proxy import AwsProxy
+
+
+async def through(proxy: AwsProxy, settings: AwsSettings, table: DynamoTable, **options: Any) -> DynamoTable:
+    """The test table, reached through ``proxy``."""
+    routed = settings.model_copy(update={"endpoint_url": proxy.url})
+    return await DynamoTable(table.name, settings=routed, session=table.session, **options).open()
+
+
+async def test_unprocessed_items_are_retried_until_every_item_lands_once(
+    aws_proxy: AwsProxy, settings: AwsSettings, table: DynamoTable
+) -> None:
+    """Half of every batch comes back unprocessed; retries write each of the 60 items exactly once."""
+    aws_proxy.unprocessed_fraction = 0.5
+    client = await through(aws_proxy, settings, table, batch_retry=RetryPolicy(attempts=8, initial_wait=0.01))
+    try:
+        with testing() as switch:
+            assert await client.batch_write(puts=[{"pk": "p", "sk": i, "v": i} for i in range(60)]) == 60
+    finally:
+        await client.close()
+    stored = [item async for item in table.query("pk = :pk", values={"pk": "p"}, consistent=True)]
+    assert sorted(int(item["sk"]) for item in stored) == list(range(60))
+    assert aws_proxy.held_back > 0
+    assert aws_proxy.forwarded_writes == 60
+    assert len(switch.sleeps) == aws_proxy.operations["BatchWriteItem"] - 3  # one backoff per retry
+
+
+async def test_a_batch_that_never_succeeds_raises_naming_what_is_left(
+    aws_proxy: AwsProxy, settings: AwsSettings, table: DynamoTable
+) -> None:
+    """With every item held back, retries stop after batch_retry.attempts; BatchError counts the rest."""
+    aws_proxy.unprocessed_fraction = 1.0
+    client = await through(aws_proxy, settings, table, batch_retry=RetryPolicy(attempts=3, initial_wait=0.01))
+    try:
+        with testing(), pytest.raises(BatchError, match="30 of 30 batch writes were not processed") as info:
+            await client.batch_write(puts=[{"pk": "p", "sk": i} for i in range(30)])
+    finally:
+        await client.close()
+    assert aws_proxy.operations["BatchWriteItem"] == 2 * 3
+    assert sorted(entry["put"]["sk"] for entry in info.value.failed) == list(range(30))
+    assert [item async for item in table.scan()] == []
