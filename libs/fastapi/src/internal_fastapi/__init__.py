@@ -40,6 +40,7 @@ from internal_fastapi._errors import (
     problem_response,
 )
 from internal_fastapi._health import (
+    HealthDetails,
     health_router,
 )
 from internal_fastapi._install import (
@@ -91,6 +92,7 @@ __all__ = [
     "FastAPISettings",
     "FieldError",
     "ForbiddenError",
+    "HealthDetails",
     "InvalidCursorError",
     "NotFoundError",
     "OffsetPageResponse",

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry
 from internal_fastapi._errors import ErrorMapper, default_error_mapper, install_exception_handlers
-from internal_fastapi._health import health_router
+from internal_fastapi._health import HealthDetails, health_router
 from internal_fastapi._middleware import (
     CorrelationIdMiddleware,
     ErrorHandlingMiddleware,
@@ -29,6 +29,7 @@ def install(
     *,
     health_registry: HealthRegistry | None = None,
     mapper: ErrorMapper | None = None,
+    health_details: HealthDetails | None = None,
 ) -> ErrorMapper:
     """Add the commons middleware, problem+json handlers and health routes to ``app``.
 
@@ -43,6 +44,8 @@ def install(
         settings: Defaults to ``FastAPISettings.load()`` (env ``COMMONS_FASTAPI_*``, YAML ``fastapi``).
         health_registry: Registry behind ``/health/*`` (default: the process-wide one).
         mapper: Exception → status rules (default: :func:`default_error_mapper`).
+        health_details: Who sees full health reports (see :func:`health_router`); default
+            ``settings.health_details`` (False: a status-only body for everyone).
 
     Returns:
         The app's :class:`ErrorMapper`; register your own exception types on it.
@@ -71,7 +74,8 @@ def install(
         max_length=settings.max_id_length,
     )
     if settings.health_enabled:
-        app.include_router(health_router(health_registry, prefix=settings.health_prefix))
+        details = health_details if health_details is not None else settings.health_details
+        app.include_router(health_router(health_registry, prefix=settings.health_prefix, details=details))
     install_cursor_codec(app.state, settings.cursor_secret)
     app.state.commons_settings = settings
     setattr(app.state, _INSTALLED, True)

@@ -33,6 +33,8 @@ from internal_fastapi.extensions.rdbms import (
 from internal_rdbms import Base, Database, DatabaseSettings, IntPrimaryKeyMixin, Repository, paginate_keyset
 
 auth = BearerAuth(StaticTokenVerifier({"admin-token": "admin"}))
+# Health details for the same token; anonymous probes still get the status.
+ops = BearerAuth(StaticTokenVerifier({"admin-token": "admin"}), optional=True)
 users_page = keyset_pagination(default_limit=2, max_limit=20)
 
 
@@ -81,7 +83,7 @@ def build_app(postgres_url: str, redis_url: str, key_prefix: str, registry: Heal
             yield
 
     app = FastAPI(lifespan=lifespan)
-    install(app, FastAPISettings(), health_registry=registry)
+    install(app, FastAPISettings(), health_registry=registry, health_details=ops)
 
     @app.post("/users", status_code=201)
     async def create_user(

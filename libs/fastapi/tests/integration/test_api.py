@@ -92,9 +92,15 @@ async def test_cache_counter(client: httpx.AsyncClient) -> None:
 
 
 async def test_readiness_includes_database_and_cache(client: httpx.AsyncClient) -> None:
-    """Both libraries registered their checks; readiness is 200 and healthy."""
-    response = await client.get("/health/ready")
+    """Both libraries registered their checks; readiness is 200 and healthy (details for the admin)."""
+    response = await client.get("/health/ready", headers=ADMIN)
     body = response.json()
     assert response.status_code == 200
     assert {check["name"] for check in body["checks"]} >= {"rdbms", "redis"}
     assert body["status"] == "healthy"
+
+
+async def test_anonymous_readiness_is_status_only(client: httpx.AsyncClient) -> None:
+    """Without the token readiness says only the overall status."""
+    response = await client.get("/health/ready")
+    assert (response.status_code, response.json()) == (200, {"status": "healthy"})

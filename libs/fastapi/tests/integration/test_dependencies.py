@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -58,8 +59,8 @@ def _routes(app: FastAPI) -> None:
         return {"text": text}
 
     @app.get("/notes/count")
-    async def count(session: SessionDep, database: DatabaseDep) -> dict[str, int]:
-        total = await session.scalar(select(func.count()).select_from(Note).where(Note.text.like("tx-%")))
+    async def count(session: SessionDep, database: DatabaseDep, text: str = "") -> dict[str, int]:
+        total = await session.scalar(select(func.count()).select_from(Note).where(Note.text == text))
         return {"count": int(total or 0), "checked_out": database.engine.pool.checkedout()}  # type: ignore[attr-defined]
 
     @app.get("/notes")
@@ -109,15 +110,29 @@ async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def test_transaction_commits_or_rolls_back(client: httpx.AsyncClient) -> None:
-    """A route that returns commits; one that raises rolls back its flushed insert."""
-    before = (await client.get("/notes/count")).json()["count"]
-    ok = await client.post("/notes", params={"text": "tx-ok"})
-    rejected = await client.post("/notes", params={"text": "reject-tx"})
-    after = (await client.get("/notes/count")).json()
-    assert (ok.status_code, rejected.status_code) == (200, 409)
-    assert after["count"] == before + 1
-    assert after["checked_out"] == 1  # only the counting session itself
+async def _rows_with(client: httpx.AsyncClient, text: str) -> dict[str, int]:
+    response = await client.get("/notes/count", params={"text": text})
+    assert response.status_code == 200
+    body: dict[str, int] = response.json()
+    return body
+
+
+async def test_transaction_commits_when_the_route_returns(client: httpx.AsyncClient) -> None:
+    """A route that returns normally commits its insert: the row is visible to the next request."""
+    text = f"tx-ok-{uuid.uuid4().hex}"
+    response = await client.post("/notes", params={"text": text})
+    assert response.status_code == 200
+    assert await _rows_with(client, text) == {"count": 1, "checked_out": 1}
+
+
+async def test_transaction_rolls_back_when_the_route_raises(client: httpx.AsyncClient) -> None:
+    """A route that raises after flushing its insert leaves no row: the exact rejected text is absent."""
+    text = f"reject-{uuid.uuid4().hex}"
+    response = await client.post("/notes", params={"text": text})
+    assert (response.status_code, response.json()["code"]) == (409, "conflict")
+    # The count query would see the row if the dependency had committed on error; only the
+    # counting session itself is checked out, so the failed request's connection went back.
+    assert await _rows_with(client, text) == {"count": 0, "checked_out": 1}
 
 
 async def test_offset_page_response_from_rdbms(client: httpx.AsyncClient) -> None:

@@ -40,6 +40,7 @@ def test_all_lists_the_public_api() -> None:
         "FastAPISettings",
         "FieldError",
         "ForbiddenError",
+        "HealthDetails",
         "InvalidCursorError",
         "NotFoundError",
         "OffsetPageResponse",
