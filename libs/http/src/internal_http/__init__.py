@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, TokenProvider
+from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, SecretMarkingAuth, TokenProvider
 from ._client import create_client, inject_context_hook
 from ._config import BreakerConfig, HttpClientSettings, LimitsConfig, RetryConfig, TimeoutConfig
 from ._errors import Http2NotAvailableError, HttpError
@@ -32,6 +32,7 @@ __all__ = [
     "RetryConfig",
     "RetryTransport",
     "SECRET_NAMES_EXTENSION",
+    "SecretMarkingAuth",
     "TimeoutConfig",
     "TokenProvider",
     "create_client",

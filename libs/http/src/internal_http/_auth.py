@@ -11,8 +11,9 @@ from pydantic import SecretStr
 
 from ._errors import HttpError
 from ._logging import mark_secret, register_secret_query_param
+from ._origin import origin_of, trusted_hop
 
-__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "TokenProvider"]
+__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "SecretMarkingAuth", "TokenProvider"]
 
 #: An async callable returning a fresh token (plain or ``SecretStr``).
 TokenProvider = Callable[[], Awaitable["str | SecretStr"]]
@@ -32,7 +33,8 @@ class BearerAuth(httpx.Auth):
     With a provider the token is fetched on first use and cached; when requests get a 401
     the token is refreshed once per generation (an ``asyncio.Lock`` plus a generation
     counter), so many concurrent 401s cause a single refresh, and each request is replayed
-    once with the new token (one-shot streamed bodies are not replayed).
+    once with the new token (one-shot streamed bodies are not replayed). A 401 from another
+    origin that a redirect led to (which never saw the token) is returned as it is.
     """
 
     def __init__(
@@ -78,6 +80,8 @@ class BearerAuth(httpx.Auth):
         response = yield request
         if response.status_code != 401 or not replayable:
             return
+        if not trusted_hop(origin_of(request.url), response.request.url):
+            return  # the 401 came from where a redirect led, which never saw the token
         # Release the 401's connection first: the provider may need the same (small) pool.
         await response.aread()
         token = await self._refresh(generation)
@@ -163,3 +167,74 @@ class ApiKeyAuth(httpx.Auth):
             request.headers[self.header] = self._key.get_secret_value()
             mark_secret(request, self.header)
         yield request
+
+
+class SecretMarkingAuth(httpx.Auth):
+    """Runs any ``httpx.Auth`` and treats whatever it adds to a request as a credential.
+
+    Every header and query parameter the wrapped strategy adds or changes on the request is
+    marked with :func:`internal_http.mark_secret`: this library's log lines mask it and a
+    redirect to another origin is sent without it. :func:`internal_http.create_client` wraps
+    every strategy that is not one of this library's own (they mark their secrets themselves).
+    Requests the strategy builds itself (e.g. a token request) are not tracked.
+    """
+
+    def __init__(self, auth: httpx.Auth) -> None:
+        """Wrap ``auth``, which stays reachable as :attr:`auth`."""
+        self.auth = auth
+
+    def __repr__(self) -> str:
+        """Name the wrapped strategy's type, not its (possibly secret-bearing) repr."""
+        return f"SecretMarkingAuth({type(self.auth).__qualname__})"
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Run the wrapped synchronous flow, marking what it sets."""
+        before = _Snapshot(request)
+        flow = self.auth.sync_auth_flow(request)
+        try:
+            outgoing = next(flow)
+            while True:
+                before.mark_changes(outgoing)
+                response = yield outgoing
+                outgoing = flow.send(response)
+        except StopIteration:
+            return
+        finally:
+            flow.close()
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Run the wrapped asynchronous flow, marking what it sets."""
+        before = _Snapshot(request)
+        flow = self.auth.async_auth_flow(request)
+        try:
+            outgoing = await flow.__anext__()
+            while True:
+                before.mark_changes(outgoing)
+                response = yield outgoing
+                outgoing = await flow.asend(response)
+        except StopAsyncIteration:
+            return
+        finally:
+            await flow.aclose()
+
+
+class _Snapshot:
+    """A request's headers and query before an auth flow touched it."""
+
+    __slots__ = ("headers", "params", "request")
+
+    def __init__(self, request: httpx.Request) -> None:
+        self.request = request
+        self.headers = frozenset(request.headers.multi_items())
+        self.params = frozenset(request.url.params.multi_items())
+
+    def mark_changes(self, outgoing: httpx.Request) -> None:
+        if outgoing is not self.request:
+            return
+        for name, value in outgoing.headers.multi_items():
+            if (name, value) not in self.headers:
+                mark_secret(outgoing, name)
+        for name, value in outgoing.url.params.multi_items():
+            if (name, value) not in self.params:
+                mark_secret(outgoing, name)
+                register_secret_query_param(name)

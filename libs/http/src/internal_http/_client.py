@@ -10,6 +10,7 @@ import httpx
 
 from internal_base.context import inject_context
 
+from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, SecretMarkingAuth
 from ._config import HttpClientSettings
 from ._errors import Http2NotAvailableError
 from ._logging import install_httpx_filter
@@ -39,6 +40,9 @@ async def inject_context_hook(request: httpx.Request) -> None:
             headers[name] = value
 
 
+# Strategies that mark their own secrets; any other httpx.Auth is wrapped in SecretMarkingAuth.
+_SELF_MARKING = (ApiKeyAuth, BasicAuth, BearerAuth, SecretMarkingAuth)
+
 # httpx.AsyncClient arguments that only shape the default transport; ours always passes a transport.
 _TRANSPORT_OPTIONS = frozenset({"limits", "verify", "cert", "http1", "http2"})
 
@@ -60,7 +64,9 @@ def create_client(
 
     Args:
         settings: Client settings; ``HttpClientSettings()`` (env/defaults) when ``None``.
-        auth: An ``httpx.Auth`` such as :class:`BearerAuth`, :class:`BasicAuth`, :class:`ApiKeyAuth`.
+        auth: An ``httpx.Auth`` such as :class:`BearerAuth`, :class:`BasicAuth`, :class:`ApiKeyAuth`;
+            any other ``httpx.Auth`` is wrapped in :class:`SecretMarkingAuth`, so the headers and
+            query parameters it sets are masked in logs and never follow a redirect to another origin.
         transport: The transport to wrap (e.g. ``httpx.MockTransport`` in tests).
         breaker_registry: Share per-host breakers between clients; by default each client
             gets its own (none when ``settings.breaker.enabled`` is false).
@@ -86,6 +92,8 @@ def create_client(
         transport = httpx.AsyncHTTPTransport(
             verify=settings.verify, http2=settings.http2, limits=settings.limits.to_httpx()
         )
+    if isinstance(auth, httpx.Auth) and not isinstance(auth, _SELF_MARKING):
+        auth = SecretMarkingAuth(auth)
     if breaker_registry is None and settings.breaker.enabled:
         breaker_registry = BreakerRegistry(settings.breaker)
     hooks: dict[str, list[Any]] = {"request": [inject_context_hook], "response": []}

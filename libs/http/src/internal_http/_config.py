@@ -107,13 +107,23 @@ class RetryConfig(BaseModel):
 
 
 class BreakerConfig(BaseModel):
-    """Per-host circuit breaker settings."""
+    """Per-host circuit breaker settings.
+
+    Attributes:
+        enabled: Give each scheme/host/port a breaker.
+        failure_threshold: Consecutive failed calls (a call counts once, however many
+            attempts it took) that open the host's breaker.
+        reset_timeout: Seconds an open breaker rejects calls before it lets one probe call
+            through; a successful probe closes it. Short by default so that a restarted
+            service is used again within seconds; raise it for a dependency that is slow to
+            recover or expensive to probe.
+    """
 
     model_config = _FROZEN
 
     enabled: bool = True
     failure_threshold: int = Field(default=5, ge=1)
-    reset_timeout: float = Field(default=30.0, gt=0)
+    reset_timeout: float = Field(default=5.0, gt=0)
 
 
 class HttpClientSettings(LibrarySettings):

@@ -1,8 +1,8 @@
 """``RetryTransport``: retries, ``Retry-After``, per-host circuit breakers and logging.
 
-It wraps any ``httpx.AsyncBaseTransport``. The success path is one breaker enter/exit, one
-status-set lookup and (only when DEBUG is enabled) one log line; the retry machinery runs
-only after a failure.
+It wraps any ``httpx.AsyncBaseTransport``. The success path is one origin check, one breaker
+enter/exit, one status-set lookup and (only when DEBUG is enabled) one log line; the retry
+machinery runs only after a failure.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from internal_base.resilience import CircuitBreaker, RetryPolicy, sleep
 
 from ._config import BreakerConfig, RetryConfig
 from ._logging import log_exception, log_response, logger
+from ._origin import bind_to_origin
 
 __all__ = [
     "ATTEMPTS_EXTENSION",
+    "HOST_FAILURE_EXCEPTIONS",
     "IDEMPOTENCY_KEY_HEADER",
     "RETRYABLE_EXCEPTIONS",
     "RETRY_EXTENSION",
@@ -40,6 +42,19 @@ ATTEMPTS_EXTENSION = "internal_http.attempts"
 RETRYABLE_EXCEPTIONS: tuple[type[Exception], ...] = (
     httpx.TimeoutException,
     httpx.NetworkError,
+    httpx.RemoteProtocolError,
+)
+#: Failures the host caused (refused, unreachable, silent or hung-up connections); only these
+#: and 5xx answers count toward opening its breaker. Everything else raised while sending
+#: (``PoolTimeout``, ``LocalProtocolError``, ``UnsupportedProtocol``, an error from the caller's
+#: body generator) happened on this side and says nothing about the host.
+HOST_FAILURE_EXCEPTIONS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
     httpx.RemoteProtocolError,
 )
 
@@ -65,8 +80,6 @@ class BreakerRegistry:
                 f"http:{url.scheme}://{url.host}{port}",
                 failure_threshold=self._config.failure_threshold,
                 reset_timeout=self._config.reset_timeout,
-                # A full local pool says nothing about the host: it must not open the host's breaker.
-                excluded=(httpx.PoolTimeout,),
             )
             self._breakers[key] = breaker
         return breaker
@@ -116,6 +129,27 @@ async def _discard(response: httpx.Response) -> None:
         await response.aclose()
 
 
+class _Attempts:
+    """What the attempts of one call saw (only whether one failed at the host)."""
+
+    __slots__ = ("host_failed",)
+
+    def __init__(self) -> None:
+        self.host_failed = False
+
+
+class _NoVerdict(BaseException):
+    """Handed to the breaker's ``__aexit__`` for a call that says nothing about the host.
+
+    The breaker gives no verdict on a ``BaseException`` that is not an ``Exception`` (as for a
+    cancellation): the call, and a half-open probe slot, is released without being counted.
+    Never raised.
+    """
+
+
+_NO_VERDICT = _NoVerdict()
+
+
 class RetryTransport(httpx.AsyncBaseTransport):
     """Wraps a transport with safe retries, per-host circuit breakers and redacted logs.
 
@@ -125,6 +159,9 @@ class RetryTransport(httpx.AsyncBaseTransport):
     A request whose body is a one-shot stream is never retried. Waits use full-jitter
     exponential backoff, or ``Retry-After`` capped at ``retry_after_cap``; everything stops
     at ``attempts`` or when the next wait would overrun ``total_timeout``.
+
+    Every hop, redirects included, goes through :func:`internal_http._origin.bind_to_origin`:
+    a redirect to another origin is sent without the credentials of the first.
     """
 
     def __init__(
@@ -179,18 +216,38 @@ class RetryTransport(httpx.AsyncBaseTransport):
             or IDEMPOTENCY_KEY_HEADER in request.headers
         )
 
-    async def _attempt(self, request: httpx.Request, breaker: CircuitBreaker | None) -> httpx.Response:
-        if breaker is None:
-            return await self._wrapped.handle_async_request(request)
-        async with breaker:  # raises CircuitOpenError; an exception counts as a failure
-            response = await self._wrapped.handle_async_request(request)
-            if response.status_code >= 500:
-                breaker.record_failure()
-        return response  # any other status (429 and 4xx included) counts as a success
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request``, retrying as configured; returns the final response."""
-        breaker = self._breakers.for_url(request.url) if self._breakers is not None else None
+        """Send ``request``, retrying as configured; returns the final response.
+
+        The host's breaker admits the call once and records one outcome for it, however many
+        attempts it took: a failure when the final answer is a 5xx or a host failure
+        (:data:`HOST_FAILURE_EXCEPTIONS`) ended it, or when a local error ended a call whose
+        earlier attempts had failed at the host; a success when the host answered below 500.
+        A local error alone (a full pool, an unsendable header, a body generator that raised,
+        a cancellation) is no verdict on the host and does not count.
+        """
+        bind_to_origin(request)
+        if self._breakers is None:
+            return await self._send(request, _Attempts())
+        breaker = self._breakers.for_url(request.url)
+        await breaker.__aenter__()  # raises CircuitOpenError without touching the network
+        attempts = _Attempts()
+        try:
+            response = await self._send(request, attempts)
+        except BaseException as exc:
+            if isinstance(exc, Exception) and (
+                attempts.host_failed or isinstance(exc, HOST_FAILURE_EXCEPTIONS)
+            ):
+                breaker.record_failure()
+            await breaker.__aexit__(_NoVerdict, _NO_VERDICT, None)  # releases the call if unsettled
+            raise
+        if response.status_code >= 500:
+            breaker.record_failure()
+        await breaker.__aexit__(None, None, None)  # a success unless a failure was recorded
+        return response
+
+    async def _send(self, request: httpx.Request, attempts: _Attempts) -> httpx.Response:
+        """The retry loop; notes in ``attempts`` whether an attempt failed at the host."""
         statuses = self._retry.statuses
         replayable = isinstance(request.stream, httpx.ByteStream)  # before a send consumes it
         attempt = 1
@@ -199,9 +256,11 @@ class RetryTransport(httpx.AsyncBaseTransport):
         while True:
             started = time.perf_counter()
             try:
-                response = await self._attempt(request, breaker)
+                response = await self._wrapped.handle_async_request(request)
             except RETRYABLE_EXCEPTIONS as exc:
                 duration = time.perf_counter() - started
+                if isinstance(exc, HOST_FAILURE_EXCEPTIONS):
+                    attempts.host_failed = True
                 if logger.isEnabledFor(_WARNING):
                     log_exception(request, exc, attempt=attempt, duration=duration)
                 if first_started is None:
@@ -222,6 +281,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     )
                 response.extensions[ATTEMPTS_EXTENSION] = attempt
                 return response
+            if status >= 500:
+                attempts.host_failed = True
             if logger.isEnabledFor(_WARNING):
                 log_response(
                     request,

@@ -9,6 +9,10 @@ Routes (``key`` names a per-test counter, so one session-wide server serves ever
 - ``/delay?key=&seconds=&fail=N``: waits (only for the first N hits when ``fail`` is given), then 200.
 - ``/hits?key=``: 200 ``{"hits": n}`` for a key.
 - ``/protected``: 200 when ``Authorization``/``X-API-Key``/``api_key`` matches ``valid_credentials``.
+- ``/redirect?to=URL&status=307``: redirects to ``to``, carrying every other query parameter
+  along (as ``return 307 https://other$request_uri`` redirectors do).
+- ``/slow?key=&seconds=``: waits, counting how many requests of ``key`` are in flight at once
+  (``max_in_flight[key]``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,6 +38,9 @@ class ProgrammableApp:
         self.hits: Counter[str] = Counter()
         self.valid_credentials: set[str] = set()
         self.seen_headers: dict[str, list[dict[str, str]]] = {}
+        self.seen_queries: dict[str, list[dict[str, str]]] = {}
+        self.in_flight: Counter[str] = Counter()
+        self.max_in_flight: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one HTTP request (lifespan is acknowledged)."""
@@ -58,6 +65,7 @@ class ProgrammableApp:
         if key and path != "/hits":
             self.hits[key] += 1
             self.seen_headers.setdefault(key, []).append(headers)
+            self.seen_queries.setdefault(key, []).append(query)
         if path == "/echo":
             await _json(
                 send,
@@ -84,6 +92,18 @@ class ProgrammableApp:
         elif path == "/delay":
             if "fail" not in query or self.hits[key] <= int(query["fail"]):
                 await asyncio.sleep(float(query.get("seconds", "0")))
+            await _json(send, 200, {"hits": self.hits[key]})
+        elif path == "/redirect":
+            carried = urlencode([(k, v) for k, v in query.items() if k not in ("to", "status")])
+            location = query["to"] + ("&" if "?" in query["to"] else "?") + carried
+            await _json(send, int(query.get("status", "307")), {}, [(b"location", location.encode())])
+        elif path == "/slow":
+            self.in_flight[key] += 1
+            self.max_in_flight[key] = max(self.max_in_flight[key], self.in_flight[key])
+            try:
+                await asyncio.sleep(float(query.get("seconds", "0")))
+            finally:
+                self.in_flight[key] -= 1
             await _json(send, 200, {"hits": self.hits[key]})
         elif path == "/hits":
             await _json(send, 200, {"hits": self.hits[key]})

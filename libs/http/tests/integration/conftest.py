@@ -26,3 +26,15 @@ def base_url(serve_asgi: Callable[..., str], app: ProgrammableApp) -> str:
 def key() -> str:
     """A counter key unique to the test."""
     return uuid.uuid4().hex
+
+
+@pytest.fixture(scope="session")
+def other_app() -> ProgrammableApp:
+    """A second app, served on another port: another origin for redirect tests."""
+    return ProgrammableApp()
+
+
+@pytest.fixture(scope="session")
+def other_url(serve_asgi: Callable[..., str], other_app: ProgrammableApp) -> str:
+    """Base URL of the second app (same host, different port, so a different origin)."""
+    return serve_asgi(other_app)

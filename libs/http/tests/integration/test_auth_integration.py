@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from collections.abc import Generator
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -86,3 +88,35 @@ async def test_no_secret_in_any_log_line(
         text = record.getMessage() + repr(record.__dict__)
         assert not [s for s in secrets if s in text], record.getMessage()
     assert [r.http_status for r in ours if r.levelno == logging.WARNING] == [503]  # type: ignore[attr-defined]
+
+
+class SignedAuth(httpx.Auth):
+    """A custom strategy that does not call mark_secret: a key header and a signature parameter."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["X-Client-Key"] = self._key
+        request.url = request.url.copy_add_param("k", self._key)
+        yield request
+
+
+async def test_custom_auth_works_and_is_masked(
+    base_url: str, key: str, app: ProgrammableApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A custom httpx.Auth given to create_client reaches the server and its values are in no log record."""
+    caplog.set_level(logging.DEBUG)
+    secret = f"custom-{key}"
+    settings = HttpClientSettings(base_url=base_url, log_headers=True, retry=RetryConfig(attempts=2))
+    with testing():
+        async with create_client(settings, auth=SignedAuth(secret)) as client:
+            ok = await client.get("/echo", params={"key": key})
+            failed = await client.get("/flaky", params={"key": f"{key}-f", "fail": "2"})
+    assert ok.json()["headers"]["x-client-key"] == secret
+    assert ok.json()["query"]["k"] == secret
+    assert failed.status_code == 503
+    ours = [r for r in caplog.records if r.name == "internal_http"]
+    assert len(ours) >= 3
+    leaked = [r.getMessage() for r in caplog.records if secret in r.getMessage() + repr(r.__dict__)]
+    assert leaked == []

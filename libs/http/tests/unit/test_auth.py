@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from internal_http import SECRET_NAMES_EXTENSION, ApiKeyAuth, BasicAuth, BearerAuth, HttpError
+from internal_http import (
+    SECRET_NAMES_EXTENSION,
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    HttpError,
+    SecretMarkingAuth,
+    create_client,
+)
 
 TOKEN = "tok-7f3a9c"
 
@@ -179,3 +187,56 @@ def test_reprs_hide_secrets() -> None:
     assert all(TOKEN not in t and "pa55word" not in t and "k-123" not in t for t in texts)
     assert "alice" in texts[2]
     assert "TokenSource" in texts[1]
+
+
+class ChallengeAuth(httpx.Auth):
+    """A custom two-step strategy: fetch a nonce from a token URL, then sign the request with it."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        nonce = yield httpx.Request("POST", "https://auth.test/nonce", headers={"X-Key-Id": "id-1"})
+        request.headers["X-Signature-Value"] = f"{self._key}:{nonce.text}"
+        request.url = request.url.copy_add_param("sig_v", self._key)
+        yield request
+
+
+def _nonce_or_echo(request: httpx.Request) -> httpx.Response:
+    if request.url.host == "auth.test":
+        return httpx.Response(200, text="n-1")
+    return httpx.Response(200, json={"headers": dict(request.headers), "url": str(request.url)})
+
+
+async def test_secret_marking_auth_marks_what_the_flow_set() -> None:
+    """SecretMarkingAuth marks the headers and query parameters its strategy set, nothing else."""
+    auth = SecretMarkingAuth(ChallengeAuth("k-9"))
+    transport = httpx.MockTransport(_nonce_or_echo)
+    async with httpx.AsyncClient(transport=transport, auth=auth) as client:
+        response = await client.get("https://api.test/x", params={"page": "2"}, headers={"Accept": "a/b"})
+    marked = response.request.extensions[SECRET_NAMES_EXTENSION]
+    assert response.json()["headers"]["x-signature-value"] == "k-9:n-1"
+    assert sorted(marked) == ["sig_v", "x-signature-value"]
+    assert repr(auth) == "SecretMarkingAuth(ChallengeAuth)"
+    assert isinstance(auth.auth, ChallengeAuth)
+
+
+def test_secret_marking_auth_sync_flow() -> None:
+    """The synchronous flow of a wrapped strategy runs and is marked the same way."""
+    auth = SecretMarkingAuth(ChallengeAuth("k-9"))
+    with httpx.Client(transport=httpx.MockTransport(_nonce_or_echo), auth=auth) as client:
+        response = client.get("https://api.test/x")
+    assert response.json()["url"] == "https://api.test/x?sig_v=k-9"
+    assert sorted(response.request.extensions[SECRET_NAMES_EXTENSION]) == ["sig_v", "x-signature-value"]
+
+
+async def test_create_client_wraps_only_foreign_strategies() -> None:
+    """create_client wraps a custom httpx.Auth in SecretMarkingAuth and keeps its own strategies as given."""
+    own = BearerAuth(TOKEN)
+    transport = httpx.MockTransport(_nonce_or_echo)
+    async with (
+        create_client(auth=own, transport=transport) as mine,
+        create_client(auth=ChallengeAuth("k"), transport=transport) as custom,
+    ):
+        assert mine.auth is own
+        assert isinstance(custom.auth, SecretMarkingAuth)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -301,29 +302,95 @@ async def test_breakers_are_per_host() -> None:
     assert registry.for_url(httpx.URL("https://a.test/x")).state == "open"
 
 
-async def test_transport_exceptions_count_as_breaker_failures(no_wait: testing) -> None:
-    """Connect errors count as failures and trip the breaker."""
+async def test_transport_exceptions_count_once_per_call(no_wait: testing) -> None:
+    """Connect errors on every attempt of one call are one failure; the next failed call opens."""
     registry = BreakerRegistry(BreakerConfig(failure_threshold=2))
     script = Script(httpx.ConnectError("refused"))
     transport = RetryTransport(
         httpx.MockTransport(script), retry=RetryConfig(attempts=5, max_wait=0.1), breaker_registry=registry
     )
     async with httpx.AsyncClient(transport=transport) as client:
+        for _ in range(2):
+            with pytest.raises(httpx.ConnectError):
+                await client.get(URL)
         with pytest.raises(CircuitOpenError):
             await client.get(URL)
-    assert len(script.requests) == 2
+    assert len(script.requests) == 10
 
 
-async def test_pool_timeouts_do_not_trip_breaker() -> None:
-    """The client's own full connection pool is not a failure of the host."""
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=2))
-    script = Script(httpx.PoolTimeout("pool full"))
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.PoolTimeout("pool full"),
+        httpx.LocalProtocolError("bad header"),
+        httpx.UnsupportedProtocol("ftp"),
+        RuntimeError("body generator failed"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+async def test_local_errors_do_not_count(error: Exception, no_wait: testing) -> None:
+    """Errors raised on this side of the connection never count toward the host's breaker."""
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1))
+    script = Script(error)
     async with _breaker_client(script, registry) as client:
-        for _ in range(4):
-            with pytest.raises(httpx.PoolTimeout):
+        for _ in range(3):
+            with pytest.raises(type(error)):
                 await client.get(URL)
-    assert len(script.requests) == 4
+    assert len(script.requests) == 3
     assert registry.for_url(httpx.URL(URL)).state == "closed"
+
+
+async def test_local_error_ends_call_after_host_failure(no_wait: testing) -> None:
+    """A call whose 503 was followed by a local error still counts the host's failure."""
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1))
+    script = Script(503, httpx.PoolTimeout("pool full"))
+    transport = RetryTransport(
+        httpx.MockTransport(script), retry=RetryConfig(attempts=2), breaker_registry=registry
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.PoolTimeout):
+            await client.get(URL)
+    assert registry.for_url(httpx.URL(URL)).state == "open"
+
+
+async def test_local_error_releases_half_open_probe(no_wait: testing) -> None:
+    """A probe ended by a local error leaves the breaker half-open, so the next call probes the host."""
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1, reset_timeout=0.001))
+    breaker = registry.for_url(httpx.URL(URL))
+    breaker.record_failure()
+    script = Script(httpx.LocalProtocolError("bad header"), 200)
+    async with _breaker_client(script, registry) as client:
+        async with asyncio.timeout(10):
+            while breaker.state != "half_open":
+                await asyncio.sleep(0.01)
+        with pytest.raises(httpx.LocalProtocolError):
+            await client.get(URL)
+        state_after_local_error = breaker.state
+        response = await client.get(URL)
+    assert state_after_local_error == "half_open"
+    assert (response.status_code, registry.for_url(httpx.URL(URL)).state) == (200, "closed")
+
+
+async def test_cancelled_call_is_no_verdict() -> None:
+    """A call cancelled while in flight neither opens nor closes the breaker."""
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1))
+    started = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    transport = RetryTransport(httpx.MockTransport(hang), breaker_registry=registry)
+    async with httpx.AsyncClient(transport=transport) as client:
+        task = asyncio.create_task(client.get(URL))
+        async with asyncio.timeout(10):
+            await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    breaker = registry.for_url(httpx.URL(URL))
+    assert (breaker.state, breaker.failure_count) == ("closed", 0)
 
 
 async def test_default_wrapped_and_properties() -> None:
