@@ -1,0 +1,166 @@
+"""Safe YAML reading for settings: ``${VAR}`` substitution and errors that name file and line.
+
+Every failure is a ``ConfigurationError`` naming the file, line and column, and never the
+value: syntax errors, a missing variable, a scalar its tag cannot build (``2024-02-30``,
+``!!int eighty``, ``!!bool maybe``) and nesting deeper than ``MAX_NESTING`` levels (which
+would otherwise end in a bare ``RecursionError``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
+
+from internal_base._errors import ConfigurationError
+
+MAX_NESTING: Final = 100
+_VARIABLE: Final = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
+_STANDARD_TAG: Final = "tag:yaml.org,2002:"
+
+
+def substitute(text: str, *, where: str = "value") -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` with environment values; ``$$`` is a literal ``$``.
+
+    Raises:
+        ConfigurationError: A variable is unset and has no default; names it and ``where``.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, has_default, default = match.group(1), match.group(2), match.group(3)
+        value = os.environ.get(name)
+        if value is None or (value == "" and has_default):
+            if has_default is None:
+                raise ConfigurationError(
+                    f"{where}: environment variable ${{{name}}} is not set and has no default"
+                )
+            return default
+        return value
+
+    return _VARIABLE.sub(replace, text)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that substitutes variables, bounds nesting and marks every construction error."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._nesting = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        # The composer recurses once per level: refuse absurd depth before Python's stack does.
+        self._nesting += 1
+        try:
+            if self._nesting > MAX_NESTING:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise ComposerError(None, None, f"nesting deeper than {MAX_NESTING} levels", mark)
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
+        finally:
+            self._nesting -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (yaml.YAMLError, ConfigurationError):
+            raise
+        except Exception as exc:  # - any constructor failure becomes a marked error
+            # str(exc) would echo the value (``invalid literal for int(): 'eighty'``): name the tag only.
+            tag = str(node.tag)
+            name = "!!" + tag.removeprefix(_STANDARD_TAG) if tag.startswith(_STANDARD_TAG) else tag
+            hint = " (quote it to keep it as text)" if _implicit_plain(node) else ""
+            problem = f"value is not a valid {name}{hint} [{type(exc).__name__}]"
+            raise ConstructorError(None, None, problem, node.start_mark) from None
+
+
+def _implicit_plain(node: yaml.Node) -> bool:
+    """An unquoted scalar typed by its look (``2024-02-30``), not by an explicit ``!!tag``."""
+    mark = node.start_mark
+    explicit = mark.buffer is not None and mark.buffer[mark.pointer : mark.pointer + 1] in ("!", "&")
+    return isinstance(node, yaml.ScalarNode) and node.style is None and not explicit
+
+
+def _construct_str(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    text = str(loader.construct_scalar(node))
+    if "$" not in text:
+        return text
+    mark = node.start_mark
+    return substitute(text, where=f"{mark.name}, line {mark.line + 1}")
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
+
+
+def _named_loader(name: str) -> type[_Loader]:
+    """A loader class whose marks carry ``name`` (the file path) instead of ``<unicode string>``."""
+
+    class Named(_Loader):
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self.name = name
+
+    return Named
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+        raise ConfigurationError(f"cannot read settings file {file}: {reason}") from None
+
+
+def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML mapping with variable substitution.
+
+    Raises:
+        ConfigurationError: Unreadable file, invalid YAML, a value its tag cannot build, nesting
+            deeper than 100 levels (file, line and column), a missing variable, or a top level
+            that is not a mapping.
+    """
+    file = Path(path)
+    text = _read(file)
+    try:
+        data = yaml.load(text, Loader=_named_loader(str(file)))  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{file}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(file)
+        raise ConfigurationError(f"invalid YAML in {where}: {exc.problem or exc.context}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ConfigurationError(f"invalid YAML in {file}: {type(exc).__name__}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"settings file {file} must hold a mapping at the top level")
+    return data
+
+
+def key_line(path: Path, keys: Sequence[str | int]) -> int | None:
+    """Return the 1-based line where the value at ``keys`` is written in a YAML file, if found.
+
+    Only called to enrich an error message, so any failure gives None.
+    """
+    try:
+        node = yaml.compose(_read(path), Loader=_Loader)  # - SafeLoader subclass
+    except (ConfigurationError, yaml.YAMLError, RecursionError):
+        return None
+    line = None
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            found = [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(key)]
+            if not found:
+                return line
+            line, node = found[-1][0].start_mark.line + 1, found[-1][1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
