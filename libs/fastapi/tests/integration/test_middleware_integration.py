@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -14,6 +15,7 @@ from opentelemetry import trace
 
 from internal_base.context import get_correlation_id, get_request_id
 from internal_base.health import HealthRegistry
+from internal_base.logging import JsonFormatter, TextFormatter
 from internal_fastapi import FastAPISettings, install
 
 SECRET_DSN = "postgresql://svc:hunter2@db.internal:5432/payments"
@@ -42,14 +44,18 @@ def _build() -> FastAPI:
     return app
 
 
-async def _access_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    """Access records; the server thread logs right after the response is sent, so wait for it."""
-    for _ in range(200):
+async def _access_records(caplog: pytest.LogCaptureFixture, count: int = 1) -> list[logging.LogRecord]:
+    """Access records; the server thread logs right after the response is sent, so wait for it.
+
+    Bounded by a deadline of seconds, not a number of short sleeps: a busy machine may delay
+    the server thread well past a few milliseconds.
+    """
+    deadline = time.monotonic() + 30
+    while True:
         records = [r for r in caplog.records if r.name == "internal_fastapi.access"]
-        if records:
+        if len(records) >= count or time.monotonic() > deadline:
             return records
         await asyncio.sleep(0.01)
-    return []
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +109,23 @@ async def test_invalid_incoming_id_is_replaced_over_http(client: httpx.AsyncClie
     response = await client.get("/ids", headers={"X-Correlation-ID": "z" * 200})
     assert response.headers["x-correlation-id"] == response.json()["after"]
     assert len(response.headers["x-correlation-id"]) == 32
+
+
+async def test_unicode_line_breaks_cannot_split_the_access_log(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """NEL, U+2028 and U+2029 (percent-encoded in path and query) and a hostile ID header stay one line."""
+    caplog.set_level(logging.INFO, logger="internal_fastapi.access")
+    hostile_id = "x\u2028INFO forged".encode()
+    response = await client.get(
+        "/ids%C2%85INFO%E2%80%A8forged%E2%80%A9",
+        params={"q": "a\u2028b\x85c"},
+        headers={b"X-Correlation-ID": hostile_id},
+    )
+    [record] = await _access_records(caplog)
+    rendered = [record.getMessage(), TextFormatter().format(record), JsonFormatter().format(record)]
+    assert response.status_code == 404
+    assert record.__dict__["http_path"] == "/ids%C2%85INFO%E2%80%A8forged%E2%80%A9?q=a%E2%80%A8b%C2%85c"
+    assert record.__dict__["correlation_id"] == response.headers["x-correlation-id"] != hostile_id.decode()
+    assert [len(text.splitlines()) for text in rendered] == [1, 1, 1]
+    assert [any(ch in text for ch in "\x85\u2028\u2029") for text in rendered] == [False] * 3
