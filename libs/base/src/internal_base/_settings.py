@@ -14,6 +14,7 @@ came from (file and line, the variable, the argument) and never echoing a value.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +27,16 @@ from internal_base._errors import ConfigurationError
 from internal_base._masking import masked
 from internal_base._redaction import redact_text
 from internal_base._sources import EnvSource, Origins, YamlSectionSource, record_sources
+from internal_base._unknown_keys import unknown_keys
 from internal_base._yaml import load_yaml, substitute
 
 __all__ = ["CONFIG_FILE_ENV", "LibrarySettings", "YamlSectionSource", "load_yaml", "substitute"]
 
 CONFIG_FILE_ENV: Final = "COMMONS_CONFIG_FILE"
+# pydantic-settings' own init options (``_env_prefix``, ``_secrets_dir`` ...) pass through load().
+_INIT_OPTIONS: Final = frozenset(
+    name for name in inspect.signature(BaseSettings.__init__).parameters if name[:1] == "_"
+)
 _LOADING: contextvars.ContextVar[Origins | None] = contextvars.ContextVar(
     "commons_settings_load", default=None
 )
@@ -61,6 +67,17 @@ def _check_env_file(path: Path, encoding: str) -> None:
         raise ConfigurationError(f"cannot read env file {path}: {exc.strerror}") from None
     except (UnicodeDecodeError, LookupError):
         raise ConfigurationError(f"cannot read env file {path}: not valid {encoding}") from None
+
+
+def _check_arguments(cls: type[BaseSettings], overrides: dict[str, Any]) -> None:
+    """A ``load()`` argument no field accepts is a typo, not something to ignore."""
+    problems = [
+        f"unknown argument {'.'.join(map(str, path))!r} to {cls.__name__}.load()"
+        + (f" (did you mean {suggestion!r}?)" if suggestion else "")
+        for path, suggestion in unknown_keys(cls, overrides, allowed=_INIT_OPTIONS)
+    ]
+    if problems:
+        raise ConfigurationError("\n".join(problems))
 
 
 class LibrarySettings(BaseSettings):
@@ -127,6 +144,7 @@ class LibrarySettings(BaseSettings):
         encoding = cls.model_config.get("env_file_encoding") or "UTF-8"
         if env_file is not None:
             _check_env_file(Path(env_file), encoding)
+        _check_arguments(cls, overrides)
         token = _LOADING.set(origins)
         try:
             if env_file is not None:

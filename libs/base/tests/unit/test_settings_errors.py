@@ -280,3 +280,21 @@ def test_explicitly_tagged_value_does_not_suggest_quoting(tmp_path: Path) -> Non
     with pytest.raises(ConfigurationError) as info:
         load_yaml(write(tmp_path, "err:\n  port: !!int eighty\n"))
     assert "quote" not in str(info.value)
+
+
+def test_unknown_load_argument_is_an_error() -> None:
+    """A typo in a ``load()`` argument is an error naming it and the nearest valid name."""
+    with pytest.raises(ConfigurationError, match=r"unknown argument 'prot'.*did you mean 'port'"):
+        ErrSettings.load(prot=1)
+
+
+def test_unknown_nested_load_argument_is_an_error() -> None:
+    """A typo inside a nested ``load()`` argument is an error too."""
+    with pytest.raises(ConfigurationError, match=r"unknown argument 'pool\.sise'.*did you mean 'size'"):
+        ErrSettings.load(pool={"sise": 2})
+
+
+def test_pydantic_settings_init_options_pass_through_load(tmp_path: Path) -> None:
+    """pydantic-settings' own init options (``_env_prefix`` ...) are not unknown arguments."""
+    env = write(tmp_path, "OTHER_PORT=6\n", ".env")
+    assert ErrSettings.load(_env_prefix="OTHER_", _env_file=env).port == 6
