@@ -118,7 +118,7 @@ async def test_full_pool_does_not_count(base_url: str, key: str, app: Programmab
         timeout=TimeoutConfig(pool=0.5, read=30.0),
     )
     async with create_client(settings, breaker_registry=registry) as client:
-        busy = asyncio.create_task(client.get("/slow", params={"key": key, "seconds": "3"}))
+        busy = asyncio.create_task(client.get("/slow", params={"key": key, "seconds": "5"}))
         async with asyncio.timeout(20):
             while app.in_flight[key] == 0:  # the only connection is now held by the slow request
                 await asyncio.sleep(0.01)

@@ -68,11 +68,11 @@ async def test_http2_option_against_http1_server(base_url: str, key: str) -> Non
 async def test_read_timeout_from_settings(base_url: str, key: str) -> None:
     """The per-phase read timeout applies (no retries: attempts=1)."""
     settings = HttpClientSettings(
-        base_url=base_url, timeout=TimeoutConfig(read=0.05), retry=RetryConfig(attempts=1)
+        base_url=base_url, timeout=TimeoutConfig(read=0.5), retry=RetryConfig(attempts=1)
     )
     async with create_client(settings) as client:
         try:
-            await client.get("/delay", params={"key": key, "seconds": "1"})
+            await client.get("/delay", params={"key": key, "seconds": "3"})
         except httpx.ReadTimeout as exc:
             error: Exception | None = exc
         else:  # pragma: no cover - only when the timeout is broken

@@ -25,7 +25,8 @@ def _one_connection(base_url: str, **retry: object) -> HttpClientSettings:
     return HttpClientSettings(
         base_url=base_url,
         limits=LimitsConfig(max_connections=1),
-        timeout=TimeoutConfig(pool=1.0, read=2.0),
+        # A leaked connection shows as a PoolTimeout; generous, so a busy machine never fakes one.
+        timeout=TimeoutConfig(pool=10.0, read=10.0),
         retry=RetryConfig(attempts=5, **retry),
         breaker=BreakerConfig(enabled=False),
     )
