@@ -71,10 +71,14 @@ def build_app(postgres_url: str, redis_url: str, key_prefix: str, registry: Heal
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(DatabaseSettings(url=postgres_url), health_registry=registry)
+        # Generous check timeouts: readiness must say "healthy" on a busy machine too.
+        database = Database(
+            DatabaseSettings(url=postgres_url, health_check_timeout=30), health_registry=registry
+        )
         cache = CacheClient.from_settings(
             CacheSettings(url=redis_url, key_prefix=key_prefix), health_registry=registry
         )
+        cache.register_health_check(registry, timeout=30)
         async with database, cache:
             await database.drop_all(Base.metadata)
             await database.create_all(Base.metadata)

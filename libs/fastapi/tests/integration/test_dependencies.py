@@ -81,7 +81,7 @@ def _app(database_url: str, cache_url: str, prefix: str, *, create_tables: bool 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(DatabaseSettings(url=database_url), register_health=False)
         cache = CacheClient.from_url(
-            cache_url, key_prefix=prefix, retry_attempts=1, socket_connect_timeout=0.5, socket_timeout=0.5
+            cache_url, key_prefix=prefix, retry_attempts=1, socket_connect_timeout=5, socket_timeout=5
         )
         async with database, cache:
             if create_tables:

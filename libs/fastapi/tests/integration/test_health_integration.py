@@ -30,7 +30,10 @@ def _build(postgres_url: str, registry: HealthRegistry) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        up = Database(DatabaseSettings(url=postgres_url, health_check_name="main"), health_registry=registry)
+        up = Database(  # a generous timeout: "healthy" must hold on a busy machine
+            DatabaseSettings(url=postgres_url, health_check_name="main", health_check_timeout=30),
+            health_registry=registry,
+        )
         no_role = Database(
             DatabaseSettings(url=f"postgresql://{GHOST_USER}@{host}/postgres", health_check_name="users"),
             health_registry=registry,
