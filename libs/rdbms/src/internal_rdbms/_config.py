@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from internal_base.cursor import MIN_SECRET_BYTES
 from internal_base.redaction import redact_url
 from internal_base.settings import LibrarySettings
 
@@ -94,6 +95,13 @@ class DatabaseSettings(LibrarySettings):
     expire_on_commit: bool = Field(
         default=False, description="Expire ORM objects after commit (False suits async code)."
     )
+    cursor_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "HMAC key (16+ bytes) signing keyset cursors; unset: a random per-process key, so cursors "
+            "stop working after a restart and across worker processes."
+        ),
+    )
     health_check_name: str = Field(default="rdbms", min_length=1, description="Name in the health registry.")
     health_check_timeout: float = Field(default=2.0, gt=0, description="Seconds before the check fails.")
 
@@ -101,6 +109,13 @@ class DatabaseSettings(LibrarySettings):
     @classmethod
     def _normalize(cls, value: SecretStr) -> SecretStr:
         return SecretStr(normalize_url(value.get_secret_value()))
+
+    @field_validator("cursor_secret")
+    @classmethod
+    def _check_cursor_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"cursor_secret must be at least {MIN_SECRET_BYTES} bytes long")
+        return value
 
     @field_validator("pool_recycle")
     @classmethod

@@ -9,6 +9,7 @@ field, so an API can answer 400/422 instead of 500, and nothing user-supplied re
 from __future__ import annotations
 
 import enum
+import math
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from sqlalchemy import ColumnElement, Select, inspect
 from sqlalchemy.orm import InstrumentedAttribute
 
 from internal_rdbms._errors import InvalidQueryError
+from internal_rdbms._ordering import Comparison, compare
+from internal_rdbms._search import TextMatch
+from internal_rdbms._values import check_storable
 
 __all__ = [
     "Eq",
@@ -46,8 +50,6 @@ __all__ = [
 
 MAX_IN_VALUES: Final = 1000
 MAX_SEARCH_LENGTH: Final = 200
-_INT_MIN: Final = -(2**63)
-_INT_MAX: Final = 2**63 - 1
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
 
@@ -89,13 +91,17 @@ class Range:
 
 @dataclass(frozen=True, slots=True)
 class Search:
-    """``LIKE`` on a string column with ``%``/``_`` in ``term`` escaped (matched literally).
+    """Substring search on a string column; ``%`` and ``_`` in ``term`` match literally.
+
+    The same on every backend: case-sensitive search matches exact code points (also on MariaDB,
+    whose collations ignore case, and SQLite, whose ``LIKE`` does); case-insensitive search compares
+    ``lower(column)`` with ``lower(term)`` code point by code point, so accents are never folded.
 
     Attributes:
         field: A string column.
         term: Text to look for (at most :data:`MAX_SEARCH_LENGTH` characters).
         mode: ``"contains"``, ``"startswith"`` or ``"endswith"``.
-        case_sensitive: Case-insensitive by default (``lower(...)``), portable across backends.
+        case_sensitive: Case-insensitive by default.
     """
 
     field: str
@@ -175,7 +181,10 @@ def _coerce_str(target: type[Any], value: str) -> object:
     if issubclass(target, int):
         return int(value)
     if issubclass(target, float):
-        return float(value)
+        number = float(value)
+        if math.isinf(number) and "inf" not in value.lower():  # "1e400" is not infinity: too big
+            raise OverflowError(value)
+        return number
     if issubclass(target, Decimal):
         return Decimal(value)
     if issubclass(target, uuid.UUID):
@@ -203,25 +212,19 @@ def _is_instance(value: object, target: type[Any]) -> bool:
     return not (isinstance(value, datetime) and not issubclass(target, datetime))
 
 
-def _in_range(model: type[Any], field: str, value: object) -> object:
-    """Reject integers no database column can hold (drivers fail on them with OverflowError)."""
-    if isinstance(value, int) and not isinstance(value, bool) and not _INT_MIN <= value <= _INT_MAX:
-        raise InvalidQueryError(
-            f"invalid value for field {_show(field)} of {model.__name__}: integer out of range "
-            f"({_INT_MIN}..{_INT_MAX})"
-        )
-    return value
-
-
-def coerce_value(model: type[Any], field: str, value: object) -> object:
-    """Convert ``value`` to the Python type of column ``model.<field>``.
+def coerce_value(model: type[Any], field: str, value: object, *, backend: str | None = None) -> object:
+    """Convert ``value`` to the Python type of column ``model.<field>`` and check the column can store it.
 
     Strings are parsed (``"42"`` → 42, ISO dates, UUIDs, ``"true"``, enum values or names); values of
     the right type pass through; ``None`` stays ``None``. Columns without a known Python type accept
-    any value.
+    any value. The result must be storable in the column on ``backend`` (``"postgresql"``,
+    ``"mysql"``, ``"sqlite"``; ``None`` checks for all of them): integers within the column's width,
+    decimals within its precision and finite, floats finite where the backend has no NaN/infinity,
+    text without lone surrogates (nor NUL on PostgreSQL), datetimes convertible to UTC, enum strings
+    among the declared values.
 
     Raises:
-        InvalidQueryError: The value cannot be converted; names the field and the expected type.
+        InvalidQueryError: The value cannot be converted or stored; names the field and the reason.
     """
     if value is None:
         return None
@@ -229,19 +232,26 @@ def coerce_value(model: type[Any], field: str, value: object) -> object:
     target = _python_type(column)
     if target is None:
         return value
+    coerced = _converted(model, field, target, value)
+    return check_storable(model, field, column.type, coerced, backend)
+
+
+def _converted(model: type[Any], field: str, target: type[Any], value: object) -> object:
     if _is_instance(value, target):
-        return _in_range(model, field, value)
-    if target is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if target is Decimal and isinstance(value, int | float) and not isinstance(value, bool):
-        return Decimal(str(value))
-    if isinstance(value, str) and target is not str:
-        try:
-            coerced = _coerce_str(target, value)
-        except (ValueError, KeyError, InvalidOperation):
-            pass
-        else:
-            return _in_range(model, field, coerced)
+        return value
+    try:
+        if target is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if target is Decimal and isinstance(value, int | float) and not isinstance(value, bool):
+            return Decimal(str(value))
+        if isinstance(value, str) and target is not str:
+            return _coerce_str(target, value)
+    except OverflowError:
+        raise InvalidQueryError(
+            f"invalid value for field {_show(field)} of {model.__name__}: number out of range"
+        ) from None
+    except (ValueError, KeyError, InvalidOperation):
+        pass
     raise InvalidQueryError(
         f"invalid value for field {_show(field)} of {model.__name__}: expected {target.__name__}, "
         f"got {type(value).__name__}"
@@ -249,9 +259,13 @@ def coerce_value(model: type[Any], field: str, value: object) -> object:
 
 
 def filter_condition(
-    model: type[Any], flt: Filter, *, allowed: Collection[str] | None = None
+    model: type[Any], flt: Filter, *, allowed: Collection[str] | None = None, backend: str | None = None
 ) -> ColumnElement[bool]:
     """Build the SQL condition of one filter (values become bound parameters).
+
+    Ranges compare in the database's own sort order (native enums by declaration, false < true);
+    values are checked to be storable on ``backend`` (every backend when ``None``), see
+    :func:`coerce_value`.
 
     Raises:
         InvalidQueryError: Unknown/not allowed field, bad value, empty range, search on a non-string
@@ -260,20 +274,20 @@ def filter_condition(
     column = resolve_column(model, flt.field, allowed=allowed)
     name = _show(flt.field)
     if isinstance(flt, Eq):
-        value = coerce_value(model, flt.field, flt.value)
+        value = coerce_value(model, flt.field, flt.value, backend=backend)
         return column.is_(None) if value is None else column == value
     if isinstance(flt, Ne):
-        value = coerce_value(model, flt.field, flt.value)
+        value = coerce_value(model, flt.field, flt.value, backend=backend)
         return column.is_not(None) if value is None else column != value
     if isinstance(flt, In):
         values = [flt.values] if isinstance(flt.values, str | bytes) else _listed(flt.values, name)
         if len(values) > MAX_IN_VALUES:
             raise InvalidQueryError(f"too many values for field {name}: {len(values)} > {MAX_IN_VALUES}")
-        return column.in_([coerce_value(model, flt.field, item) for item in values])
+        return column.in_([coerce_value(model, flt.field, item, backend=backend) for item in values])
     if isinstance(flt, Range):
-        return _range_condition(model, column, flt)
+        return _range_condition(model, column, flt, backend)
     if isinstance(flt, Search):
-        return _search_condition(model, column, flt)
+        return _search_condition(model, column, flt, backend)
     if isinstance(flt, IsNull):
         return column.is_(None) if flt.is_null else column.is_not(None)
     raise InvalidQueryError(f"unsupported filter {type(flt).__name__} for field {name}")
@@ -285,14 +299,22 @@ def _listed(values: object, name: str) -> list[object]:
     return list(values)
 
 
-def _range_condition(model: type[Any], column: InstrumentedAttribute[Any], flt: Range) -> ColumnElement[bool]:
+def _range_condition(
+    model: type[Any], column: InstrumentedAttribute[Any], flt: Range, backend: str | None
+) -> ColumnElement[bool]:
     name = _show(flt.field)
     if flt.ge is not None and flt.gt is not None or flt.le is not None and flt.lt is not None:
         raise InvalidQueryError(f"range on field {name} has both an inclusive and an exclusive bound")
     conditions: list[ColumnElement[bool]] = []
-    for bound, op in ((flt.ge, "__ge__"), (flt.gt, "__gt__"), (flt.le, "__le__"), (flt.lt, "__lt__")):
+    bounds: tuple[tuple[object, Comparison], ...] = (
+        (flt.ge, "ge"),
+        (flt.gt, "gt"),
+        (flt.le, "le"),
+        (flt.lt, "lt"),
+    )
+    for bound, op in bounds:
         if bound is not None:
-            conditions.append(getattr(column, op)(coerce_value(model, flt.field, bound)))
+            conditions.append(compare(column, op, coerce_value(model, flt.field, bound, backend=backend)))
     if not conditions:
         raise InvalidQueryError(f"range on field {name} needs at least one bound (ge, gt, le, lt)")
     condition = conditions[0]
@@ -302,7 +324,7 @@ def _range_condition(model: type[Any], column: InstrumentedAttribute[Any], flt: 
 
 
 def _search_condition(
-    model: type[Any], column: InstrumentedAttribute[Any], flt: Search
+    model: type[Any], column: InstrumentedAttribute[Any], flt: Search, backend: str | None
 ) -> ColumnElement[bool]:
     name = _show(flt.field)
     if _python_type(column) is not str:
@@ -313,9 +335,8 @@ def _search_condition(
         raise InvalidQueryError(f"search term for field {name} is longer than {MAX_SEARCH_LENGTH} characters")
     if flt.mode not in ("contains", "startswith", "endswith"):
         raise InvalidQueryError(f"unknown search mode {_show(flt.mode)} for field {name}")
-    method = flt.mode if flt.case_sensitive else f"i{flt.mode}"
-    condition: ColumnElement[bool] = getattr(column, method)(flt.term, autoescape=True)
-    return condition
+    term = coerce_value(model, flt.field, flt.term, backend=backend)
+    return TextMatch(column, str(term), flt.mode, case_sensitive=bool(flt.case_sensitive))
 
 
 def apply_filters(
@@ -324,10 +345,11 @@ def apply_filters(
     filters: Iterable[Filter],
     *,
     allowed: Collection[str] | None = None,
+    backend: str | None = None,
 ) -> Select[Any]:
-    """Add every filter to ``statement`` (combined with AND)."""
+    """Add every filter to ``statement`` (combined with AND); see :func:`filter_condition`."""
     for flt in filters:
-        statement = statement.where(filter_condition(model, flt, allowed=allowed))
+        statement = statement.where(filter_condition(model, flt, allowed=allowed, backend=backend))
     return statement
 
 

@@ -3,29 +3,37 @@
 Both append the primary key to the requested order, so rows with equal sort values never move
 between pages. Keyset pagination seeks past the last row of the previous page with
 ``(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...`` (mixed directions and NULLs, sorted last, included),
-so deep pages cost the same as the first one. Cursors are opaque URL-safe strings bound to the
+so deep pages cost the same as the first one; each comparison follows the database's own sort
+order for the column type (see ``_ordering``). Cursors are signed, URL-safe strings bound to the
 model and the order they were made for; a tampered or foreign cursor raises :class:`InvalidQueryError`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import enum
-import hashlib
-import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any, Final, Generic, TypeVar
-from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Select,
+    and_,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from internal_base.cursor import CursorCodec
+from internal_rdbms._cursor import backend_of, codec_for, decode_cursor, encode_cursor
 from internal_rdbms._errors import InvalidQueryError
-from internal_rdbms._filters import OrderBy, SortKey, coerce_value, sort_keys
+from internal_rdbms._filters import OrderBy, SortKey, sort_keys
+from internal_rdbms._ordering import compare
+from internal_rdbms._values import returned_inexactly
 
 __all__ = [
     "CursorPage",
@@ -40,7 +48,6 @@ __all__ = [
 
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
-_MAX_CURSOR_LENGTH: Final = 4096
 _MAX_OFFSET: Final = 2**63 - 1
 
 T = TypeVar("T")
@@ -95,59 +102,11 @@ def _check_limit(limit: int, max_limit: int) -> None:
         raise InvalidQueryError(f"page size 'limit' must be an integer between 1 and {max_limit}")
 
 
-def _fingerprint(model: type[Any], keys: Sequence[SortKey]) -> str:
-    spec = ",".join(f"{'-' if key.descending else ''}{key.field}" for key in keys)
-    return hashlib.sha256(f"{model.__name__}:{spec}".encode()).hexdigest()[:12]
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, UUID | Decimal):
-        return str(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise InvalidQueryError(f"cannot build a cursor from a sort value of type {type(value).__name__}")
-
-
-def encode_cursor(model: type[Any], keys: Sequence[SortKey], row: object) -> str:
-    """The cursor pointing just after ``row`` for the order ``keys``."""
-    payload = {"f": _fingerprint(model, keys), "v": [_plain(getattr(row, key.field)) for key in keys]}
-    raw = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(model: type[Any], keys: Sequence[SortKey], cursor: str) -> list[object]:
-    """The sort values stored in ``cursor``, coerced to the column types.
-
-    Raises:
-        InvalidQueryError: Malformed cursor, or made for another model or order.
-    """
-    if not isinstance(cursor, str) or not cursor or len(cursor) > _MAX_CURSOR_LENGTH:
-        raise InvalidQueryError("invalid cursor: empty, not a string or too long")
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(raw)
-    except (binascii.Error, ValueError, RecursionError):  # RecursionError: deeply nested JSON
-        raise InvalidQueryError("invalid cursor: not a cursor issued by this API") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("v"), list):
-        raise InvalidQueryError("invalid cursor: not a cursor issued by this API")
-    if payload.get("f") != _fingerprint(model, keys) or len(payload["v"]) != len(keys):
-        raise InvalidQueryError("invalid cursor: it was issued for a different sort order")
-    values: list[object] = []
-    for key, value in zip(keys, payload["v"], strict=True):
-        if value is None and not key.nullable:
-            raise InvalidQueryError(f"invalid cursor: missing value for sort field {key.field!r}")
-        values.append(coerce_value(model, key.field, value))
-    return values
-
-
 def _after(keys: Sequence[SortKey], values: Sequence[object]) -> ColumnElement[bool]:
     """Rows strictly after ``values`` in the order ``keys`` (NULLs last).
 
-    ``(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...``, prefixed by the redundant ``k1 >= v1`` when the
+    ``(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...`` with each comparison made the way the database's
+    ``ORDER BY`` sorts that type (:func:`compare`), prefixed by the redundant ``k1 >= v1`` when the
     first key is not nullable, so that every backend can use an index range on the first key.
     """
     branches: list[ColumnElement[bool]] = []
@@ -155,17 +114,17 @@ def _after(keys: Sequence[SortKey], values: Sequence[object]) -> ColumnElement[b
     for key, value in zip(keys, values, strict=True):
         column = key.column
         if value is not None:
-            beyond = column < value if key.descending else column > value
+            beyond = compare(column, "lt" if key.descending else "gt", value)
             if key.nullable:
                 beyond = or_(beyond, column.is_(None))
             branches.append(and_(*equal, beyond))
-            equal.append(column == value)
+            equal.append(compare(column, "eq", value))
         else:  # NULL sorts last: nothing is after it within this column
             equal.append(column.is_(None))
     condition = or_(*branches) if branches else false()
     first, first_value = keys[0], values[0]
     if not first.nullable and first_value is not None and len(keys) > 1:
-        bound = first.column <= first_value if first.descending else first.column >= first_value
+        bound = compare(first.column, "le" if first.descending else "ge", first_value)
         condition = and_(bound, condition)
     return condition
 
@@ -226,6 +185,7 @@ async def paginate_keyset(
     cursor: str | None = None,
     allowed_order: Collection[str] | None = None,
     max_limit: int = MAX_PAGE_SIZE,
+    codec: CursorCodec | None = None,
 ) -> CursorPage[T]:
     """Fetch the page after ``cursor`` (the first page when ``None``) by seeking on the sort keys.
 
@@ -241,17 +201,34 @@ async def paginate_keyset(
         cursor: ``next_cursor`` of the previous page.
         allowed_order: Allow-list of sort fields.
         max_limit: Largest accepted ``limit``.
+        codec: Signs and verifies cursors; default: the session's (``Database`` sessions carry one
+            made from ``DatabaseSettings.cursor_secret``), else a random per-process key.
 
     Raises:
-        InvalidQueryError: Bad limit, sort field or cursor.
+        InvalidQueryError: Bad limit, sort field or cursor (edited, or issued for another model,
+            order or key).
     """
     _check_limit(limit, max_limit)
     keys = sort_keys(model, order, allowed=allowed_order)
+    codec = codec_for(session, codec)
+    backend = backend_of(session)
     query = _base(model, statement).order_by(None)
     if cursor is not None:
-        query = query.where(_after(keys, decode_cursor(model, keys, cursor)))
+        query = query.where(_after(keys, decode_cursor(model, keys, cursor, codec, backend=backend)))
     query = query.order_by(*[clause for key in keys for clause in key.clauses()]).limit(limit + 1)
-    rows = list((await session.scalars(query)).all())
+    # Keys whose values the driver rounds are also selected exactly, for the cursor.
+    inexact = [key for key in keys if returned_inexactly(key.column.type, backend)]
+    exact: dict[str, object] = {}
+    if inexact:
+        extra: list[ColumnElement[float]] = [
+            type_coerce(key.column + literal_column("0E0"), Double()) for key in inexact
+        ]
+        result = list((await session.execute(query.add_columns(*extra))).all())
+        rows = [row[0] for row in result]
+        if len(result) > limit:
+            exact = {key.field: value for key, value in zip(inexact, result[limit - 1][1:], strict=True)}
+    else:
+        rows = list((await session.scalars(query)).all())
     items = rows[:limit]
-    next_cursor = encode_cursor(model, keys, items[-1]) if len(rows) > limit else None
+    next_cursor = encode_cursor(model, keys, items[-1], codec, exact) if len(rows) > limit else None
     return CursorPage(items=items, limit=limit, next_cursor=next_cursor)

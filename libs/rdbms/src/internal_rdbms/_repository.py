@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from internal_rdbms._base import SoftDeleteMixin, utcnow
+from internal_rdbms._cursor import backend_of
 from internal_rdbms._errors import InvalidQueryError, NotFoundError, translating_errors
 from internal_rdbms._filters import Eq, Filter, OrderBy, apply_filters, apply_order, parse_order
 from internal_rdbms._pagination import (
@@ -88,7 +89,8 @@ class Repository(Generic[ModelT]):
         if self._soft_delete and not include_deleted:
             statement = statement.where(self.model.deleted_at.is_(None))  # type: ignore[attr-defined]
         every = [*filters, *(Eq(name, value) for name, value in equals.items())]
-        return apply_filters(statement, self.model, every, allowed=self._filterable)
+        backend = backend_of(self.session)
+        return apply_filters(statement, self.model, every, allowed=self._filterable, backend=backend)
 
     async def get(self, pk: object, *, include_deleted: bool = False) -> ModelT:
         """The row with primary key ``pk`` (a tuple for composite keys).

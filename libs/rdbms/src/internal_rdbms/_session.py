@@ -6,20 +6,34 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from internal_base.cursor import CursorCodec
 from internal_base.health import HealthRegistry, default_registry
 from internal_base.resilience import RetryPolicy
 from internal_rdbms._config import DatabaseSettings
+from internal_rdbms._cursor import CURSOR_CODEC_KEY, MAX_CURSOR_LENGTH
 from internal_rdbms._errors import translating_errors
 
 __all__ = ["Database", "transaction"]
 
 _log = logging.getLogger("internal_rdbms")
 R = TypeVar("R")
+
+
+def _lower(value: object) -> object:
+    if value is None or isinstance(value, bytes):
+        return value
+    return str(value).lower()
+
+
+def _install_unicode_lower(dbapi_connection: Any, _record: object) -> None:
+    # SQLite's built-in lower() folds ASCII only; PostgreSQL's and MariaDB's fold every letter.
+    # Replacing it per connection makes case-insensitive Search mean the same on every backend.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
 
 @asynccontextmanager
@@ -73,7 +87,12 @@ class Database:
             settings = DatabaseSettings.load(url=settings)
         self._settings = settings
         self._engine = create_async_engine(settings.url.get_secret_value(), **settings.engine_options())
-        self._factory = async_sessionmaker(self._engine, expire_on_commit=settings.expire_on_commit)
+        if settings.backend == "sqlite":
+            event.listen(self._engine.sync_engine, "connect", _install_unicode_lower)
+        codec = CursorCodec(settings.cursor_secret, max_length=MAX_CURSOR_LENGTH)
+        self._factory = async_sessionmaker(
+            self._engine, expire_on_commit=settings.expire_on_commit, info={CURSOR_CODEC_KEY: codec}
+        )
         self._registry: HealthRegistry | None = None
         if register_health:
             self._registry = health_registry if health_registry is not None else default_registry()
