@@ -9,6 +9,7 @@ from ._errors import Http2NotAvailableError, HttpError
 from ._logging import SECRET_NAMES_EXTENSION, mark_secret
 from ._transport import (
     ATTEMPTS_EXTENSION,
+    HOST_FAILURE_EXCEPTIONS,
     IDEMPOTENCY_KEY_HEADER,
     RETRY_EXTENSION,
     BreakerRegistry,
@@ -23,6 +24,7 @@ __all__ = [
     "BearerAuth",
     "BreakerConfig",
     "BreakerRegistry",
+    "HOST_FAILURE_EXCEPTIONS",
     "Http2NotAvailableError",
     "HttpClientSettings",
     "HttpError",

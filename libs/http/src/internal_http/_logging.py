@@ -25,7 +25,6 @@ __all__ = [
     "register_secret_query_param",
     "safe_headers",
     "safe_url",
-    "secret_query_names",
 ]
 
 logger = logging.getLogger("internal_http")
@@ -43,11 +42,6 @@ _secret_query_names: set[str] = set()
 def register_secret_query_param(name: str) -> None:
     """Mask ``name``'s value in every URL this library (and httpx's own logger) writes."""
     _secret_query_names.add(name.lower())
-
-
-def secret_query_names() -> frozenset[str]:
-    """Return the (lower-cased) query-parameter names registered as secret."""
-    return frozenset(_secret_query_names)
 
 
 class RedactHttpxFilter(logging.Filter):

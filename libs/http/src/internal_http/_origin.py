@@ -14,7 +14,7 @@ import httpx
 
 from internal_base.redaction import is_secret_key
 
-from ._logging import SECRET_NAMES_EXTENSION, secret_query_names
+from ._logging import SECRET_NAMES_EXTENSION
 
 __all__ = ["ORIGIN_EXTENSION", "Origin", "bind_to_origin", "origin_of", "trusted_hop"]
 
@@ -50,8 +50,9 @@ def bind_to_origin(request: httpx.Request) -> None:
     """Record the first hop's origin; strip the credentials of a hop to another origin.
 
     Stripped: every header whose name is secret (``Authorization``, cookies, ``X-API-Key``,
-    ``*token*``...), every header or query parameter an auth strategy marked as secret
-    (:func:`internal_http.mark_secret`), and query parameters registered by ``ApiKeyAuth``.
+    ``*token*``...) and every header or query parameter an auth strategy marked as secret on
+    this request (:func:`internal_http.mark_secret`). Only this request's marks count: another
+    client's ``ApiKeyAuth(query_param="id")`` must not strip ``id`` from this one's redirects.
     """
     extensions = request.extensions
     origin: Origin | None = extensions.get(ORIGIN_EXTENSION)
@@ -64,8 +65,7 @@ def bind_to_origin(request: httpx.Request) -> None:
     headers = request.headers
     for name in [name for name in headers if name in marked or is_secret_key(name)]:
         del headers[name]
-    names = {*marked, *secret_query_names()}
     url = request.url
-    if url.query and any(param.lower() in names for param in url.params):
-        kept = [(k, v) for k, v in url.params.multi_items() if k.lower() not in names]
+    if marked and url.query and any(param.lower() in marked for param in url.params):
+        kept = [(k, v) for k, v in url.params.multi_items() if k.lower() not in marked]
         request.url = url.copy_with(params=kept)

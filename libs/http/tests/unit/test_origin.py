@@ -85,3 +85,15 @@ def test_origin_of_fills_default_ports() -> None:
     assert origin_of(httpx.URL("https://A.test/x")) == ("https", "a.test", 443)
     assert origin_of(httpx.URL("http://a.test:8080/")) == ("http", "a.test", 8080)
     assert trusted_hop(("https", "a.test", 443), httpx.URL("http://a.test/")) is False
+
+
+async def test_only_this_requests_marks_strip_query_parameters() -> None:
+    """A query name another client's ApiKeyAuth registered is kept on this client's foreign redirect."""
+    ApiKeyAuth("other-key", query_param="page")
+    hops = Hops("https://other.test/b")
+    settings = HttpClientSettings(follow_redirects=True)
+    transport = httpx.MockTransport(hops)
+    async with create_client(settings, auth=BearerAuth(SECRET), transport=transport) as client:
+        await client.get("https://api.test/a", params={"page": "2"})
+    assert hops.requests[-1].url.params["page"] == "2"
+    assert hops.last_carries_secret() is False
