@@ -68,6 +68,11 @@ class ServiceClient:
         return self._session
 
     @property
+    def health_registry(self) -> HealthRegistry | None:
+        """The registry this client's readiness check goes to (None: no check is registered)."""
+        return self._health
+
+    @property
     def config(self) -> Any:
         """The botocore ``Config`` the client is created with."""
         retry = self.policy is not None and self.policy.retry is not None

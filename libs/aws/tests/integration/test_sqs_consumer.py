@@ -259,12 +259,14 @@ async def test_receive_errors_are_retried(settings: AwsSettings, caplog: pytest.
         raise AssertionError("no message expected")
 
     client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=unreachable)
-    retry = RetryPolicy(attempts=100, initial_wait=0.01, max_wait=0.05)
-    caplog.set_level(logging.WARNING, logger="internal_aws.sqs.consumer")
+    retry = RetryPolicy(attempts=100, initial_wait=0.01, max_wait=0.05, name="receive")
+    caplog.set_level(logging.WARNING, logger="internal_base.resilience")
     async with SqsConsumer(client, handle, wait_time=1, poll_retry=retry) as consumer:
-        await eventually(lambda: sum("receive failed" in r.getMessage() for r in caplog.records) >= 2)
+        await eventually(lambda: sum("retry receive" in r.getMessage() for r in caplog.records) >= 2)
         assert consumer.running
     assert consumer.stats.received == 0
+    assert consumer.stats.receive_failed >= 2
+    assert consumer.error is None
 
 
 async def test_zero_shutdown_timeout_cancels_at_once(queue: SqsClient) -> None:

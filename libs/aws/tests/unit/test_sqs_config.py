@@ -166,3 +166,13 @@ def test_consumer_defaults() -> None:
     assert consumer.heartbeat_interval == 10
     assert not consumer.running
     assert consumer.in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("req-42", "req-42"), ("a" * 129, None), ("two\nlines", None), ("sp ace", None), ("", None)],
+)
+def test_message_correlation_id_follows_the_base_rule(value: str, expected: str | None) -> None:
+    """Message.correlation_id is the attribute only when is_valid_correlation_id accepts it."""
+    message = Message(message_id="m", receipt_handle="r", body="", attributes={"x-correlation-id": value})
+    assert message.correlation_id == expected

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from internal_aws._errors import BatchError
-from internal_base.context import CORRELATION_ID_HEADER
+from internal_base.context import CORRELATION_ID_HEADER, is_valid_correlation_id
 
 __all__ = [
     "AttributeValue",
@@ -130,9 +130,15 @@ class Message:
 
     @property
     def correlation_id(self) -> str | None:
-        """The producer's correlation id, when it sent one."""
-        value = self.carrier().get(CORRELATION_ID_HEADER)
-        return value or None
+        """The producer's correlation id, when it sent one that ``is_valid_correlation_id`` accepts.
+
+        An attribute breaking the rule (too long, spaces, control characters) gives None, as
+        ``extract_context`` then runs the handler under a fresh id instead.
+        """
+        value = next(
+            (v for k, v in self.carrier().items() if k.lower() == CORRELATION_ID_HEADER.lower()), None
+        )
+        return value if is_valid_correlation_id(value) else None
 
     def carrier(self) -> dict[str, str]:
         """The string attributes: the carrier for ``internal_base.context.extract_context``."""

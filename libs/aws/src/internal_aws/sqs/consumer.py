@@ -11,6 +11,11 @@ Guarantees:
   in the queue: nothing received is ever dropped unprocessed and deleted.
 * Each handler runs inside ``internal_base.context.extract_context`` of the message's attributes,
   so its logs carry the producer's correlation id and its spans join the producer's trace.
+* It never dies silently. Transient receive errors (connection, timeout, throttling) are retried
+  with jittered backoff, bounded by ``poll_retry``'s attempts and total time; an error retrying
+  cannot fix (queue deleted, access denied) or an exhausted retry budget stops it: the error is
+  logged at ERROR, the health check turns unhealthy, ``run`` raises it and ``async with consumer``
+  interrupts its block with it at once.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
-from internal_aws._errors import CALLER_ERRORS, AwsConfigurationError, AwsError
+from internal_aws._errors import RETRYABLE_ERRORS, AwsConfigurationError, AwsError
 from internal_aws.sqs._types import Message
 from internal_aws.sqs.client import SqsClient
 from internal_base.context import extract_context, spawn
-from internal_base.resilience import RetryPolicy, sleep, with_timeout
+from internal_base.health import HealthRegistry, HealthStatus
+from internal_base.resilience import RetryPolicy, with_timeout
 from internal_base.telemetry import span
 
 __all__ = ["ConsumerStats", "Handler", "SqsConsumer"]
@@ -37,6 +43,24 @@ _STOPPED: Final = object()
 
 Handler = Callable[[Message], Awaitable[object]]
 """``async def handler(message) -> None``: raise to leave the message for redelivery."""
+
+_POLL_RETRY: Final = RetryPolicy(
+    attempts=10,
+    initial_wait=0.2,
+    max_wait=10.0,
+    total_timeout=120.0,
+    retry_on=RETRYABLE_ERRORS,
+    name="aws.sqs.consumer.receive",
+)
+"""Default backoff of failed receive calls: up to 10 attempts within 2 minutes, then the consumer stops."""
+_DELETE_RETRY: Final = RetryPolicy(
+    attempts=3,
+    initial_wait=0.1,
+    max_wait=1.0,
+    total_timeout=10.0,
+    retry_on=RETRYABLE_ERRORS,
+    name="aws.sqs.delete",
+)
 
 
 @dataclass
@@ -50,6 +74,9 @@ class ConsumerStats:
         deleted: Messages deleted after success.
         extended: Visibility extensions made for slow handlers.
         cancelled: Handlers cancelled at shutdown (messages left for redelivery).
+        delete_failed: Messages whose handler succeeded but whose delete failed (they come back).
+        extend_failed: Visibility extensions that failed (the handler kept running).
+        receive_failed: Receive calls that failed (retried or, at last, fatal).
     """
 
     received: int = 0
@@ -58,6 +85,9 @@ class ConsumerStats:
     deleted: int = 0
     extended: int = 0
     cancelled: int = 0
+    delete_failed: int = 0
+    extend_failed: int = 0
+    receive_failed: int = 0
 
 
 class SqsConsumer:
@@ -85,7 +115,11 @@ class SqsConsumer:
         failure_visibility: After a handler failure, make the message visible again after this
             many seconds (None: wait out the remaining visibility timeout).
         shutdown_timeout: Seconds ``stop`` lets in-flight handlers finish before cancelling them.
-        poll_retry: Backoff between failed receive calls (default 0.2 s doubling to 10 s).
+        poll_retry: Retry of failed receive calls (default: 0.2 s doubling to
+            10 s, at most 10 attempts within 2 minutes). Errors outside its ``retry_on``, and the
+            last one once it gives up, stop the consumer.
+        health: Registry for the consumer's health check ``aws.sqs.consumer:<queue>`` (readiness
+            and liveness); default: the client's registry, none when the client has none.
     """
 
     def __init__(
@@ -101,6 +135,7 @@ class SqsConsumer:
         failure_visibility: int | None = None,
         shutdown_timeout: float = 30.0,
         poll_retry: RetryPolicy | None = None,
+        health: HealthRegistry | None = None,
     ) -> None:
         if concurrency < 1:
             raise AwsConfigurationError(f"concurrency must be >= 1, got {concurrency}")
@@ -128,17 +163,28 @@ class SqsConsumer:
         self.heartbeat_interval = interval
         self.failure_visibility = failure_visibility
         self.shutdown_timeout = shutdown_timeout
-        self.poll_retry = poll_retry or RetryPolicy(attempts=1_000_000, initial_wait=0.2, max_wait=10.0)
+        self.poll_retry = poll_retry or _POLL_RETRY
         self.stats = ConsumerStats()
+        self._health = health if health is not None else client.health_registry
+        self._health_name = f"aws.sqs.consumer:{client.queue_name or client.queue_url or '?'}"
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._running = False
+        self._error: BaseException | None = None
+        self._receive_errors = 0
+        self._owner: asyncio.Task[Any] | None = None
+        self._owner_cancelled = False
 
     @property
     def running(self) -> bool:
         """Whether ``run`` is polling (False once ``stop`` was requested)."""
         return self._running and not self._stop.is_set()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that stopped the last run, or None."""
+        return self._error
 
     @property
     def in_flight(self) -> int:
@@ -164,7 +210,19 @@ class SqsConsumer:
 
     async def __aenter__(self) -> SqsConsumer:
         await self.start()
+        assert self._runner is not None
+        self._owner = asyncio.current_task()
+        self._owner_cancelled = False
+        self._runner.add_done_callback(self._interrupt_owner)
         return self
+
+    def _interrupt_owner(self, runner: asyncio.Task[None]) -> None:
+        """The background task failed: cancel the ``async with`` block so that it learns at once."""
+        owner = self._owner
+        if owner is None or runner.cancelled() or runner.exception() is None or owner.done():
+            return
+        self._owner_cancelled = True
+        owner.cancel(msg="the SQS consumer stopped with an error")
 
     async def __aexit__(
         self,
@@ -172,28 +230,60 @@ class SqsConsumer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.shutdown()
+        self._owner = None  # from here on a failure is reported by shutdown(), not by cancelling
+        interrupted, self._owner_cancelled = self._owner_cancelled, False
+        if interrupted:
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+        try:
+            await self.shutdown()
+        except Exception:
+            if exc is not None and not interrupted:
+                return  # the block's own error wins; the consumer's was logged at ERROR
+            raise
 
     async def run(self) -> None:
         """Poll and dispatch until :meth:`stop`; then drain in-flight handlers.
 
         Raises:
-            QueueNotFoundError, AccessDeniedError, AwsConfigurationError: Errors that retrying cannot
-                fix stop the consumer (after draining). Other receive errors are logged and retried.
+            QueueNotFoundError, AccessDeniedError, AwsConfigurationError: Errors retrying cannot fix
+                stop the consumer (after draining), as does the last receive error once
+                ``poll_retry`` gives up. Each is logged at ERROR first.
         """
         opened = not self.client.is_open
         if opened:
             await self.client.open()
+        self._error = None
+        self._receive_errors = 0
+        if self._health is not None:
+            self._health.register(self._health_name, self._check, liveness=True)
         self._running = True
         try:
             await self._poll()
+        except Exception as exc:
+            self._error = exc
+            _log.error(
+                "SQS consumer of %s stopped: %s", self._health_name.partition(":")[2], exc, exc_info=exc
+            )
+            raise
         finally:
             self._running = False
             try:
                 await self._drain()
             finally:
+                if self._health is not None and self._error is None:
+                    self._health.unregister(self._health_name, self._check)
                 if opened:
                     await self.client.close()
+
+    async def _check(self) -> object:
+        """Health: unhealthy once stopped by an error, degraded while receive calls are failing."""
+        if self._error is not None:
+            raise AwsError(f"the consumer stopped: {type(self._error).__name__}: {self._error}")
+        if self._receive_errors:
+            return HealthStatus.DEGRADED
+        return {"received": self.stats.received, "in_flight": self.in_flight}
 
     async def _until_stop(self, coro: Coroutine[Any, Any, _T]) -> _T | object:
         """Await ``coro`` unless ``stop`` comes first (then cancel it and return ``_STOPPED``)."""
@@ -211,31 +301,14 @@ class SqsConsumer:
         return task.result()
 
     async def _poll(self) -> None:
-        failures = 0
         while not self._stop.is_set():
             free = self.concurrency - len(self._tasks)
             if free <= 0:
                 await self._until_stop(asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED))
                 continue
-            try:
-                messages = await self._until_stop(
-                    self.client.receive(
-                        max_messages=min(free, self.batch_size),
-                        wait_time=self.wait_time,
-                        visibility_timeout=self.visibility_timeout,
-                    )
-                )
-            except CALLER_ERRORS:
-                raise
-            except AwsError as exc:
-                failures += 1
-                delay = self.poll_retry.backoff(failures)
-                _log.warning("receive failed (%s); retrying in %.2fs", exc, delay)
-                await self._until_stop(sleep(delay))
-                continue
+            messages = await self._until_stop(self.poll_retry.call(self._receive, min(free, self.batch_size)))
             if messages is _STOPPED or not isinstance(messages, list):
                 break
-            failures = 0
             for message in messages:
                 self.stats.received += 1
                 task = asyncio.get_running_loop().create_task(
@@ -243,6 +316,19 @@ class SqsConsumer:
                 )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+
+    async def _receive(self, count: int) -> list[Message]:
+        """One receive call; counts failures for the health check (``poll_retry`` retries it)."""
+        try:
+            messages = await self.client.receive(
+                max_messages=count, wait_time=self.wait_time, visibility_timeout=self.visibility_timeout
+            )
+        except AwsError:
+            self.stats.receive_failed += 1
+            self._receive_errors += 1
+            raise
+        self._receive_errors = 0
+        return messages
 
     async def _drain(self) -> None:
         if not self._tasks:
@@ -258,10 +344,15 @@ class SqsConsumer:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _process(self, message: Message) -> None:
-        with extract_context(message.carrier()):
-            attrs = {"messaging.system": "aws_sqs", "messaging.message.id": message.message_id}
-            async with span("aws.sqs.process", **attrs):
-                await self._handle(message)
+        try:
+            with extract_context(message.carrier()):
+                attrs = {"messaging.system": "aws_sqs", "messaging.message.id": message.message_id}
+                async with span("aws.sqs.process", **attrs):
+                    await self._handle(message)
+        except Exception:  # a bug here must show up in the logs, not vanish with the task
+            _log.exception(
+                "processing message %s failed unexpectedly; it will be redelivered", message.message_id
+            )
 
     async def _handle(self, message: Message) -> None:
         finished = asyncio.Event()
@@ -290,9 +381,14 @@ class SqsConsumer:
                 await asyncio.gather(heartbeat, return_exceptions=True)
         self.stats.succeeded += 1
         try:
-            await self.client.delete(message)
+            await _DELETE_RETRY.call(self.client.delete, message)
         except AwsError as exc:
-            _log.warning("could not delete message %s (it will be redelivered): %s", message.message_id, exc)
+            self.stats.delete_failed += 1
+            _log.warning(
+                "could not delete message %s after its handler succeeded; it will be redelivered: %s",
+                message.message_id,
+                exc,
+            )
             return
         self.stats.deleted += 1
 
@@ -312,6 +408,11 @@ class SqsConsumer:
                 try:
                     await self.client.change_visibility(message, self.visibility_timeout)
                 except AwsError as exc:
-                    _log.warning("could not extend visibility of message %s: %s", message.message_id, exc)
+                    self.stats.extend_failed += 1
+                    _log.warning(
+                        "could not extend visibility of message %s (another consumer may receive it): %s",
+                        message.message_id,
+                        exc,
+                    )
                 else:
                     self.stats.extended += 1

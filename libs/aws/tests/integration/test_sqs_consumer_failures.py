@@ -1,0 +1,181 @@
+"""The consumer's failure paths against the real server: it never dies silently and never loses a message."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from internal_aws import (
+    AwsConnectionError,
+    AwsSettings,
+    ConsumerStats,
+    Message,
+    QueueNotFoundError,
+    SqsClient,
+    SqsConsumer,
+)
+from internal_aws._errors import RETRYABLE_ERRORS
+from internal_base.context import get_correlation_id, is_valid_correlation_id
+from internal_base.health import HealthRegistry, HealthStatus
+from internal_base.resilience import RetryPolicy, testing
+from internal_testing._proxy import AwsProxy
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait until ``condition()`` holds, failing the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def never(message: Message) -> None:
+    raise AssertionError(f"no message expected, got {message.body!r}")
+
+
+async def status_of(registry: HealthRegistry, name: str) -> tuple[HealthStatus, str | None]:
+    check = (await registry.readiness()).check(name)
+    return check.status, check.error
+
+
+@pytest.fixture()
+async def proxied(aws_proxy: AwsProxy, settings: AwsSettings, queue: SqsClient) -> AsyncIterator[SqsClient]:
+    """The test queue, reached through the fault-injecting proxy."""
+    routed = settings.model_copy(update={"endpoint_url": aws_proxy.url})
+    async with SqsClient(queue_url=queue.queue_url, settings=routed, session=queue.session) as client:
+        yield client
+
+
+async def test_a_deleted_queue_interrupts_the_async_with_block(
+    settings: AwsSettings, unique_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deleting the queue mid-run raises QueueNotFoundError in the caller's block at once, logged at ERROR."""
+    registry = HealthRegistry(cache_ttl=0)
+    caplog.set_level(logging.ERROR, logger="internal_aws.sqs.consumer")
+    async with SqsClient(queue_name=unique_name, settings=settings) as client:
+        await client.create_queue()
+        consumer = SqsConsumer(client, never, wait_time=1, health=registry)
+        deleted_at: list[float] = []
+
+        async def delete_the_queue_and_wait() -> None:
+            async with consumer:
+                await eventually(lambda: consumer.running)
+                assert (await status_of(registry, f"aws.sqs.consumer:{unique_name}"))[
+                    0
+                ] == HealthStatus.HEALTHY
+                await client.delete_queue()
+                deleted_at.append(time.monotonic())
+                await asyncio.sleep(60)
+
+        with pytest.raises(QueueNotFoundError):
+            await delete_the_queue_and_wait()
+        assert time.monotonic() - deleted_at[0] < 30
+    assert isinstance(consumer.error, QueueNotFoundError)
+    status, error = await status_of(registry, f"aws.sqs.consumer:{unique_name}")
+    assert status == HealthStatus.UNHEALTHY
+    assert "QueueNotFoundError" in (error or "")
+    [record] = [r for r in caplog.records if r.name == "internal_aws.sqs.consumer"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], QueueNotFoundError)
+
+
+async def test_unreachable_endpoint_is_retried_then_stops_the_consumer(settings: AwsSettings) -> None:
+    """A closed port is retried with backoff up to poll_retry.attempts, then the error reaches the caller."""
+    closed = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "max_attempts": 1})
+    registry = HealthRegistry(cache_ttl=0)
+    client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=closed)
+    retry = RetryPolicy(attempts=3, initial_wait=0.5, max_wait=1.0, retry_on=RETRYABLE_ERRORS)
+    consumer = SqsConsumer(client, never, wait_time=1, poll_retry=retry, health=registry)
+    with testing() as switch, pytest.raises(AwsConnectionError):
+        async with consumer:
+            await asyncio.sleep(60)
+    assert consumer.stats.receive_failed == 3
+    assert len(switch.sleeps) == 2
+    assert (await status_of(registry, "aws.sqs.consumer:http://127.0.0.1:9/123456789012/q"))[0] == (
+        HealthStatus.UNHEALTHY
+    )
+
+
+async def test_health_is_degraded_while_receive_calls_fail(settings: AwsSettings) -> None:
+    """While receive errors are being retried the consumer runs on and reports itself degraded."""
+    closed = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "max_attempts": 1})
+    registry = HealthRegistry(cache_ttl=0)
+    client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=closed)
+    retry = RetryPolicy(attempts=10_000, initial_wait=0.01, max_wait=0.05, total_timeout=None)
+    async with SqsConsumer(client, never, wait_time=1, poll_retry=retry, health=registry) as consumer:
+        await eventually(lambda: consumer.stats.receive_failed >= 2)
+        assert (await registry.readiness()).status == HealthStatus.DEGRADED
+        assert consumer.running
+    assert consumer.error is None
+    assert registry.names == []
+
+
+async def test_delete_failure_after_success_redelivers_the_message(
+    aws_proxy: AwsProxy, proxied: SqsClient, queue: SqsClient
+) -> None:
+    """When the delete after a successful handler fails the message comes back instead of being lost."""
+    counts: list[int] = []
+    aws_proxy.corrupt_receipt_handles = {"DeleteMessage"}
+
+    async def handle(message: Message) -> None:
+        counts.append(message.receive_count)
+        if message.receive_count >= 2:
+            aws_proxy.corrupt_receipt_handles = set()
+
+    await queue.send("once-more")
+    async with SqsConsumer(proxied, handle, wait_time=1, visibility_timeout=1) as consumer:
+        await eventually(lambda: consumer.stats.deleted == 1)
+    assert counts == [1, 2]
+    assert consumer.stats.delete_failed == 1
+    assert consumer.stats.succeeded == 2
+    counts_left = await queue.attributes(
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"
+    )
+    assert set(counts_left.values()) == {"0"}
+
+
+async def test_failed_visibility_extension_is_counted_and_the_handler_finishes(
+    aws_proxy: AwsProxy, proxied: SqsClient, queue: SqsClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A heartbeat the server rejects is logged and counted; the handler completes, the message is deleted."""
+    aws_proxy.corrupt_receipt_handles = {"ChangeMessageVisibility"}
+    caplog.set_level(logging.WARNING, logger="internal_aws.sqs.consumer")
+    stats: list[ConsumerStats] = []
+
+    async def handle(message: Message) -> None:
+        await eventually(lambda: stats[0].extend_failed >= 2)
+
+    await queue.send("slow")
+    consumer = SqsConsumer(proxied, handle, wait_time=1, visibility_timeout=30, heartbeat_interval=0.2)
+    stats.append(consumer.stats)
+    async with consumer:
+        await eventually(lambda: consumer.stats.deleted == 1)
+    assert consumer.stats.extended == 0
+    assert consumer.stats.failed == 0
+    assert any("could not extend visibility" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["x" * 500, "abc\ndef", "forged\r\nlevel=ERROR", "tab\there", "quote\"'", "spa ce"],
+    ids=["too-long", "newline", "crlf", "tab", "quotes", "space"],
+)
+async def test_hostile_correlation_id_is_replaced_by_a_fresh_one(queue: SqsClient, hostile: str) -> None:
+    """A message whose correlation-id attribute breaks the ID rule is handled under a fresh valid id."""
+    seen: list[tuple[str | None, str | None]] = []
+
+    async def handle(message: Message) -> None:
+        seen.append((get_correlation_id(), message.correlation_id))
+
+    await queue.send("hostile", attributes={"X-Correlation-ID": hostile})
+    async with SqsConsumer(queue, handle, wait_time=1, visibility_timeout=10) as consumer:
+        await eventually(lambda: consumer.stats.deleted == 1)
+    [(current, attribute)] = seen
+    assert current != hostile
+    assert is_valid_correlation_id(current)
+    assert attribute is None
