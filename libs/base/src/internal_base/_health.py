@@ -5,19 +5,31 @@ without raising; returning ``False`` means unhealthy, a ``HealthStatus`` is take
 mapping is kept as ``details``. Checks run concurrently, each under its own timeout; a check
 that raises or hangs becomes an unhealthy result with its (redacted) reason, and the aggregate
 never raises. Reports are cached for ``cache_ttl`` seconds and concurrent callers share one run.
+
+Coroutine functions run on the event loop. Any other callable runs in a daemon worker thread
+(in a copy of the caller's context), so a check that blocks cannot stall the loop and is
+reported unhealthy at its timeout; while it is still blocked, later runs wait for that same
+call instead of starting another thread. A check that raises ``CancelledError`` itself, or an
+exception that cannot be printed, is an unhealthy result like any other failure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
 import functools
 import inspect
+import math
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -93,9 +105,23 @@ class _Check:
     liveness: bool
 
 
+_MAX_ERROR: Final = 500
+# Sync checks still running in their thread, so a hung one is awaited again, never re-started.
+_RUNNING: WeakKeyDictionary[Callable[..., object], concurrent.futures.Future[object]] = WeakKeyDictionary()
+_RUNNING_LOCK: Final = threading.Lock()
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ fails must not fail the report
+        return "<unprintable>"
+
+
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return redact_text(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    text = _text(exc)
+    described = redact_text(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    return described if len(described) <= _MAX_ERROR else described[: _MAX_ERROR - 3] + "..."
 
 
 def _interpret(value: object) -> tuple[HealthStatus, str | None, dict[str, Any]]:
@@ -104,22 +130,81 @@ def _interpret(value: object) -> tuple[HealthStatus, str | None, dict[str, Any]]
     if isinstance(value, HealthStatus):
         return value, None, {}
     if isinstance(value, Mapping):
-        details = redact(dict(value))
+        details = redact({str(key): item for key, item in value.items()})
         return HealthStatus.HEALTHY, None, details if isinstance(details, dict) else {}
     return HealthStatus.HEALTHY, None, {}
 
 
+def _is_async(fn: CheckFn) -> bool:
+    # A callable object with ``async def __call__`` counts as a coroutine function too.
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+
+
+def _in_thread(fn: Callable[[], object]) -> concurrent.futures.Future[object]:
+    """Start ``fn`` in a daemon thread (or join the call still running) and return its future."""
+    with _RUNNING_LOCK:
+        try:
+            running = _RUNNING.get(fn)
+        except TypeError:  # not weak-referenceable: no sharing
+            running = None
+        if running is not None and not running.done():
+            return running
+        future: concurrent.futures.Future[object] = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()  # a timed-out waiter can no longer cancel it
+        with contextlib.suppress(TypeError):
+            _RUNNING[fn] = future
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            result = context.run(fn)
+        except BaseException as exc:  # handed over to the waiting coroutine
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    # A daemon thread, not an executor: a check that never returns must not block interpreter exit.
+    threading.Thread(target=target, name="health-check", daemon=True).start()
+    return future
+
+
+async def _call(fn: CheckFn) -> object:
+    if _is_async(fn):
+        value = fn()
+    else:
+        value = await asyncio.wrap_future(_in_thread(fn))
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
 async def run_check(name: str, fn: CheckFn, *, critical: bool = True, timeout: float = 2.0) -> CheckResult:
-    """Run one check under ``timeout``; never raises (except cancellation of the caller)."""
+    """Run one check under ``timeout``; never raises (except cancellation of the caller).
+
+    Coroutine functions run on the loop; other callables in a worker thread (see the module
+    docstring), so a blocking check is reported unhealthy at its timeout.
+    """
     started = time.perf_counter()
+    deadline = asyncio.timeout(timeout)
     try:
-        async with asyncio.timeout(timeout):
-            value = fn()
-            if inspect.isawaitable(value):
-                value = await value
-        status, error, details = _interpret(value)
-    except TimeoutError:
-        status, error, details = HealthStatus.UNHEALTHY, f"timed out after {timeout:g}s", {}
+        async with deadline:
+            value = await _call(fn)
+        try:
+            status, error, details = _interpret(value)
+        except Exception as exc:
+            status, error, details = (
+                HealthStatus.UNHEALTHY,
+                f"check returned an unusable value: {_describe(exc)}",
+                {},
+            )
+    except TimeoutError as exc:
+        error = f"timed out after {timeout:g}s" if deadline.expired() else _describe(exc)
+        status, details = HealthStatus.UNHEALTHY, {}
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the caller is being cancelled: never swallow that
+        status, error, details = HealthStatus.UNHEALTHY, _describe(exc), {}
     except Exception as exc:
         status, error, details = HealthStatus.UNHEALTHY, _describe(exc), {}
     return CheckResult(
@@ -132,18 +217,33 @@ async def run_check(name: str, fn: CheckFn, *, critical: bool = True, timeout: f
     )
 
 
+def _positive(name: str, value: object, *, zero: bool = False) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not zero):  # type: ignore[operator]
+        expected = "a finite number >= 0" if zero else "a finite number > 0"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
 class HealthRegistry:
     """Named checks split into liveness and readiness views.
 
+    A report is cached only if no check was registered or removed while it ran, and a caller
+    arriving after such a change never joins the run that started before it.
+
     Args:
         cache_ttl: Seconds a report is reused (0 disables caching).
+
+    Raises:
+        ValueError: ``cache_ttl`` is negative, NaN, infinite or not a number.
     """
 
     def __init__(self, *, cache_ttl: float = 1.0) -> None:
-        self.cache_ttl = cache_ttl
+        self.cache_ttl = _positive("cache_ttl", cache_ttl, zero=True)
         self._checks: dict[str, _Check] = {}
         self._cache: dict[bool, tuple[float, HealthReport]] = {}
-        self._inflight: dict[bool, asyncio.Task[HealthReport]] = {}
+        self._inflight: dict[bool, tuple[int, asyncio.Task[HealthReport]]] = {}
+        self._generation = 0  # bumped by every register/unregister
 
     def register(
         self,
@@ -162,10 +262,21 @@ class HealthRegistry:
             critical: An unhealthy critical check makes the aggregate unhealthy; others degrade it.
             timeout: Seconds before the check counts as hung (unhealthy).
             liveness: Also part of the liveness view (readiness always runs every check).
+
+        Raises:
+            ValueError: An empty or non-string name, or a timeout that is not a finite number > 0.
+            TypeError: ``check`` is not callable.
         """
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout!r}")
-        self._checks[name] = _Check(name, check, critical, timeout, liveness)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"check name must be a non-empty string, got {name!r}")
+        if not callable(check):
+            raise TypeError(f"check {name!r} must be callable, got {type(check).__name__}")
+        seconds = _positive("timeout", timeout)
+        self._checks[name] = _Check(name, check, critical, seconds, liveness)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._generation += 1
         self._cache.clear()
 
     def unregister(self, name: str, check: CheckFn | None = None) -> None:
@@ -181,7 +292,7 @@ class HealthRegistry:
         if registered is None or (check is not None and registered.fn != check):
             return
         del self._checks[name]
-        self._cache.clear()
+        self._changed()
 
     @property
     def names(self) -> list[str]:
@@ -201,18 +312,23 @@ class HealthRegistry:
         if cached is not None and time.monotonic() - cached[0] < self.cache_ttl:
             return cached[1]
         loop = asyncio.get_running_loop()
-        task = self._inflight.get(liveness)
-        if task is None or task.get_loop() is not loop:
+        generation = self._generation
+        inflight = self._inflight.get(liveness)
+        if inflight is not None and inflight[0] == generation and inflight[1].get_loop() is loop:
+            task = inflight[1]
+        else:
             # One run shared by concurrent callers; a cancelled caller does not cancel it.
             task = loop.create_task(self._run(liveness=liveness))
-            self._inflight[liveness] = task
-            task.add_done_callback(functools.partial(self._finished, liveness))
+            self._inflight[liveness] = (generation, task)
+            task.add_done_callback(functools.partial(self._finished, liveness, generation))
         return await asyncio.shield(task)
 
-    def _finished(self, liveness: bool, task: asyncio.Task[HealthReport]) -> None:
-        if self._inflight.get(liveness) is task:
+    def _finished(self, liveness: bool, generation: int, task: asyncio.Task[HealthReport]) -> None:
+        inflight = self._inflight.get(liveness)
+        if inflight is not None and inflight[1] is task:
             del self._inflight[liveness]
-        if not task.cancelled() and task.exception() is None:
+        # A run that overlapped a register/unregister describes a stale set of checks: not cached.
+        if generation == self._generation and not task.cancelled() and task.exception() is None:
             self._cache[liveness] = (time.monotonic(), task.result())
 
     async def _run(self, *, liveness: bool) -> HealthReport:
