@@ -1,9 +1,11 @@
 """The one redaction policy used by every commons library.
 
 Secrets are recognised two ways: by the *name* they are stored under (``password``,
-``api_key``, ``Authorization`` ...) and by *patterns* inside free text (DSN passwords,
-``Bearer`` tokens, ``key=value`` pairs, JWTs, AWS access key ids). Logging, settings
-reprs, health reports and exception messages all go through these functions.
+``api_key``, ``Authorization`` ...) and by *patterns* inside free text (URL passwords,
+``key=value`` pairs and header tuples under a secret name, ``Bearer`` tokens, JWTs, AWS access
+key ids). Logging, spans, settings reprs, health reports and exception messages all go through
+these functions. What cannot be inspected fully (nesting deeper than 20 levels, more than
+10,000 items in one value) is masked whole: redaction fails closed.
 """
 
 from __future__ import annotations
@@ -12,11 +14,23 @@ import functools
 import re
 from collections.abc import Mapping
 from typing import Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus
 
 from pydantic import SecretBytes, SecretStr
 
-MASK: Final = "***"
+from internal_base._secret_text import (
+    MASK,
+    MIN_SECRET_LEN,
+    TRIGGER,
+    URL_USERINFO,
+    redact_pairs,
+    redact_patterns,
+)
+
+__all__ = ["CYCLE", "MASK", "is_secret_key", "redact", "redact_headers", "redact_text", "redact_url"]
+
+#: What a reference back to an enclosing container becomes in a redacted copy.
+CYCLE: Final = "<cycle>"
 
 # Fragments that make a key name secret once non-alphanumerics are removed and it is lower-cased.
 _SECRET_FRAGMENTS: Final = (
@@ -42,38 +56,9 @@ _SECRET_HEADERS: Final = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
 )
 _NORMALISE: Final = re.compile(r"[^a-z0-9]")
-
-_KEY_WORDS: Final = (
-    r"[\w.-]*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key"
-    r"|private[_-]?key|credential|authorization|cookie|signature)[\w.-]*"
-)
-_TEXT_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
-    # scheme://user:password@host -> scheme://user:***@host
-    (re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/?#@\s]*:)[^@\s/]+(@)"), rf"\1{MASK}\2"),
-    # key=value / key: value / "key": "value" where key looks secret.
-    (
-        re.compile(
-            rf"(?i)(\b{_KEY_WORDS}[\"']?\s*[=:]\s*[\"']?)"
-            r"(?:(?:bearer|basic|digest|token)\s+)?[^\s\"'&,;}]+"
-        ),
-        rf"\1{MASK}",
-    ),
-    # Free-standing "Bearer abc.def" / "Basic dXNlcjpwYXNz".
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/\-]+=*"), rf"\1 {MASK}"),
-    # JSON Web Tokens.
-    (re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), MASK),
-    # AWS access key ids.
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
-)
-# One cheap search, on the lower-cased text, that every secret pattern above needs to match
-# first (a superset of them). Case-sensitive matching of lower-cased text is ~7x faster than (?i).
-_TRIGGER: Final = re.compile(
-    r"://|bearer|basic|passw|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
-    r"|credential|authorization|cookie|signature|eyj|akia|asia"
-)
-# The shortest text any pattern above can match ("pwd=x"); shorter strings are returned as they are.
-_MIN_SECRET_LEN: Final = 5
+_SCHEME: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://")
 _MAX_DEPTH: Final = 20
+_MAX_ITEMS: Final = 10_000
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
 
 
@@ -96,43 +81,73 @@ def is_secret_key(name: str) -> bool:
     return any(fragment in compact for fragment in _SECRET_FRAGMENTS)
 
 
+def _is_secret_name(name: object) -> bool:
+    """``is_secret_key`` for str and bytes names (header tuples carry bytes); False for others."""
+    if isinstance(name, str):
+        return is_secret_key(name)
+    if isinstance(name, bytes | bytearray):
+        return is_secret_key(bytes(name).decode("latin-1"))
+    return False
+
+
 def redact_text(text: str) -> str:
-    """Mask DSN passwords, bearer tokens, ``key=value`` secrets, JWTs and AWS key ids in free text."""
+    """Mask secrets in free text.
+
+    Masked: URL passwords (also when they contain ``/``), the values of pairs whose key is
+    secret by ``is_secret_key`` (``password=x``, ``"token": "a b"``, ``'X-Amz-Security-Token':
+    b'x'``, ``(b'set-cookie', b'sid=1')``), ``Bearer``/``Basic`` credentials, JWTs and AWS
+    access key ids.
+
+    Returns:
+        The masked text; the same object when nothing was masked.
+    """
     # Fast path: too short for any pattern, or none of the trigger words: the same object back.
-    if len(text) < _MIN_SECRET_LEN or _TRIGGER.search(text.lower()) is None:
+    if len(text) < MIN_SECRET_LEN or TRIGGER.search(text.lower()) is None:
         return text
-    for pattern, replacement in _TEXT_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    redacted = URL_USERINFO.sub(rf"\1{MASK}@", text)
+    redacted = redact_patterns(redact_pairs(redacted, is_secret_key))
+    return text if redacted == text else redacted
 
 
 def redact_url(url: str) -> str:
-    """Mask the password in a URL's userinfo and the values of secret query parameters.
+    """Mask the password in a URL's userinfo and the values of secret query and fragment parameters.
+
+    Only the secrets change: the rest of the URL comes back character for character
+    (``sqlite:///x`` stays ``sqlite:///x``).
 
     Args:
         url: Any URL or DSN, e.g. ``postgresql://app:pw@db:5432/app?sslpassword=x``.
 
     Returns:
-        The URL with ``***`` in place of every secret; unparseable input goes through ``redact_text``.
+        The URL with ``***`` in place of every secret; text without a scheme goes through ``redact_text``.
     """
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError on a malformed port
-    except ValueError:
+    scheme = _SCHEME.match(url)
+    if scheme is None:
         return redact_text(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostinfo}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(is_secret_key(key) for key, _ in pairs):
-            query = urlencode(
-                [(key, MASK if is_secret_key(key) else value) for key, value in pairs], safe="*"
-            )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    redacted = URL_USERINFO.sub(rf"\1{MASK}@", url, count=1)
+    userinfo = URL_USERINFO.match(redacted)
+    rest_at = userinfo.end() if userinfo is not None else scheme.end()
+    head, rest = redacted[:rest_at], redacted[rest_at:]
+    path, hash_sign, fragment = rest.partition("#")
+    path, question, query = path.partition("?")
+    if question:
+        query = _mask_parameters(query)
+    if hash_sign:
+        fragment = _mask_parameters(fragment)
+    return f"{head}{path}{question}{query}{hash_sign}{fragment}"
+
+
+def _mask_parameters(query: str) -> str:
+    """``a=1&token=x`` -> ``a=1&token=***``, every other character kept."""
+    if "=" not in query:
+        return query
+    pairs = []
+    for pair in query.split("&"):
+        name, equals, value = pair.partition("=")
+        if equals and value and is_secret_key(unquote_plus(name)):
+            pair = f"{name}={MASK}"
+        pairs.append(pair)
+    return "&".join(pairs)
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -140,12 +155,16 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: (MASK if is_secret_key(name) else value) for name, value in headers.items()}
 
 
-def redact(value: object, *, _depth: int = 0) -> object:
+def redact(value: object) -> object:
     """Return a redacted copy of ``value``.
 
     Mappings are copied with values under secret keys replaced by ``***``; lists, tuples and
-    sets are copied element by element; strings go through ``redact_text``; pydantic
-    ``SecretStr``/``SecretBytes`` become ``***``. Other objects are returned unchanged.
+    sets are copied element by element, and a ``(name, value)`` pair with a secret name (a
+    header tuple) gets its value masked; strings go through ``redact_text``; ``bytes`` become
+    their redacted ``repr``; pydantic ``SecretStr``/``SecretBytes`` become ``***``. A reference
+    back to an enclosing container becomes ``<cycle>``; a container nested deeper than 20 levels
+    or past 10,000 items in all becomes ``***``. Other objects are returned unchanged (the
+    logging formatters redact them once they are turned into text).
 
     Args:
         value: Any object, typically log arguments or extra fields.
@@ -158,46 +177,62 @@ def redact(value: object, *, _depth: int = 0) -> object:
         return redact_text(value)  # type: ignore[arg-type]
     if kind in _SCALARS:
         return value
-    if _depth < _MAX_DEPTH:  # exact built-in containers first, without the ABC isinstance checks
-        if kind is dict:
-            return _redact_dict(value, _depth + 1)  # type: ignore[arg-type]
-        if kind is list or kind is tuple:
-            depth = _depth + 1
-            items = [
-                item if type(item) in _SCALARS else _redact_item(item, depth)
-                for item in value  # type: ignore[attr-defined]
-            ]
-            return items if kind is list else tuple(items)
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, SecretStr | SecretBytes):
-        return MASK
-    if _depth >= _MAX_DEPTH or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, Mapping):
-        return _redact_dict(value, _depth + 1)
-    if isinstance(value, list):
-        return [redact(item, _depth=_depth + 1) for item in value]
-    if isinstance(value, tuple):
-        return tuple(redact(item, _depth=_depth + 1) for item in value)
-    if isinstance(value, set | frozenset):
-        return type(value)(redact(item, _depth=_depth + 1) for item in value)
-    return value
+    return _Walk().value(value, 0)
 
 
-def _redact_item(item: object, depth: int) -> object:
-    """``redact(item, _depth=depth)`` with the common leaves (scalars, strings) handled inline."""
-    kind = type(item)
-    if kind in _SCALARS:
-        return item
-    if kind is str:
-        return redact_text(item)  # type: ignore[arg-type]
-    return redact(item, _depth=depth)
+class _Walk:
+    """One ``redact`` call: the containers open on the current path and the items left to visit."""
 
+    __slots__ = ("budget", "open")
 
-def _redact_dict(value: Mapping[object, object], depth: int) -> dict[object, object]:
-    """A redacted dict copy of a mapping: values under secret keys masked, the others redacted."""
-    return {
-        key: (MASK if isinstance(key, str) and is_secret_key(key) else _redact_item(item, depth))
-        for key, item in value.items()
-    }
+    def __init__(self) -> None:
+        self.budget = _MAX_ITEMS
+        self.open: set[int] = set()
+
+    def value(self, value: object, depth: int) -> object:
+        kind = type(value)
+        if kind in _SCALARS:
+            return value
+        if kind is str:
+            return redact_text(value)  # type: ignore[arg-type]
+        if isinstance(value, str):
+            return redact_text(value)
+        if isinstance(value, SecretStr | SecretBytes):
+            return MASK
+        if isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, bytes | bytearray | memoryview):
+            return redact_text(repr(bytes(value)))
+        if not isinstance(value, Mapping | list | tuple | set | frozenset):
+            return value
+        ident = id(value)
+        if ident in self.open:
+            return CYCLE
+        self.budget -= len(value)
+        if depth >= _MAX_DEPTH or self.budget < 0:
+            return MASK
+        self.open.add(ident)
+        try:
+            return self._container(value, depth + 1)
+        finally:
+            self.open.discard(ident)
+
+    def _container(self, value: object, depth: int) -> object:
+        item = self.value
+        if isinstance(value, Mapping):
+            return {
+                key: (
+                    MASK if _is_secret_name(key) else entry if type(entry) in _SCALARS else item(entry, depth)
+                )
+                for key, entry in value.items()
+            }
+        if isinstance(value, tuple | list) and len(value) == 2 and _is_secret_name(value[0]):
+            pair = [item(value[0], depth), MASK]  # a (name, value) header tuple
+            return pair if isinstance(value, list) else tuple(pair)
+        if isinstance(value, list):
+            return [entry if type(entry) in _SCALARS else item(entry, depth) for entry in value]
+        if isinstance(value, tuple):
+            return tuple(entry if type(entry) in _SCALARS else item(entry, depth) for entry in value)
+        if isinstance(value, set | frozenset):
+            return type(value)(item(entry, depth) for entry in value)
+        return value  # pragma: no cover - value() lets only containers through

@@ -91,8 +91,13 @@ def test_redact_text_jwt_and_aws_key() -> None:
 
 
 def test_redact_text_leaves_port_paths_alone() -> None:
-    """A URL with a port and an @ in the path is not mistaken for a DSN."""
-    assert redact_text("http://host:8080/p@x") == "http://host:8080/p@x"
+    """A URL with a port and no userinfo is left alone."""
+    assert redact_text("see http://host:8080/p?q=1 now") == "see http://host:8080/p?q=1 now"
+
+
+def test_redact_text_port_path_with_at_fails_closed() -> None:
+    """``host:8080/p@x`` reads as user ``host`` with a password to SQLAlchemy, so it is masked."""
+    assert redact_text("http://host:8080/p@x") == "http://host:***@x"
 
 
 def test_redact_recursive_mapping() -> None:
@@ -135,3 +140,15 @@ def test_redact_stops_at_depth_limit() -> None:
         value = [value]
     result = redact(value)
     assert isinstance(result, list)
+
+
+def test_redact_masks_past_depth_limit() -> None:
+    """Past the nesting limit the rest of the value is masked, never returned raw."""
+    value: list[object] = ["hunter2"]
+    for _ in range(25):
+        value = [value]
+    inner = redact(value)
+    for _ in range(20):
+        assert isinstance(inner, list)
+        inner = inner[0]
+    assert inner == MASK

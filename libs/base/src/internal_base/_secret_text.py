@@ -1,0 +1,144 @@
+"""Secrets inside free text: URL passwords, ``key=value`` pairs, header tuples, tokens.
+
+A *pair* is a key followed by ``=``, ``:`` or (for quoted values) ``,``; the key may be bare
+(``password=x``), quoted (``"password": "x"``, ``'X-Amz-Security-Token': b'x'``), a byte
+string as in header tuples (``(b'authorization', b'Bearer x')``) or escaped inside another
+string (``\\"token\\": \\"x\\"``). Whether the key is secret is decided by the same
+``is_secret_key`` that masks mapping keys, so free text and structured data follow one policy.
+A secret value is masked whole: a quoted value up to its closing quote (to the end of the text
+when it has none), a bracketed value up to its matching bracket, an unquoted value up to the
+next separator, an ``Authorization`` scheme together with its credentials.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+MASK: Final = "***"
+
+# scheme://user:password@host. The password ends at the last "@" before the first "/", "?" or
+# "#" (how urllib splits a netloc) or, when there is none, at the first "@" (how SQLAlchemy
+# reads a password that contains "/"): whichever reaches further, so neither parser's view of
+# the password can show through.
+URL_USERINFO: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/?#@\s]*:)(?:[^\s/?#]*|[^@\s]*)@")
+
+_PAIR_KEY: Final = re.compile(
+    r"""(?:
+        (?:\bb)?(?P<q>["'])(?P<qkey>[^"'\\\r\n]{1,128})(?P=q)
+      | \\(?P<e>["'])(?P<ekey>[^"'\\\r\n]{1,128})\\(?P=e)
+      | (?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]{0,127}+)(?:\\?["'])?
+    )
+    \s*(?:[:=]|,(?=\s*b?["']|\s*\\["']))\s*""",
+    re.VERBOSE,
+)
+_QUOTED: Final = {
+    '"': re.compile(r'"(?:[^"\\]|\\.)*+"', re.DOTALL),
+    "'": re.compile(r"'(?:[^'\\]|\\.)*+'", re.DOTALL),
+}
+_ESCAPED: Final = {
+    '"': re.compile(r'\\"(?:[^\\]|\\(?!"))*+\\"', re.DOTALL),
+    "'": re.compile(r"\\'(?:[^\\]|\\(?!'))*+\\'", re.DOTALL),
+}
+_BARE_VALUE: Final = re.compile(
+    r"(?:(?:bearer|basic|digest|token|negotiate|aws4-hmac-sha256)\s+)?[^\s\"'&,;}]+", re.IGNORECASE
+)
+_CLOSING: Final = {"[": "]", "(": ")", "{": "}"}
+
+_OTHER_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
+    # Free-standing "Bearer abc.def" / "Basic dXNlcjpwYXNz".
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/\-]+=*"), rf"\1 {MASK}"),
+    # JSON Web Tokens.
+    (re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), MASK),
+    # AWS access key ids.
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
+)
+
+# One cheap search of the lower-cased text that every secret above needs to match first: a
+# superset of the URL pattern, the tokens and every key name ``is_secret_key`` accepts, with
+# up to three separators inside compound names (``api_key``, ``Signing-Key``, ``session id``).
+TRIGGER: Final = re.compile(
+    r"://|bearer|basic|eyj|akia|asia|pass|pwd|secret|token|credential|auth|cookie|sig"
+    r"|(?:api|access|private|signing|encryption)[^a-z0-9]{0,3}key|session[^a-z0-9]{0,3}id"
+)
+# The shortest text any pattern can match ("pwd=x"); shorter strings are returned as they are.
+MIN_SECRET_LEN: Final = 5
+
+
+def redact_pairs(text: str, is_secret: Callable[[str], bool]) -> str:
+    """Mask the value of every pair in ``text`` whose key ``is_secret`` accepts."""
+    pieces: list[str] = []
+    copied = 0  # text[:copied] is already in pieces
+    position = 0
+    search = _PAIR_KEY.search
+    while True:
+        match = search(text, position)
+        if match is None:
+            break
+        position = match.end()
+        key = match.group("qkey") or match.group("ekey") or match.group("key")
+        if position >= len(text) or not is_secret(key):
+            continue
+        masked, end = _masked_value(text, position)
+        if end == position:
+            continue
+        pieces.append(text[copied:position])
+        pieces.append(masked)
+        copied = position = end
+    if not pieces:
+        return text
+    pieces.append(text[copied:])
+    return "".join(pieces)
+
+
+def _masked_value(text: str, start: int) -> tuple[str, int]:
+    """The mask for the value starting at ``start`` and the index where that value ends."""
+    char = text[start]
+    prefix = ""
+    if char in "bB" and text[start + 1 : start + 2] in ("'", '"'):
+        prefix, start = char, start + 1
+        char = text[start]
+    if char in _QUOTED:
+        found = _QUOTED[char].match(text, start)
+        if found is None:  # unterminated: everything to the end may belong to the secret
+            return f"{prefix}{char}{MASK}", len(text)
+        return f"{prefix}{char}{MASK}{char}", found.end()
+    if char == "\\" and text[start + 1 : start + 2] in _ESCAPED:
+        quote = text[start + 1]
+        escaped = _ESCAPED[quote].match(text, start)
+        if escaped is None:
+            return f"\\{quote}{MASK}", len(text)
+        return f"\\{quote}{MASK}\\{quote}", escaped.end()
+    if char in _CLOSING:
+        return MASK, _bracket_end(text, start)
+    bare = _BARE_VALUE.match(text, start)
+    return (MASK, bare.end()) if bare is not None else ("", start)
+
+
+def _bracket_end(text: str, start: int) -> int:
+    """Index after the bracket that closes ``text[start]`` (quotes respected), or the text's end."""
+    stack = [_CLOSING[text[start]]]
+    index = start + 1
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if char in _QUOTED:
+            found = _QUOTED[char].match(text, index)
+            index = length if found is None else found.end()
+            continue
+        if char in _CLOSING:
+            stack.append(_CLOSING[char])
+        elif char == stack[-1]:
+            stack.pop()
+            if not stack:
+                return index + 1
+        index += 1
+    return length
+
+
+def redact_patterns(text: str) -> str:
+    """Apply the token patterns (bearer/basic credentials, JWTs, AWS key ids)."""
+    for pattern, replacement in _OTHER_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text

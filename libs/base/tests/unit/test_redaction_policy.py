@@ -1,0 +1,139 @@
+"""Tests for the redaction policy against hostile inputs: odd passwords, bytes, header tuples, cycles."""
+
+from __future__ import annotations
+
+import pytest
+
+from internal_base.redaction import MASK, redact, redact_text, redact_url
+
+PASSWORDS = ["ab/xyz", "a/b/c", "ab?x", "ab#x", "p@ss", "1234/abc"]
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_redact_url_masks_passwords_with_url_delimiters(password: str) -> None:
+    """A raw password holding ``/``, ``?``, ``#`` or ``@`` (SQLAlchemy accepts them) is masked whole."""
+    redacted = redact_url(f"postgresql://app:{password}@host:5432/db")
+    assert redacted == "postgresql://app:***@host:5432/db"
+
+
+@pytest.mark.parametrize("password", PASSWORDS)
+def test_redact_text_masks_passwords_with_url_delimiters(password: str) -> None:
+    """The free-text DSN pattern masks the same passwords whole."""
+    text = f"connect failed: postgresql+asyncpg://app:{password}@db/app (timeout)"
+    assert redact_text(text) == "connect failed: postgresql+asyncpg://app:***@db/app (timeout)"
+
+
+def test_redact_text_keeps_host_after_userinfo() -> None:
+    """An ``@`` later in the path does not swallow the host: only the password is masked."""
+    assert redact_text("mysql://u:pw@db/x?mail=a@b.c") == "mysql://u:***@db/x?mail=a@b.c"
+
+
+@pytest.mark.parametrize("url", ["sqlite:///x", "sqlite:////abs/path.db", "sqlite+aiosqlite:///:memory:"])
+def test_redact_url_returns_urls_without_secrets_unchanged(url: str) -> None:
+    """URLs without secrets come back character for character (no ``sqlite:/x``)."""
+    assert redact_url(url) == url
+
+
+def test_redact_url_masks_secret_fragment_parameters() -> None:
+    """OAuth-style fragments (``#access_token=``) are masked like query parameters."""
+    assert redact_url("https://app/cb#access_token=abc&state=1") == "https://app/cb#access_token=***&state=1"
+
+
+def test_redact_url_keeps_query_spelling() -> None:
+    """Masking a query value does not re-encode the other parameters."""
+    assert redact_url("https://h/p?q=a+b%20c&token=x") == "https://h/p?q=a+b%20c&token=***"
+
+
+def test_bytes_literal_header_value_is_masked() -> None:
+    """botocore's header dict (``'X-Amz-Security-Token': b'...'``) loses the token."""
+    text = "headers={'X-Amz-Date': b'20260101T000000Z', 'X-Amz-Security-Token': b'IQoJb3JpZ2luX2VjE'}"
+    assert redact_text(text) == (
+        "headers={'X-Amz-Date': b'20260101T000000Z', 'X-Amz-Security-Token': b'***'}"
+    )
+
+
+def test_header_tuples_are_masked() -> None:
+    """httpcore's list of byte tuples has secret header values masked, other headers kept."""
+    text = (
+        "return_value=(b'HTTP/1.1', 200, b'OK', [(b'content-type', b'text/plain'), "
+        "(b'set-cookie', b'sid=abc; Path=/'), (b'x-subject-token', b'tok-1'), "
+        "(b'authorization', b'Bearer t')])"
+    )
+    assert redact_text(text) == (
+        "return_value=(b'HTTP/1.1', 200, b'OK', [(b'content-type', b'text/plain'), "
+        "(b'set-cookie', b'***'), (b'x-subject-token', b'***'), (b'authorization', b'***')])"
+    )
+
+
+def test_str_header_tuples_are_masked() -> None:
+    """Header tuples of str (hpack, h2) are masked the same way."""
+    assert redact_text("[(':path', '/'), ('cookie', 'a=b')]") == "[(':path', '/'), ('cookie', '***')]"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('password="two words here" user=u', 'password="***" user=u'),
+        ("{'secret': 'with spaces, and commas'}", "{'secret': '***'}"),
+        ('{"token": "a \\" quoted \\" value"}', '{"token": "***"}'),
+        ("password='unterminated and more", "password='***"),
+    ],
+)
+def test_quoted_values_are_masked_whole(text: str, expected: str) -> None:
+    """A quoted secret value is masked up to its closing quote, spaces and escapes included."""
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize("key", ["session_id", "signing_key", "encryption_key", "sessionId", "Signing-Key"])
+def test_free_text_follows_key_name_policy(key: str) -> None:
+    """Every key name ``is_secret_key`` accepts is masked in free text too."""
+    assert redact_text(f"{key}=abc123 user=u") == f"{key}=*** user=u"
+
+
+def test_secret_list_value_is_masked_whole() -> None:
+    """A bracketed value under a secret key is masked to its closing bracket."""
+    assert redact_text("{'api_keys': ['k1', 'k2'], 'n': 1}") == "{'api_keys': ***, 'n': 1}"
+
+
+def test_secret_key_inside_non_secret_value_is_masked() -> None:
+    """A non-secret pair does not hide a secret pair in its value."""
+    assert redact_text("note=password=hunter2") == "note=password=***"
+
+
+def test_escaped_json_inside_text_is_masked() -> None:
+    """JSON escaped inside a string (``\\"token\\": \\"x\\"``) is masked."""
+    assert redact_text('body="{\\"token\\": \\"x y\\"}"') == 'body="{\\"token\\": \\"***\\"}"'
+
+
+def test_bytes_values_are_redacted_as_text() -> None:
+    """``bytes`` become their redacted repr, never ``b'password=...'``."""
+    assert redact({"body": b"password=hunter2&u=1"}) == {"body": "b'password=***&u=1'"}
+
+
+def test_header_tuple_objects_are_masked() -> None:
+    """A ``(name, value)`` pair with a secret name has its value masked, bytes or str."""
+    headers = [(b"accept", b"*/*"), (b"authorization", b"Basic dTpw"), ("x-subject-token", "t")]
+    assert redact(headers) == [("b'accept'", "b'*/*'"), ("b'authorization'", MASK), ("x-subject-token", MASK)]
+
+
+def test_self_reference_becomes_cycle_marker() -> None:
+    """A container that contains itself is copied with ``<cycle>`` in place of the back reference."""
+    value: dict[str, object] = {"password": "p", "n": 1}
+    value["self"] = value
+    assert redact(value) == {"password": MASK, "n": 1, "self": "<cycle>"}
+
+
+def test_shared_structures_are_bounded() -> None:
+    """Heavily shared structures (3 references per level) finish, the excess masked."""
+    value: dict[str, object] = {"token": "t"}
+    for _ in range(40):
+        value = {"a": value, "b": value, "c": value}
+    result = redact(value)
+    assert isinstance(result, dict)
+    assert "***" in repr(result)
+    assert "'t'" not in repr(result)
+
+
+def test_huge_values_fail_closed() -> None:
+    """A container past the item budget is masked whole rather than returned raw."""
+    assert redact({"rows": ["hunter2"] * 20_000}) == {"rows": MASK}
