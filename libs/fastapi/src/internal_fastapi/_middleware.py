@@ -127,10 +127,16 @@ class CorrelationIdMiddleware:
                 headers[REQUEST_ID_HEADER] = request_id
             await send(message)
 
-        # extract_context restores the trace; the IDs were already checked against this
-        # middleware's max_length (which may exceed extract_context's default), so set them here.
-        with extract_context(carrier), correlation_scope(correlation_id, request_id):
-            await self.app(scope, receive, send_with_ids)
+        carrier[CORRELATION_ID_HEADER] = correlation_id
+        carrier[REQUEST_ID_HEADER] = request_id
+        with extract_context(carrier) as active:
+            if active.correlation_id == correlation_id and get_request_id() == request_id:
+                await self.app(scope, receive, send_with_ids)
+                return
+            # extract_context's own check (default length) refused an ID this middleware's
+            # max_length accepts: use the accepted IDs, as the response headers do.
+            with correlation_scope(correlation_id, request_id):
+                await self.app(scope, receive, send_with_ids)
 
 
 class RequestLoggingMiddleware:
