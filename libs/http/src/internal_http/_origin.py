@@ -4,7 +4,7 @@ httpx follows redirects *below* the auth flow and, when the origin changes, stri
 ``Authorization``; an ``X-API-Key`` header, a custom auth header, or an API key in a query string
 that the redirector carried over would reach the other origin. :class:`RetryTransport` sees every
 hop (the first request and each redirect), so it calls :func:`bind_to_origin` on each: the first
-hop's origin is written into ``request.extensions`` (which httpx copies into every redirect
+hop's URL is written into ``request.extensions`` (which httpx copies into every redirect
 request), and a hop to another origin loses its credentials before it is sent.
 """
 
@@ -16,10 +16,10 @@ from internal_base.redaction import is_secret_key
 
 from ._logging import SECRET_NAMES_EXTENSION
 
-__all__ = ["ORIGIN_EXTENSION", "Origin", "bind_to_origin", "origin_of", "trusted_hop"]
+__all__ = ["FIRST_HOP_EXTENSION", "Origin", "bind_to_origin", "origin_of", "trusted_hop"]
 
-#: ``request.extensions`` key holding the origin whose credentials the request carries.
-ORIGIN_EXTENSION = "internal_http.origin"
+#: ``request.extensions`` key holding the URL of the first hop, whose origin the credentials are for.
+FIRST_HOP_EXTENSION = "internal_http.first_hop"
 
 #: ``(scheme, host, port)`` with the scheme's default port filled in.
 Origin = tuple[str, str, int | None]
@@ -47,25 +47,33 @@ def trusted_hop(origin: Origin, url: httpx.URL) -> bool:
 
 
 def bind_to_origin(request: httpx.Request) -> None:
-    """Record the first hop's origin; strip the credentials of a hop to another origin.
+    """Record the first hop's URL; strip the credentials of a hop to another origin.
 
-    Stripped: every header whose name is secret (``Authorization``, cookies, ``X-API-Key``,
-    ``*token*``...) and every header or query parameter an auth strategy marked as secret on
-    this request (:func:`internal_http.mark_secret`). Only this request's marks count: another
-    client's ``ApiKeyAuth(query_param="id")`` must not strip ``id`` from this one's redirects.
+    Stripped from such a hop: every header whose name is secret (``Authorization``, cookies,
+    ``X-API-Key``, ``*token*``...); every header or query parameter an auth strategy marked as
+    secret on this request (:func:`internal_http.mark_secret`); and every query parameter the
+    first hop carried under a secret name with the same value (``?token=...`` copied into the
+    ``Location``). Parameters the redirect brought itself (a presigned URL's signature) stay.
     """
     extensions = request.extensions
-    origin: Origin | None = extensions.get(ORIGIN_EXTENSION)
-    if origin is None:
-        extensions[ORIGIN_EXTENSION] = origin_of(request.url)
-        return
-    if trusted_hop(origin, request.url):
-        return
-    marked: tuple[str, ...] = extensions.get(SECRET_NAMES_EXTENSION, ())
+    url = request.url
+    first: httpx.URL | None = extensions.get(FIRST_HOP_EXTENSION)
+    if first is None:
+        extensions[FIRST_HOP_EXTENSION] = url
+    elif first is not url and not trusted_hop(origin_of(first), url):
+        _strip_credentials(request, first)
+
+
+def _strip_credentials(request: httpx.Request, first: httpx.URL) -> None:
+    marked: tuple[str, ...] = request.extensions.get(SECRET_NAMES_EXTENSION, ())
     headers = request.headers
     for name in [name for name in headers if name in marked or is_secret_key(name)]:
         del headers[name]
     url = request.url
-    if marked and url.query and any(param.lower() in marked for param in url.params):
-        kept = [(k, v) for k, v in url.params.multi_items() if k.lower() not in marked]
+    if not url.query:
+        return
+    carried = {(k.lower(), v) for k, v in first.params.multi_items() if is_secret_key(k)}
+    params = url.params.multi_items()
+    kept = [(k, v) for k, v in params if k.lower() not in marked and (k.lower(), v) not in carried]
+    if len(kept) != len(params):
         request.url = url.copy_with(params=kept)

@@ -107,3 +107,18 @@ async def test_provider_not_refreshed_by_a_foreign_401(
     assert calls == [1]
     assert other_app.hits[key] == 1
     assert _leaks(f"tok-{key}", other_app, key) == []
+
+
+async def test_caller_secrets_stripped_on_redirect_to_other_port(
+    base_url: str, other_url: str, other_app: ProgrammableApp, key: str
+) -> None:
+    """Without any auth, a secret-named header and query value the caller set stay at their origin."""
+    secret = f"s3cret-{key}"
+    settings = HttpClientSettings(base_url=base_url, follow_redirects=True, headers={"X-Auth-Token": secret})
+    async with create_client(settings) as client:
+        response = await client.get(
+            "/redirect", params={"to": f"{other_url}/echo", "key": key, "access_token": secret, "page": "2"}
+        )
+    assert response.status_code == 200
+    assert other_app.seen_queries[key] == [{"key": key, "page": "2"}]
+    assert _leaks(secret, other_app, key) == []
