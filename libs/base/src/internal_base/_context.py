@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import logging
 import re
 import uuid
@@ -40,6 +41,15 @@ _bound: contextvars.ContextVar[Mapping[str, object]] = contextvars.ContextVar("c
 RESERVED_KEYS: Final = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
     | {"message", "asctime", "correlation_id", "request_id", "trace_id", "span_id", "taskName"}
+)
+# Field names of the JSON record (internal_base.logging.JsonFormatter) that are not LogRecord attributes.
+LOG_FIELDS: Final = frozenset({"timestamp", "level", "logger"})
+_NOT_BINDABLE: Final = RESERVED_KEYS | LOG_FIELDS
+# The scopes entered in the current context with their tokens, innermost last. A context
+# variable rather than instance state, so one instance (a module-level ``@bind(...)``) can be
+# entered by many tasks and threads at once: each exits with the tokens of its own context.
+_entered: contextvars.ContextVar[tuple[tuple[object, list[contextvars.Token[Any]]], ...]] = (
+    contextvars.ContextVar("commons_entered_scopes", default=())
 )
 
 
@@ -81,16 +91,18 @@ def bound_keys() -> dict[str, object]:
 
 
 class _Scope:
-    """Base for the sync + async context managers that set contextvars and restore them on exit."""
+    """Base for the sync + async context managers that set contextvars and restore them on exit.
 
-    def __init__(self) -> None:
-        self._tokens: list[list[contextvars.Token[Any]]] = []
+    Reentrant and shareable: the same instance may be entered again, and by concurrent tasks
+    or threads, because the tokens live in the entering context, not on the instance.
+    """
 
     def _set(self) -> list[contextvars.Token[Any]]:
         raise NotImplementedError
 
     def __enter__(self) -> _Scope:
-        self._tokens.append(self._set())
+        tokens = self._set()
+        _entered.set((*_entered.get(), (self, tokens)))
         return self
 
     def __exit__(
@@ -99,7 +111,12 @@ class _Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for token in reversed(self._tokens.pop()):
+        entered = _entered.get()
+        index = next((i for i in range(len(entered) - 1, -1, -1) if entered[i][0] is self), None)
+        if index is None:
+            raise RuntimeError(f"{type(self).__name__} exited in a context that did not enter it")
+        _entered.set(entered[:index] + entered[index + 1 :])
+        for token in reversed(entered[index][1]):
             token.var.reset(token)
 
     async def __aenter__(self) -> _Scope:
@@ -125,7 +142,6 @@ class correlation_scope(_Scope):
     """
 
     def __init__(self, correlation_id: str | None = None, request_id: str | None = None) -> None:
-        super().__init__()
         self.correlation_id = correlation_id or new_correlation_id()
         self.request_id = request_id
 
@@ -144,23 +160,57 @@ class correlation_scope(_Scope):
 
 
 class bind(_Scope):
-    """Bind extra keys that every log record in the block carries (``with`` and ``async with``).
+    """Bind extra keys that every log record in the block carries.
 
-    Keys are added to those already bound and removed on exit; other tasks never see them.
+    Usable as ``with``, ``async with`` and as a decorator of functions and coroutine functions.
+    Keys are added to those already bound and removed on exit; other tasks never see them. One
+    instance may be shared, e.g. a module-level ``@bind(job="nightly")`` on a coroutine function
+    called by many tasks at once.
 
     Raises:
-        ValueError: A key would shadow a standard log record attribute (``message``, ``name`` ...).
+        ValueError: A key would overwrite a field of the log record (``level``, ``timestamp``,
+            ``logger``, ``message``, ``correlation_id``, ``name`` ... any ``LogRecord`` attribute),
+            or starts with ``_`` (never emitted by the formatters).
     """
 
     def __init__(self, **keys: object) -> None:
-        super().__init__()
-        clash = sorted(RESERVED_KEYS.intersection(keys))
+        clash = [key for key in keys if key in _NOT_BINDABLE]
         if clash:
             raise ValueError(f"cannot bind reserved log record keys: {', '.join(clash)}")
+        private = [key for key in keys if key.startswith("_")]
+        if private:
+            raise ValueError(
+                f"cannot bind keys starting with '_' (they are never logged): {', '.join(private)}"
+            )
         self.keys = keys
 
     def _set(self) -> list[contextvars.Token[Any]]:
         return [_bound.set(MappingProxyType({**_bound.get(), **self.keys}))]
+
+    def __call__(self, fn: Callable[_P, _T]) -> Callable[_P, _T]:
+        """Decorate ``fn`` so that every call runs with the keys bound.
+
+        Raises:
+            TypeError: ``fn`` is a generator or async generator function (its body runs after
+                the call returns, so the keys could not follow it).
+        """
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise TypeError(f"bind cannot decorate the generator function {fn.__qualname__}")
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def run_async(*args: _P.args, **kwargs: _P.kwargs) -> Any:
+                with self:
+                    return await fn(*args, **kwargs)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+            with self:
+                return fn(*args, **kwargs)
+
+        return run
 
 
 def run_in_context(fn: Callable[_P, _T]) -> Callable[_P, _T]:
