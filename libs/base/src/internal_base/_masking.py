@@ -81,7 +81,8 @@ def masked(value: object, name: str | None = None, *, depth: int = 0) -> object:
             return _Shown(f"frozenset({{{body}}})" if items else "frozenset()")
         return _Shown(f"{{{body}}}" if items else "set()")
     if hasattr(value, "scheme") and "://" in (text := str(value)):
-        return _Shown(f"{type(value).__name__}({mask_url(text)!r})")
+        multi_host = callable(getattr(value, "hosts", None))
+        return _Shown(f"{type(value).__name__}({mask_url(text, multi_host=multi_host)!r})")
     return _Shown(redact_text(repr(value)))
 
 
@@ -94,18 +95,19 @@ def _call(name: str, pairs: Iterable[tuple[str | None, object]], depth: int) -> 
     return f"{name}({', '.join(args)})"
 
 
-def mask_url(url: str) -> str:
-    """Mask every password of a URL, multi-host URLs (``pg://a:x@h1,b:y@h2/db``) included.
+def mask_url(url: str, *, multi_host: bool = False) -> str:
+    """Mask every password of a URL; with ``multi_host`` each of ``pg://a:x@h1,b:y@h2/db`` too.
 
-    Meant for normalised URLs (pydantic's ``str(url)``), whose userinfo is percent-encoded; the
-    query (secret parameters) and anything unparseable go through ``redact_url``.
+    Meant for normalised URLs (pydantic's ``str(url)``), whose userinfo is percent-encoded except
+    for a few characters such as ``,`` (so only multi-host URLs are split on commas); the query
+    (secret parameters) goes through ``redact_url``.
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
         return redact_url(url)
     end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
     hosts = []
-    for host in rest[:end].split(","):
+    for host in rest[:end].split(",") if multi_host else [rest[:end]]:
         userinfo, at, hostport = host.rpartition("@")
         if at and ":" in userinfo:
             host = f"{userinfo.split(':', 1)[0]}:{MASK}@{hostport}"

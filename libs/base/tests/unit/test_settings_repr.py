@@ -109,3 +109,38 @@ def test_sets_are_masked() -> None:
         empty: set[str] = Field(default_factory=set)
 
     assert repr(WithSets()) == "WithSets(seeds=frozenset({'redis://:***@h/0'}), empty=set())"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://u:pw,with,commas@h/x",
+        "http://u:p%40ss%3Bw,rd@h:81/x",
+        "https://:only-pw@h/",
+        "http://u:pw-v6@[::1]:80/",
+    ],
+)
+def test_url_passwords_with_special_characters_are_masked(url: str) -> None:
+    """URL passwords with commas, escapes, no user or an IPv6 host are masked in full."""
+
+    class One(LibrarySettings):
+        """Settings with one URL field."""
+
+        model_config = SettingsConfigDict(env_prefix="T_REPR_ONE_")
+        url: AnyUrl
+
+    text = repr(One(url=AnyUrl(url)))
+    password = url.split("://", 1)[1].rsplit("@", 1)[0].split(":", 1)[1]
+    assert (password in text, "***@" in text) == (False, True)
+
+
+def test_dsn_with_slash_in_password_in_a_plain_string_is_masked() -> None:
+    """A DSN in a str field whose password holds ``/`` (SQLAlchemy accepts it) is masked."""
+
+    class Raw(LibrarySettings):
+        """Settings with a raw DSN string."""
+
+        model_config = SettingsConfigDict(env_prefix="T_REPR_RAW_")
+        target: str = "postgresql://app:ab/xyz@host/db"
+
+    assert "ab/xyz" not in repr(Raw())
