@@ -37,6 +37,7 @@ _DEFAULT_SIZE: Final = 50
 _MAX_OFFSET: Final = 2**63 - 1  # the largest OFFSET databases accept
 _CODEC_STATE_KEY: Final = "commons_cursor_codec"
 _PAGING_PARAMS: Final = frozenset({"cursor", "limit"})
+_MAX_RAW_LENGTH: Final = 8192
 
 
 class InvalidCursorError(BadRequestError, base_cursor.InvalidCursorError):
@@ -239,6 +240,7 @@ def cursor_pagination(
     purpose: str | None = None,
     bind_query: Collection[str] | None = None,
     raw: bool = False,
+    max_raw_length: int = _MAX_RAW_LENGTH,
 ) -> Callable[..., CursorParams]:
     """A dependency reading ``cursor`` (opaque, optional) and ``limit`` (1..``max_limit``).
 
@@ -258,13 +260,20 @@ def cursor_pagination(
         bind_query: Names of the query parameters bound into the cursor (default: all but
             ``cursor`` and ``limit``; ``()`` binds none).
         raw: Pass the cursor through undecoded (``position`` stays None) for cursors made by
-            another layer, e.g. ``internal_rdbms`` keyset pagination, which verifies them itself.
-            Only the length is checked here.
+            another layer, e.g. ``internal_rdbms`` keyset pagination, which verifies them itself
+            (and binds its model and sort order).
+        max_raw_length: With ``raw``, longer cursors are refused here (400) without reaching the
+            verifying layer; the default is above what ``internal_rdbms`` issues (4096).
+
+    Raises:
+        ConfigurationError: Bad sizes, ``bind_query`` given as a string, ``max_raw_length`` < 1.
     """
     default_limit = _check_sizes(default_limit, max_limit)
     if isinstance(bind_query, str):
         raise ConfigurationError("bind_query must be a collection of parameter names, not a string")
     bound = frozenset(bind_query) if bind_query is not None else None
+    if max_raw_length < 1:
+        raise ConfigurationError(f"max_raw_length must be at least 1, got {max_raw_length}")
 
     def dependency(**values: Any) -> CursorParams:
         request: Request = values["request"]
@@ -274,8 +283,9 @@ def cursor_pagination(
         position = None
         if cursor is not None:
             if raw:
-                if len(cursor) > chosen.max_length:
-                    raise InvalidCursorError(f"invalid cursor: longer than {chosen.max_length} characters")
+                # The layer that issued it checks it; this only stops absurd input early.
+                if len(cursor) > max_raw_length:
+                    raise InvalidCursorError(f"invalid cursor: longer than {max_raw_length} characters")
             else:
                 position = chosen.decode(cursor, purpose=listing)
         return CursorParams(

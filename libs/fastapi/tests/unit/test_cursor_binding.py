@@ -32,6 +32,7 @@ SECRET = "cursor-secret-for-the-tests-0123"
 shared = cursor_pagination(default_limit=3, max_limit=10)
 named = cursor_pagination(default_limit=3, purpose="alphabet")
 sort_only = cursor_pagination(default_limit=3, bind_query=("sort",))
+raw_short = cursor_pagination(raw=True, max_raw_length=64)
 
 
 def _page(rows: list[str], params: CursorParams, sort: str = "asc") -> CursorPageResponse[str]:
@@ -236,3 +237,24 @@ def test_bind_query_must_not_be_a_string() -> None:
     """``bind_query="sort"`` (a string, not a list of names) is refused at definition time."""
     with pytest.raises(ConfigurationError, match="bind_query"):
         cursor_pagination(bind_query="sort")
+
+
+def test_max_raw_length_must_be_positive() -> None:
+    """``max_raw_length=0`` is refused at definition time."""
+    with pytest.raises(ConfigurationError, match="max_raw_length"):
+        cursor_pagination(raw=True, max_raw_length=0)
+
+
+async def test_raw_cursors_pass_through_with_their_listing(make_client: ClientFactory) -> None:
+    """With ``raw=True`` the cursor reaches the route untouched, with the listing's binding string."""
+    app = _build()
+
+    @app.get("/raw/{group}")
+    async def passthrough(group: int, p: Annotated[CursorParams, Depends(raw_short)]) -> list[str | None]:
+        return [p.cursor, p.purpose]
+
+    async with make_client(app) as client:
+        ok = await client.get("/raw/7", params={"cursor": "opaque.token", "sort": "-name"})
+        too_long = await client.get("/raw/7", params={"cursor": "x" * 65})
+    assert ok.json() == ["opaque.token", '["/raw/{group}",[["group","7"]],[["sort","-name"]]]']
+    assert (too_long.status_code, too_long.json()["code"]) == (400, "invalid_cursor")
