@@ -26,6 +26,8 @@ CORRELATION_ID_HEADER: Final = "X-Correlation-ID"
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 # Safe in headers and log lines: no spaces, quotes, separators or control characters.
 _SAFE_ID: Final = re.compile(r"[A-Za-z0-9._:+=@/-]+")
+# Longest ID a scope accepts: the largest max_length the HTTP middleware can be configured with.
+_MAX_SCOPE_ID: Final = 1024
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -134,14 +136,25 @@ class _Scope:
 class correlation_scope(_Scope):
     """Set the correlation (and optionally request) ID for a block; restore the previous ones on exit.
 
-    Usable as ``with`` and ``async with``. A None correlation ID generates a new one.
+    Usable as ``with`` and ``async with``. A None (or empty) correlation ID generates a new one.
 
     Args:
         correlation_id: The ID to use, or None to generate one.
         request_id: The request ID to use, or None to leave the current one unchanged.
+
+    Raises:
+        ValueError: An ID with characters outside ``A-Z a-z 0-9 . _ : + = @ / -`` or longer
+            than 1024 characters (it would reach headers and log lines as is). Validate
+            untrusted IDs with :func:`is_valid_correlation_id` first.
     """
 
     def __init__(self, correlation_id: str | None = None, request_id: str | None = None) -> None:
+        for kind, value in (("correlation ID", correlation_id), ("request ID", request_id)):
+            if value and not is_valid_correlation_id(value, max_length=_MAX_SCOPE_ID):
+                text = str(value)
+                shown = repr(text[:40]) + ("..." if len(text) > 40 else "")
+                rule = f"1..{_MAX_SCOPE_ID} characters of A-Z a-z 0-9 . _ : + = @ / -"
+                raise ValueError(f"invalid {kind} {shown}: use {rule}")
         self.correlation_id = correlation_id or new_correlation_id()
         self.request_id = request_id
 
@@ -256,13 +269,18 @@ def _lookup(carrier: Mapping[str, str], name: str) -> str | None:
 
 
 @contextmanager
-def extract_context(carrier: Mapping[str, str]) -> Iterator[correlation_scope]:
+def extract_context(carrier: Mapping[str, str], *, max_length: int = 128) -> Iterator[correlation_scope]:
     """Restore the correlation ID, request ID and trace context found in ``carrier`` for a block.
 
     Header names are matched case-insensitively. IDs are reused only when
     :func:`is_valid_correlation_id` accepts them. Without a valid correlation ID in the carrier a
     new one is generated, so every unit of work has one; an invalid request ID is replaced by a
     fresh one too (a missing one leaves the current request ID unchanged).
+
+    Args:
+        carrier: HTTP headers, SQS message attributes or any string mapping.
+        max_length: Longest accepted ID (a caller with a larger limit, such as the HTTP
+            middleware's ``max_length``, passes it here; at most 1024).
 
     Yields:
         The active ``correlation_scope``.
@@ -271,9 +289,11 @@ def extract_context(carrier: Mapping[str, str]) -> Iterator[correlation_scope]:
 
     correlation_id = _lookup(carrier, CORRELATION_ID_HEADER)
     request_id = _lookup(carrier, REQUEST_ID_HEADER)
-    if request_id is not None and not is_valid_correlation_id(request_id):
+    limit = min(max_length, _MAX_SCOPE_ID)
+    if request_id is not None and not is_valid_correlation_id(request_id, max_length=limit):
         request_id = uuid.uuid4().hex
-    scope = correlation_scope(correlation_id if is_valid_correlation_id(correlation_id) else None, request_id)
+    valid = is_valid_correlation_id(correlation_id, max_length=limit)
+    scope = correlation_scope(correlation_id if valid else None, request_id)
     token = otel_context.attach(extract_trace(carrier))
     try:
         with scope:

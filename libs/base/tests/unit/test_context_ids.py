@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from internal_base.context import (
+    correlation_scope,
     extract_context,
     get_correlation_id,
     get_request_id,
@@ -84,3 +85,36 @@ def test_is_valid_correlation_id_is_exported_from_the_root() -> None:
     import internal_base
 
     assert internal_base.is_valid_correlation_id is is_valid_correlation_id
+
+
+def test_extract_context_max_length_is_configurable() -> None:
+    """A caller that accepts longer IDs (the HTTP middleware's max_length) passes its limit."""
+    long_id = "a" * 300
+    with extract_context({"X-Correlation-ID": long_id, "X-Request-ID": long_id}, max_length=512):
+        assert (get_correlation_id(), get_request_id()) == (long_id, long_id)
+
+
+@pytest.mark.parametrize("value", ["has space", "line\nbreak", "x" * 1025, "quote'd"])
+def test_correlation_scope_refuses_unsafe_ids(value: str) -> None:
+    """An ID that could break a header or forge a log line is refused by correlation_scope."""
+    with pytest.raises(ValueError, match="correlation ID"):
+        correlation_scope(value)
+
+
+def test_correlation_scope_refuses_unsafe_request_ids() -> None:
+    """An unsafe request ID is refused too."""
+    with pytest.raises(ValueError, match="request ID"):
+        correlation_scope("ok", request_id="bad\r\nSet-Cookie: x")
+
+
+def test_correlation_scope_error_does_not_echo_raw_control_characters() -> None:
+    """The error shows the refused ID escaped, so logging it cannot forge a line."""
+    with pytest.raises(ValueError) as info:
+        correlation_scope("a\nb")
+    assert "\n" not in str(info.value)
+
+
+def test_correlation_scope_accepts_long_ids_up_to_1024() -> None:
+    """IDs up to 1024 safe characters (the middleware's largest max_length) are accepted."""
+    with correlation_scope("a" * 1024):
+        assert get_correlation_id() == "a" * 1024
