@@ -10,7 +10,7 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import Depends, FastAPI
-from sqlalchemy import String, func, select
+from sqlalchemy import String, UniqueConstraint, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from internal_base.health import HealthRegistry
@@ -49,6 +49,16 @@ class Note(NoteBase):
     text: Mapped[str] = mapped_column(String(100))
 
 
+class Ticket(NoteBase):
+    """A row whose unique code is checked only at COMMIT (a deferred constraint)."""
+
+    __tablename__ = "fastapi_it_tickets"
+    __table_args__ = (UniqueConstraint("code", deferrable=True, initially="DEFERRED"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(100))
+
+
 def _routes(app: FastAPI) -> None:
     @app.post("/notes")
     async def add(text: str, session: TransactionDep) -> dict[str, str]:
@@ -57,6 +67,17 @@ def _routes(app: FastAPI) -> None:
         if text.startswith("reject"):
             raise ConflictError("rejected after the insert")
         return {"text": text}
+
+    @app.post("/tickets/{code}")
+    async def add_twice(code: str, session: TransactionDep) -> dict[str, str]:
+        session.add_all([Ticket(code=code), Ticket(code=code)])
+        await session.flush()  # passes: the duplicate is only detected by COMMIT
+        return {"code": code}
+
+    @app.get("/tickets/{code}")
+    async def tickets(code: str, session: SessionDep) -> dict[str, int]:
+        total = await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.code == code))
+        return {"count": int(total or 0)}
 
     @app.get("/notes/count")
     async def count(session: SessionDep, database: DatabaseDep, text: str = "") -> dict[str, int]:
@@ -133,6 +154,14 @@ async def test_transaction_rolls_back_when_the_route_raises(client: httpx.AsyncC
     # The count query would see the row if the dependency had committed on error; only the
     # counting session itself is checked out, so the failed request's connection went back.
     assert await _rows_with(client, text) == {"count": 0, "checked_out": 1}
+
+
+async def test_failed_commit_is_the_clients_error_response(client: httpx.AsyncClient) -> None:
+    """A commit that fails (deferred unique violation) gives the client a 409, not the route's 200."""
+    code = f"t-{uuid.uuid4().hex}"
+    response = await client.post(f"/tickets/{code}")
+    assert (response.status_code, response.json()["code"]) == (409, "conflict")
+    assert (await client.get(f"/tickets/{code}")).json() == {"count": 0}
 
 
 async def test_offset_page_response_from_rdbms(client: httpx.AsyncClient) -> None:
