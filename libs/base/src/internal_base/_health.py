@@ -33,7 +33,7 @@ from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from internal_base._redaction import redact, redact_text
+from internal_base._redaction import MASK, redact, redact_text
 
 CheckFn = Callable[[], Awaitable[object] | object]
 
@@ -106,6 +106,7 @@ class _Check:
 
 
 _MAX_ERROR: Final = 500
+_MAX_DETAILS_DEPTH: Final = 20
 # Sync checks still running in their thread, so a hung one is awaited again, never re-started.
 _RUNNING: WeakKeyDictionary[Callable[..., object], concurrent.futures.Future[object]] = WeakKeyDictionary()
 _RUNNING_LOCK: Final = threading.Lock()
@@ -130,9 +131,26 @@ def _interpret(value: object) -> tuple[HealthStatus, str | None, dict[str, Any]]
     if isinstance(value, HealthStatus):
         return value, None, {}
     if isinstance(value, Mapping):
-        details = redact({str(key): item for key, item in value.items()})
+        details = _json_safe(redact({str(key): item for key, item in value.items()}), 0)
         return HealthStatus.HEALTHY, None, details if isinstance(details, dict) else {}
     return HealthStatus.HEALTHY, None, {}
+
+
+def _json_safe(value: object, depth: int) -> object:
+    """Details reduced to JSON types, so a report always serialises; other objects become text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if depth >= _MAX_DETAILS_DEPTH:
+        return MASK  # fail closed: deeper than redaction looks
+    if isinstance(value, Mapping):
+        return {str(key): _json_safe(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(item, depth + 1) for item in value]
+    try:
+        text = str(value)
+    except Exception:  # a details value that cannot be printed must not fail the report
+        return f"<unprintable {type(value).__name__}>"
+    return redact_text(text)
 
 
 def _is_async(fn: CheckFn) -> bool:
@@ -183,9 +201,13 @@ async def run_check(name: str, fn: CheckFn, *, critical: bool = True, timeout: f
 
     Coroutine functions run on the loop; other callables in a worker thread (see the module
     docstring), so a blocking check is reported unhealthy at its timeout.
+
+    Raises:
+        ValueError: ``timeout`` is not a finite number > 0.
     """
+    seconds = _positive("timeout", timeout)
     started = time.perf_counter()
-    deadline = asyncio.timeout(timeout)
+    deadline = asyncio.timeout(seconds)
     try:
         async with deadline:
             value = await _call(fn)
@@ -198,7 +220,7 @@ async def run_check(name: str, fn: CheckFn, *, critical: bool = True, timeout: f
                 {},
             )
     except TimeoutError as exc:
-        error = f"timed out after {timeout:g}s" if deadline.expired() else _describe(exc)
+        error = f"timed out after {seconds:g}s" if deadline.expired() else _describe(exc)
         status, details = HealthStatus.UNHEALTHY, {}
     except asyncio.CancelledError as exc:
         task = asyncio.current_task()

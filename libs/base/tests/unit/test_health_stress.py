@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Callable
 
@@ -256,3 +257,38 @@ def test_registry_rejects_unusable_cache_ttl(ttl: float) -> None:
     """A negative, NaN or infinite cache_ttl is refused."""
     with pytest.raises(ValueError, match="cache_ttl"):
         HealthRegistry(cache_ttl=ttl)
+
+
+async def test_details_of_any_type_serialise_to_json() -> None:
+    """Details holding arbitrary objects still give a report that serialises to JSON."""
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "Opaque()"
+
+    checked = await run_check(
+        "opaque", lambda: {"conn": Opaque(), "n": [1, {2}], "dsn": "redis://:pw@h/0"}, timeout=5
+    )
+    assert json.loads(checked.model_dump_json())["details"] == {
+        "conn": "Opaque()",
+        "n": [1, [2]],
+        "dsn": "redis://:***@h/0",
+    }
+
+
+async def test_details_whose_repr_fails_do_not_fail_the_report() -> None:
+    """A details value that cannot be printed is replaced, not an error."""
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    checked = await run_check("broken", lambda: {"x": Broken()}, timeout=5)
+    assert (checked.status, checked.details) == (HealthStatus.HEALTHY, {"x": "<unprintable Broken>"})
+
+
+@pytest.mark.parametrize("timeout", [0, float("nan")])
+async def test_run_check_rejects_unusable_timeouts(timeout: float) -> None:
+    """run_check refuses a timeout that is not a finite number > 0."""
+    with pytest.raises(ValueError, match="timeout"):
+        await run_check("x", ok, timeout=timeout)
