@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Annotated
 
@@ -258,3 +261,48 @@ async def test_raw_cursors_pass_through_with_their_listing(make_client: ClientFa
         too_long = await client.get("/raw/7", params={"cursor": "x" * 65})
     assert ok.json() == ["opaque.token", '["/raw/{group}",[["group","7"]],[["sort","-name"]]]']
     assert (too_long.status_code, too_long.json()["code"]) == (400, "invalid_cursor")
+
+
+_NO_SECRET_APP = """
+import asyncio, logging, sys
+from typing import Annotated
+import httpx
+from fastapi import Depends, FastAPI
+from internal_base.health import HealthRegistry
+from internal_fastapi import CursorParams, FastAPISettings, cursor_pagination, install
+
+logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+pages = cursor_pagination(default_limit=1)
+app = FastAPI()
+install(app, FastAPISettings(), health_registry=HealthRegistry())
+
+@app.get("/rows")
+async def rows(p: Annotated[CursorParams, Depends(pages)]) -> dict[str, object]:
+    start = p.position["i"] if p.position else 0
+    return {"row": start, "next": p.next_cursor({"i": start + 1})}
+
+async def main() -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        cursor = None
+        for _ in range(3):
+            body = (await client.get("/rows", params={"cursor": cursor} if cursor else {})).json()
+            cursor = body["next"]
+        print(body["row"])
+
+asyncio.run(main())
+"""
+
+
+def test_without_secret_one_warning_per_process() -> None:
+    """An app without cursor_secret pages normally and logs the per-process-key WARNING once."""
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_SECRET_APP],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={key: value for key, value in os.environ.items() if key != "COMMONS_FASTAPI_CURSOR_SECRET"},
+    )
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING internal_base.cursor")]
+    assert (done.stdout.strip(), len(warnings)) == ("2", 1)
