@@ -133,8 +133,10 @@ def keyset_pagination(
 ) -> Callable[..., CursorParams]:
     """Cursor query parameters for :func:`internal_rdbms.paginate_keyset` (which verifies the cursor).
 
-    The cursor is passed through as ``params.cursor``; a tampered one makes ``paginate_keyset``
-    raise ``InvalidQueryError``, mapped to a 400 ``invalid_query`` by :func:`register_rdbms_errors`.
+    The cursor is passed through as ``params.cursor``; ``paginate_keyset`` checks its signature
+    (``DatabaseSettings.cursor_secret``), model and sort order, and raises ``InvalidQueryError``
+    for a tampered or foreign one, mapped to a 400 ``invalid_query`` by
+    :func:`register_rdbms_errors`. Cursors over 8192 characters are a 400 ``invalid_cursor`` here.
     Keep ``max_limit`` at or below the ``max_limit`` given to ``paginate_keyset``.
     """
     return cursor_pagination(default_limit=default_limit, max_limit=max_limit, raw=True)
