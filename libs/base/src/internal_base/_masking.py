@@ -80,10 +80,13 @@ def masked(value: object, name: str | None = None, *, depth: int = 0) -> object:
         if isinstance(value, frozenset):
             return _Shown(f"frozenset({{{body}}})" if items else "frozenset()")
         return _Shown(f"{{{body}}}" if items else "set()")
-    if hasattr(value, "scheme") and "://" in (text := str(value)):
-        multi_host = callable(getattr(value, "hosts", None))
-        return _Shown(f"{type(value).__name__}({mask_url(text, multi_host=multi_host)!r})")
-    return _Shown(redact_text(repr(value)))
+    try:
+        if hasattr(value, "scheme") and "://" in (text := str(value)):
+            multi_host = callable(getattr(value, "hosts", None))
+            return _Shown(f"{type(value).__name__}({mask_url(text, multi_host=multi_host)!r})")
+        return _Shown(redact_text(repr(value)))
+    except Exception:  # a value that cannot be printed must not break the settings repr
+        return _Shown(f"<unprintable {type(value).__name__}>")
 
 
 def _call(name: str, pairs: Iterable[tuple[str | None, object]], depth: int) -> str:

@@ -144,3 +144,38 @@ def test_dsn_with_slash_in_password_in_a_plain_string_is_masked() -> None:
         target: str = "postgresql://app:ab/xyz@host/db"
 
     assert "ab/xyz" not in repr(Raw())
+
+
+class _Unprintable:
+    """A value whose repr fails."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_value_whose_repr_fails_does_not_break_the_settings_repr() -> None:
+    """A field value that cannot be printed is shown as a placeholder."""
+
+    class Odd(LibrarySettings):
+        """Settings with an arbitrary object."""
+
+        model_config = SettingsConfigDict(env_prefix="T_REPR_ODD_", arbitrary_types_allowed=True)
+        thing: _Unprintable = Field(default_factory=_Unprintable)
+
+    assert repr(Odd()) == "Odd(thing=<unprintable _Unprintable>)"
+
+
+def test_deeply_nested_value_is_masked_whole() -> None:
+    """Past the depth limit a value is masked whole (fail closed), never shown raw."""
+    deep: object = "redis://:deep-secret@h/0"
+    for _ in range(40):
+        deep = [deep]
+
+    class Deep(LibrarySettings):
+        """Settings with a deeply nested list."""
+
+        model_config = SettingsConfigDict(env_prefix="T_REPR_DEEP_")
+        nested: list[object] = Field(default_factory=lambda: [deep])
+
+    text = repr(Deep())
+    assert ("deep-secret" in text, "***" in text) == (False, True)
