@@ -19,9 +19,13 @@ from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 
 from internal_base._errors import ConfigurationError
+from internal_base._redaction import redact_text
 
 MAX_NESTING: Final = 100
-_VARIABLE: Final = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
+# The last alternative catches every other "${": a malformed reference is an error, not kept as text.
+_VARIABLE: Final = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}|\$\{")
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+_MAX_KEY: Final = 80
 _STANDARD_TAG: Final = "tag:yaml.org,2002:"
 
 
@@ -29,20 +33,26 @@ def substitute(text: str, *, where: str = "value") -> str:
     """Replace ``${VAR}`` and ``${VAR:-default}`` with environment values; ``$$`` is a literal ``$``.
 
     Raises:
-        ConfigurationError: A variable is unset and has no default; names it and ``where``.
+        ConfigurationError: A variable is unset and has no default, or a ``${`` does not start a
+            valid reference (``${1X}``, ``${a-b}``, an unclosed or nested one); names ``where``.
     """
 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
         name, has_default, default = match.group(1), match.group(2), match.group(3)
+        if name is None or (default is not None and "${" in default):
+            raise ConfigurationError(
+                f"{where}: invalid variable reference (write ${{NAME}} or ${{NAME:-default}} with NAME"
+                " of letters, digits and _, not nested; $$ is a literal $)"
+            )
         value = os.environ.get(name)
         if value is None or (value == "" and has_default):
             if has_default is None:
                 raise ConfigurationError(
                     f"{where}: environment variable ${{{name}}} is not set and has no default"
                 )
-            return default
+            return str(default)
         return value
 
     return _VARIABLE.sub(replace, text)
@@ -65,6 +75,19 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)  # type: ignore[arg-type]
         finally:
             self._nesting -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # PyYAML keeps the last of duplicate keys silently; a repeated key is almost always a
+        # mistake. Keys merged in with ``<<`` may still be overridden.
+        seen: dict[tuple[str, str], yaml.Node] = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+                first = seen.setdefault((key.tag, key.value), key)
+                if first is not key:
+                    shown = redact_text(key.value[:_MAX_KEY])
+                    problem = f"duplicate key {shown!r} (first on line {first.start_mark.line + 1})"
+                    raise ConstructorError(None, None, problem, key.start_mark)
+        return super().construct_mapping(node, deep)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:

@@ -298,3 +298,34 @@ def test_pydantic_settings_init_options_pass_through_load(tmp_path: Path) -> Non
     """pydantic-settings' own init options (``_env_prefix`` ...) are not unknown arguments."""
     env = write(tmp_path, "OTHER_PORT=6\n", ".env")
     assert ErrSettings.load(_env_prefix="OTHER_", _env_file=env).port == 6
+
+
+# -- duplicate keys and malformed ${...} ------------------------------------------------------------
+def test_duplicate_key_names_both_lines(tmp_path: Path) -> None:
+    """A key written twice in one mapping is an error naming it and both lines."""
+    path = write(tmp_path, "err:\n  port: 1\n  hosts: []\n  port: 2\n")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"settings\.yaml, line 4, column 3: duplicate key 'port' \(first on line 2\)",
+    ):
+        load_yaml(path)
+
+
+def test_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    """Keys brought in by a ``<<`` merge may be overridden without a duplicate error."""
+    path = write(tmp_path, "base: &base {port: 1, hosts: [a]}\nerr:\n  <<: *base\n  port: 2\n")
+    assert load_yaml(path)["err"] == {"port": 2, "hosts": ["a"]}
+
+
+@pytest.mark.parametrize("text", ["${UNCLOSED", "${1BAD}", "${has-dash}", "x ${A:-${B}}", "${}"])
+def test_malformed_variable_reference_is_an_error(tmp_path: Path, text: str) -> None:
+    """A ``${`` that is not a valid reference is an error naming the line, not kept silently."""
+    path = write(tmp_path, f"err:\n  aliased: x\n  hosts: ['{text}']\n")
+    with pytest.raises(ConfigurationError, match=r"settings\.yaml, line 3: invalid variable reference"):
+        load_yaml(path)
+
+
+def test_escaped_dollar_brace_stays_literal(tmp_path: Path) -> None:
+    """``$${`` keeps a literal ``${`` in a value."""
+    path = write(tmp_path, "err:\n  hosts: ['$${NOT_A_VAR}']\n")
+    assert load_yaml(path)["err"]["hosts"] == ["${NOT_A_VAR}"]
