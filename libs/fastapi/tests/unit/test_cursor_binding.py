@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
+from internal_base.cursor import CursorCodec as BaseCursorCodec
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry
 from internal_fastapi import (
@@ -306,3 +307,18 @@ def test_without_secret_one_warning_per_process() -> None:
     )
     warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING internal_base.cursor")]
     assert (done.stdout.strip(), len(warnings)) == ("2", 1)
+
+
+async def test_base_cursor_errors_from_any_layer_are_400(make_client: ClientFactory) -> None:
+    """An internal_base InvalidCursorError raised by a route is a 400 invalid_cursor problem."""
+    app = _build()
+
+    @app.get("/decode")
+    async def decode(token: str) -> dict[str, object]:
+        return BaseCursorCodec(SECRET).decode(token, purpose="elsewhere")
+
+    async with make_client(app) as client:
+        response = await client.get("/decode", params={"token": "not-a-cursor"})
+    body = response.json()
+    assert (response.status_code, body["code"]) == (400, "invalid_cursor")
+    assert body["detail"].startswith("invalid cursor: not a cursor issued by this API")
