@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final, Self
 
@@ -55,6 +55,14 @@ def _describe(exc: ValidationError, cls: type[BaseSettings], origins: Origins) -
     where = f" (section {section!r})" if section else ""
     count = len(lines)
     return f"invalid {cls.__name__}{where}: {count} error{'s' if count != 1 else ''}\n" + "\n".join(lines)
+
+
+def _paths(files: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[Path] | None:
+    if files is None:
+        return None
+    if isinstance(files, str | os.PathLike):
+        return [Path(files)]
+    return [Path(file) for file in files]
 
 
 def _check_env_file(path: Path, encoding: str) -> None:
@@ -122,14 +130,15 @@ class LibrarySettings(BaseSettings):
     def load(
         cls,
         yaml_file: str | os.PathLike[str] | None = None,
-        env_file: str | os.PathLike[str] | None = None,
+        env_file: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
         **overrides: Any,
     ) -> Self:
         """Build the settings from all sources; errors become ``ConfigurationError``.
 
         Args:
             yaml_file: Shared YAML file (default: ``$COMMONS_CONFIG_FILE`` when set, else none).
-            env_file: A ``.env`` file (default: the class's ``model_config['env_file']``).
+            env_file: A ``.env`` file, or several (later ones win); each must exist (default:
+                the class's ``model_config['env_file']``, which may be absent).
             **overrides: Init values; they win over every other source.
 
         Raises:
@@ -142,13 +151,14 @@ class LibrarySettings(BaseSettings):
         chosen = yaml_file if yaml_file is not None else os.environ.get(CONFIG_FILE_ENV) or None
         origins = Origins(cls, None if chosen is None else Path(chosen), dict(overrides))
         encoding = cls.model_config.get("env_file_encoding") or "UTF-8"
-        if env_file is not None:
-            _check_env_file(Path(env_file), encoding)
+        env_files = _paths(env_file)
+        for path in env_files or ():
+            _check_env_file(path, encoding)
         _check_arguments(cls, overrides)
         token = _LOADING.set(origins)
         try:
-            if env_file is not None:
-                return cls(_env_file=Path(env_file), **overrides)
+            if env_files is not None:
+                return cls(_env_file=tuple(env_files), **overrides)
             return cls(**overrides)
         except ValidationError as exc:
             raise ConfigurationError(_describe(exc, cls, origins)) from None

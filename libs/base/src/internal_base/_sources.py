@@ -11,9 +11,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,13 +58,31 @@ def _subsection_keys(section: str) -> frozenset[str]:
 
 def _section(data: Mapping[str, Any], section: str, file: Path) -> dict[str, Any]:
     node: Any = data
-    for part in _sections(section):
+    parts = _sections(section)
+    for depth, part in enumerate(parts):
+        parent = node
         node = node.get(part) if isinstance(node, Mapping) else None
         if node is None:
+            if isinstance(parent, Mapping):
+                _warn_near_miss(parent, ".".join(parts[: depth + 1]), file)
             return {}
     if not isinstance(node, Mapping):
         raise ConfigurationError(f"section {section!r} of settings file {file} must be a mapping")
     return dict(node)
+
+
+def _warn_near_miss(siblings: Mapping[Any, Any], section: str, file: Path) -> None:
+    """Warn when a missing section looks misspelt (``cahce:`` for ``cache``)."""
+    *outer, own = _sections(section)
+    known = _subsection_keys(".".join(outer))
+    candidates = [key for key in siblings if isinstance(key, str) and key not in known]
+    close = difflib.get_close_matches(own, candidates, n=1, cutoff=0.75)
+    if close:
+        warnings.warn(
+            f"no section {section!r} in settings file {file} (did you mean {close[0]!r}?); using defaults",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _show(path: Loc) -> str:
@@ -269,6 +289,12 @@ class Origins:
             depth = _depth(data, loc)
             if depth > best_depth:
                 best, best_depth = kind, depth
+        if best is None:
+            return (
+                "secrets directory or default value"
+                if self.cls.model_config.get("secrets_dir")
+                else "default value"
+            )
         if best == "argument":
             return "load() argument"
         if best == "yaml" and self.yaml is not None:

@@ -329,3 +329,44 @@ def test_escaped_dollar_brace_stays_literal(tmp_path: Path) -> None:
     """``$${`` keeps a literal ``${`` in a value."""
     path = write(tmp_path, "err:\n  hosts: ['$${NOT_A_VAR}']\n")
     assert load_yaml(path)["err"]["hosts"] == ["${NOT_A_VAR}"]
+
+
+# -- misspelt section names, several env files, sources of values -------------------------------
+def test_misspelt_section_name_warns_with_the_nearest(tmp_path: Path) -> None:
+    """A missing section with a near-miss key at the same level warns, naming both."""
+    path = write(tmp_path, "eror:\n  port: 1\n")
+    with pytest.warns(UserWarning, match=r"no section 'err' .*settings\.yaml.*did you mean 'eror'"):
+        assert ErrSettings.load(yaml_file=path).port == 5432
+
+
+def test_unrelated_sections_do_not_warn(tmp_path: Path) -> None:
+    """A file without the section and without near misses loads defaults quietly."""
+    path = write(tmp_path, "service:\n  name: x\n")
+    assert ErrSettings.load(yaml_file=path).port == 5432
+
+
+def test_several_env_files_are_each_checked(tmp_path: Path) -> None:
+    """``env_file`` may be a list of files; each must exist."""
+    present = write(tmp_path, "T_ERR_PORT=9\n", "a.env")
+    with pytest.raises(ConfigurationError, match=r"env file .*b\.env"):
+        ErrSettings.load(env_file=[present, tmp_path / "b.env"])
+
+
+def test_several_env_files_are_read_in_order(tmp_path: Path) -> None:
+    """With several env files, a later one wins."""
+    first = write(tmp_path, "T_ERR_PORT=9\n", "a.env")
+    second = write(tmp_path, "T_ERR_PORT=10\n", "b.env")
+    assert ErrSettings.load(env_file=[first, second]).port == 10
+
+
+def test_validation_error_of_a_default_says_so() -> None:
+    """An invalid default value is reported as coming from the default."""
+
+    class BadDefault(LibrarySettings):
+        """Settings whose default does not validate."""
+
+        model_config = SettingsConfigDict(env_prefix="T_ERR_BAD_DEFAULT_")
+        port: int = "x"  # type: ignore[assignment]
+
+    with pytest.raises(ConfigurationError, match=r"port: .*\(from default value\)"):
+        BadDefault.load()
