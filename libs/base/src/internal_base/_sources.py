@@ -161,6 +161,8 @@ class EnvSource(PydanticBaseSettingsSource):
         except SettingsError as exc:
             match = _FIELD.search(str(exc))
             raise ConfigurationError(self._parse_error(match.group(1) if match else None)) from None
+        except RecursionError:  # JSON nested past the parser's limit: not a ValueError
+            raise ConfigurationError(self._too_deep()) from None
         return self.data
 
     @property
@@ -187,10 +189,21 @@ class EnvSource(PydanticBaseSettingsSource):
             if delimiter:
                 yield from (name for name in self.source.env_vars if name.startswith(key + delimiter))
 
+    def _too_deep(self) -> str:
+        cls = self.settings_cls.__name__
+        names = [
+            name
+            for field in self.settings_cls.model_fields
+            for name in self._variables(field)
+            if _json_error(self.source.env_vars.get(name)) is RecursionError
+        ]
+        where = ", ".join(self.where(name) for name in names) or "a variable"
+        return f"invalid {cls}: {where} is nested too deeply to be read as JSON"
+
     def _parse_error(self, field_name: str | None) -> str:
         cls = self.settings_cls.__name__
         names = list(self._variables(field_name)) if field_name else []
-        broken = [name for name in names if not _is_json(self.source.env_vars.get(name))] or names
+        broken = [name for name in names if _json_error(self.source.env_vars.get(name))] or names
         what = "is not valid JSON (list, dict and model fields take a JSON value)"
         if not broken:
             return f"invalid {cls}: the value for field {field_name!r} {what}"
@@ -226,12 +239,13 @@ class EnvSource(PydanticBaseSettingsSource):
         return None
 
 
-def _is_json(value: object) -> bool:
+def _json_error(value: object) -> type[Exception] | None:
+    """The kind of error ``json.loads`` raises for ``value`` (None when it parses)."""
     try:
         json.loads(str(value))
-    except ValueError:
-        return False
-    return True
+    except (ValueError, RecursionError) as exc:
+        return type(exc) if isinstance(exc, RecursionError) else ValueError
+    return None
 
 
 def _dotenv_line(file: Path, key: str, *, case_sensitive: bool) -> tuple[int, str] | None:

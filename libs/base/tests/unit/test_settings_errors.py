@@ -370,3 +370,10 @@ def test_validation_error_of_a_default_says_so() -> None:
 
     with pytest.raises(ConfigurationError, match=r"port: .*\(from default value\)"):
         BadDefault.load()
+
+
+def test_absurdly_nested_env_json_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An env value nested past the JSON parser's recursion limit is a ConfigurationError too."""
+    monkeypatch.setenv("T_ERR_HOSTS", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigurationError, match="environment variable T_ERR_HOSTS"):
+        ErrSettings.load()
