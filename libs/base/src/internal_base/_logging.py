@@ -18,28 +18,39 @@ import queue as queue_module
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import IO, Any, ClassVar, Final, Literal, cast
+from typing import IO, ClassVar, Final, Literal, cast
 
-import coloredlogs
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from pythonjsonlogger.json import JsonEncoder
-from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
 from internal_base._context import RESERVED_KEYS, _bound, _correlation_id, _request_id
 from internal_base._errors import ConfigurationError
+from internal_base._log_format import (
+    CONTEXT_FIELDS,
+    ColorFormatter,
+    JsonFormatter,
+    TextFormatter,
+    redacted_text_of,
+)
 from internal_base._redaction import MASK, is_secret_key, redact, redact_text
 from internal_base._settings import LibrarySettings
 
-CONTEXT_FIELDS: Final = ("correlation_id", "request_id", "trace_id", "span_id")
-_TEXT_FORMAT: Final = "%(asctime)s %(levelname)-8s %(name)s [%(correlation_id)s] %(message)s"
-_JSON_FIELDS: Final = ("levelname", "name", "message", *CONTEXT_FIELDS)
-_STANDARD: Final = frozenset(RESERVED_KEYS - set(CONTEXT_FIELDS))
-_SKIP: Final = RESERVED_KEYS | {"exc_info", "stack_info"}
-_NOT_EXTRA: Final = _STANDARD | set(CONTEXT_FIELDS)
+__all__ = [
+    "CONTEXT_FIELDS",
+    "ColorFormatter",
+    "ContextFilter",
+    "JsonFormatter",
+    "LoggingSettings",
+    "RedactionFilter",
+    "TextFormatter",
+    "configure_logging",
+    "get_logger",
+    "shutdown_logging",
+]
+
+_NOT_EXTRA: Final = RESERVED_KEYS
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
 # is_secret_key per extra key name, without the lru_cache call; bounded so odd keys cannot grow it.
 _SECRET_KEYS: Final[dict[str, bool]] = {}
@@ -78,10 +89,23 @@ class ContextFilter(logging.Filter):
 
 
 class RedactionFilter(logging.Filter):
-    """Mask secrets in message args, in the formatted message and in extra fields."""
+    """Mask secrets in message args, in the formatted message and in extra fields.
+
+    It never raises into the logging call: a message that cannot be formatted with its args
+    (``log.info("%s %s", x)``) becomes a record that says so, with its parts redacted; any other
+    failure while redacting masks the whole record (fail closed).
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record in place (the message is formatted once, here)."""
+        try:
+            self._redact(record)
+        except Exception as exc:  # the caller's log call must never fail
+            _mask_record(record, exc)
+        return True
+
+    @staticmethod
+    def _redact(record: logging.LogRecord) -> None:
         args: object = record.args  # typed as tuple | Mapping, but callers can pass any sequence
         if args:
             # Strings are covered by redacting the final message below; containers need their keys.
@@ -100,7 +124,14 @@ class RedactionFilter(logging.Filter):
         if not isinstance(msg, str) and isinstance(msg, Mapping):
             record.msg = redact(msg)
         else:
-            record.msg = redact_text(record.getMessage())
+            try:
+                message = record.getMessage()
+            except Exception as exc:  # a malformed call: say so instead of raising
+                message = (
+                    f"<malformed log call: {type(exc).__name__}: {exc}> "
+                    f"msg={redacted_text_of(msg)} args={redacted_text_of(record.args)}"
+                )
+            record.msg = redact_text(message)
             record.args = None
         if record.exc_text:  # cached unredacted by a handler that ran before this one
             record.exc_text = redact_text(record.exc_text)
@@ -123,97 +154,17 @@ class RedactionFilter(logging.Filter):
                     attrs[key] = redacted
             elif kind not in _SCALARS:
                 attrs[key] = redact(value)
-        return True
 
 
-class JsonFormatter(_BaseJsonFormatter):
-    """python-json-logger's formatter with the commons field names and redacted tracebacks.
-
-    Fields: ``timestamp`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, ``correlation_id``,
-    ``request_id``, ``trace_id``, ``span_id``, then every extra/bound key.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            list(_JSON_FIELDS),
-            rename_fields={"levelname": "level", "name": "logger"},
-            json_ensure_ascii=False,
-        )
-        # One encoder for every record: what json.dumps(..., cls=JsonEncoder, ensure_ascii=False)
-        # would build per call.
-        self._encoder = JsonEncoder(ensure_ascii=False)
-
-    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
-        """Serialise with the shared encoder (same output as python-json-logger's ``json.dumps``)."""
-        return self._encoder.encode(log_data)
-
-    def add_fields(
-        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
-    ) -> None:
-        """Put ``timestamp`` first, then the standard fields, then the extras."""
-        attrs = record.__dict__
-        log_data["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat()
-        log_data["level"] = record.levelname
-        log_data["logger"] = record.name
-        log_data["message"] = attrs.get("message")
-        for name in CONTEXT_FIELDS:
-            log_data[name] = attrs.get(name)
-        log_data.update(message_dict)
-        for key, value in attrs.items():
-            if key not in _SKIP and key[0] != "_":
-                log_data[key] = value
-
-    def formatException(self, ei: Any) -> str:
-        """Format the traceback with secrets masked."""
-        return redact_text(logging.Formatter.formatException(self, ei))
-
-
-class _TextMixin:
-    """Shared behaviour of the plain and coloured text formatters."""
-
-    def formatException(self, ei: Any) -> str:
-        """Format the traceback with secrets masked."""
-        return redact_text(logging.Formatter.formatException(logging.Formatter(), ei))
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        """Format the main line (``-`` for a missing correlation ID) and append the extras."""
-        attrs = record.__dict__
-        missing = attrs.get("correlation_id") is None
-        if missing:
-            attrs["correlation_id"] = "-"
-        try:
-            return str(super().formatMessage(record)) + self.suffix(record)  # type: ignore[misc]
-        finally:
-            if missing:
-                attrs["correlation_id"] = None
-
-    @staticmethod
-    def suffix(record: logging.LogRecord) -> str:
-        """`` key=value`` for trace IDs and every extra or bound key."""
-        extras = {
-            key: value
-            for key, value in record.__dict__.items()
-            if key not in RESERVED_KEYS and not key.startswith("_")
-        }
-        for key in ("trace_id", "span_id"):
-            value = record.__dict__.get(key)
-            if value is not None:
-                extras[key] = value
-        return "".join(f" {key}={value}" for key, value in extras.items())
-
-
-class TextFormatter(_TextMixin, logging.Formatter):
-    """Plain text: ``time level logger [correlation_id] message key=value ...``."""
-
-    def __init__(self) -> None:
-        super().__init__(_TEXT_FORMAT)
-
-
-class ColorFormatter(_TextMixin, coloredlogs.ColoredFormatter):  # type: ignore[misc]
-    """Coloured text (coloredlogs) with the same layout as ``TextFormatter``."""
-
-    def __init__(self) -> None:
-        super().__init__(fmt=_TEXT_FORMAT)
+def _mask_record(record: logging.LogRecord, exc: Exception) -> None:
+    """Fail closed: a record that could not be redacted keeps its level and names, nothing else."""
+    record.msg = f"<log record could not be redacted: {type(exc).__name__}>"
+    record.args = None
+    record.exc_info = record.exc_text = record.stack_info = None
+    attrs = record.__dict__
+    for key in list(attrs):
+        if key not in _NOT_EXTRA:
+            attrs[key] = MASK
 
 
 class _QueueHandler(logging.handlers.QueueHandler):
@@ -221,7 +172,8 @@ class _QueueHandler(logging.handlers.QueueHandler):
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         prepared = copy.copy(record)
-        prepared.msg = prepared.getMessage()
+        if not isinstance(prepared.msg, dict):  # a dict message is merged into the JSON record
+            prepared.msg = prepared.getMessage()
         prepared.args = None
         if prepared.exc_info:
             prepared.exc_text = redact_text(logging.Formatter().formatException(prepared.exc_info))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote_plus
 
 from pydantic import SecretBytes, SecretStr
@@ -195,20 +195,21 @@ class _Walk:
             return value
         if kind is str:
             return redact_text(value)  # type: ignore[arg-type]
-        if isinstance(value, str):
-            return redact_text(value)
-        if isinstance(value, SecretStr | SecretBytes):
-            return MASK
-        if isinstance(value, bool | int | float):
-            return value
-        if isinstance(value, bytes | bytearray | memoryview):
-            return redact_text(repr(bytes(value)))
-        if not isinstance(value, Mapping | list | tuple | set | frozenset):
-            return value
+        if kind is not dict and kind is not list and kind is not tuple:  # the ABC checks are slow
+            if isinstance(value, str):
+                return redact_text(value)
+            if isinstance(value, SecretStr | SecretBytes):
+                return MASK
+            if isinstance(value, bool | int | float):
+                return value
+            if isinstance(value, bytes | bytearray | memoryview):
+                return redact_text(repr(bytes(value)))
+            if not isinstance(value, Mapping | list | tuple | set | frozenset):
+                return value
         ident = id(value)
         if ident in self.open:
             return CYCLE
-        self.budget -= len(value)
+        self.budget -= len(value)  # type: ignore[arg-type]
         if depth >= _MAX_DEPTH or self.budget < 0:
             return MASK
         self.open.add(ident)
@@ -217,22 +218,26 @@ class _Walk:
         finally:
             self.open.discard(ident)
 
-    def _container(self, value: object, depth: int) -> object:
-        item = self.value
-        if isinstance(value, Mapping):
+    def _container(self, value: Any, depth: int) -> object:
+        kind = type(value)
+        if kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
             return {
-                key: (
-                    MASK if _is_secret_name(key) else entry if type(entry) in _SCALARS else item(entry, depth)
-                )
+                key: MASK if _is_secret_name(key) else self._item(entry, depth)
                 for key, entry in value.items()
             }
-        if isinstance(value, tuple | list) and len(value) == 2 and _is_secret_name(value[0]):
-            pair = [item(value[0], depth), MASK]  # a (name, value) header tuple
-            return pair if isinstance(value, list) else tuple(pair)
-        if isinstance(value, list):
-            return [entry if type(entry) in _SCALARS else item(entry, depth) for entry in value]
-        if isinstance(value, tuple):
-            return tuple(entry if type(entry) in _SCALARS else item(entry, depth) for entry in value)
-        if isinstance(value, set | frozenset):
-            return type(value)(item(entry, depth) for entry in value)
-        return value  # pragma: no cover - value() lets only containers through
+        if kind is list or kind is tuple or isinstance(value, list | tuple):
+            if len(value) == 2 and _is_secret_name(value[0]):
+                pair = [self._item(value[0], depth), MASK]  # a (name, value) header tuple
+                return pair if isinstance(value, list) else tuple(pair)
+            items = [self._item(entry, depth) for entry in value]
+            return items if isinstance(value, list) else tuple(items)
+        return type(value)(self._item(entry, depth) for entry in value)
+
+    def _item(self, item: object, depth: int) -> object:
+        """``value(item, depth)`` with the common leaves (scalars, strings) handled inline."""
+        kind = type(item)
+        if kind in _SCALARS:
+            return item
+        if kind is str:
+            return redact_text(item)  # type: ignore[arg-type]
+        return self.value(item, depth)

@@ -1,0 +1,223 @@
+"""The JSON and text formatters of ``configure_logging``.
+
+Both redact what only becomes text here: an object in ``extra`` (an exception, a dataclass, a
+pydantic model or URL) is turned into text and *then* redacted, tracebacks and stack traces are
+redacted, and no ``extra``/bound/dict-message key can take the name of a standard field
+(``level``, ``timestamp``, ``logger``, ``message``, the context fields, ``exc_info``,
+``stack_info``): such a key is written as ``extra_<name>``. Text output escapes control and
+line-break characters, so one log call is one line (traceback lines are indented).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import coloredlogs
+from pydantic import BaseModel
+from pythonjsonlogger.json import JsonEncoder
+from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
+
+from internal_base._context import RESERVED_KEYS
+from internal_base._redaction import redact, redact_text
+
+CONTEXT_FIELDS: Final = ("correlation_id", "request_id", "trace_id", "span_id")
+#: Names of the fields a JSON record always has; extras under these names become ``extra_<name>``.
+STANDARD_FIELDS: Final = frozenset(
+    {"timestamp", "level", "logger", "message", *CONTEXT_FIELDS, "exc_info", "stack_info"}
+)
+_TEXT_FORMAT: Final = "%(asctime)s %(levelname)-8s %(name)s [%(correlation_id)s] %(message)s"
+_JSON_FIELDS: Final = ("levelname", "name", "message", *CONTEXT_FIELDS)
+_SKIP: Final = RESERVED_KEYS | {"exc_info", "stack_info"}
+
+# Every character that ends a line for str.splitlines() or a terminal, plus the other C0/C1
+# controls and DEL: escaped in text output so that a value cannot start a forged log line.
+_CONTROL: Final = "".join(map(chr, [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]))
+_NEEDS_ESCAPE: Final = re.compile(f"[{re.escape(_CONTROL)}]")
+_ESCAPES: Final = {
+    ord(char): {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(
+        char, f"\\u{ord(char):04x}" if ord(char) > 0xFF else f"\\x{ord(char):02x}"
+    )
+    for char in _CONTROL
+}
+_BLOCK_ESCAPES: Final = {code: escape for code, escape in _ESCAPES.items() if code != ord("\n")}
+# json.dumps(ensure_ascii=False) escapes C0 controls but writes these line breaks raw.
+_JSON_BREAKS: Final = re.compile("[\x85\u2028\u2029]")
+_JSON_BREAK_ESCAPES: Final = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def escape_line(text: str) -> str:
+    """``text`` with every control and line-break character written as an escape sequence."""
+    return text.translate(_ESCAPES) if _NEEDS_ESCAPE.search(text) else text
+
+
+def _escape_block(text: str) -> str:
+    """A multi-line block (traceback) kept on its lines, each indented, other controls escaped."""
+    lines = text.translate(_BLOCK_ESCAPES).split("\n")
+    return "\n".join(f"  {line}" for line in lines)
+
+
+def renamed(key: str, taken: Mapping[str, object]) -> str:
+    """``extra_<key>`` (prefixed again while that name is ``taken`` too)."""
+    name = f"extra_{key}"
+    while name in taken:
+        name = f"extra_{name}"
+    return name
+
+
+def redacted_text_of(value: object) -> str:
+    """``str(value)`` redacted; a value whose ``str``/``repr`` raises becomes ``<unprintable T>``."""
+    try:
+        return redact_text(str(value))
+    except Exception:  # a broken __str__ must not lose the record
+        try:
+            return redact_text(repr(value))
+        except Exception:
+            return f"<unprintable {type(value).__name__}>"
+
+
+class _RedactingEncoder(JsonEncoder):
+    """python-json-logger's encoder whose conversions of unknown objects are redacted afterwards."""
+
+    def default(self, o: Any) -> Any:
+        """Convert ``o`` as python-json-logger does (models via ``model_dump``), then redact the result."""
+        try:
+            converted = o.model_dump(mode="json") if isinstance(o, BaseModel) else super().default(o)
+            return redact(converted)
+        except Exception:  # e.g. asdict() of a self-referencing dataclass
+            return redacted_text_of(o)
+
+
+class JsonFormatter(_BaseJsonFormatter):
+    """python-json-logger's formatter with the commons field names and redacted tracebacks.
+
+    Fields: ``timestamp`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, ``correlation_id``,
+    ``request_id``, ``trace_id``, ``span_id``, then every extra/bound key (``extra_<name>`` for
+    one named like a standard field).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            list(_JSON_FIELDS),
+            rename_fields={"levelname": "level", "name": "logger"},
+            json_ensure_ascii=False,
+        )
+        # One encoder for every record: what json.dumps(..., cls=JsonEncoder, ensure_ascii=False)
+        # would build per call.
+        self._encoder = _RedactingEncoder(ensure_ascii=False)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format ``record``; a dict message's keys named like standard fields are renamed first."""
+        msg = record.msg
+        if isinstance(msg, dict) and not STANDARD_FIELDS.isdisjoint(msg):
+            record.msg = {(renamed(k, msg) if k in STANDARD_FIELDS else k): v for k, v in msg.items()}
+            try:
+                return super().format(record)
+            finally:
+                record.msg = msg
+        return super().format(record)
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        """Serialise with the shared encoder; U+0085/U+2028/U+2029 escaped so a record stays one line."""
+        line = self._encoder.encode(log_data)
+        return (
+            line if line.isascii() or not _JSON_BREAKS.search(line) else line.translate(_JSON_BREAK_ESCAPES)
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        """Put ``timestamp`` first, then the standard fields, then the extras."""
+        attrs = record.__dict__
+        log_data["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat()
+        log_data["level"] = record.levelname
+        log_data["logger"] = record.name
+        log_data["message"] = attrs.get("message")
+        for name in CONTEXT_FIELDS:
+            log_data[name] = attrs.get(name)
+        log_data.update(message_dict)
+        for key, value in attrs.items():
+            if key not in _SKIP and key[0] != "_":
+                if key in STANDARD_FIELDS:
+                    key = renamed(key, attrs)
+                log_data[key] = value
+
+    def formatException(self, ei: Any) -> str:
+        """Format the traceback with secrets masked."""
+        return redact_text(logging.Formatter.formatException(self, ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        """Format the stack with secrets masked."""
+        return redact_text(stack_info)
+
+
+class _TextMixin:
+    """Shared behaviour of the plain and coloured text formatters."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format with the traceback rendered here (redacted, indented), whoever rendered it before."""
+        saved = record.exc_text
+        if record.exc_info:
+            record.exc_text = self.formatException(record.exc_info)
+        elif saved:  # rendered before the queue, or by another handler
+            record.exc_text = _escape_block(redact_text(saved))
+        try:
+            return str(super().format(record))  # type: ignore[misc]
+        finally:
+            record.exc_text = saved
+
+    def formatException(self, ei: Any) -> str:
+        """Format the traceback with secrets masked, each line indented."""
+        return _escape_block(redact_text(logging.Formatter.formatException(logging.Formatter(), ei)))
+
+    def formatStack(self, stack_info: str) -> str:
+        """Format the stack with secrets masked, each line indented."""
+        return _escape_block(redact_text(stack_info))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """Format the escaped main line (``-`` for a missing correlation ID) and append the extras."""
+        attrs = record.__dict__
+        saved = {name: attrs.get(name) for name in ("message", "name", "correlation_id")}
+        correlation_id = saved["correlation_id"]
+        attrs["correlation_id"] = "-" if correlation_id is None else escape_line(str(correlation_id))
+        attrs["message"] = escape_line(str(saved["message"]))
+        attrs["name"] = escape_line(str(saved["name"]))
+        try:
+            return str(super().formatMessage(record)) + self.suffix(record)  # type: ignore[misc]
+        finally:
+            attrs.update(saved)
+
+    @staticmethod
+    def suffix(record: logging.LogRecord) -> str:
+        """`` key=value`` for trace IDs and every extra or bound key, redacted and escaped."""
+        attrs = record.__dict__
+        extras = {
+            key: value for key, value in attrs.items() if key not in RESERVED_KEYS and not key.startswith("_")
+        }
+        for key in ("trace_id", "span_id"):
+            value = attrs.get(key)
+            if value is not None:
+                extras[key] = value
+        parts = []
+        for key, value in extras.items():
+            name = renamed(key, attrs) if key in STANDARD_FIELDS and key not in CONTEXT_FIELDS else key
+            text = redact_text(value) if isinstance(value, str) else redacted_text_of(value)
+            parts.append(f" {escape_line(name)}={escape_line(text)}")
+        return "".join(parts)
+
+
+class TextFormatter(_TextMixin, logging.Formatter):
+    """Plain text: ``time level logger [correlation_id] message key=value ...``."""
+
+    def __init__(self) -> None:
+        super().__init__(_TEXT_FORMAT)
+
+
+class ColorFormatter(_TextMixin, coloredlogs.ColoredFormatter):  # type: ignore[misc]
+    """Coloured text (coloredlogs) with the same layout as ``TextFormatter``."""
+
+    def __init__(self) -> None:
+        super().__init__(fmt=_TEXT_FORMAT)
