@@ -28,7 +28,7 @@ class Item(BaseModel):
 class Model(BaseModel):
     """A model with aliases, a dataclass and tuples of models."""
 
-    choice: str = Field(default="", validation_alias=AliasChoices("choice", "pick", AliasPath("deep", 0)))
+    choice: str = Field(default="", validation_alias=AliasChoices("choice", "pick", AliasPath("deep", 0)))  # type: ignore[pydantic-alias]
     endpoint: Endpoint = Field(default_factory=Endpoint)
     pair: tuple[Item, Annotated[Item, "meta"]] = (Item(), Item())
     many: tuple[Item, ...] = ()
