@@ -30,6 +30,7 @@ from internal_rdbms._values import check_storable
 
 __all__ = [
     "CURSOR_CODEC_KEY",
+    "check_cursor_keys",
     "MAX_CURSOR_LENGTH",
     "backend_of",
     "codec_for",
@@ -58,6 +59,36 @@ def codec_for(session: AsyncSession, codec: CursorCodec | None) -> CursorCodec:
         return codec
     found = session.info.get(CURSOR_CODEC_KEY)
     return found if isinstance(found, CursorCodec) else CursorCodec(max_length=MAX_CURSOR_LENGTH)
+
+
+_CURSOR_TYPES: Final = (
+    bool,
+    int,
+    float,
+    Decimal,
+    str,
+    datetime,
+    date,
+    time,
+    timedelta,
+    uuid.UUID,
+    bytes,
+    enum.Enum,
+)
+
+
+def check_cursor_keys(model: type[Any], keys: Sequence[SortKey]) -> None:
+    """Refuse sort keys whose values cannot go into a cursor (JSON, arrays ...) before the first page.
+
+    Raises:
+        InvalidQueryError: Names the field.
+    """
+    for key in keys:
+        target = _python_type(key.column)
+        if target is None or not issubclass(target, _CURSOR_TYPES):
+            raise InvalidQueryError(
+                f"cannot page {model.__name__} by field {key.field!r} with a cursor: its type has no order"
+            )
 
 
 def _purpose(model: type[Any], keys: Sequence[SortKey]) -> str:

@@ -17,8 +17,9 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal, TypeAlias
 
-from sqlalchemy import ColumnElement, Select, inspect
+from sqlalchemy import ColumnElement, Enum, Select, String, inspect
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.types import TypeDecorator
 
 from internal_rdbms._errors import InvalidQueryError
 from internal_rdbms._ordering import Comparison, compare
@@ -327,7 +328,14 @@ def _search_condition(
     model: type[Any], column: InstrumentedAttribute[Any], flt: Search, backend: str | None
 ) -> ColumnElement[bool]:
     name = _show(flt.field)
-    if _python_type(column) is not str:
+    column_type = column.type
+    while isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    if (
+        _python_type(column) is not str
+        or not isinstance(column_type, String)
+        or isinstance(column_type, Enum)
+    ):
         raise InvalidQueryError(f"cannot search field {name} of {model.__name__}: not a text column")
     if not isinstance(flt.term, str) or not flt.term:
         raise InvalidQueryError(f"search term for field {name} must be a non-empty string")

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from internal_base.cursor import CursorCodec
-from internal_rdbms._cursor import backend_of, codec_for, decode_cursor, encode_cursor
+from internal_rdbms._cursor import backend_of, check_cursor_keys, codec_for, decode_cursor, encode_cursor
 from internal_rdbms._errors import InvalidQueryError
 from internal_rdbms._filters import OrderBy, SortKey, sort_keys
 from internal_rdbms._ordering import compare
@@ -210,6 +210,7 @@ async def paginate_keyset(
     """
     _check_limit(limit, max_limit)
     keys = sort_keys(model, order, allowed=allowed_order)
+    check_cursor_keys(model, keys)
     codec = codec_for(session, codec)
     backend = backend_of(session)
     query = _base(model, statement).order_by(None)

@@ -3,8 +3,8 @@
 ``LIKE`` does not: MariaDB compares under the column's collation (case- and accent-insensitive by
 default) and SQLite's ``LIKE`` ignores ASCII case. :class:`TextMatch` compiles per dialect so that
 
-- case-sensitive search matches exact code points everywhere (``LIKE`` on PostgreSQL, ``LIKE BINARY``
-  on MySQL/MariaDB, ``instr``/``substr`` on SQLite);
+- case-sensitive search matches exact code points everywhere (``LIKE`` on PostgreSQL, ``LIKE`` under
+  ``utf8mb4_bin`` on MySQL/MariaDB, ``instr``/``substr`` on SQLite);
 - case-insensitive search compares ``lower(column)`` with ``lower(term)`` by code point, so accents are
   never folded; ``lower()`` folds non-ASCII letters on PostgreSQL (UTF-8 locales), MySQL/MariaDB, and
   SQLite connections opened by :class:`~internal_rdbms.Database` (which installs a Unicode ``lower``).
@@ -80,15 +80,14 @@ def _compile_default(element: TextMatch, compiler: SQLCompiler, **kw: Any) -> st
 @compiles(TextMatch, "mysql")
 @compiles(TextMatch, "mariadb")
 def _compile_mysql(element: TextMatch, compiler: SQLCompiler, **kw: Any) -> str:
-    # LIKE BINARY compares bytes, not collation weights: no case or accent folding, and no PAD SPACE.
-    column: ColumnElement[Any] = element.column
-    pattern = element.pattern()
+    # Both sides in utf8mb4 under its binary collation: code points, not collation weights (no case
+    # or accent folding), whatever the column's own charset (``LIKE BINARY`` would compare latin1
+    # bytes with utf8mb4 bytes).
+    column = f"CONVERT({compiler.process(element.column, **kw)} USING utf8mb4)"
+    pattern = f"CONVERT({compiler.process(element.pattern(), **kw)} USING utf8mb4)"
     if not element.case_sensitive:
-        column, pattern = func.lower(column), func.lower(pattern)
-    return (
-        f"{compiler.process(column, **kw)} LIKE BINARY {compiler.process(pattern, **kw)} "
-        f"ESCAPE '{_ESCAPE}'"
-    )
+        column, pattern = f"lower({column})", f"lower({pattern})"
+    return f"{column} COLLATE utf8mb4_bin LIKE {pattern} COLLATE utf8mb4_bin ESCAPE '{_ESCAPE}'"
 
 
 @compiles(TextMatch, "sqlite")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 import struct
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, DateTime, Double, Enum, Float, Integer, Numeric, SmallInteger
+from sqlalchemy import BigInteger, DateTime, Double, Enum, Float, Integer, Numeric, SmallInteger, Uuid
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from internal_rdbms._errors import InvalidQueryError
@@ -107,6 +108,11 @@ def _check_text(value: str, column_type: TypeEngine[Any], backend: str | None) -
         return "contains a NUL character, which PostgreSQL cannot store"
     if isinstance(column_type, Enum) and value not in column_type.enums:
         return f"not one of {', '.join(column_type.enums)}"
+    if isinstance(column_type, Uuid):  # Uuid(as_uuid=False): a string that must still parse
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            return "not a UUID"
     return None
 
 
@@ -147,6 +153,8 @@ def storable(column_type: TypeEngine[Any], value: object, backend: str | None) -
         checked = _check_float(value, impl, backend)
         if isinstance(checked, str):
             reason = checked
+        elif isinstance(impl, Numeric) and not isinstance(impl, Float) and math.isfinite(checked):
+            reason = _check_decimal(Decimal(repr(checked)), impl)  # Numeric(asdecimal=False)
         else:
             value = checked
     elif isinstance(value, Decimal):
