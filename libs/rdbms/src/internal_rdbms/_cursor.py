@@ -217,5 +217,5 @@ def decode_cursor(
             value = _typed(_python_type(key.column), raw)
         except (ValueError, KeyError, TypeError, OverflowError, InvalidOperation):
             raise InvalidQueryError(f"invalid cursor: bad value for sort field {key.field!r}") from None
-        values.append(check_storable(model, key.field, key.column.type, value, backend))
+        values.append(check_storable(model, key.field, key.column.type, value, backend, from_row=True))
     return values

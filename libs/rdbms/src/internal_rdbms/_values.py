@@ -85,11 +85,15 @@ def _check_float(value: float, column_type: TypeEngine[Any], backend: str | None
     return value
 
 
-def _check_decimal(value: Decimal, column_type: TypeEngine[Any]) -> str | None:
-    if not value.is_finite():
-        return "NaN and infinity are not storable in a numeric column"
-    digits = value.adjusted() + 1 if value else 0
+def _check_decimal(value: Decimal, column_type: TypeEngine[Any], from_row: bool) -> str | None:
     precision = getattr(column_type, "precision", None)
+    if not value.is_finite():
+        # PostgreSQL rows may hold NaN (and Infinity without a precision): their cursors must work.
+        # As filter values they are refused everywhere: no other backend has them.
+        if from_row and value.is_qnan() or from_row and value.is_infinite() and precision is None:
+            return None
+        return "NaN and infinity are not accepted for a numeric column"
+    digits = value.adjusted() + 1 if value else 0
     if isinstance(column_type, Numeric) and precision is not None:
         whole = precision - (getattr(column_type, "scale", None) or 0)
         if digits > whole:
@@ -129,13 +133,16 @@ def _check_datetime(value: datetime, column_type: TypeEngine[Any], declared: Typ
     return None
 
 
-def storable(column_type: TypeEngine[Any], value: object, backend: str | None) -> tuple[object, str | None]:
+def storable(
+    column_type: TypeEngine[Any], value: object, backend: str | None, *, from_row: bool = False
+) -> tuple[object, str | None]:
     """``value`` as the column stores it, or the reason it cannot be stored.
 
     Args:
         column_type: The column's SQLAlchemy type (type decorators are looked through).
         value: A value already coerced to the column's Python type.
         backend: ``"postgresql"``, ``"mysql"``, ``"sqlite"``, or ``None`` for the rules of all.
+        from_row: The value comes from a stored row (a cursor): what the backend holds is accepted.
 
     Returns:
         ``(value, None)`` when storable (floats may come back rounded to the column's precision),
@@ -154,11 +161,11 @@ def storable(column_type: TypeEngine[Any], value: object, backend: str | None) -
         if isinstance(checked, str):
             reason = checked
         elif isinstance(impl, Numeric) and not isinstance(impl, Float) and math.isfinite(checked):
-            reason = _check_decimal(Decimal(repr(checked)), impl)  # Numeric(asdecimal=False)
+            reason = _check_decimal(Decimal(repr(checked)), impl, False)  # Numeric(asdecimal=False)
         else:
             value = checked
     elif isinstance(value, Decimal):
-        reason = _check_decimal(value, impl)
+        reason = _check_decimal(value, impl, from_row and backend == "postgresql")
     elif isinstance(value, str):
         reason = _check_text(value, impl, backend)
     elif isinstance(value, datetime):
@@ -167,10 +174,16 @@ def storable(column_type: TypeEngine[Any], value: object, backend: str | None) -
 
 
 def check_storable(
-    model: type[Any], field: str, column_type: TypeEngine[Any], value: object, backend: str | None
+    model: type[Any],
+    field: str,
+    column_type: TypeEngine[Any],
+    value: object,
+    backend: str | None,
+    *,
+    from_row: bool = False,
 ) -> object:
     """:func:`storable`, raising :class:`InvalidQueryError` naming the field when the value is not."""
-    stored, reason = storable(column_type, value, backend)
+    stored, reason = storable(column_type, value, backend, from_row=from_row)
     if reason is not None:
         shown = field if len(field) <= 64 else field[:61] + "..."
         raise InvalidQueryError(f"invalid value for field {shown!r} of {model.__name__}: {reason}")

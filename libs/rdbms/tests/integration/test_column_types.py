@@ -126,6 +126,7 @@ FIELDS = [
     "blob",
 ]
 NAMES = ["a", "A", "a ", "b", "B", "á", "Á", "é", "e", "ß", "ss", "", "z", "Z", "a b", "ä", "😀", "ǅ"]
+NUMERIC_NAN = Decimal("NaN")  # PostgreSQL's numeric stores NaN (sorted after every number)
 BLOBS = [b"", b"\x00", b"\x00\x01", b"\xff", b"A", b"a", b"\x80abc"]
 
 
@@ -177,7 +178,9 @@ def _rows(tag: str, backend: str, count: int = 36) -> list[Typed]:
             flag=maybe(rng.choice([True, False])),
             ratio=floats[i] if i < len(floats) else maybe(rng.choice(floats)),  # each special value once
             single=maybe(rng.choice([0.1, 1 / 3, 2.5, -0.7, 1e10, 0.1])),
-            amount=maybe(Decimal(rng.randint(-5000, 5000)) / 1000),
+            amount=NUMERIC_NAN
+            if i < 2 and backend == "postgresql"
+            else maybe(Decimal(rng.randint(-5, 5)) / 4),
             moment=maybe(datetime(2024, 1, 1, 12, tzinfo=offset) + timedelta(microseconds=rng.randint(0, 3))),
             naive=maybe(datetime(2024, 1, 1) + timedelta(seconds=rng.randint(0, 4))),
             day=maybe(date(2024, 1, 1) + timedelta(days=rng.randint(0, 3))),
@@ -250,7 +253,7 @@ async def test_range_filters_follow_database_order(typed_db: Database, unique_na
             ).all()
         )
         for _, value in ordered:
-            if isinstance(value, float) and math.isnan(value):
+            if isinstance(value, float | Decimal) and math.isnan(value):  # NaN equals nothing
                 continue
             same = {row_id for row_id, other in ordered if other == value}
             positions = [i for i, (row_id, _) in enumerate(ordered) if row_id in same]
