@@ -1,17 +1,14 @@
-"""The async Redis client: prefixed typed commands, TTLs, serialization, resilience.
+"""The async Redis client: prefixed typed commands, TTLs, serialization.
 
-Hot path: every typed command is one string concatenation (the key prefix) and one
-awaited redis-py call inside a ``try``. Nothing is allocated for retries unless
-the call fails with a connection error; only then does :meth:`CacheClient._recover`
-enter the base :class:`~internal_base.resilience.RetryPolicy`, and when the
-reconnection window is exhausted a :class:`CacheUnavailableError` is raised.
+Hot path: every typed command is one string concatenation (the key prefix), one flag
+test (is the circuit open?) and one awaited redis-py call inside a ``try``. Recovery
+(reconnection window, breaker, pool waits) lives in :mod:`internal_cache._connection`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -20,24 +17,21 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import (
-    AuthenticationError,
-    AuthorizationError,
-    MaxConnectionsError,
-    RedisError,
-)
+from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry, default_registry
 from internal_base.logging import get_logger
-from internal_base.redaction import redact_text, redact_url
-from internal_base.resilience import RetryPolicy, sleep
-from internal_cache._config import CONNECTION_ERRORS, CacheSettings
+from internal_base.redaction import redact_url
+from internal_base.resilience import CircuitBreaker, RetryPolicy
+from internal_cache._config import CONNECTION_ERRORS, UNCAPPED, CacheSettings
+from internal_cache._connection import LinkStats, RedisLink, Replay
 from internal_cache._errors import CacheError, CacheUnavailableError, LockAcquireTimeout
-from internal_cache._keys import KeyPrefix
+from internal_cache._keys import FENCE_MARK, KeyPrefix
 from internal_cache._lock import Lock
 from internal_cache._pipeline import CachePipeline
+from internal_cache._pool import IdleClosingPool
 from internal_cache._serialization import JsonSerializer, Serializer
 from internal_cache._types import DEFAULT, TTL, set_command, ttl_to_ms
 
@@ -48,8 +42,13 @@ _log = get_logger("internal_cache")
 T = TypeVar("T")
 
 _CONN: Final = CONNECTION_ERRORS
-_FATAL: Final = (AuthenticationError, AuthorizationError)
 _RedisError: Final = RedisError
+_FENCE: Final = FENCE_MARK.encode()
+
+
+def _single_command(fn: Callable[..., Awaitable[Any]]) -> bool:
+    """Whether ``fn`` is one redis-py command (a bound method of a client or pipeline)."""
+    return isinstance(getattr(fn, "__self__", None), aioredis.Redis)
 
 
 def describe_redis(client: aioredis.Redis) -> str:
@@ -73,12 +72,16 @@ class CacheClient:
         key_prefix: Namespace prepended once to every key this client sends.
         default_ttl: Seconds applied by :meth:`set` and friends when ``ttl`` is omitted.
         serializer: Used by :meth:`get_value`, :meth:`set_value`, :meth:`get_or_set`.
-        retry: Reconnection policy entered only after a connection error.
+        retry: Reconnection policy entered only after a connection error; its
+            ``total_timeout`` is the reconnection window, ``attempts`` an optional cap.
         url: Description of the server for errors and logs (password is masked).
         owns_redis: Close ``redis`` in :meth:`aclose`.
         pool_timeout: Seconds to wait for a free connection when the pool is exhausted.
         health_registry: Register a readiness check (a PING) there.
         health_check_name: Name of that check.
+        breaker: Circuit breaker opened by calls that used up their window (default:
+            threshold 1, a probe after 2 s).
+        link: Share the recovery state of another client (used by :meth:`with_prefix`).
     """
 
     __slots__ = (
@@ -88,15 +91,12 @@ class CacheClient:
         "_health_name",
         "_health_registry",
         "_inflight",
+        "_link",
         "_owns_redis",
         "_p",
-        "_pending",
-        "_pool_timeout",
         "_prefix",
         "_r",
-        "_retry",
         "_serializer",
-        "_url",
     )
 
     def __init__(
@@ -112,6 +112,8 @@ class CacheClient:
         pool_timeout: float = 5.0,
         health_registry: HealthRegistry | None = None,
         health_check_name: str = "redis",
+        breaker: CircuitBreaker | None = None,
+        link: RedisLink | None = None,
     ) -> None:
         if redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ConfigurationError(
@@ -123,22 +125,19 @@ class CacheClient:
         self._default_ttl = default_ttl
         self._default_px = None if default_ttl is None else ttl_to_ms(default_ttl)
         self._serializer: Serializer = serializer if serializer is not None else JsonSerializer()
-        self._retry = (
-            retry
-            if retry is not None
-            else RetryPolicy(
-                attempts=5,
+        if link is None:
+            policy = retry or RetryPolicy(
+                attempts=UNCAPPED,
                 initial_wait=0.05,
                 max_wait=1.0,
                 total_timeout=10.0,
                 retry_on=CONNECTION_ERRORS,
                 name="cache",
             )
-        )
-        self._url = redact_url(url) if url is not None else describe_redis(redis)
+            description = redact_url(url) if url is not None else describe_redis(redis)
+            link = RedisLink(redis, url=description, retry=policy, breaker=breaker, pool_timeout=pool_timeout)
+        self._link = link
         self._owns_redis = owns_redis
-        self._pool_timeout = pool_timeout
-        self._pending: set[asyncio.Task[Any]] = set()
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._closed = False
         self._health_registry: HealthRegistry | None = None
@@ -170,9 +169,10 @@ class CacheClient:
             settings = CacheSettings.load()
         # A plain (non-blocking) pool: BlockingConnectionPool costs ~15% throughput per
         # command. Exhaustion raises MaxConnectionsError, which the slow path turns into a
-        # bounded wait of pool_timeout seconds (see _wait_for_pool).
-        pool = aioredis.ConnectionPool.from_url(
+        # bounded wait of pool_timeout seconds (see RedisLink._wait_for_pool).
+        pool = IdleClosingPool.from_url(
             settings.url.get_secret_value(),
+            idle_timeout=settings.pool_idle_timeout,
             max_connections=settings.max_connections,
             socket_timeout=settings.socket_timeout,
             socket_connect_timeout=settings.socket_connect_timeout,
@@ -194,6 +194,7 @@ class CacheClient:
             pool_timeout=settings.pool_timeout,
             health_registry=registry,
             health_check_name=settings.health_check_name,
+            breaker=settings.breaker(),
         )
 
     @classmethod
@@ -212,9 +213,7 @@ class CacheClient:
             key_prefix=self._p + suffix,
             default_ttl=self._default_ttl,
             serializer=self._serializer,
-            retry=self._retry,
-            url=self._url,
-            pool_timeout=self._pool_timeout,
+            link=self._link,
         )
 
     # ------------------------------------------------------------------ properties
@@ -232,7 +231,17 @@ class CacheClient:
     @property
     def url(self) -> str:
         """The server URL with the password masked."""
-        return self._url
+        return self._link.url
+
+    @property
+    def link(self) -> RedisLink:
+        """The I/O boundary: reconnection window, circuit breaker, background tasks."""
+        return self._link
+
+    @property
+    def stats(self) -> LinkStats:
+        """Outage counters (shared with every :meth:`with_prefix` view)."""
+        return self._link.stats
 
     @property
     def default_ttl(self) -> float | None:
@@ -247,14 +256,14 @@ class CacheClient:
     @property
     def retry_policy(self) -> RetryPolicy:
         """The reconnection policy."""
-        return self._retry
+        return self._link.retry
 
     def key(self, key: str) -> str:
         """The full server-side key (for use with :attr:`redis`)."""
         return self._p + key
 
     def __repr__(self) -> str:
-        return f"CacheClient(url={self._url!r}, prefix={self._p!r})"
+        return f"CacheClient(url={self._link.url!r}, prefix={self._p!r})"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -278,8 +287,7 @@ class CacheClient:
             return
         self._closed = True
         self.unregister_health_check()
-        if self._pending:
-            await asyncio.wait(set(self._pending), timeout=drain_timeout)
+        await self._link.drain(drain_timeout)
         if self._owns_redis:
             await self._r.aclose()
 
@@ -313,95 +321,46 @@ class CacheClient:
         try:
             return bool(await self._r.ping())
         except _CONN as exc:
-            raise self._unavailable(exc, "did not answer PING") from exc
+            raise self._link.unavailable(exc, "did not answer PING") from exc
 
     # ------------------------------------------------------------------ errors / recovery
 
     def _unavailable(self, exc: BaseException, what: str) -> CacheUnavailableError:
-        detail = redact_text(str(exc)) or type(exc).__name__
-        return CacheUnavailableError(f"Redis at {self._url} {what}: {detail}")
+        return self._link.unavailable(exc, what)
 
     def _error(self, exc: RedisError) -> CacheError:
-        detail = redact_text(str(exc)) or type(exc).__name__
-        return CacheError(f"Redis command failed ({type(exc).__name__}): {detail}")
+        return self._link.error(exc)
 
-    async def _attempt(
-        self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            return await fn(*args, **kwargs)
-        except _FATAL as exc:  # wrong password / ACL: retrying cannot help
-            raise self._unavailable(exc, "refused the credentials") from exc
-
-    async def _recover(
-        self, exc: BaseException, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
-    ) -> Any:
-        """Slow path after a connection error: retry ``fn`` under the reconnection policy."""
-        if isinstance(exc, _FATAL):
-            raise self._unavailable(exc, "refused the credentials") from exc
-        if isinstance(exc, MaxConnectionsError):
-            return await self._wait_for_pool(exc, fn, args, kwargs)
-        _log.warning("redis connection error at %s (%s); reconnecting", self._url, type(exc).__name__)
-        try:
-            result = await self._retry.call(self._attempt, fn, args, kwargs)
-        except _CONN as last:
-            _log.error("redis at %s unavailable; giving up", self._url)
-            window = self._retry.total_timeout
-            raise self._unavailable(
-                last,
-                f"unavailable within the reconnection window (up to {self._retry.attempts} "
-                f"attempts{'' if window is None else f' in {window:g}s'})",
-            ) from last
-        except _RedisError as other:
-            raise self._error(other) from other
-        _log.info("redis connection to %s recovered", self._url)
-        return result
-
-    async def _wait_for_pool(
-        self,
-        exc: MaxConnectionsError,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> Any:
-        """Every pooled connection is busy: retry with short backoff for up to pool_timeout."""
-        deadline = time.monotonic() + self._pool_timeout
-        delay = 0.001
-        while True:
-            if time.monotonic() >= deadline:
-                raise self._unavailable(
-                    exc, f"has no free pooled connection after {self._pool_timeout}s"
-                ) from exc
-            await sleep(delay)
-            delay = min(delay * 2, 0.05)
-            try:
-                return await fn(*args, **kwargs)
-            except MaxConnectionsError as again:
-                exc = again
-            except _CONN as other:
-                return await self._recover(other, fn, *args, **kwargs)
-            except _RedisError as other:
-                raise self._error(other) from other
-
-    async def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    async def call(
+        self, fn: Callable[..., Awaitable[T]], /, *args: Any, idempotent: bool = False, **kwargs: Any
+    ) -> T:
         """Run ``fn(*args, **kwargs)`` (e.g. a raw redis-py method) with reconnection.
 
         Keys passed this way are not prefixed; use :meth:`key`.
+
+        Args:
+            fn: A redis-py method, or any coroutine function using :attr:`redis`.
+            *args: Its positional arguments.
+            idempotent: ``fn`` may safely run twice: retry it after any connection error
+                within the reconnection window. By default a single redis-py command is
+                retried only when it failed before being sent, and any other callable is
+                not retried at all (it may have run partly).
+            **kwargs: Its keyword arguments.
+
+        Raises:
+            CacheUnavailableError: unreachable within the window, the circuit is open, or
+                a non-idempotent call lost its connection after it may have run.
         """
-        try:
-            return await fn(*args, **kwargs)
-        except _CONN as exc:
-            result: T = await self._recover(exc, fn, *args, **kwargs)
-            return result
-        except _RedisError as exc:
-            raise self._error(exc) from exc
+        replay: Replay = "always" if idempotent else "unsent" if _single_command(fn) else "never"
+        return await self._link.run(fn, *args, replay=replay, **kwargs)
 
     def _spawn(self, coro: Awaitable[T]) -> asyncio.Task[T]:
         """Run ``coro`` as a task the client keeps alive and drains in :meth:`aclose`."""
-        task: asyncio.Task[T] = asyncio.ensure_future(coro)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return task
+        return self._link.spawn(coro)
+
+    @property
+    def _pending(self) -> set[asyncio.Task[Any]]:
+        return self._link.pending
 
     def _px(self, ttl: TTL) -> int | None:
         if ttl is DEFAULT:
@@ -414,22 +373,20 @@ class CacheClient:
 
     async def ping(self) -> bool:
         """PING with reconnection."""
-        try:
-            return bool(await self._r.ping())
-        except _CONN as exc:
-            return bool(await self._recover(exc, self._r.ping))
-        except _RedisError as exc:  # pragma: no cover - PING has no command errors
-            raise self._error(exc) from exc
+        return bool(await self._link.run(self._r.ping))
 
     async def get(self, key: str) -> bytes | None:
         """The raw bytes stored at ``key``, or ``None``."""
         k = self._p + key
+        link = self._link
+        if link.down:
+            return await link.guarded(self._r.get, (k,), {})  # type: ignore[arg-type]
         try:
             return await self._r.get(k)  # type: ignore[return-value]
         except _CONN as exc:
-            return await self._recover(exc, self._r.get, k)  # type: ignore[no-any-return]
+            return await link.recover(exc, self._r.get, (k,), {})  # type: ignore[arg-type]
         except _RedisError as exc:
-            raise self._error(exc) from exc
+            raise link.error(exc) from exc
 
     async def set(
         self,
@@ -442,18 +399,25 @@ class CacheClient:
     ) -> bool:
         """SET ``key`` (with ``ttl`` seconds; default TTL when omitted).
 
+        A ``nx`` write is retried after a connection error only when it was not sent:
+        a replayed ``SET NX`` would report the caller's own earlier write as a lost race.
+
         Returns:
             False when ``nx``/``xx`` prevented the write, else True.
         """
         px = self._default_px if ttl is DEFAULT else self._px(ttl)
         args = set_command(self._p + key, value, px, nx, xx)
         execute = self._r.execute_command
+        link = self._link
+        replay: Replay = "unsent" if nx else "always"
+        if link.down:
+            return bool(await link.guarded(execute, args, {}, replay=replay))
         try:
             result = await execute(*args)  # type: ignore[no-untyped-call]
         except _CONN as exc:
-            result = await self._recover(exc, execute, *args)
+            result = await link.recover(exc, execute, args, {}, replay=replay)
         except _RedisError as exc:
-            raise self._error(exc) from exc
+            raise link.error(exc) from exc
         return bool(result)
 
     async def delete(self, *keys: str) -> int:
@@ -461,21 +425,21 @@ class CacheClient:
         if not keys:
             return 0
         full = self._prefix.keys(keys)
-        return int(await self.call(self._r.delete, *full))
+        return int(await self._link.run(self._r.delete, *full))
 
     async def exists(self, *keys: str) -> int:
         """How many of ``keys`` exist (a key named twice counts twice)."""
         if not keys:
             return 0
         full = self._prefix.keys(keys)
-        return int(await self.call(self._r.exists, *full))
+        return int(await self._link.run(self._r.exists, *full))
 
     async def mget(self, keys: Iterable[str]) -> list[bytes | None]:
         """The raw values of ``keys`` in order (``None`` for missing ones)."""
         full = self._prefix.keys(keys)
         if not full:
             return []
-        values: list[bytes | None] = await self.call(self._r.mget, full)  # type: ignore[arg-type]
+        values: list[bytes | None] = await self._link.run(self._r.mget, full)  # type: ignore[arg-type]
         return values
 
     async def mset(self, mapping: Mapping[str, EncodableT], *, ttl: TTL = DEFAULT) -> None:
@@ -485,7 +449,7 @@ class CacheClient:
         px = self._px(ttl)
         if px is None:
             p = self._p
-            await self.call(self._r.mset, {p + k: v for k, v in mapping.items()})
+            await self._link.run(self._r.mset, {p + k: v for k, v in mapping.items()})
             return
         async with self.pipeline(transaction=True) as pipe:
             for k, v in mapping.items():
@@ -493,18 +457,25 @@ class CacheClient:
             await pipe.execute()
 
     async def incr(self, key: str, amount: int = 1) -> int:
-        """INCRBY; the key is created at 0. Retried on reconnection (at-least-once)."""
-        return int(await self.call(self._r.incrby, self._p + key, amount))
+        """INCRBY; the key is created at 0. At most once.
+
+        Retried after a connection error only when the command was certainly not sent.
+
+        Raises:
+            CacheUnavailableError: the connection broke while the command was in flight
+                (it may have been applied), or the server stayed unreachable.
+        """
+        return int(await self._link.run(self._r.incrby, self._p + key, amount, replay="unsent"))
 
     async def decr(self, key: str, amount: int = 1) -> int:
-        """DECRBY; the key is created at 0. Retried on reconnection (at-least-once)."""
-        return int(await self.call(self._r.decrby, self._p + key, amount))
+        """DECRBY; the key is created at 0. At most once, like :meth:`incr`."""
+        return int(await self._link.run(self._r.decrby, self._p + key, amount, replay="unsent"))
 
     # ------------------------------------------------------------------ TTLs
 
     async def expire(self, key: str, ttl: float) -> bool:
         """Set ``key`` to expire in ``ttl`` seconds; False when the key does not exist."""
-        return bool(await self.call(self._r.pexpire, self._p + key, ttl_to_ms(ttl)))
+        return bool(await self._link.run(self._r.pexpire, self._p + key, ttl_to_ms(ttl)))
 
     async def refresh(self, key: str, ttl: TTL = DEFAULT) -> bool:
         """Reset ``key``'s TTL (default TTL when omitted); False when the key is missing.
@@ -515,15 +486,15 @@ class CacheClient:
         px = self._px(ttl)
         if px is None:
             raise ValueError("refresh() needs a ttl: the client has no default_ttl")
-        return bool(await self.call(self._r.pexpire, self._p + key, px))
+        return bool(await self._link.run(self._r.pexpire, self._p + key, px))
 
     async def persist(self, key: str) -> bool:
         """Remove ``key``'s TTL; False when it is missing or had none."""
-        return bool(await self.call(self._r.persist, self._p + key))
+        return bool(await self._link.run(self._r.persist, self._p + key))
 
     async def ttl(self, key: str) -> float | None:
         """Seconds until ``key`` expires: ``None`` if missing, ``math.inf`` if it never does."""
-        ms = int(await self.call(self._r.pttl, self._p + key))
+        ms = int(await self._link.run(self._r.pttl, self._p + key))
         if ms == -2:
             return None
         if ms == -1:
@@ -626,20 +597,43 @@ class CacheClient:
 
     # ------------------------------------------------------------------ keyspace
 
-    async def scan_keys(self, match: str = "*", *, count: int | None = None) -> AsyncIterator[str]:
-        """Iterate over this namespace's keys matching ``match``, returned unprefixed."""
-        pattern = self._prefix.pattern(match)
-        strip = self._prefix.unprefix
+    async def _scan_raw(self, match: str, count: int | None) -> AsyncIterator[bytes]:
+        """Full server-side keys of this namespace matching ``match``, as bytes.
+
+        Lock fencing counters (``FENCE_MARK`` keys) are skipped: they must outlive
+        :meth:`clear` so fencing tokens never go backwards.
+        """
         try:
-            async for raw in self._r.scan_iter(match=pattern, count=count):
-                yield strip(raw)
+            async for raw in self._r.scan_iter(match=self._prefix.pattern(match), count=count):
+                if _FENCE not in raw:
+                    yield raw
         except _CONN as exc:
-            raise self._unavailable(exc, "dropped the connection during SCAN") from exc
+            raise self._link.unavailable(exc, "dropped the connection during SCAN") from exc
         except _RedisError as exc:
-            raise self._error(exc) from exc
+            raise self._link.error(exc) from exc
+
+    async def scan_keys(self, match: str = "*", *, count: int | None = None) -> AsyncIterator[str]:
+        """Iterate over this namespace's keys matching ``match``, returned unprefixed.
+
+        Raises:
+            CacheError: a key is not valid UTF-8 (written by another client); such keys
+                can be read through :attr:`redis` and are still deleted by :meth:`clear`.
+        """
+        strip = self._prefix.unprefix
+        async for raw in self._scan_raw(match, count):
+            try:
+                yield strip(raw)
+            except UnicodeDecodeError as exc:
+                raise CacheError(
+                    f"key {raw!r} in namespace {self._p!r} is not valid UTF-8; "
+                    "use client.redis.scan_iter() to read binary keys"
+                ) from exc
 
     async def clear(self, match: str = "*", *, batch: int = 500) -> int:
         """Delete this namespace's keys matching ``match``; returns how many were deleted.
+
+        Binary (non-UTF-8) keys are deleted too. Lock fencing counters are kept, so a
+        lock acquired after ``clear()`` still gets a larger fencing token.
 
         Raises:
             CacheError: the client has no key prefix (refuses to wipe the whole database).
@@ -647,14 +641,14 @@ class CacheClient:
         if not self._p:
             raise CacheError("clear() needs a key prefix; refusing to delete unprefixed keys")
         deleted = 0
-        chunk: list[str] = []
-        async for key in self.scan_keys(match, count=batch):
+        chunk: list[bytes] = []
+        async for key in self._scan_raw(match, batch):
             chunk.append(key)
             if len(chunk) >= batch:
-                deleted += await self.delete(*chunk)
+                deleted += int(await self._link.run(self._r.delete, *chunk))
                 chunk.clear()
         if chunk:
-            deleted += await self.delete(*chunk)
+            deleted += int(await self._link.run(self._r.delete, *chunk))
         return deleted
 
     # ------------------------------------------------------------------ factories

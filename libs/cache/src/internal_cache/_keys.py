@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["KeyPrefix"]
+__all__ = ["FENCE_MARK", "KeyPrefix"]
+
+#: Marks the keys of lock fencing counters (``prefix + FENCE_MARK + lock name``). Lock
+#: names may not contain it, so no lock key can ever be another lock's counter, and
+#: ``scan_keys()``/``clear()`` skip keys containing it.
+FENCE_MARK = "__lock_fence__:"
 
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 

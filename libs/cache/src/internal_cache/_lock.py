@@ -3,9 +3,17 @@
 Protocol (single Redis server; all keys under the client's prefix):
 
 * acquire: one Lua script -- if the key is free, ``SET key token PX ttl`` and
-  ``INCR key:fence`` (the fencing token); if the key already holds *our* token (a
-  retried acquire whose first reply was lost), refresh it and return the current
-  fence; otherwise return 0 (busy). Retrying an acquire is therefore safe.
+  ``INCR`` the fencing counter ``prefix + FENCE_MARK + name`` (a key no lock name can
+  produce, kept by ``clear()``); a missing counter starts from the server's clock in
+  microseconds, so tokens keep growing even after Redis lost its data. If the key already
+  holds *our* token (a retried acquire whose first reply was lost), refresh it and return
+  the current fence; otherwise return 0 (busy). Retrying an acquire is therefore safe.
+  Both keys' types are checked before anything is written, so a key of the wrong type
+  fails the acquire without leaving a half-written lock.
+* a cancellation that reaches a waiting ``acquire`` always ends it, even one that
+  redis-py swallowed while a command completed (Python 3.11's ``wait_for``): the task's
+  ``cancelling()`` count is checked after every attempt and a token won meanwhile is
+  released.
 * release / extend: Lua compare-and-delete / compare-and-pexpire on the token, so
   nobody releases or extends a lock they do not hold.
 * release runs in a task the client keeps alive and is awaited through
@@ -18,6 +26,7 @@ Protocol (single Redis server; all keys under the client's prefix):
   runs out while the server is unreachable, the lock is marked lost:
   :attr:`Lock.lost` turns True, :meth:`Lock.ensure_held` raises
   :class:`LockLostError`, :meth:`Lock.wait_lost` returns, ``on_lost`` is called.
+  Without auto-renewal a loop timer does the same when the ttl runs out.
 """
 
 from __future__ import annotations
@@ -29,13 +38,15 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import redis.asyncio as aioredis
 import redis.exceptions
 
 from internal_base.logging import get_logger
 from internal_base.resilience import sleep, with_timeout
+from internal_cache._config import CONNECTION_ERRORS
+from internal_cache._connection import RedisLink, cancel_requested
 from internal_cache._errors import (
     CacheError,
     LockAcquireTimeout,
@@ -43,15 +54,25 @@ from internal_cache._errors import (
     LockLostError,
     LockNotOwnedError,
 )
+from internal_cache._keys import FENCE_MARK
 from internal_cache._types import DEFAULT, Default, ttl_to_ms
-
-if TYPE_CHECKING:
-    from internal_cache._client import CacheClient
 
 __all__ = ["Lock"]
 
 _log = get_logger("internal_cache.lock")
 _monotonic = time.monotonic
+
+
+class _Owner(Protocol):
+    """What a lock needs from its :class:`~internal_cache.CacheClient`."""
+
+    @property
+    def redis(self) -> aioredis.Redis: ...
+
+    @property
+    def link(self) -> RedisLink: ...
+
+    def key(self, key: str) -> str: ...
 
 
 class _Script:
@@ -71,20 +92,30 @@ class _Script:
 
 
 # KEYS: lock key, fence key. ARGV: token, ttl ms, "1" to issue a fencing token.
+# Reads and type checks come first: a WRONGTYPE or a corrupt counter aborts the script
+# before it has written anything.
 _ACQUIRE: Final = _Script(
     """
 local current = redis.call('get', KEYS[1])
-if not current then
+if current and current ~= ARGV[1] then return 0 end
+if ARGV[3] ~= '1' then
   redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if ARGV[3] == '1' then return redis.call('incr', KEYS[2]) end
   return 1
 end
-if current == ARGV[1] then
-  redis.call('pexpire', KEYS[1], ARGV[2])
-  if ARGV[3] == '1' then return tonumber(redis.call('get', KEYS[2]) or '1') end
-  return 1
+local kind = redis.call('type', KEYS[2])['ok']
+if kind == 'string' then
+  local fence = tonumber(redis.call('get', KEYS[2]))
+  if not fence then return redis.error_reply('fence key ' .. KEYS[2] .. ' does not hold a counter') end
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if current then return fence end
+  return redis.call('incr', KEYS[2])
+elseif kind ~= 'none' then
+  return redis.error_reply('fence key ' .. KEYS[2] .. ' holds a ' .. kind .. ', not a counter')
 end
-return 0
+local now = redis.call('time')
+redis.call('set', KEYS[2], now[1] .. string.format('%06d', tonumber(now[2])))
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('incr', KEYS[2])
 """
 )
 # KEYS: lock key. ARGV: token.
@@ -113,7 +144,8 @@ class Lock:
     Args:
         client: The :class:`CacheClient` (its prefix and reconnection policy apply).
         name: Lock name; the key is ``prefix + name``, the fencing counter
-            ``prefix + name + ":fence"`` (a persistent key, so tokens stay monotonic).
+            ``prefix + FENCE_MARK + name`` (persistent and kept by ``clear()``, so tokens
+            stay monotonic). Names may not contain ``FENCE_MARK`` (``"__lock_fence__:"``).
         ttl: Seconds before an unreleased lock expires (a crashed holder frees it then).
         timeout: Default seconds a blocking :meth:`acquire` waits (``None``: forever).
         retry_interval: Mean pause between acquire attempts while the lock is busy.
@@ -126,6 +158,7 @@ class Lock:
     __slots__ = (
         "_client",
         "_drift",
+        "_expiry",
         "_fence",
         "_fence_key",
         "_fencing",
@@ -147,7 +180,7 @@ class Lock:
 
     def __init__(
         self,
-        client: CacheClient,
+        client: _Owner,
         name: str,
         *,
         ttl: float = 10.0,
@@ -160,6 +193,8 @@ class Lock:
     ) -> None:
         if not name:
             raise ValueError("lock name must not be empty")
+        if FENCE_MARK in name:
+            raise ValueError(f"lock name {name!r} contains the reserved marker {FENCE_MARK!r}")
         if not retry_interval > 0:
             raise ValueError(f"retry_interval must be > 0, got {retry_interval!r}")
         if timeout is not None and not timeout >= 0:
@@ -172,7 +207,7 @@ class Lock:
         self._client = client
         self._name = name
         self._key = client.key(name)
-        self._fence_key = self._key + ":fence"
+        self._fence_key = client.key(FENCE_MARK + name)
         self._ttl = ttl
         self._drift = ttl * 0.01 + 0.002
         self._timeout = timeout
@@ -187,6 +222,7 @@ class Lock:
         self._lost: LockLostError | None = None
         self._lost_event: asyncio.Event | None = None
         self._renew_task: asyncio.Task[None] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -262,7 +298,7 @@ class Lock:
         token = self._token
         if token is None:
             return False
-        current = await self._client.call(self._client.redis.get, self._key)
+        current = await self._client.link.run(self._client.redis.get, self._key)
         if isinstance(current, bytes):
             current = current.decode()
         return current == token
@@ -296,9 +332,31 @@ class Lock:
                 continue
         return self._lost
 
+    def _arm_expiry(self, token: str) -> None:
+        """Without renewal, mark the lock lost when its validity window ends (no awaiting needed)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        delay = max(0.0, self._valid_until - _monotonic())
+        self._expiry = asyncio.get_running_loop().call_later(delay, self._expire, token)
+
+    def _expire(self, token: str) -> None:
+        self._expiry = None
+        if self._token != token or self._lost is not None or self._renew_task is not None:
+            return
+        if _monotonic() < self._valid_until:  # extended since the timer was armed
+            self._arm_expiry(token)
+            return
+        self._mark_lost(f"outlived its ttl of {self._ttl}s")
+
+    def _disarm_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+
     def _mark_lost(self, reason: str) -> None:
         if self._lost is not None or self._token is None:
             return
+        self._disarm_expiry()
         self._lost = LockLostError(f"lock {self._name!r} {reason}")
         _log.error("lock %r lost: %s", self._name, reason)
         if self._lost_event is not None:
@@ -331,9 +389,16 @@ class Lock:
         wait = self._timeout if timeout is DEFAULT else timeout
         token = secrets.token_hex(16)
         deadline = None if wait is None else _monotonic() + wait
+        task = asyncio.current_task()
+        baseline = task.cancelling() if task is not None else 0
         while True:
             started = _monotonic()
-            result = await self._try_acquire(token)
+            result = await self._try_acquire(token, deadline)
+            if cancel_requested(task, baseline):
+                # redis-py swallowed the cancellation while the script's reply arrived.
+                if result:
+                    self._client.link.spawn(self._release_token(token))
+                raise asyncio.CancelledError(f"acquire of lock {self._name!r} cancelled")
             if result:
                 self._acquired(token, result, started)
                 return True
@@ -347,18 +412,24 @@ class Lock:
                 pause = min(pause, deadline - now)
             await sleep(pause)
 
-    async def _try_acquire(self, token: str) -> int:
+    async def _try_acquire(self, token: str, deadline: float | None) -> int:
         client = self._client
+        link = client.link
+        args = (client.redis, (self._key, self._fence_key), (token, self._px, "1" if self._fencing else "0"))
         try:
-            result = await client.call(
-                _ACQUIRE.run,
-                client.redis,
-                (self._key, self._fence_key),
-                (token, self._px, "1" if self._fencing else "0"),
-            )
+            # Blocking waits end at the acquire deadline, whatever the reconnection window.
+            if link.down:
+                result = await link.guarded(_ACQUIRE.run, args, {})
+            else:
+                try:
+                    result = await _ACQUIRE.run(*args)
+                except CONNECTION_ERRORS as exc:
+                    result = await link.recover(exc, _ACQUIRE.run, args, {}, until=deadline)
+                except redis.exceptions.RedisError as exc:
+                    raise link.error(exc) from exc
         except asyncio.CancelledError:
             # The SET may have reached the server before we were cancelled.
-            client._spawn(self._release_token(token))
+            link.spawn(self._release_token(token))
             raise
         return int(result)
 
@@ -371,6 +442,8 @@ class Lock:
             self._lost_event.clear()
         if self.auto_renew:
             self._renew_task = asyncio.ensure_future(self._renew_loop(token))
+        else:
+            self._arm_expiry(token)
 
     # ------------------------------------------------------------------ renew / extend
 
@@ -387,12 +460,14 @@ class Lock:
         px = ttl_to_ms(seconds)
         started = _monotonic()
         client = self._client
-        ok = await client.call(_EXTEND.run, client.redis, (self._key,), (token, px))
+        ok = await client.link.run(_EXTEND.run, client.redis, (self._key,), (token, px))
         if not ok:
             self._mark_lost("could not be extended: no longer owned")
             raise self._lost if self._lost is not None else LockLostError(self._name)
         if self._token == token:
             self._valid_until = started + seconds - (seconds * 0.01 + 0.002)
+            if self._renew_task is None and self._lost is None:
+                self._arm_expiry(token)
 
     async def _renew_loop(self, token: str) -> None:
         client = self._client
@@ -436,9 +511,10 @@ class Lock:
         renew, self._renew_task = self._renew_task, None
         self._token = None
         self._fence = None
+        self._disarm_expiry()
         if renew is not None:
             renew.cancel()
-        task = self._client._spawn(self._release_after(token, renew))
+        task = self._client.link.spawn(self._release_after(token, renew))
         released = await asyncio.shield(task)
         if lost is not None:  # already reported lost: the section was not (certainly) protected
             raise lost
@@ -452,7 +528,7 @@ class Lock:
 
     async def _release_token(self, token: str) -> bool:
         client = self._client
-        result = await client.call(_RELEASE.run, client.redis, (self._key,), (token,))
+        result = await client.link.run(_RELEASE.run, client.redis, (self._key,), (token,))
         return bool(result)
 
     async def _release_quietly(self) -> None:

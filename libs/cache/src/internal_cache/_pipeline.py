@@ -4,23 +4,44 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
+import redis.asyncio as aioredis
 import redis.exceptions
 from redis.typing import EncodableT
 
 from internal_cache._config import CONNECTION_ERRORS
+from internal_cache._connection import RedisLink, Replay
+from internal_cache._keys import KeyPrefix
+from internal_cache._serialization import Serializer
 from internal_cache._types import DEFAULT, TTL, set_command, ttl_to_ms
 
 if TYPE_CHECKING:
     from redis.asyncio.client import Pipeline
 
-    from internal_cache._client import CacheClient
-
 __all__ = ["CachePipeline"]
 
 _CONN: Final = CONNECTION_ERRORS
 _RedisError: Final = redis.exceptions.RedisError
+
+
+class _Owner(Protocol):
+    """What a pipeline needs from its :class:`~internal_cache.CacheClient`."""
+
+    @property
+    def redis(self) -> aioredis.Redis: ...
+
+    @property
+    def link(self) -> RedisLink: ...
+
+    @property
+    def prefix(self) -> KeyPrefix: ...
+
+    @property
+    def default_ttl(self) -> float | None: ...
+
+    @property
+    def serializer(self) -> Serializer: ...
 
 
 class CachePipeline:
@@ -30,8 +51,10 @@ class CachePipeline:
     pipeline so calls chain; :meth:`execute` returns the replies in order (raw
     redis-py replies: ``True`` for SET, ``bytes | None`` for GET, ...). With
     ``transaction=True`` the batch runs inside MULTI/EXEC. When the connection
-    drops, the whole batch is replayed under the client's reconnection policy
-    (at-least-once, like the client's single commands).
+    drops, the whole batch is replayed under the client's reconnection policy if
+    every queued command is idempotent, or if nothing had been sent yet; a batch
+    holding ``incr``/``decr``/``set(nx=True)`` that may have run raises
+    :class:`CacheUnavailableError` instead of running twice.
 
     Example::
 
@@ -40,10 +63,11 @@ class CachePipeline:
             ok, counter = await pipe.execute()
     """
 
-    __slots__ = ("_client", "_default_px", "_p", "_pipe", "_transaction")
+    __slots__ = ("_client", "_default_px", "_once", "_p", "_pipe", "_transaction")
 
-    def __init__(self, client: CacheClient, *, transaction: bool = False) -> None:
+    def __init__(self, client: _Owner, *, transaction: bool = False) -> None:
         self._client = client
+        self._once = False  # a queued command must not run twice
         self._p = client.prefix.prefix
         dttl = client.default_ttl
         self._default_px = None if dttl is None else ttl_to_ms(dttl)
@@ -76,6 +100,7 @@ class CachePipeline:
         """Queue SET (default TTL when ``ttl`` is omitted)."""
         px = self._default_px if ttl is DEFAULT else self._px(ttl)
         self._pipe.execute_command(*set_command(self._p + key, value, px, nx, xx))
+        self._once = self._once or nx
         return self
 
     def set_value(self, key: str, value: Any, *, ttl: TTL = DEFAULT) -> CachePipeline:
@@ -107,13 +132,15 @@ class CachePipeline:
         return self
 
     def incr(self, key: str, amount: int = 1) -> CachePipeline:
-        """Queue INCRBY."""
+        """Queue INCRBY (the batch is then not replayed once sent)."""
         self._pipe.incrby(self._p + key, amount)
+        self._once = True
         return self
 
     def decr(self, key: str, amount: int = 1) -> CachePipeline:
-        """Queue DECRBY."""
+        """Queue DECRBY (the batch is then not replayed once sent)."""
         self._pipe.decrby(self._p + key, amount)
+        self._once = True
         return self
 
     def expire(self, key: str, ttl: float) -> CachePipeline:
@@ -141,6 +168,14 @@ class CachePipeline:
         stack = self._pipe.command_stack
         if not stack:
             return []
+        link = self._client.link
+        replay: Replay = "unsent" if self._once else "always"
+        self._once = False
+        if link.down:
+            commands = list(stack)
+            await self._pipe.reset()  # type: ignore[no-untyped-call]
+            guarded: list[Any] = await link.guarded(self._replay, (commands,), {}, replay=replay)
+            return guarded
         try:
             return await self._pipe.execute()
         except _CONN as exc:
@@ -149,10 +184,10 @@ class CachePipeline:
             # connection; a refused connect leaves it full, and the next execute() would
             # send this batch again.
             await self._pipe.reset()  # type: ignore[no-untyped-call]
-            replies: list[Any] = await self._client._recover(exc, self._replay, commands)
+            replies: list[Any] = await link.recover(exc, self._replay, (commands,), {}, replay=replay)
             return replies
         except _RedisError as exc:
-            raise self._client._error(exc) from exc
+            raise link.error(exc) from exc
 
     async def _replay(self, stack: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[Any]:
         pipe = self._client.redis.pipeline(transaction=self._transaction)
@@ -165,6 +200,7 @@ class CachePipeline:
 
     async def reset(self) -> None:
         """Drop the queued commands and return the connection to the pool."""
+        self._once = False
         await self._pipe.reset()  # type: ignore[no-untyped-call]
 
     async def __aenter__(self) -> CachePipeline:

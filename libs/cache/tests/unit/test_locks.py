@@ -9,26 +9,30 @@ from fakeredis import FakeAsyncRedis, FakeServer
 
 from internal_cache import (
     CacheClient,
+    CacheError,
     LockAcquireTimeout,
     LockError,
     LockLostError,
     LockNotOwnedError,
 )
+from internal_cache._keys import FENCE_MARK
 from internal_cache._lock import _ACQUIRE
+
+FENCE = "app:" + FENCE_MARK
 
 
 async def test_acquire_release(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
     """acquire stores a random token under the prefixed key; release deletes it."""
-    lock = cache.lock("job", ttl=5)
+    lock = cache.lock("job", ttl=60)
     assert await lock.acquire() is True
     assert lock.held
     assert not lock.lost
     assert lock.key == "app:job"
     assert lock.name == "job"
-    assert lock.ttl == 5
+    assert lock.ttl == 60
     assert await fake_redis.get("app:job") == lock.token.encode()  # type: ignore[union-attr]
-    assert 4000 < await fake_redis.pttl("app:job") <= 5000
-    assert 4.5 < lock.remaining <= 5
+    assert 50_000 < await fake_redis.pttl("app:job") <= 60_000
+    assert 50 < lock.remaining <= 60
     assert await lock.owned() is True
     await lock.release()
     assert await fake_redis.exists("app:job") == 0
@@ -72,7 +76,7 @@ async def test_blocking_timeout(cache: CacheClient) -> None:
     start = loop.time()
     with pytest.raises(LockAcquireTimeout, match="not acquired within 0.05s"):
         await waiter.acquire()
-    assert 0.04 < loop.time() - start < 1.0
+    assert 0.04 < loop.time() - start < 10.0
     with pytest.raises(TimeoutError):
         await waiter.acquire(timeout=0)
     await holder.release()
@@ -87,7 +91,7 @@ async def test_blocking_acquire_waits_for_release(cache: CacheClient) -> None:
     await asyncio.sleep(0.03)
     assert not task.done()
     await holder.release()
-    assert await asyncio.wait_for(task, 1) is True
+    assert await asyncio.wait_for(task, 10) is True
     assert waiter.held
     await waiter.release()
 
@@ -112,8 +116,8 @@ async def test_fencing_tokens_increase(cache: CacheClient, fake_redis: FakeAsync
     for _ in range(3):
         async with cache.lock("f", ttl=5) as lock:
             tokens.append(lock.fencing_token)
-    assert tokens == [1, 2, 3]
-    assert await fake_redis.get("app:f:fence") == b"3"
+    assert tokens == [tokens[0], tokens[0] + 1, tokens[0] + 2]
+    assert await fake_redis.get(FENCE + "f") == str(tokens[2]).encode()
     with pytest.raises(LockNotOwnedError):
         _ = lock.fencing_token
 
@@ -123,17 +127,18 @@ async def test_fencing_disabled(cache: CacheClient, fake_redis: FakeAsyncRedis) 
     async with cache.lock("nf", ttl=5, fencing=False) as lock:
         with pytest.raises(LockError, match="fencing=False"):
             _ = lock.fencing_token
-    assert await fake_redis.exists("app:nf:fence") == 0
+    assert await fake_redis.exists(FENCE + "nf") == 0
 
 
 async def test_acquire_script_is_idempotent(cache: CacheClient) -> None:
     """Re-running acquire with the same token (a retry after a lost reply) succeeds, same fence."""
-    keys, args = ("app:i", "app:i:fence"), ("tok", 5000, "1")
-    assert await _ACQUIRE.run(cache.redis, keys, args) == 1
-    assert await _ACQUIRE.run(cache.redis, keys, args) == 1
+    keys, args = ("app:i", FENCE + "i"), ("tok", 5000, "1")
+    fence = await _ACQUIRE.run(cache.redis, keys, args)
+    assert fence > 1
+    assert await _ACQUIRE.run(cache.redis, keys, args) == fence
     assert await _ACQUIRE.run(cache.redis, keys, ("other", 5000, "1")) == 0
-    assert await _ACQUIRE.run(cache.redis, ("app:j", "app:j:fence"), ("t", 5000, "0")) == 1
-    assert await _ACQUIRE.run(cache.redis, ("app:j", "app:j:fence"), ("t", 5000, "0")) == 1
+    assert await _ACQUIRE.run(cache.redis, ("app:j", FENCE + "j"), ("t", 5000, "0")) == 1
+    assert await _ACQUIRE.run(cache.redis, ("app:j", FENCE + "j"), ("t", 5000, "0")) == 1
 
 
 async def test_script_reloaded_after_flush(cache: CacheClient) -> None:
@@ -238,8 +243,8 @@ async def test_extend(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
 
 async def test_auto_renewal_outlives_ttl(cache: CacheClient) -> None:
     """With auto_renew the holder keeps the lock well past its TTL while a waiter waits."""
-    lock = cache.lock("ar", ttl=0.3, auto_renew=True)
-    other = cache.lock("ar", ttl=0.3, timeout=0.7, retry_interval=0.02)
+    lock = cache.lock("ar", ttl=1.0, auto_renew=True)
+    other = cache.lock("ar", ttl=1.0, timeout=2.5, retry_interval=0.02)
     async with lock:
         with pytest.raises(LockAcquireTimeout):
             await other.acquire()
@@ -247,7 +252,7 @@ async def test_auto_renewal_outlives_ttl(cache: CacheClient) -> None:
         await lock.verify()
         assert lock.held
     assert await cache.exists("ar") == 0
-    assert await other.acquire(timeout=0.1) is True
+    assert await other.acquire(timeout=5) is True
     await other.release()
 
 
@@ -258,12 +263,12 @@ async def test_without_renewal_lock_is_presumed_lost(cache: CacheClient) -> None
 
     async def body() -> None:
         async with lock:
-            await asyncio.sleep(0.1)
+            await asyncio.wait_for(lock.wait_lost(), 10)
             observed.append(lock.lost)
             with pytest.raises(LockLostError, match="outlived its ttl"):
                 lock.ensure_held()
 
-    with pytest.raises(LockLostError, match="no longer owned at release"):
+    with pytest.raises(LockLostError, match="outlived its ttl"):
         await body()
     assert observed == [True]
 
@@ -276,7 +281,7 @@ async def test_lost_lock_is_reported(cache: CacheClient, fake_redis: FakeAsyncRe
     )
     await lock.acquire()
     await fake_redis.set("app:lost", "thief")
-    error = await asyncio.wait_for(lock.wait_lost(), 1)
+    error = await asyncio.wait_for(lock.wait_lost(), 10)
     assert isinstance(error, LockLostError)
     assert seen == ["lost"]
     assert lock.lost
@@ -294,12 +299,12 @@ async def test_lost_lock_is_reported(cache: CacheClient, fake_redis: FakeAsyncRe
 
 async def test_renewal_tolerates_short_outage(cache: CacheClient, fake_server: FakeServer) -> None:
     """A brief connection loss shorter than the TTL does not lose the lock."""
-    lock = cache.lock("outage", ttl=0.5, auto_renew=True, renew_interval=0.05)
+    lock = cache.lock("outage", ttl=3, auto_renew=True, renew_interval=0.05)
     await lock.acquire()
     fake_server.connected = False
-    await asyncio.sleep(0.12)
+    await asyncio.sleep(0.3)
     fake_server.connected = True
-    await asyncio.sleep(0.12)
+    await asyncio.sleep(0.3)
     lock.ensure_held()
     await lock.release()
     assert await cache.exists("outage") == 0
@@ -310,7 +315,7 @@ async def test_renewal_gives_up_after_ttl_outage(cache: CacheClient, fake_server
     lock = cache.lock("down", ttl=0.15, auto_renew=True, renew_interval=0.03)
     await lock.acquire()
     fake_server.connected = False
-    error = await asyncio.wait_for(lock.wait_lost(), 2)
+    error = await asyncio.wait_for(lock.wait_lost(), 10)
     assert "renewed in time" in str(error)
     fake_server.connected = True
     with pytest.raises(LockLostError):
@@ -327,7 +332,7 @@ async def test_on_lost_callback_errors_are_contained(cache: CacheClient, fake_re
     lock = cache.lock("cb", ttl=0.3, auto_renew=True, renew_interval=0.02, on_lost=bad_callback)
     await lock.acquire()
     await fake_redis.delete("app:cb")
-    await asyncio.wait_for(lock.wait_lost(), 1)
+    await asyncio.wait_for(lock.wait_lost(), 10)
     assert lock.lost
 
 
@@ -359,11 +364,11 @@ async def test_lock_reusable_after_release(cache: CacheClient) -> None:
     """The same Lock object can be acquired again after release, with a new token."""
     lock = cache.lock("again", ttl=5)
     await lock.acquire()
-    first = lock.token
+    first, first_fence = lock.token, lock.fencing_token
     await lock.release()
     await lock.acquire()
     assert lock.token != first
-    assert lock.fencing_token == 2
+    assert lock.fencing_token == first_fence + 1
     await lock.release()
 
 
@@ -378,10 +383,10 @@ async def test_explicit_release_inside_block(cache: CacheClient) -> None:
 async def test_wait_lost_without_renewal_returns_at_expiry(cache: CacheClient) -> None:
     """Without auto_renew nothing extends the lock: wait_lost returns once its TTL has run out."""
     seen: list[str] = []
-    lock = cache.lock("nr", ttl=0.05, on_lost=lambda lk: seen.append(lk.name))
+    lock = cache.lock("nr", ttl=1.0, on_lost=lambda lk: seen.append(lk.name))
     await lock.acquire()
-    lock.ensure_held()
-    error = await asyncio.wait_for(lock.wait_lost(), 1)
+    lock.ensure_held()  # a whole second of validity: no scheduling delay reaches it
+    error = await asyncio.wait_for(lock.wait_lost(), 10)
     assert "outlived its ttl" in str(error)
     assert seen == ["nr"]
     assert lock.lost
@@ -390,3 +395,93 @@ async def test_wait_lost_without_renewal_returns_at_expiry(cache: CacheClient) -
     with pytest.raises(LockLostError):
         await lock.release()
     assert await cache.exists("nr") == 0
+
+
+async def test_on_lost_fires_at_expiry_without_awaiting(cache: CacheClient) -> None:
+    """Without auto_renew, on_lost is called when the TTL runs out even if nobody awaits wait_lost."""
+    fired = asyncio.Event()
+    lock = cache.lock("timer", ttl=0.2, on_lost=lambda lk: fired.set())
+    await lock.acquire()
+    await asyncio.wait_for(fired.wait(), 10)
+    assert lock.lost
+    with pytest.raises(LockLostError, match="outlived its ttl"):
+        lock.ensure_held()
+
+
+async def test_on_lost_not_fired_after_release(cache: CacheClient) -> None:
+    """A lock released in time never reports a loss, even after its TTL would have run out."""
+    seen: list[str] = []
+    lock = cache.lock("released", ttl=0.1, on_lost=lambda lk: seen.append(lk.name))
+    await lock.acquire()
+    await lock.release()
+    await asyncio.sleep(0.3)
+    assert seen == []
+
+
+async def test_extend_moves_the_expiry_timer(cache: CacheClient) -> None:
+    """extend() postpones the on_lost timer of a lock without auto_renew."""
+    fired = asyncio.Event()
+    lock = cache.lock("moved", ttl=0.2, on_lost=lambda lk: fired.set())
+    await lock.acquire()
+    await lock.extend(30)
+    await asyncio.sleep(0.4)
+    assert not fired.is_set()
+    assert lock.held
+    await lock.release()
+
+
+async def test_clear_keeps_fencing_tokens_growing(cache: CacheClient) -> None:
+    """clear() does not reset fencing counters: the next token is still larger."""
+    async with cache.lock("job", ttl=5) as lock:
+        before = lock.fencing_token
+    assert await cache.clear() == 0
+    async with cache.lock("job", ttl=5) as lock:
+        assert lock.fencing_token > before
+
+
+async def test_fencing_survives_data_loss(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """After Redis lost every key (restart without persistence) tokens still grow."""
+    async with cache.lock("job", ttl=5) as lock:
+        before = lock.fencing_token
+    await fake_redis.flushall()
+    async with cache.lock("job", ttl=5) as lock:
+        assert lock.fencing_token > before
+
+
+async def test_lock_named_like_a_fence_key(cache: CacheClient) -> None:
+    """A lock named like another lock's counter neither blocks it nor strands a key."""
+    other = cache.lock("x:fence", ttl=30)
+    await other.acquire()
+    async with cache.lock("x", ttl=30) as lock:
+        assert lock.fencing_token > 0
+    assert await cache.exists("x") == 0
+    await other.release()
+    assert [k async for k in cache.scan_keys()] == []
+
+
+async def test_reserved_marker_rejected_in_names(cache: CacheClient) -> None:
+    """Lock names containing the fence marker are refused before any I/O."""
+    with pytest.raises(ValueError, match="reserved marker"):
+        cache.lock(f"a:{FENCE_MARK}b")
+
+
+async def test_wrong_type_fence_key_writes_nothing(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """A fence key of the wrong type fails the acquire before the lock key is written."""
+    await fake_redis.hset(FENCE + "h", "f", "v")
+    with pytest.raises(CacheError, match="not a counter"):
+        await cache.lock("h", ttl=30).acquire()
+    assert await fake_redis.exists("app:h") == 0
+    await fake_redis.set(FENCE + "s", "abc")
+    with pytest.raises(CacheError, match="does not hold a counter"):
+        await cache.lock("s", ttl=30).acquire()
+    assert await fake_redis.exists("app:s") == 0
+
+
+async def test_scan_and_clear_binary_keys(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
+    """A non-UTF-8 key raises CacheError from scan_keys and is still deleted by clear()."""
+    await fake_redis.set(b"app:\xff", 1)
+    await fake_redis.set("app:ok", 1)
+    with pytest.raises(CacheError, match="not valid UTF-8"):
+        _ = [k async for k in cache.scan_keys()]
+    assert await cache.clear() == 2
+    assert await fake_redis.keys("app:*") == []

@@ -1,0 +1,415 @@
+"""The I/O boundary: reconnection window, circuit breaker, pool waits, error translation.
+
+Callers (the client, pipelines, locks) await redis-py directly on their fast path and
+hand a failure to :meth:`RedisLink.recover`; nothing here runs while Redis answers.
+
+* **Reconnection window**: a connection error starts retries with full-jitter backoff
+  that stop when the window (a duration, ``RetryPolicy.total_timeout``) is used up;
+  ``RetryPolicy.attempts`` is only an optional cap. The error raised afterwards says how
+  many attempts were made over how long.
+* **At most once where it matters**: a command that is not idempotent (``INCRBY``, a
+  raw :meth:`CacheClient.call`) is retried only when the failure happened while getting
+  a connection, i.e. before anything was sent; otherwise the caller is told it may have
+  run.
+* **Breaker**: every logical call that needed recovery holds one ticket of an
+  ``internal_base`` :class:`CircuitBreaker`, however many attempts it made. A used-up
+  window opens the circuit; while it is open calls fail at once without touching the
+  network, and after ``reset_timeout`` one call probes the server.
+* **Quiet outages**: one WARNING when Redis stops answering, one when it answers again;
+  everything in between is counted in :class:`LinkStats`.
+* **Cancellation**: redis-py on Python 3.11 awaits ``asyncio.wait_for``, which drops a
+  cancellation that arrives as a write completes; every loop here checks
+  ``Task.cancelling()`` after each attempt so a cancelled caller stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import AuthenticationError, AuthorizationError, MaxConnectionsError, RedisError
+
+from internal_base.errors import CircuitOpenError
+from internal_base.logging import get_logger
+from internal_base.redaction import redact_text
+from internal_base.resilience import CircuitBreaker, RetryPolicy, sleep
+from internal_cache._config import CONNECTION_ERRORS
+from internal_cache._errors import CacheError, CacheUnavailableError
+
+__all__ = ["LinkStats", "RedisLink", "Replay", "cancel_requested", "maybe_sent"]
+
+_log = get_logger("internal_cache")
+
+T = TypeVar("T")
+
+#: When a call may be sent again after a connection error: ``"always"`` (idempotent),
+#: ``"unsent"`` (one redis-py command: only if it certainly was not sent), ``"never"``
+#: (an opaque callable that may have run some commands already).
+Replay = Literal["always", "unsent", "never"]
+
+_CONN: Final = CONNECTION_ERRORS
+_FATAL: Final = (AuthenticationError, AuthorizationError)
+# redis-py frames that only obtain a connection (connect, AUTH/HELLO, health check):
+# an error raised below one of them was raised before the command was written.
+_BEFORE_SEND: Final = frozenset({"get_connection", "ensure_connection"})
+
+
+def maybe_sent(exc: BaseException) -> bool:
+    """False only when ``exc`` certainly happened before the command reached the socket.
+
+    Judged from the traceback: an error raised while the pool was handing out a
+    connection (connect, handshake) left the command unsent. Anything else, or a
+    redis-py version whose frames are named differently, counts as "may have run".
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name in _BEFORE_SEND:
+            return False
+        tb = tb.tb_next
+    return not isinstance(exc, MaxConnectionsError)
+
+
+def replayable(exc: BaseException, replay: Replay) -> bool:
+    """Whether a call that failed with ``exc`` may be sent again under ``replay``."""
+    if replay == "always":
+        return True
+    return replay == "unsent" and not maybe_sent(exc)
+
+
+def cancel_requested(task: asyncio.Task[Any] | None, baseline: int) -> bool:
+    """Whether ``task`` received a cancellation since ``baseline`` that nobody raised."""
+    return task is not None and task.cancelling() > baseline
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """Counters of the link (shared by every client view on the same pool).
+
+    Attributes:
+        outages: Times Redis was found unreachable after answering (one WARNING each).
+        recoveries: Times it answered again after an outage (one WARNING each).
+        retries: Attempts made after a first connection error, summed over calls.
+        failures: Logical calls that used up their reconnection window.
+        rejected: Calls failed at once because the circuit was open.
+        not_retried: Non-idempotent calls whose connection broke after sending.
+    """
+
+    outages: int = 0
+    recoveries: int = 0
+    retries: int = 0
+    failures: int = 0
+    rejected: int = 0
+    not_retried: int = 0
+
+
+class RedisLink:
+    """Recovery for one redis-py client: window, breaker, pool waits and logging.
+
+    Args:
+        redis: The redis-py asyncio client.
+        url: Password-free description of the server for errors and logs.
+        retry: Backoff and window (``total_timeout``; ``attempts`` caps the attempts).
+        breaker: Circuit breaker; ``None`` builds one (threshold 1, reset after 2 s).
+        pool_timeout: Seconds to wait for a free pooled connection.
+    """
+
+    __slots__ = (
+        "_breaker",
+        "_down_since",
+        "_pending",
+        "_pool_timeout",
+        "_r",
+        "_retry",
+        "down",
+        "stats",
+        "url",
+    )
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        url: str,
+        retry: RetryPolicy,
+        breaker: CircuitBreaker | None = None,
+        pool_timeout: float = 5.0,
+    ) -> None:
+        self._r = redis
+        self.url = url
+        self._retry = retry
+        self._breaker = (
+            breaker
+            if breaker is not None
+            else CircuitBreaker("cache", failure_threshold=1, reset_timeout=2.0)
+        )
+        self._breaker.add_listener(self._on_breaker)
+        self._pool_timeout = pool_timeout
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._down_since: float | None = None
+        #: True while the circuit is open or half-open: calls go through :meth:`guarded`.
+        self.down = False
+        self.stats = LinkStats()
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The reconnection policy."""
+        return self._retry
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The circuit breaker guarding recovery."""
+        return self._breaker
+
+    @property
+    def window(self) -> float:
+        """Seconds a logical call keeps reconnecting (``inf`` when unbounded)."""
+        total = self._retry.total_timeout
+        return math.inf if total is None else total
+
+    # ------------------------------------------------------------------ errors
+
+    def unavailable(self, exc: BaseException, what: str) -> CacheUnavailableError:
+        """A :class:`CacheUnavailableError` naming the server (never its password)."""
+        detail = redact_text(str(exc)) or type(exc).__name__
+        return CacheUnavailableError(f"Redis at {self.url} {what}: {detail}")
+
+    def error(self, exc: RedisError) -> CacheError:
+        """A :class:`CacheError` for a command the server answered with an error."""
+        detail = redact_text(str(exc)) or type(exc).__name__
+        return CacheError(f"Redis command failed ({type(exc).__name__}): {detail}")
+
+    # ------------------------------------------------------------------ state and logging
+
+    def _on_breaker(self, name: str, old: str, new: str) -> None:
+        if new == "closed":
+            self.down = False
+            self._back()
+        else:
+            self.down = True
+
+    def _went_down(self, exc: BaseException) -> None:
+        if self._down_since is not None:
+            return
+        self._down_since = time.monotonic()
+        self.stats.outages += 1
+        _log.warning(
+            "redis at %s stopped answering (%s); reconnecting for up to %gs per call, "
+            "failures are counted in stats until it answers again",
+            self.url,
+            type(exc).__name__,
+            self.window,
+        )
+
+    def _back(self) -> None:
+        since, self._down_since = self._down_since, None
+        if since is None:
+            return
+        self.stats.recoveries += 1
+        _log.warning("redis at %s answers again after %.1fs", self.url, time.monotonic() - since)
+
+    # ------------------------------------------------------------------ entry points
+
+    async def run(
+        self, fn: Callable[..., Awaitable[T]], /, *args: Any, replay: Replay = "always", **kwargs: Any
+    ) -> T:
+        """``await fn(*args, **kwargs)`` with recovery (errors translated)."""
+        if self.down:
+            return await self.guarded(fn, args, kwargs, replay=replay)
+        try:
+            return await fn(*args, **kwargs)
+        except _CONN as exc:
+            result: T = await self.recover(exc, fn, args, kwargs, replay=replay)
+            return result
+        except RedisError as exc:
+            raise self.error(exc) from exc
+
+    async def guarded(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        replay: Replay = "always",
+        until: float | None = None,
+    ) -> T:
+        """The circuit is not closed: fail at once, or be the one probe call."""
+        try:
+            async with self._breaker:
+                try:
+                    return await fn(*args, **kwargs)
+                except _CONN as exc:
+                    self._raise_fatal(exc)
+                    if not replayable(exc, replay):
+                        raise self._ambiguous(exc) from exc
+                    raise self.unavailable(exc, "is still unreachable") from exc
+                except RedisError as exc:
+                    self._breaker.record_success()
+                    raise self.error(exc) from exc
+        except CircuitOpenError as exc:
+            self.stats.rejected += 1
+            raise CacheUnavailableError(
+                f"Redis at {self.url} is unreachable (circuit open; next probe in "
+                f"{max(exc.retry_after, 0.0):.1f}s): failing fast"
+            ) from exc
+
+    async def recover(
+        self,
+        exc: BaseException,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        replay: Replay = "always",
+        until: float | None = None,
+    ) -> T:
+        """Slow path after ``fn`` raised the connection error ``exc``.
+
+        Args:
+            exc: The error of the first attempt.
+            fn: The call to retry.
+            args: Its positional arguments.
+            kwargs: Its keyword arguments.
+            replay: Whether ``fn`` may be sent again (see :data:`Replay`).
+            until: A ``time.monotonic()`` deadline that shortens the window.
+        """
+        self._raise_fatal(exc)
+        if not replayable(exc, replay):
+            raise self._ambiguous(exc) from exc
+        if isinstance(exc, MaxConnectionsError):
+            return await self._wait_for_pool(exc, fn, args, kwargs, replay, until)
+        self._went_down(exc)
+        try:
+            async with self._breaker:
+                return await self._within_window(exc, fn, args, kwargs, replay, until)
+        except CircuitOpenError as open_exc:
+            self.stats.rejected += 1
+            raise CacheUnavailableError(
+                f"Redis at {self.url} is unreachable (circuit open; next probe in "
+                f"{max(open_exc.retry_after, 0.0):.1f}s): failing fast"
+            ) from exc
+
+    def spawn(self, coro: Awaitable[T]) -> asyncio.Task[T]:
+        """Run ``coro`` as a task kept alive until it ends (see :meth:`drain`)."""
+        task: asyncio.Task[T] = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    @property
+    def pending(self) -> set[asyncio.Task[Any]]:
+        """Background tasks (compensating lock releases) still running."""
+        return self._pending
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the background tasks."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=timeout)
+
+    # ------------------------------------------------------------------ internals
+
+    def _raise_fatal(self, exc: BaseException) -> None:
+        if isinstance(exc, _FATAL):  # wrong password / ACL: retrying cannot help
+            raise self.unavailable(exc, "refused the credentials") from exc
+
+    def _ambiguous(self, exc: BaseException) -> CacheUnavailableError:
+        self.stats.not_retried += 1
+        return self.unavailable(
+            exc,
+            "dropped the connection while a non-idempotent command was in flight "
+            "(it may have run; not retried)",
+        )
+
+    async def _within_window(
+        self,
+        first: BaseException,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        replay: Replay,
+        until: float | None,
+    ) -> T:
+        policy = self._retry
+        task = asyncio.current_task()
+        baseline = task.cancelling() if task is not None else 0
+        started = time.monotonic()
+        deadline = started + self.window
+        if until is not None:
+            deadline = min(deadline, until)
+        attempts, waited, last = 1, 0.0, first
+        while attempts < policy.attempts:
+            # Waits skipped by internal_base's testing() switch still count toward the window.
+            elapsed = max(time.monotonic() - started, waited)
+            left = deadline - started - elapsed
+            if left <= 0:
+                break
+            pause = min(policy.backoff(attempts), left)
+            waited += pause
+            await sleep(pause)
+            attempts += 1
+            self.stats.retries += 1
+            try:
+                result = await fn(*args, **kwargs)
+            except _CONN as exc:
+                self._raise_fatal(exc)
+                if not replayable(exc, replay):
+                    raise self._ambiguous(exc) from exc
+                last = exc
+                continue
+            except RedisError as exc:  # the server answered: it is reachable
+                self._breaker.record_success()
+                self._back()
+                raise self.error(exc) from exc
+            finally:
+                if cancel_requested(task, baseline):
+                    raise asyncio.CancelledError("cancelled while reconnecting to Redis")
+            self._back()
+            return result
+        self.stats.failures += 1
+        elapsed = max(time.monotonic() - started, waited)
+        window = "" if math.isinf(self.window) else f" of the {self.window:g}s reconnection window"
+        raise self.unavailable(
+            last, f"could not be reached: {attempts} attempts over {elapsed:.1f}s{window}"
+        ) from last
+
+    async def _wait_for_pool(
+        self,
+        exc: MaxConnectionsError,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        replay: Replay,
+        until: float | None,
+    ) -> T:
+        """Every pooled connection is busy: retry with short backoff for up to pool_timeout.
+
+        Pool exhaustion is local, so it never counts toward the breaker.
+        """
+        task = asyncio.current_task()
+        baseline = task.cancelling() if task is not None else 0
+        deadline = time.monotonic() + self._pool_timeout
+        delay = 0.001
+        while True:
+            if time.monotonic() >= deadline:
+                raise self.unavailable(
+                    exc, f"has no free pooled connection after {self._pool_timeout}s"
+                ) from exc
+            await sleep(delay)
+            delay = min(delay * 2, 0.05)
+            try:
+                return await fn(*args, **kwargs)
+            except MaxConnectionsError as again:
+                if not replayable(again, replay):
+                    raise self._ambiguous(again) from again
+                exc = again
+            except _CONN as other:
+                return await self.recover(other, fn, args, kwargs, replay=replay, until=until)
+            except RedisError as other:
+                raise self.error(other) from other
+            finally:
+                if cancel_requested(task, baseline):
+                    raise asyncio.CancelledError("cancelled while waiting for a pooled connection")
