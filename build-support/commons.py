@@ -12,8 +12,8 @@ _DEPENDS_ON = (
     ("rdbms", ("base",)),
     ("aws", ("base",)),
     ("http", ("base",)),
-    # rdbms and cache back the optional [rdbms] / [cache] extras (internal_fastapi.extensions).
-    ("fastapi", ("base", "rdbms", "cache")),
+    # rdbms, cache, http and aws back the optional extras of the same names (internal_fastapi.extensions).
+    ("fastapi", ("base", "rdbms", "cache", "http", "aws")),
     # The pytest plugin imports no library; every library's tests load it instead (see _TESTED_WITH).
     ("testing", ()),
 )
