@@ -60,7 +60,10 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def db(database_url: str) -> AsyncIterator[Database]:
     """A Database per server with the test tables created (dropped with the database at the end)."""
-    settings = DatabaseSettings(url=database_url, pool_size=5, max_overflow=5, pool_timeout=5)
+    # Generous pool and health timeouts: 20 concurrent units of work on a busy machine must queue, not fail.
+    settings = DatabaseSettings(
+        url=database_url, pool_size=5, max_overflow=5, pool_timeout=30, health_check_timeout=30
+    )
     database = Database(settings, health_registry=HealthRegistry(cache_ttl=0))
     async with database.engine.begin() as connection:
         await connection.run_sync(lambda sync: Base.metadata.create_all(sync, tables=TABLES))
@@ -75,7 +78,8 @@ def _members(tag: str, count: int, **values: object) -> list[Member]:
 async def test_health_check_is_healthy(db: Database, database_url: str) -> None:
     """The registered SELECT 1 check passes and names the backend."""
     registry = HealthRegistry(cache_ttl=0)
-    async with Database(database_url, health_registry=registry) as other:
+    settings = DatabaseSettings(url=database_url, health_check_timeout=30)  # busy machine: seconds, not ms
+    async with Database(settings, health_registry=registry) as other:
         report = await registry.readiness()
         assert report.status == HealthStatus.HEALTHY
         assert report.check("rdbms").details["backend"] == other.backend == db.backend

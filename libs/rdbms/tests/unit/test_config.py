@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -151,7 +152,9 @@ async def test_database_from_url_string(health_registry: HealthRegistry) -> None
 async def test_health_check_registration_and_report(health_registry: HealthRegistry) -> None:
     """The SELECT 1 check is registered under the configured name, reports pool details, and is removed."""
     db = Database(
-        DatabaseSettings(url="sqlite://", health_check_name="main-db"), health_registry=health_registry
+        # A generous check timeout: a busy machine must not turn a healthy database unhealthy.
+        DatabaseSettings(url="sqlite://", health_check_name="main-db", health_check_timeout=30),
+        health_registry=health_registry,
     )
     assert health_registry.names == ["main-db"]
     report = await health_registry.readiness()
@@ -184,12 +187,14 @@ async def test_unreachable_database_is_unavailable_and_unhealthy(
 
 async def _aiosqlite_threads_stopped() -> None:
     # aiosqlite stops the worker of a failed connection without awaiting it; let it finish
-    # before the event loop closes, or the thread reports "Event loop is closed".
-    for _ in range(200):
+    # before the event loop closes, or the thread reports "Event loop is closed". A generous
+    # deadline: on a busy machine the thread may wait seconds for a CPU.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         if not any(t.is_alive() and "_connection_worker_thread" in t.name for t in threading.enumerate()):
             return
         await asyncio.sleep(0.01)
-    raise AssertionError("aiosqlite worker threads did not stop")
+    raise AssertionError("aiosqlite worker threads did not stop within 30 s")
 
 
 async def test_database_from_environment(
