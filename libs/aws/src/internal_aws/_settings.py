@@ -56,7 +56,11 @@ class AwsSettings(LibrarySettings):
         default=8 * MIB, ge=5 * MIB, description="Bytes from which uploads use multipart."
     )
     s3_part_size: int = Field(default=8 * MIB, ge=5 * MIB, description="Bytes per multipart part.")
-    s3_max_concurrency: int = Field(default=4, ge=1, description="Parts uploaded at the same time.")
+    s3_max_concurrency: int = Field(
+        default=3,
+        ge=1,
+        description="Parts uploaded at the same time; at most this many part buffers are in memory.",
+    )
     presign_expires: int = Field(
         default=3600, ge=1, le=7 * 24 * 3600, description="Default lifetime of presigned URLs, seconds."
     )

@@ -101,3 +101,32 @@ async def test_multipart_upload_holds_at_most_concurrency_parts(
     assert etag.endswith(f"-{parts}")
     # concurrency parts in flight plus one input chunk and the HTTP stack's buffers: never a third part.
     assert peak < (concurrency + 1) * 5 * MIB, f"peak {peak / MIB:.1f} MiB"
+
+
+async def test_default_settings_stream_a_file_up_and_down_in_under_32_mib(
+    settings: AwsSettings, aws_session: object, s3: S3Client, tmp_path: Path
+) -> None:
+    """With the default part size and concurrency a 48 MiB file goes up and down with < 32 MiB peak memory."""
+    defaults = AwsSettings()
+    source = tmp_path / "in.bin"
+    with source.open("wb") as handle:
+        for index in range(48):
+            handle.write(pattern(bytes([index]), MIB))
+    stock = settings.model_copy(
+        update={
+            "s3_part_size": defaults.s3_part_size,
+            "s3_multipart_threshold": defaults.s3_multipart_threshold,
+        }
+    )
+    async with S3Client(bucket=s3.bucket, settings=stock, session=aws_session) as client:
+        await client.put_bytes("warm-up", b"x")
+        tracemalloc.start()
+        try:
+            etag = await client.upload_file("big.bin", source)
+            size = await client.download_file("big.bin", tmp_path / "out.bin")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert etag.endswith("-6")
+    assert size == 48 * MIB
+    assert peak < 32 * MIB, f"peak {peak / MIB:.1f} MiB"

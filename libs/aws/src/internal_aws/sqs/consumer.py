@@ -6,9 +6,11 @@ Guarantees:
   it for redelivery after the visibility timeout (and so, past ``maxReceiveCount``, for the DLQ).
 * While a handler runs longer than the visibility timeout allows, the message's visibility is
   extended every ``heartbeat_interval`` seconds, so no other consumer receives it meanwhile.
-* ``stop()`` stops polling at once (an interrupted long poll delivers nothing), lets in-flight
-  handlers finish within ``shutdown_timeout`` and then cancels the rest, leaving their messages
-  in the queue: nothing received is ever dropped unprocessed and deleted.
+* ``stop()`` stops polling at once, lets in-flight handlers finish within ``shutdown_timeout`` and
+  then cancels the rest, leaving their messages in the queue: nothing received is ever dropped
+  unprocessed and deleted. A long poll cut short by ``stop()`` may still take messages on the
+  server side (SQS answers into the closed connection): they stay hidden for
+  ``visibility_timeout`` and are then delivered again.
 * Each handler runs inside ``internal_base.context.extract_context`` of the message's attributes,
   so its logs carry the producer's correlation id and its spans join the producer's trace.
 * It never dies silently. Transient receive errors (connection, timeout, throttling) are retried
