@@ -401,7 +401,8 @@ def sort_keys(
         if item.field in seen:
             raise InvalidQueryError(f"sort field {_show(item.field)} is given more than once")
         seen.add(item.field)
-        nullable = any(bool(getattr(col, "nullable", False)) for col in column.property.columns)
+        # An SQL expression (column_property) has no ``nullable``: assume it can be NULL.
+        nullable = any(bool(getattr(col, "nullable", True)) for col in column.property.columns)
         keys.append(SortKey(column, item.descending, nullable))
     keys.extend(SortKey(pk, False, False) for pk in primary_key_columns(model) if pk.key not in seen)
     return keys

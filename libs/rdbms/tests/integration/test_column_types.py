@@ -39,7 +39,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from internal_rdbms import (
     Base,
@@ -107,6 +107,9 @@ class Typed(IntPrimaryKeyMixin, Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+# An SQL expression that is NULL wherever ``small`` is: it has no ``nullable`` flag of its own.
+Typed.doubled = column_property(Typed.__table__.c.small * 2)
+
 FIELDS = [
     "color",
     "plain_color",
@@ -124,6 +127,7 @@ FIELDS = [
     "span",
     "clock",
     "blob",
+    "doubled",
 ]
 NAMES = ["a", "A", "a ", "b", "B", "á", "Á", "é", "e", "ß", "ss", "", "z", "Z", "a b", "ä", "😀", "ǅ"]
 NUMERIC_NAN = Decimal("NaN")  # PostgreSQL's numeric stores NaN (sorted after every number)
