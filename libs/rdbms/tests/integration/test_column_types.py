@@ -101,6 +101,13 @@ class Typed(IntPrimaryKeyMixin, Base):
     medium: Mapped[int | None] = mapped_column(Integer, nullable=True)
     big: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     code: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    folded: Mapped[str | None] = mapped_column(
+        String(40)
+        .with_variant(String(40, collation="NOCASE"), "sqlite")
+        .with_variant(String(40, collation="utf8mb4_unicode_ci"), "mysql")
+        .with_variant(String(40, collation="C"), "postgresql"),
+        nullable=True,
+    )
     span: Mapped[timedelta | None] = mapped_column(Interval, nullable=True)
     clock: Mapped[time | None] = mapped_column(Time, nullable=True)
     blob: Mapped[bytes | None] = mapped_column(LargeBinary(64), nullable=True)
@@ -128,6 +135,7 @@ FIELDS = [
     "clock",
     "blob",
     "doubled",
+    "folded",
 ]
 NAMES = ["a", "A", "a ", "b", "B", "á", "Á", "é", "e", "ß", "ss", "", "z", "Z", "a b", "ä", "😀", "ǅ"]
 NUMERIC_NAN = Decimal("NaN")  # PostgreSQL's numeric stores NaN (sorted after every number)
@@ -189,6 +197,7 @@ def _rows(tag: str, backend: str, count: int = 36) -> list[Typed]:
             naive=maybe(datetime(2024, 1, 1) + timedelta(seconds=rng.randint(0, 4))),
             day=maybe(date(2024, 1, 1) + timedelta(days=rng.randint(0, 3))),
             name=maybe(rng.choice(NAMES)),
+            folded=maybe(rng.choice(NAMES)),
             ref=maybe(uuid.UUID(int=rng.getrandbits(128), version=4)),
             small=maybe(rng.randint(-3, 3)),
             medium=rng.randint(-(2**31), 2**31 - 1),
@@ -266,6 +275,15 @@ async def test_range_filters_follow_database_order(typed_db: Database, unique_na
             for op, want in (("gt", after), ("ge", after | same), ("lt", before), ("le", before | same)):
                 got = {row.id for row in await repo.list(Range(field, **{op: value}), tag=unique_name)}
                 assert got == want, (op, value)
+
+
+async def test_float_equality_finds_the_stored_float(typed_db: Database, unique_name: str) -> None:
+    """``single=0.1`` finds the rows stored as 0.1, also in MySQL's single-precision FLOAT."""
+    async with typed_db.transaction() as session:
+        await Repository(session, Typed).add_many(Typed(tag=unique_name, single=v) for v in (0.1, 0.2, 0.1))
+    async with typed_db.session() as session:
+        rows = await Repository(session, Typed).list(*parse_filters({"single": "0.1"}), tag=unique_name)
+    assert len(rows) == 2
 
 
 async def test_boolean_range_from_query_string(typed_db: Database, unique_name: str) -> None:

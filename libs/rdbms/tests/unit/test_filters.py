@@ -274,3 +274,13 @@ def test_non_sequence_in_values_are_rejected() -> None:
         filter_condition(Item, In("qty", 5))  # type: ignore[arg-type]
     with pytest.raises(InvalidQueryError, match="'qty__in'"):
         parse_filters({"qty__in": 5})
+
+
+def test_values_are_checked_for_every_backend_without_one() -> None:
+    """Without a backend, NaN and NUL are refused (some backend cannot store them); PostgreSQL takes NaN."""
+    with pytest.raises(InvalidQueryError, match="'weight'.*NaN"):
+        filter_condition(Item, Eq("weight", "nan"))
+    with pytest.raises(InvalidQueryError, match="'name'.*NUL"):
+        filter_condition(Item, Eq("name", "a\x00b"))
+    assert str(coerce_value(Item, "weight", "nan", backend="postgresql")) == "nan"
+    assert coerce_value(Item, "name", "a\x00b", backend="sqlite") == "a\x00b"
