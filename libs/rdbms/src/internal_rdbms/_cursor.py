@@ -21,6 +21,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from sqlalchemy.exc import UnboundExecutionError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from internal_base.cursor import CursorCodec, InvalidCursorError
@@ -30,9 +31,9 @@ from internal_rdbms._values import check_storable
 
 __all__ = [
     "CURSOR_CODEC_KEY",
-    "check_cursor_keys",
     "MAX_CURSOR_LENGTH",
     "backend_of",
+    "check_cursor_keys",
     "codec_for",
     "decode_cursor",
     "encode_cursor",
@@ -48,7 +49,7 @@ def backend_of(session: AsyncSession) -> str | None:
     """``"postgresql"``, ``"mysql"`` (MariaDB too) or ``"sqlite"``; ``None`` when the session has no bind."""
     try:
         name = session.get_bind().dialect.name
-    except Exception:  # no bind configured: check values for every backend
+    except UnboundExecutionError:  # no bind configured: check values for every backend
         return None
     return "mysql" if name == "mariadb" else name
 

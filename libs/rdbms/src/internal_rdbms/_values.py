@@ -3,9 +3,9 @@
 A filter or cursor value the column cannot store makes drivers fail in their own ways (asyncpg
 rejects NUL characters and out-of-range integers, every driver fails to encode lone surrogates,
 MySQL/MariaDB have no NaN or infinity, ``astimezone`` overflows near year 1 and 9999). Each of
-these is a client error, so :func:`storable` raises :class:`InvalidQueryError` naming the field
-before any SQL runs, and the session stays usable. ``backend=None`` applies the rules of every
-backend at once.
+these is a client error, so :func:`check_storable` raises :class:`InvalidQueryError` naming the
+field before any SQL runs, and the session stays usable. ``backend=None`` applies the rules of
+every backend at once.
 """
 
 from __future__ import annotations

@@ -284,3 +284,14 @@ def test_values_are_checked_for_every_backend_without_one() -> None:
         filter_condition(Item, Eq("name", "a\x00b"))
     assert str(coerce_value(Item, "weight", "nan", backend="postgresql")) == "nan"
     assert coerce_value(Item, "name", "a\x00b", backend="sqlite") == "a\x00b"
+
+
+async def test_unbound_session_checks_values_for_every_backend() -> None:
+    """A repository on a session without a bind applies every backend's rules (NaN is refused)."""
+    unbound = AsyncSession()
+    try:
+        with pytest.raises(InvalidQueryError, match="'weight'.*NaN"):
+            Repository(unbound, Item).select(Eq("weight", "nan"))
+        assert "weight" in str(Repository(unbound, Item).select(Eq("weight", "1.5")))
+    finally:
+        await unbound.close()
