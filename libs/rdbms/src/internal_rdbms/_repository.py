@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from internal_base.cursor import CursorCodec
 from internal_rdbms._base import SoftDeleteMixin, utcnow
 from internal_rdbms._cursor import backend_of
 from internal_rdbms._errors import InvalidQueryError, NotFoundError, translating_errors
@@ -207,9 +208,13 @@ class Repository(Generic[ModelT]):
         limit: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         include_deleted: bool = False,
+        codec: CursorCodec | None = None,
         **equals: object,
     ) -> CursorPage[ModelT]:
-        """One keyset page after ``cursor``; see :func:`paginate_keyset`. Keep filters and order stable."""
+        """One keyset page after ``cursor``; see :func:`paginate_keyset`. Keep filters and order stable.
+
+        ``codec`` signs the cursors (default: the session's, from ``DatabaseSettings.cursor_secret``).
+        """
         statement = self.select(*filters, include_deleted=include_deleted, **equals)
         with translating_errors():
             return await paginate_keyset(
@@ -221,6 +226,7 @@ class Repository(Generic[ModelT]):
                 cursor=cursor,
                 allowed_order=self._sortable,
                 max_limit=self.max_limit,
+                codec=codec,
             )
 
     # -- writes ----------------------------------------------------------------------------

@@ -116,3 +116,17 @@ async def test_sqlite_lower_folds_non_ascii_letters() -> None:
     async with Database("sqlite://", register_health=False) as db, db.session() as session:
         folded = (await session.execute(select(func.lower("ÄÉÇ ABC"), func.lower(None)))).one()
     assert tuple(folded) == ("äéç abc", None)
+
+
+async def test_repository_keyset_takes_a_codec(databases: tuple[Database, Database, Database]) -> None:
+    """Repository.keyset(codec=...) signs with that codec: the session's codec refuses its cursors."""
+    first, _, _ = databases
+    codec = CursorCodec("repository-codec-secret-01234567")
+    async with first.session() as session:
+        repo = Repository(session, Note)
+        cursor = (await repo.keyset(order_by="text", limit=2, codec=codec)).next_cursor
+        assert cursor is not None
+        with pytest.raises(InvalidQueryError, match="not a cursor issued by this API"):
+            await repo.keyset(order_by="text", limit=2, cursor=cursor)
+        page = await repo.keyset(order_by="text", limit=2, cursor=cursor, codec=codec)
+    assert [note.text for note in page.items] == ["n2", "n3"]
