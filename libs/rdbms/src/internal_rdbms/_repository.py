@@ -22,15 +22,12 @@ from internal_rdbms._pagination import (
     paginate_keyset,
     paginate_offset,
 )
+from internal_rdbms._values import storable
 
 __all__ = ["Repository"]
 
 ModelT = TypeVar("ModelT")
 OrderSpec = str | Iterable[str | OrderBy] | None
-
-
-def _beyond_int64(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63
 
 
 class Repository(Generic[ModelT]):
@@ -106,8 +103,14 @@ class Repository(Generic[ModelT]):
 
     async def get_or_none(self, pk: object, *, include_deleted: bool = False) -> ModelT | None:
         """The row with primary key ``pk``, or ``None``."""
-        if any(_beyond_int64(part) for part in (pk if isinstance(pk, tuple) else (pk,))):
-            return None  # no column can hold it; drivers would fail with OverflowError
+        parts = pk if isinstance(pk, tuple) else (pk,)
+        backend = backend_of(self.session)
+        key_columns = inspect(self.model).primary_key
+        if len(parts) == len(key_columns) and any(
+            storable(column.type, part, backend)[1] is not None
+            for column, part in zip(key_columns, parts, strict=True)
+        ):
+            return None  # no row can hold this key; drivers would fail on it (overflow, NUL ...)
         with translating_errors():
             found = await self.session.get(self.model, pk)
         if found is not None and self._soft_delete and not include_deleted and found.deleted_at is not None:  # type: ignore[attr-defined]

@@ -48,6 +48,7 @@ from internal_rdbms import (
     Eq,
     IntPrimaryKeyMixin,
     InvalidQueryError,
+    NotFoundError,
     Range,
     Repository,
     Search,
@@ -114,6 +115,14 @@ class Typed(IntPrimaryKeyMixin, Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class Keyed(Base):
+    """A composite key of a 32-bit integer and a string."""
+
+    __tablename__ = "ct_keyed"
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
 # An SQL expression that is NULL wherever ``small`` is: it has no ``nullable`` flag of its own.
 Typed.doubled = column_property(Typed.__table__.c.small * 2)
 
@@ -156,9 +165,9 @@ def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 async def typed_db(backend_url: str) -> AsyncIterator[Database]:
     """A Database per backend with the ``ct_typed`` table."""
     database = Database(DatabaseSettings(url=backend_url), register_health=False)
-    table = Base.metadata.tables[Typed.__tablename__]
+    tables = [Base.metadata.tables[model.__tablename__] for model in (Typed, Keyed)]
     async with database.engine.begin() as connection:
-        await connection.run_sync(lambda sync: Base.metadata.create_all(sync, tables=[table]))
+        await connection.run_sync(lambda sync: Base.metadata.create_all(sync, tables=tables))
     yield database
     await database.dispose()
 
@@ -411,6 +420,18 @@ async def test_unstorable_filter_values_are_client_errors(
             assert isinstance(await repo.list(*filters, tag=unique_name), list)
         assert await repo.count(tag=unique_name) == 36
         assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+
+
+@pytest.mark.parametrize("key", [(2**31, "a"), (-(2**63) - 1, "a"), (1, "nul\x00"), (1, "\udc80")])
+async def test_unstorable_primary_key_is_not_found(typed_db: Database, key: tuple[int, str]) -> None:
+    """get() of a key no row can hold is NotFoundError (get_or_none: None), never a driver error."""
+    async with typed_db.session() as session:  # never committed: each case starts from an empty table
+        repo = Repository(session, Keyed)
+        await repo.add(Keyed(number=1, code="a"))
+        assert await repo.get_or_none(key) is None
+        with pytest.raises(NotFoundError):
+            await repo.get(key)
+        assert (await repo.get((1, "a"))).code == "a"
 
 
 async def test_searching_a_non_text_column_is_a_client_error(typed_db: Database, unique_name: str) -> None:
