@@ -22,22 +22,20 @@ from redis.typing import EncodableT
 
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry, default_registry
-from internal_base.logging import get_logger
 from internal_base.redaction import redact_url
 from internal_base.resilience import CircuitBreaker, RetryPolicy
 from internal_cache._config import CONNECTION_ERRORS, UNCAPPED, CacheSettings
 from internal_cache._connection import LinkStats, RedisLink, Replay
-from internal_cache._errors import CacheError, CacheUnavailableError, LockAcquireTimeout
+from internal_cache._errors import CacheError, CacheUnavailableError
 from internal_cache._keys import FENCE_MARK, KeyPrefix
 from internal_cache._lock import Lock
 from internal_cache._pipeline import CachePipeline
 from internal_cache._pool import IdleClosingPool
 from internal_cache._serialization import JsonSerializer, Serializer
+from internal_cache._single_flight import get_or_set
 from internal_cache._types import DEFAULT, TTL, set_command, ttl_to_ms
 
 __all__ = ["CacheClient", "describe_redis"]
-
-_log = get_logger("internal_cache")
 
 T = TypeVar("T")
 
@@ -81,7 +79,8 @@ class CacheClient:
         health_check_name: Name of that check.
         breaker: Circuit breaker opened by calls that used up their window (default:
             threshold 1, a probe after 2 s).
-        link: Share the recovery state of another client (used by :meth:`with_prefix`).
+        link: Share the recovery state of another client (used by :meth:`with_prefix`);
+            ``retry``, ``url``, ``breaker`` and ``pool_timeout`` are then ignored.
     """
 
     __slots__ = (
@@ -194,7 +193,7 @@ class CacheClient:
             pool_timeout=settings.pool_timeout,
             health_registry=registry,
             health_check_name=settings.health_check_name,
-            breaker=settings.breaker(),
+            breaker=settings.breaker(f"redis {settings.redacted_url}"),
         )
 
     @classmethod
@@ -530,70 +529,9 @@ class CacheClient:
         the value the winner stored. If the lock cannot be had within ``lock_timeout``
         the value is computed anyway (availability over single computation).
         """
-        data = await self.get(key)
-        if data is not None:
-            return self._serializer.loads(data)
-        while True:
-            flight = self._inflight.get(key)
-            if flight is None:
-                break
-            try:
-                return await asyncio.shield(flight)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if flight.cancelled() and task is not None and not task.cancelling():
-                    continue  # the leader was cancelled, not us: try again
-                raise
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            value = await self._fill(key, factory, ttl, lock_ttl, lock_timeout)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: nobody may be waiting
-            raise
-        else:
-            future.set_result(value)
-            return value
-        finally:
-            del self._inflight[key]
-
-    async def _fill(
-        self,
-        key: str,
-        factory: Callable[[], Awaitable[Any]],
-        ttl: TTL,
-        lock_ttl: float,
-        lock_timeout: float,
-    ) -> Any:
-        lock = Lock(
-            self,
-            f"{key}:get_or_set.lock",
-            ttl=lock_ttl,
-            timeout=lock_timeout,
-            auto_renew=True,
-            fencing=False,
+        return await get_or_set(
+            self, self._inflight, key, factory, ttl=ttl, lock_ttl=lock_ttl, lock_timeout=lock_timeout
         )
-        try:
-            await lock.acquire()
-        except LockAcquireTimeout:
-            _log.warning("get_or_set(%r): lock busy for %.1fs; computing anyway", key, lock_timeout)
-            return await self._compute(key, factory, ttl)
-        try:
-            data = await self.get(key)
-            if data is not None:
-                return self._serializer.loads(data)
-            return await self._compute(key, factory, ttl)
-        finally:
-            await lock._release_quietly()
-
-    async def _compute(self, key: str, factory: Callable[[], Awaitable[Any]], ttl: TTL) -> Any:
-        value = await factory()
-        await self.set(key, self._serializer.dumps(value), ttl=ttl)
-        return value
 
     # ------------------------------------------------------------------ keyspace
 

@@ -235,7 +235,6 @@ class RedisLink:
         kwargs: dict[str, Any],
         *,
         replay: Replay = "always",
-        until: float | None = None,
     ) -> T:
         """The circuit is not closed: fail at once, or be the one probe call."""
         try:

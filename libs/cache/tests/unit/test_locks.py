@@ -277,7 +277,7 @@ async def test_lost_lock_is_reported(cache: CacheClient, fake_redis: FakeAsyncRe
     """When renewal finds the key taken, the holder learns via lost/ensure_held/wait_lost/on_lost."""
     seen: list[str] = []
     lock = cache.lock(
-        "lost", ttl=0.3, auto_renew=True, renew_interval=0.02, on_lost=lambda lk: seen.append(lk.name)
+        "lost", ttl=5, auto_renew=True, renew_interval=0.02, on_lost=lambda lk: seen.append(lk.name)
     )
     await lock.acquire()
     await fake_redis.set("app:lost", "thief")
@@ -329,7 +329,7 @@ async def test_on_lost_callback_errors_are_contained(cache: CacheClient, fake_re
     def bad_callback(_: object) -> None:
         raise RuntimeError("callback bug")
 
-    lock = cache.lock("cb", ttl=0.3, auto_renew=True, renew_interval=0.02, on_lost=bad_callback)
+    lock = cache.lock("cb", ttl=5, auto_renew=True, renew_interval=0.02, on_lost=bad_callback)
     await lock.acquire()
     await fake_redis.delete("app:cb")
     await asyncio.wait_for(lock.wait_lost(), 10)
@@ -421,10 +421,10 @@ async def test_on_lost_not_fired_after_release(cache: CacheClient) -> None:
 async def test_extend_moves_the_expiry_timer(cache: CacheClient) -> None:
     """extend() postpones the on_lost timer of a lock without auto_renew."""
     fired = asyncio.Event()
-    lock = cache.lock("moved", ttl=0.2, on_lost=lambda lk: fired.set())
+    lock = cache.lock("moved", ttl=1.0, on_lost=lambda lk: fired.set())
     await lock.acquire()
     await lock.extend(30)
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(1.5)
     assert not fired.is_set()
     assert lock.held
     await lock.release()
