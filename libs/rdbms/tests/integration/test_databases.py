@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -252,6 +253,22 @@ async def test_pool_exhaustion_is_unavailable(database_url: str) -> None:
         await small.ping()
 
 
+async def _wait_until_gone(db: Database, backend_id: int) -> None:
+    """Poll (generous deadline) until the server no longer lists the killed connection."""
+    if db.backend == "postgresql":
+        query = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :id")
+    else:
+        query = text("SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = :id")
+    deadline = time.monotonic() + 30
+    async with db.engine.connect() as admin:
+        while True:
+            listed: int = (await admin.execute(query, {"id": backend_id})).scalar_one()
+            if not listed:
+                return
+            assert time.monotonic() < deadline, "the killed connection is still listed after 30 s"
+            await asyncio.sleep(0.05)
+
+
 async def test_pre_ping_replaces_a_killed_connection(db: Database, database_url: str) -> None:
     """A pooled connection killed by the server is detected by pre-ping and replaced transparently."""
     backend_id = "SELECT pg_backend_pid()" if db.backend == "postgresql" else "SELECT CONNECTION_ID()"
@@ -264,6 +281,7 @@ async def test_pre_ping_replaces_a_killed_connection(db: Database, database_url:
                 await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
             else:
                 await admin.execute(text(f"KILL {int(first)}"))
+        await _wait_until_gone(db, first)
         async with small.engine.connect() as connection:
             second: int = (await connection.execute(text(backend_id))).scalar_one()
         assert second != first
