@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from internal_fastapi._config import (
+    FastAPISettings,
+)
 from internal_fastapi._dependencies import (
     BearerAuth,
     StaticTokenVerifier,
@@ -38,6 +41,7 @@ from internal_fastapi._errors import (
     error_mapper,
     install_exception_handlers,
     problem_response,
+    retry_after_header,
 )
 from internal_fastapi._health import (
     HealthDetails,
@@ -71,9 +75,6 @@ from internal_fastapi._responses import (
     PageResponse,
     ProblemDetail,
     ValidationProblemDetail,
-)
-from internal_fastapi._settings import (
-    FastAPISettings,
 )
 
 __all__ = [
@@ -120,6 +121,7 @@ __all__ = [
     "offset_pagination",
     "page_pagination",
     "problem_response",
+    "retry_after_header",
     "settings_dependency",
 ]
 

@@ -5,10 +5,28 @@ Every error response is ``application/problem+json`` with ``type``, ``title``, `
 :class:`ApiError` messages (written for clients) are shown as ``detail``; other exceptions
 get a fixed, generic text unless their mapping says ``expose=True`` (then the message is
 redacted). Unmapped exceptions become a 500 that reveals nothing but the correlation ID.
+
+One mapping for the whole family (:func:`default_error_mapper`): a dependency that cannot be
+reached or did not answer in time is a 503 with ``Retry-After`` when the error knows when to
+retry (its ``retry_after`` seconds, rounded up). That is matched by base class, not by name:
+any ``CommonsError`` that is also a ``ConnectionError`` or ``TimeoutError`` (``CacheUnavailableError``,
+``RdbmsUnavailableError``, ``AwsUnavailableError``, ``AwsTimeoutError`` ...), ``CircuitOpenError``,
+and ``httpx.TransportError`` when httpx is installed. Errors of the web layer itself::
+
+    CommonsError
+    └── ApiError                    a problem meant for the client (400 unless a subclass says)
+        ├── BadRequestError         400
+        ├── UnauthorizedError       401 (WWW-Authenticate: Bearer)
+        ├── ForbiddenError          403
+        ├── NotFoundError           404
+        ├── ConflictError           409
+        ├── TooManyRequestsError    429 (Retry-After)
+        └── ServiceUnavailableError 503
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -48,11 +66,13 @@ __all__ = [
     "error_mapper",
     "install_exception_handlers",
     "problem_response",
+    "retry_after_header",
 ]
 
 _log = logging.getLogger("internal_fastapi.errors")
 _STATE_KEY: Final = "commons_error_mapper"
 _GENERIC_DETAIL: Final = "An unexpected error occurred. Quote the correlation_id when reporting it."
+_UNAVAILABLE_DETAIL: Final = "A dependency is temporarily unavailable; retry later."
 
 HeadersFn = Callable[[BaseException], Mapping[str, str]]
 
@@ -176,15 +196,27 @@ class ErrorRule:
     headers: HeadersFn | None = None
 
 
-def _retry_after(exc: BaseException) -> Mapping[str, str]:
+def retry_after_header(exc: BaseException) -> Mapping[str, str]:
+    """``{"Retry-After": <seconds>}`` from the error's ``retry_after`` (rounded up), else ``{}``.
+
+    Use it as the ``headers`` of your own 503/429 rules. Negative values send ``0``; missing,
+    non-finite or non-numeric values send no header (they never break the response).
+    """
     seconds = getattr(exc, "retry_after", None)
-    if isinstance(seconds, int | float):
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds):
         return {"Retry-After": str(max(0, math.ceil(seconds)))}
     return {}
 
 
 class ErrorMapper:
     """Maps exception types to :class:`ErrorRule` (most specific class in the MRO wins).
+
+    A rule registered ``within=Root`` is a rule for a *kind* of ``Root`` error, e.g. every
+    ``CommonsError`` that is a ``ConnectionError``: it applies to exceptions that are both, and
+    it beats the rules of ``Root`` and of the exception's other, broader classes (a library's
+    ``RdbmsError → 500``), but not a rule registered for a class that is itself of that kind
+    (``CacheUnavailableError``). Among several matching kinds, the one whose ``within`` comes
+    first in the exception's MRO wins, then the one registered first.
 
     Args:
         problem_type_base: Base URI of problem ``type`` (``base + code``); None gives ``about:blank``.
@@ -193,6 +225,7 @@ class ErrorMapper:
     def __init__(self, *, problem_type_base: str | None = None) -> None:
         self.problem_type_base = problem_type_base
         self._rules: dict[type[BaseException], ErrorRule] = {}
+        self._scoped: dict[tuple[type[BaseException], type[BaseException]], ErrorRule] = {}
 
     def register(
         self,
@@ -204,19 +237,53 @@ class ErrorMapper:
         detail: str | None = None,
         expose: bool = False,
         headers: HeadersFn | None = None,
+        within: type[BaseException] | None = None,
     ) -> None:
         """Map ``exc_type`` (and its subclasses without a rule of their own) to ``status``.
 
+        Args:
+            exc_type: The exception class (with ``within``: the kind, e.g. ``ConnectionError``).
+            status: HTTP status (4xx or 5xx).
+            code: Stable machine-readable code (default: from the status phrase).
+            title: Problem title (default: the status phrase).
+            detail: Fixed client-facing detail.
+            expose: Show the exception's (redacted) message as ``detail``.
+            headers: Callable returning extra headers, e.g. :func:`retry_after_header`.
+            within: Apply only to exceptions that are also instances of this class, ahead of its
+                rules (see the class docstring): ``register(LookupError, 404, within=RdbmsError)``.
+
         Raises:
             ConfigurationError: ``status`` is not a 4xx/5xx code.
+            TypeError: ``within`` is not an exception class.
         """
         if not 400 <= status <= 599:
             raise ConfigurationError(f"error status must be 4xx or 5xx, got {status}")
-        self._rules[exc_type] = ErrorRule(status, code or _code_for(status), title, detail, expose, headers)
+        rule = ErrorRule(status, code or _code_for(status), title, detail, expose, headers)
+        if within is None:
+            self._rules[exc_type] = rule
+            return
+        if not (isinstance(within, type) and issubclass(within, BaseException)):
+            raise TypeError(f"within must be an exception class, got {within!r}")
+        self._scoped[(exc_type, within)] = rule
 
     def rule_for(self, exc: BaseException) -> ErrorRule | None:
-        """The rule of the closest mapped class of ``exc``, or None."""
-        for cls in type(exc).__mro__:
+        """The rule of the closest mapped class (or kind) of ``exc``, or None."""
+        mro = type(exc).__mro__
+        kinds = [
+            (mro.index(within), kind, rule)
+            for (kind, within), rule in self._scoped.items()
+            if isinstance(exc, kind) and isinstance(exc, within)
+        ]
+        if kinds:
+            _, kind, scoped = min(kinds, key=lambda found: found[0])  # min() keeps the first of ties
+            for cls in mro:
+                if not issubclass(cls, kind):
+                    return scoped  # past the classes that are themselves of the kind
+                rule = self._rules.get(cls)
+                if rule is not None:
+                    return rule
+            return scoped  # pragma: no cover - object is never a subclass of an exception kind
+        for cls in mro:
             rule = self._rules.get(cls)
             if rule is not None:
                 return rule
@@ -226,6 +293,7 @@ class ErrorMapper:
         """An independent mapper with the same rules."""
         clone = ErrorMapper(problem_type_base=self.problem_type_base)
         clone._rules = dict(self._rules)
+        clone._scoped = dict(self._scoped)
         return clone
 
     def _type(self, code: str) -> str:
@@ -280,20 +348,44 @@ class ErrorMapper:
         return problem_response(problem, headers=headers)
 
 
+def _register_unavailable(mapper: ErrorMapper, exc_type: type[BaseException], **kwargs: Any) -> None:
+    mapper.register(
+        exc_type,
+        503,
+        "dependency_unavailable",
+        detail=_UNAVAILABLE_DETAIL,
+        headers=retry_after_header,
+        **kwargs,
+    )
+
+
+def _register_httpx(mapper: ErrorMapper) -> None:
+    # Only when the application has httpx: the wheel does not depend on it.
+    if importlib.util.find_spec("httpx") is None:  # pragma: no cover - httpx is in the test environment
+        return
+    import httpx  # pants: no-infer-dep
+
+    _register_unavailable(mapper, httpx.TransportError)
+    # No scheme / an unknown one: the URL is wrong, and retrying will not fix it.
+    mapper.register(httpx.UnsupportedProtocol, 500, "internal_error")
+
+
 def default_error_mapper(*, problem_type_base: str | None = None) -> ErrorMapper:
-    """A mapper with the rules for ``internal_base`` errors (configuration, open circuits, cursors)."""
+    """A mapper with the rules every application gets (see the module docstring).
+
+    ``CommonsError`` → 500 (nothing leaked); ``ConfigurationError`` → 500; cursor errors → 400;
+    every ``CommonsError`` that is a ``ConnectionError`` or ``TimeoutError``, ``CircuitOpenError``
+    and ``httpx.TransportError`` → 503 ``dependency_unavailable`` with ``Retry-After`` when known.
+    """
     mapper = ErrorMapper(problem_type_base=problem_type_base)
     mapper.register(CommonsError, 500, "internal_error")
     mapper.register(ConfigurationError, 500, "configuration_error")
     # Cursor errors from any layer (its messages are written for clients and never hold the key).
     mapper.register(BaseInvalidCursorError, 400, "invalid_cursor", expose=True)
-    mapper.register(
-        CircuitOpenError,
-        503,
-        "dependency_unavailable",
-        detail="A dependency is temporarily unavailable; retry later.",
-        headers=_retry_after,
-    )
+    _register_unavailable(mapper, CircuitOpenError)
+    _register_unavailable(mapper, ConnectionError, within=CommonsError)
+    _register_unavailable(mapper, TimeoutError, within=CommonsError)
+    _register_httpx(mapper)
     return mapper
 
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry
+from internal_fastapi._config import FastAPISettings
 from internal_fastapi._errors import ErrorMapper, default_error_mapper, install_exception_handlers
 from internal_fastapi._health import HealthDetails, health_router
 from internal_fastapi._middleware import (
@@ -16,7 +17,6 @@ from internal_fastapi._middleware import (
     RequestLoggingMiddleware,
 )
 from internal_fastapi._pagination import install_cursor_codec
-from internal_fastapi._settings import FastAPISettings
 
 __all__ = ["install"]
 

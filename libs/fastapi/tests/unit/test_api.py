@@ -68,6 +68,7 @@ def test_all_lists_the_public_api() -> None:
         "offset_pagination",
         "page_pagination",
         "problem_response",
+        "retry_after_header",
         "settings_dependency",
     ]
 

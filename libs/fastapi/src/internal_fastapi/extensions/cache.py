@@ -26,13 +26,20 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from internal_base.errors import ConfigurationError
-from internal_cache import (
-    CacheClient,  # pants: no-infer-dep
-    CacheError,  # pants: no-infer-dep
-    CacheUnavailableError,  # pants: no-infer-dep
-    LockAcquireTimeout,  # pants: no-infer-dep
-)
-from internal_fastapi._errors import ErrorMapper, error_mapper
+from internal_fastapi._errors import ErrorMapper, error_mapper, retry_after_header
+
+try:
+    from internal_cache import (
+        CacheClient,  # pants: no-infer-dep
+        CacheError,  # pants: no-infer-dep
+        CacheUnavailableError,  # pants: no-infer-dep
+        LockAcquireTimeout,  # pants: no-infer-dep
+    )
+except ImportError as exc:  # pragma: no cover - the extra is in the test environment
+    raise ImportError(
+        f"internal_fastapi.extensions.cache needs internal_cache ({exc}); "
+        "install the extra: pip install 'internal-fastapi[cache]'"
+    ) from exc
 
 __all__ = ["CacheDep", "get_cache", "register_cache_errors", "setup_cache"]
 
@@ -40,13 +47,17 @@ _STATE_KEY = "commons_cache"
 
 
 def register_cache_errors(mapper: ErrorMapper) -> None:
-    """Map ``internal_cache`` errors: unreachable server and lock timeouts → 503, others → 500."""
+    """Map ``internal_cache`` errors: unreachable server and lock timeouts → 503, others → 500.
+
+    ``Retry-After`` is sent when the unavailable error carries ``retry_after`` (an open breaker).
+    """
     mapper.register(CacheError, 500, "cache_error")
     mapper.register(
         CacheUnavailableError,
         503,
         "cache_unavailable",
         detail="The cache is temporarily unavailable; retry later.",
+        headers=retry_after_header,
     )
     mapper.register(
         LockAcquireTimeout, 503, "resource_busy", detail="The resource is busy; retry the request."

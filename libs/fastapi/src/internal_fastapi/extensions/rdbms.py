@@ -25,23 +25,29 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, FastAPI, Request
-from sqlalchemy.ext.asyncio import AsyncSession  # pants: no-infer-dep
 
 from internal_base.errors import ConfigurationError
-from internal_fastapi._errors import ErrorMapper, error_mapper
+from internal_fastapi._errors import ErrorMapper, error_mapper, retry_after_header
 from internal_fastapi._pagination import CursorParams, cursor_pagination
 from internal_fastapi._responses import CursorPageResponse, OffsetPageResponse
-from internal_rdbms import (
-    ConflictError,  # pants: no-infer-dep
-    CursorPage,  # pants: no-infer-dep
-    Database,  # pants: no-infer-dep
-    DatabaseUnavailableError,  # pants: no-infer-dep
-    InvalidQueryError,  # pants: no-infer-dep
-    NotFoundError,  # pants: no-infer-dep
-    Page,  # pants: no-infer-dep
-    RdbmsError,  # pants: no-infer-dep
-    TransactionConflictError,  # pants: no-infer-dep
-)
+
+try:
+    from sqlalchemy.ext.asyncio import AsyncSession  # pants: no-infer-dep
+
+    from internal_rdbms import (
+        ConflictError,  # pants: no-infer-dep
+        CursorPage,  # pants: no-infer-dep
+        Database,  # pants: no-infer-dep
+        InvalidQueryError,  # pants: no-infer-dep
+        Page,  # pants: no-infer-dep
+        RdbmsError,  # pants: no-infer-dep
+        TransactionConflictError,  # pants: no-infer-dep
+    )
+except ImportError as exc:  # pragma: no cover - the extra is in the test environment
+    raise ImportError(
+        f"internal_fastapi.extensions.rdbms needs internal_rdbms ({exc}); "
+        "install the extra: pip install 'internal-fastapi[rdbms]'"
+    ) from exc
 
 __all__ = [
     "DatabaseDep",
@@ -65,10 +71,12 @@ R = TypeVar("R")
 def register_rdbms_errors(mapper: ErrorMapper) -> None:
     """Map ``internal_rdbms`` errors: not found → 404, conflicts → 409, invalid query → 400, down → 503.
 
-    Conflict and database errors get fixed texts: driver messages can quote row values.
+    Matched by base class where the family fixes one (not found is a ``LookupError``, unreachable
+    a ``ConnectionError``, with ``Retry-After`` when the error carries ``retry_after``). Conflict and
+    database errors get fixed texts: driver messages can quote row values.
     """
     mapper.register(RdbmsError, 500, "database_error")
-    mapper.register(NotFoundError, 404, "not_found", expose=True)
+    mapper.register(LookupError, 404, "not_found", expose=True, within=RdbmsError)
     mapper.register(InvalidQueryError, 400, "invalid_query", expose=True)
     mapper.register(
         ConflictError, 409, "conflict", detail="The request conflicts with data that already exists."
@@ -80,10 +88,12 @@ def register_rdbms_errors(mapper: ErrorMapper) -> None:
         detail="A concurrent update got in the way; retry the request.",
     )
     mapper.register(
-        DatabaseUnavailableError,
+        ConnectionError,
         503,
         "database_unavailable",
         detail="The database is temporarily unavailable; retry later.",
+        headers=retry_after_header,
+        within=RdbmsError,
     )
 
 
