@@ -13,8 +13,9 @@ hand a failure to :meth:`RedisLink.recover`; nothing here runs while Redis answe
   run.
 * **Breaker**: every logical call that needed recovery holds one ticket of an
   ``internal_base`` :class:`CircuitBreaker`, however many attempts it made. A used-up
-  window opens the circuit; while it is open calls fail at once without touching the
-  network, and after ``reset_timeout`` one call probes the server.
+  window opens the circuit; calls still reconnecting then give up too, so no call waits
+  longer than one window after an outage began. While it is open calls fail at once
+  without touching the network, and after ``reset_timeout`` one call probes the server.
 * **Quiet outages**: one WARNING when Redis stops answering, one when it answers again;
   everything in between is counted in :class:`LinkStats`.
 * **Cancellation**: redis-py on Python 3.11 awaits ``asyncio.wait_for``, which drops a
@@ -358,6 +359,8 @@ class RedisLink:
                 if not replayable(exc, replay):
                     raise self._ambiguous(exc) from exc
                 last = exc
+                if self.down and self._breaker.state == "open":
+                    break  # another call used up its window: Redis is known down, stop waiting
                 continue
             except RedisError as exc:  # the server answered: it is reachable
                 self._breaker.record_success()
@@ -371,6 +374,8 @@ class RedisLink:
         self.stats.failures += 1
         elapsed = max(time.monotonic() - started, waited)
         window = "" if math.isinf(self.window) else f" of the {self.window:g}s reconnection window"
+        if self.down:
+            window += " (the circuit opened: Redis is known to be down)"
         raise self.unavailable(
             last, f"could not be reached: {attempts} attempts over {elapsed:.1f}s{window}"
         ) from last

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
-from internal_base.resilience import CircuitBreaker, testing
+from internal_base.resilience import CircuitBreaker, RetryPolicy, testing
 from internal_cache import CacheClient, CacheSettings, CacheUnavailableError
+from internal_cache._config import CONNECTION_ERRORS
 
 
 class Clock:
@@ -178,3 +180,22 @@ async def test_pipeline_with_incr_not_replayed(fake_server: FakeServer, fake_red
         assert len(pipe) == 0
     fake_server.connected = True
     assert await client.exists("n") == 0
+
+
+async def test_open_circuit_ends_waiting_calls(fake_server: FakeServer, fake_redis: FakeAsyncRedis) -> None:
+    """When one call's window runs out, calls still reconnecting give up instead of waiting theirs."""
+    policy = RetryPolicy(
+        attempts=10**6, initial_wait=0.01, max_wait=0.05, total_timeout=3.0, retry_on=CONNECTION_ERRORS
+    )
+    client = CacheClient(fake_redis, key_prefix="c:", retry=policy)
+    fake_server.connected = False
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    first = asyncio.create_task(client.get("a"))
+    await asyncio.sleep(2.0)
+    later = [asyncio.create_task(client.get(f"k{i}")) for i in range(5)]
+    results = await asyncio.gather(first, *later, return_exceptions=True)
+    elapsed = loop.time() - start
+    assert all(isinstance(r, CacheUnavailableError) for r in results)
+    assert elapsed < 4.5  # the later calls' own windows would have run until 5 s
+    assert all("circuit opened" in str(r) for r in results[1:])
