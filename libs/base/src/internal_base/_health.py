@@ -107,9 +107,12 @@ class _Check:
 
 _MAX_ERROR: Final = 500
 _MAX_DETAILS_DEPTH: Final = 20
+_GRACE: Final = 1.0  # seconds a timed-out check gets to finish its cancellation
 # Sync checks still running in their thread, so a hung one is awaited again, never re-started.
 _RUNNING: WeakKeyDictionary[Callable[..., object], concurrent.futures.Future[object]] = WeakKeyDictionary()
 _RUNNING_LOCK: Final = threading.Lock()
+# Async checks still running after their timeout cancelled them (they swallowed the cancellation).
+_STUCK: WeakKeyDictionary[Callable[..., object], asyncio.Future[object]] = WeakKeyDictionary()
 
 
 def _text(exc: BaseException) -> str:
@@ -196,6 +199,45 @@ async def _call(fn: CheckFn) -> object:
     return value
 
 
+def _start(fn: CheckFn) -> tuple[asyncio.Future[object], bool]:
+    """The check's own task (owned), or the one still running since an earlier timeout."""
+    with contextlib.suppress(TypeError):  # not weak-referenceable: no sharing
+        stuck = _STUCK.get(fn)
+        if stuck is not None and not stuck.done() and stuck.get_loop() is asyncio.get_running_loop():
+            return stuck, False
+    return asyncio.ensure_future(_call(fn)), True
+
+
+def _abandon(fn: CheckFn, task: asyncio.Future[object]) -> None:
+    """Keep a check that outlived its cancellation, so the next run waits for it again."""
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())  # no "never retrieved"
+    with contextlib.suppress(TypeError):
+        _STUCK[fn] = task
+
+
+async def _outcome(fn: CheckFn, seconds: float) -> asyncio.Future[object] | None:
+    """Run the check in its own task for at most ``seconds``; None when it timed out.
+
+    The check runs in a task of its own, so a check that swallows its cancellation cannot hold
+    up the report: it is cancelled, given a short grace, then left to finish on its own.
+    """
+    task, owned = _start(fn)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+        if done:
+            return task
+        if owned:
+            task.cancel()
+            await asyncio.wait({task}, timeout=min(seconds, _GRACE))
+        if not task.done():
+            _abandon(fn, task)
+        return None
+    except asyncio.CancelledError:
+        if owned:
+            task.cancel()  # the caller is cancelled: so is its check
+        raise
+
+
 async def run_check(name: str, fn: CheckFn, *, critical: bool = True, timeout: float = 2.0) -> CheckResult:
     """Run one check under ``timeout``; never raises (except cancellation of the caller).
 
@@ -207,28 +249,20 @@ async def run_check(name: str, fn: CheckFn, *, critical: bool = True, timeout: f
     """
     seconds = _positive("timeout", timeout)
     started = time.perf_counter()
-    deadline = asyncio.timeout(seconds)
-    try:
-        async with deadline:
-            value = await _call(fn)
+    status = HealthStatus.UNHEALTHY
+    details: dict[str, Any] = {}
+    outcome = await _outcome(fn, seconds)
+    if outcome is None:
+        error: str | None = f"timed out after {seconds:g}s"
+    elif outcome.cancelled():  # the check raised CancelledError itself: we never cancelled it
+        error = "CancelledError"
+    elif (exc := outcome.exception()) is not None:
+        error = _describe(exc)  # a TimeoutError of the check's own keeps its message
+    else:
         try:
-            status, error, details = _interpret(value)
-        except Exception as exc:
-            status, error, details = (
-                HealthStatus.UNHEALTHY,
-                f"check returned an unusable value: {_describe(exc)}",
-                {},
-            )
-    except TimeoutError as exc:
-        error = f"timed out after {seconds:g}s" if deadline.expired() else _describe(exc)
-        status, details = HealthStatus.UNHEALTHY, {}
-    except asyncio.CancelledError as exc:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise  # the caller is being cancelled: never swallow that
-        status, error, details = HealthStatus.UNHEALTHY, _describe(exc), {}
-    except Exception as exc:
-        status, error, details = HealthStatus.UNHEALTHY, _describe(exc), {}
+            status, error, details = _interpret(outcome.result())
+        except Exception as unusable:
+            error = f"check returned an unusable value: {_describe(unusable)}"
     return CheckResult(
         name=name,
         status=status,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -292,3 +294,42 @@ async def test_run_check_rejects_unusable_timeouts(timeout: float) -> None:
     """run_check refuses a timeout that is not a finite number > 0."""
     with pytest.raises(ValueError, match="timeout"):
         await run_check("x", ok, timeout=timeout)
+
+
+def stubborn_check(release: asyncio.Event, calls: list[int]) -> Callable[[], Coroutine[Any, Any, bool]]:
+    """An async check that swallows cancellation until ``release`` is set."""
+
+    async def check() -> bool:
+        calls.append(1)
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+        return True
+
+    return check
+
+
+async def test_check_that_ignores_cancellation_cannot_hang_readiness() -> None:
+    """An async check that swallows its cancellation is reported timed out; the run returns."""
+    release = asyncio.Event()
+    registry = HealthRegistry(cache_ttl=0)
+    registry.register("stubborn", stubborn_check(release, []), timeout=0.2)
+    running = asyncio.create_task(registry.readiness())
+    done, _ = await asyncio.wait({running}, timeout=10)
+    release.set()
+    report = await running
+    assert (running in done, report.check("stubborn").error) == (True, "timed out after 0.2s")
+
+
+async def test_stubborn_check_is_not_started_again_while_it_runs() -> None:
+    """A check still running after being cancelled is awaited again, not started a second time."""
+    release, calls = asyncio.Event(), list[int]()
+    check = stubborn_check(release, calls)
+    runs = [asyncio.create_task(run_check("s", check, timeout=0.2))]
+    await asyncio.wait(runs, timeout=10)  # not wait_for: it would wait for a cancellation that never ends
+    runs.append(asyncio.create_task(run_check("s", check, timeout=0.2)))
+    await asyncio.wait(runs[1:], timeout=10)
+    finished = [run.done() for run in runs]
+    release.set()
+    first, second = [await run for run in runs]
+    assert (finished, first.status, second.status, len(calls)) == ([True, True], UNHEALTHY, UNHEALTHY, 1)
