@@ -46,7 +46,9 @@ def _describe(exc: ValidationError, cls: type[BaseSettings], origins: Origins) -
     section = cls.yaml_section if issubclass(cls, LibrarySettings) else ""
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
-        path = ".".join([*filter(None, section.split(".")), *(str(part) for part in error["loc"])])
+        path = redact_text(
+            ".".join([*filter(None, section.split(".")), *(str(part) for part in error["loc"])])
+        )
         # A custom validator's message may quote the value: it goes through the redaction policy.
         message = redact_text(error["msg"])
         lines.append(

@@ -377,3 +377,17 @@ def test_absurdly_nested_env_json_names_the_variable(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("T_ERR_HOSTS", "[" * 100_000 + "]" * 100_000)
     with pytest.raises(ConfigurationError, match="environment variable T_ERR_HOSTS"):
         ErrSettings.load()
+
+
+def test_secret_in_a_dict_key_is_masked_in_the_error_path() -> None:
+    """A dict key that holds a DSN is masked when the error names its path."""
+
+    class Weights(LibrarySettings):
+        """Settings with a dict keyed by URL."""
+
+        model_config = SettingsConfigDict(env_prefix="T_ERR_WEIGHTS_")
+        weights: dict[str, int] = Field(default_factory=dict)
+
+    with pytest.raises(ConfigurationError) as info:
+        Weights.load(weights={"redis://:key-secret@h/0": "heavy"})
+    assert ("key-secret" in str(info.value), "weights.redis://:***@h/0" in str(info.value)) == (False, True)
