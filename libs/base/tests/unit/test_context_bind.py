@@ -176,3 +176,17 @@ def test_exit_without_enter_is_an_error() -> None:
     """Exiting a scope that the current context never entered is a clear error."""
     with pytest.raises(RuntimeError, match="did not enter"):
         bind(x=1).__exit__(None, None, None)
+
+
+def test_bind_refuses_every_standard_field_of_the_json_formatter() -> None:
+    """Every field the JSON formatter always writes is refused by bind (the lists stay in sync)."""
+    from internal_base._log_format import STANDARD_FIELDS
+
+    accepted = []
+    for key in sorted(STANDARD_FIELDS):
+        try:
+            bind(**{key: "x"})
+        except ValueError:
+            continue
+        accepted.append(key)
+    assert accepted == []
