@@ -37,7 +37,8 @@ tools="$cache/devpi-venv"
 if [[ "$(cat "$tools/.complete" 2>/dev/null)" != "${pins[*]}" ]]; then
   say "installing ${pins[*]} into $tools"
   rm -rf "$tools" && python3 -m venv "$tools"
-  "$tools/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
+  "$tools/bin/pip" install -q --disable-pip-version-check "${pins[@]}" 2>"$cache/devpi-venv.log" \
+    || { tail -40 "$cache/devpi-venv.log" >&2; exit 1; }
   echo "${pins[*]}" > "$tools/.complete"
 fi
 
@@ -93,7 +94,6 @@ devpi() {
   "$tools/bin/devpi" --clientdir "$work/devpi-client" "$@" >>"$work/devpi-client.log" 2>&1 \
     || { echo "devpi $1 failed:" >&2; tail -20 "$work/devpi-client.log" >&2; return 1; }
 }
-say "devpi-server up"
 devpi use "$devpi_url"
 devpi login root --password "$password"
 devpi index -c root/public type=mirror "mirror_url=$public"

@@ -29,19 +29,23 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "DECOY_ATTRIBUTE",
-    "DECOY_MARKER_PREFIX",
     "Check",
     "ConsumerCommand",
+    "DECOY_ATTRIBUTE",
+    "DECOY_MARKER_PREFIX",
     "ScenarioError",
     "Wheel",
     "build_decoy_wheel",
+    "built_wheels",
     "canonicalize_name",
+    "check_control",
     "check_install",
     "consumer_command",
     "decoy_versions",
+    "download_args",
     "library_versions",
     "main",
+    "probe",
     "read_wheel",
     "requirement_name",
 ]
