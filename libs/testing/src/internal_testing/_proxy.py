@@ -7,6 +7,8 @@ request and makes chosen operations fail the way AWS does, for real:
 * ``unprocessed_fraction``: of each DynamoDB ``BatchWriteItem`` request, this fraction of the items
   (rounded down) is held back and returned as ``UnprocessedItems``; only the others are forwarded,
   so an item reported unprocessed was never written.
+* ``fail_next``: operation name → how many of its next calls get an HTTP 500 ``InternalFailure``
+  without reaching the server (an outage of that operation; botocore's own retries use these up too).
 * ``corrupt_receipt_handles``: for these SQS operations (``"DeleteMessage"``,
   ``"ChangeMessageVisibility"``, their ``Batch`` forms) the receipt handles are replaced by invalid
   ones before forwarding, so the server itself rejects the call (``ReceiptHandleIsInvalid``).
@@ -84,6 +86,7 @@ class AwsProxy:
     Attributes:
         unprocessed_fraction: Fraction (0-1) of each ``BatchWriteItem``'s items held back as unprocessed.
         corrupt_receipt_handles: SQS operations whose receipt handles are made invalid.
+        fail_next: Operation → number of its next calls answered with HTTP 500 (not forwarded).
         operations: How often each operation (``X-Amz-Target`` suffix) was forwarded or answered.
         held_back: How many batch-write items were reported unprocessed so far.
         forwarded_writes: How many batch-write items were forwarded (and so written) so far.
@@ -104,6 +107,7 @@ class AwsProxy:
         self._startup_timeout = startup_timeout
         self.unprocessed_fraction = 0.0
         self.corrupt_receipt_handles: set[str] = set()
+        self.fail_next: Counter[str] = Counter()
         self.operations: Counter[str] = Counter()
         self.held_back = 0
         self.forwarded_writes = 0
@@ -208,6 +212,14 @@ class AwsProxy:
         if operation:
             with self._lock:
                 self.operations[operation] += 1
+        with self._lock:
+            failing = self.fail_next[operation] > 0
+            if failing:
+                self.fail_next[operation] -= 1
+        if failing:
+            error = {"__type": "InternalFailure", "message": "injected by AwsProxy"}
+            status, headers, body = self._json_response(error)
+            return "500 Internal Server Error", headers, body
         held: dict[str, list[Any]] = {}
         if operation == "BatchWriteItem":
             if self.unprocessed_fraction > 0:

@@ -132,6 +132,21 @@ def test_corrupted_receipt_handles_are_rejected_by_the_server(
         call(aws_endpoint_url, "AmazonSQS.DeleteQueue", {"QueueUrl": queue})
 
 
+def test_fail_next_answers_500_without_forwarding(
+    aws_proxy: AwsProxy, aws_endpoint_url: str, table: str
+) -> None:
+    """The next N calls of an operation get a 500 InternalFailure and never reach the server."""
+    aws_proxy.fail_next["BatchWriteItem"] = 1
+    status, error, _ = call(
+        aws_proxy.url, "DynamoDB_20120810.BatchWriteItem", {"RequestItems": {table: puts("a")}}
+    )
+    assert status == 500
+    assert error["__type"] == "InternalFailure"
+    assert stored_keys(aws_endpoint_url, table) == []
+    dynamo(aws_proxy.url, "BatchWriteItem", RequestItems={table: puts("a")})
+    assert stored_keys(aws_endpoint_url, table) == ["a"]
+
+
 def test_a_stopped_proxy_refuses_connections(aws_endpoint_url: str) -> None:
     """stop() closes the port; the proxy only accepts http upstreams."""
     proxy = AwsProxy(aws_endpoint_url).start()
