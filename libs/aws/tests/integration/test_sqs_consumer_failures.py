@@ -120,7 +120,7 @@ async def test_delete_failure_after_success_redelivers_the_message(
 ) -> None:
     """When the delete after a successful handler fails the message comes back instead of being lost."""
     counts: list[int] = []
-    aws_proxy.corrupt_receipt_handles = {"DeleteMessage"}
+    aws_proxy.corrupt_receipt_handles = {"DeleteMessageBatch"}
 
     async def handle(message: Message) -> None:
         counts.append(message.receive_count)
@@ -179,3 +179,42 @@ async def test_hostile_correlation_id_is_replaced_by_a_fresh_one(queue: SqsClien
     assert current != hostile
     assert is_valid_correlation_id(current)
     assert attribute is None
+
+
+async def test_handlers_finishing_together_share_one_delete_call(
+    aws_proxy: AwsProxy, proxied: SqsClient, queue: SqsClient
+) -> None:
+    """Ten handlers finishing at once are acknowledged by DeleteMessageBatch, not ten DeleteMessage calls."""
+    release = asyncio.Event()
+    started = 0
+
+    async def handle(message: Message) -> None:
+        nonlocal started
+        started += 1
+        if started == 10:
+            release.set()
+        await asyncio.wait_for(release.wait(), 20)
+
+    await queue.send_batch([f"m{i}" for i in range(10)])
+    async with SqsConsumer(proxied, handle, concurrency=10, wait_time=1, visibility_timeout=30) as consumer:
+        await eventually(lambda: consumer.stats.deleted == 10)
+    assert aws_proxy.operations["DeleteMessage"] == 0
+    assert 1 <= aws_proxy.operations["DeleteMessageBatch"] <= 2
+
+
+async def test_a_delete_call_failing_on_the_server_is_retried(
+    aws_proxy: AwsProxy, proxied: SqsClient, queue: SqsClient
+) -> None:
+    """A DeleteMessageBatch answered with 500 is retried with backoff; every message ends deleted once."""
+    handled: list[str] = []
+
+    async def handle(message: Message) -> None:
+        handled.append(message.body)
+
+    aws_proxy.fail_next["DeleteMessageBatch"] = 2  # both botocore attempts of the first call
+    await queue.send_batch([f"m{i}" for i in range(3)])
+    async with SqsConsumer(proxied, handle, wait_time=1, visibility_timeout=30) as consumer:
+        await eventually(lambda: consumer.stats.deleted == 3)
+    assert sorted(handled) == ["m0", "m1", "m2"]
+    assert consumer.stats.delete_failed == 0
+    assert aws_proxy.fail_next["DeleteMessageBatch"] == 0

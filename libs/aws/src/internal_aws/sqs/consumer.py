@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Final, TypeVar
 
 from internal_aws._errors import RETRYABLE_ERRORS, AwsConfigurationError, AwsError
+from internal_aws.sqs._acks import DeleteBatcher
 from internal_aws.sqs._types import Message
 from internal_aws.sqs.client import SqsClient
 from internal_base.context import extract_context, spawn
@@ -175,6 +176,7 @@ class SqsConsumer:
         self._running = False
         self._error: BaseException | None = None
         self._receive_errors = 0
+        self._acks = DeleteBatcher(client, _DELETE_RETRY, concurrency=concurrency)
         self._owner: asyncio.Task[Any] | None = None
         self._owner_cancelled = False
 
@@ -333,17 +335,19 @@ class SqsConsumer:
         return messages
 
     async def _drain(self) -> None:
-        if not self._tasks:
-            return
-        _log.info("waiting up to %.1fs for %d in-flight messages", self.shutdown_timeout, len(self._tasks))
-        _, pending = await asyncio.wait(set(self._tasks), timeout=self.shutdown_timeout)
-        if pending:
-            _log.warning(
-                "cancelling %d handlers still running at shutdown; their messages stay queued", len(pending)
-            )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        if self._tasks:
+            count = len(self._tasks)
+            _log.info("waiting up to %.1fs for %d in-flight messages", self.shutdown_timeout, count)
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.shutdown_timeout)
+            if pending:
+                _log.warning(
+                    "cancelling %d handlers still running at shutdown; their messages stay queued",
+                    len(pending),
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        await self._acks.wait_idle()  # deletes of handlers that succeeded are sent, not dropped
 
     async def _process(self, message: Message) -> None:
         try:
@@ -383,13 +387,15 @@ class SqsConsumer:
                 await asyncio.gather(heartbeat, return_exceptions=True)
         self.stats.succeeded += 1
         try:
-            await _DELETE_RETRY.call(self.client.delete, message)
+            problem = await self._acks.delete(message)
         except AwsError as exc:
+            problem = str(exc)
+        if problem is not None:
             self.stats.delete_failed += 1
             _log.warning(
                 "could not delete message %s after its handler succeeded; it will be redelivered: %s",
                 message.message_id,
-                exc,
+                problem,
             )
             return
         self.stats.deleted += 1
