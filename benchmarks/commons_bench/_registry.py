@@ -26,7 +26,7 @@ class Library:
     needs_redis: bool = False
 
 
-# Later libraries add themselves here (aws next), each with its own bench_<lib>.py that
+# Each library adds itself here with its own bench_<lib>.py that
 # defines `suite(ctx)` (see commons_bench._benchmark), and a dependency of benchmarks:run on it.
 LIBRARIES: tuple[Library, ...] = (
     Library("base", ("bench_base",)),
@@ -34,6 +34,7 @@ LIBRARIES: tuple[Library, ...] = (
     Library("http", ("bench_http",)),
     Library("rdbms", ("bench_rdbms",)),
     Library("fastapi", ("bench_fastapi",)),
+    Library("aws", ("bench_aws",)),
 )
 
 
