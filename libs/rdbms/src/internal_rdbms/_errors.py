@@ -10,7 +10,8 @@ Hierarchy::
         ├── NotFoundError (LookupError)   no row with the given primary key
         ├── DatabaseUnavailableError      cannot connect, connection lost, pool exhausted
         │   (ConnectionError)             (retried by ``RetryPolicy``'s default ``retry_on``)
-        ├── InvalidQueryError (ValueError) bad filter/order field, operator, value or cursor
+        ├── InvalidQueryError (ValueError) bad filter/order field, operator, value or cursor (also
+        │                                 MySQL's "Illegal mix of collations" for an unstorable value)
         └── QueryError                    any other database error (syntax, data, programming)
 
 Settings errors are :class:`internal_base.errors.ConfigurationError`. Every message goes through
@@ -52,6 +53,8 @@ _MYSQL_UNAVAILABLE: Final = frozenset(
     {1040, 1042, 1043, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2014, 2055}
 )
 _MYSQL_CONFLICT: Final = frozenset({1205, 1213})  # lock wait timeout, deadlock
+# "Illegal mix of collations": a value with characters the column's character set cannot hold.
+_MYSQL_UNREPRESENTABLE: Final = frozenset({1267, 1270, 1271})
 # Raised unwrapped by some drivers while connecting (asyncpg: ConnectionRefusedError, DNS errors).
 _NETWORK_ERRORS: Final = (sa_exc.TimeoutError, ConnectionError, TimeoutError, socket.gaierror)
 
@@ -163,6 +166,8 @@ def _classify(exc: BaseException) -> type[RdbmsError]:
         return TransactionConflictError
     if isinstance(exc, sa_exc.IntegrityError):
         return ConflictError
+    if code in _MYSQL_UNREPRESENTABLE:
+        return InvalidQueryError
     if state is not None and state.startswith(_CONNECTION_SQLSTATE_PREFIXES):
         return DatabaseUnavailableError
     if code in _MYSQL_UNAVAILABLE:
@@ -192,6 +197,7 @@ def translate_error(exc: BaseException) -> RdbmsError:
         ConflictError: "integrity constraint violated",
         TransactionConflictError: "transaction conflict",
         DatabaseUnavailableError: "database unavailable",
+        InvalidQueryError: "a value has characters the column's character set cannot store",
         QueryError: "database error",
     }.get(kind, "database error")
     message = f"{prefix}: {_describe(exc)}"

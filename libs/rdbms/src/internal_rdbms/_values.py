@@ -29,9 +29,16 @@ _FLOAT32_MAX: Final = 3.4028234663852886e38
 _NUMERIC_INTEGER_DIGITS: Final = 131072
 _NUMERIC_FRACTION_DIGITS: Final = 16383
 _MYSQL_INTEGER_BITS: Final = {"TINYINT": 8, "MEDIUMINT": 24}
+#: MySQL single-byte character sets and the Python codec with the same repertoire.
+_CHARSET_CODECS: Final = {"latin1": "cp1252", "ascii": "ascii", "greek": "iso8859_7", "hebrew": "iso8859_8"}
 
 
-def _impl(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
+def _impl(column_type: TypeEngine[Any], backend: str | None = None) -> TypeEngine[Any]:
+    # ``with_variant`` types keep per-dialect types in ``_variant_mapping`` (no public accessor
+    # without a dialect object): the backend's own type decides what it can store.
+    variants = getattr(column_type, "_variant_mapping", None)
+    if backend is not None and isinstance(variants, dict) and backend in variants:
+        column_type = variants[backend]
     while isinstance(column_type, TypeDecorator):
         column_type = column_type.impl_instance
     return column_type
@@ -103,6 +110,21 @@ def _check_decimal(value: Decimal, column_type: TypeEngine[Any], from_row: bool)
     return None
 
 
+def _charset_rejects(value: str, column_type: TypeEngine[Any]) -> str | None:
+    """The charset named by a MySQL-style declared collation (``latin1_swedish_ci``) cannot hold ``value``."""
+    collation = getattr(column_type, "collation", None)
+    charset = collation.split("_", 1)[0].lower() if isinstance(collation, str) else ""
+    if charset in ("utf8", "utf8mb3") and any(ord(char) > 0xFFFF for char in value):
+        return f"has characters outside the Basic Multilingual Plane, which {charset} cannot store"
+    codec = _CHARSET_CODECS.get(charset)
+    if codec is not None:
+        try:
+            value.encode(codec)
+        except UnicodeEncodeError:
+            return f"has characters the column's character set {charset} cannot store"
+    return None
+
+
 def _check_text(value: str, column_type: TypeEngine[Any], backend: str | None) -> str | None:
     try:
         value.encode("utf-8")
@@ -110,6 +132,8 @@ def _check_text(value: str, column_type: TypeEngine[Any], backend: str | None) -
         return "contains a lone surrogate, which no database can store"
     if "\x00" in value and backend in ("postgresql", None):
         return "contains a NUL character, which PostgreSQL cannot store"
+    if backend in ("mysql", None) and (reason := _charset_rejects(value, column_type)):
+        return reason
     if isinstance(column_type, Enum) and value not in column_type.enums:
         return f"not one of {', '.join(column_type.enums)}"
     if isinstance(column_type, Uuid):  # Uuid(as_uuid=False): a string that must still parse
@@ -148,7 +172,7 @@ def storable(
         ``(value, None)`` when storable (floats may come back rounded to the column's precision),
         else ``(value, reason)``.
     """
-    impl = _impl(column_type)
+    impl = _impl(column_type, backend)
     reason: str | None = None
     if isinstance(value, bool) or value is None:
         return value, None

@@ -109,6 +109,9 @@ class Typed(IntPrimaryKeyMixin, Base):
         .with_variant(String(40, collation="C"), "postgresql"),
         nullable=True,
     )
+    latin: Mapped[str | None] = mapped_column(
+        String(20).with_variant(String(20, collation="latin1_swedish_ci"), "mysql"), nullable=True
+    )
     span: Mapped[timedelta | None] = mapped_column(Interval, nullable=True)
     clock: Mapped[time | None] = mapped_column(Time, nullable=True)
     blob: Mapped[bytes | None] = mapped_column(LargeBinary(64), nullable=True)
@@ -391,6 +394,8 @@ UNSTORABLE: list[tuple[str, str, frozenset[str]]] = [
     ("ratio", "1" + "0" * 400, ALL),
     ("ratio", "-1e400", ALL),
     ("code", "not-a-uuid", ALL),
+    ("latin", "Ω", frozenset({"mysql"})),  # a latin1 column on MySQL, declared in the model
+    ("latin", "😀", frozenset({"mysql"})),
     # Storable everywhere: ordinary filters, never a driver error.
     ("naive", "0001-01-01T00:00:00", frozenset()),
     ("moment", "9999-12-31T23:59:59.999999", frozenset()),
@@ -432,6 +437,29 @@ async def test_unstorable_primary_key_is_not_found(typed_db: Database, key: tupl
         with pytest.raises(NotFoundError):
             await repo.get(key)
         assert (await repo.get((1, "a"))).code == "a"
+
+
+class Legacy(IntPrimaryKeyMixin, Base):
+    """A model that does not know its MySQL table stores ``name`` in latin1."""
+
+    __tablename__ = "ct_legacy"
+    name: Mapped[str] = mapped_column(String(20))
+
+
+async def test_value_outside_an_undeclared_charset_is_a_client_error(typed_db: Database) -> None:
+    """MySQL's "Illegal mix of collations" for a value a latin1 column cannot hold is an InvalidQueryError."""
+    if typed_db.backend != "mysql":
+        pytest.skip("character sets per column are a MySQL/MariaDB feature")
+    table = Base.metadata.tables[Legacy.__tablename__]
+    async with typed_db.engine.begin() as connection:
+        await connection.run_sync(lambda sync: table.create(sync, checkfirst=True))
+        await connection.execute(text("ALTER TABLE ct_legacy MODIFY name VARCHAR(20) CHARACTER SET latin1"))
+    async with typed_db.transaction() as session:
+        repo = Repository(session, Legacy)
+        await repo.add(Legacy(name="äpfel"))
+        with pytest.raises(InvalidQueryError, match="character set cannot store"):
+            await repo.list(Eq("name", "Ω"))
+        assert [row.name for row in await repo.list(Eq("name", "äpfel"))] == ["äpfel"]
 
 
 async def test_searching_a_non_text_column_is_a_client_error(typed_db: Database, unique_name: str) -> None:
