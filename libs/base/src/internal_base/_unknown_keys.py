@@ -51,7 +51,12 @@ def nearest(key: str, candidates: Sequence[str]) -> str | None:
 
 
 def unknown_keys(
-    model: type[BaseModel], data: Mapping[Any, Any], path: Path = (), *, allowed: frozenset[str] = frozenset()
+    model: type[BaseModel],
+    data: Mapping[Any, Any],
+    path: Path = (),
+    *,
+    allowed: frozenset[str] = frozenset(),
+    _open: frozenset[int] = frozenset(),
 ) -> Iterator[tuple[Path, str | None]]:
     """Yield ``(path, nearest valid key)`` for every key of ``data`` that ``model`` does not accept.
 
@@ -63,6 +68,9 @@ def unknown_keys(
     """
     if model.model_config.get("extra") == "allow" or getattr(model, "__pydantic_root_model__", False):
         return
+    if id(data) in _open:
+        return  # a YAML alias that contains itself: validation reports the cycle
+    inside = _open | {id(data)}
     keys = accepted_keys(model)
     for key, value in data.items():
         name = keys.get(key) if isinstance(key, str) else None
@@ -70,33 +78,37 @@ def unknown_keys(
             if key not in allowed:
                 yield (*path, str(key)), nearest(str(key), sorted(keys))
             continue
-        yield from _walk(model.model_fields[name].annotation, value, (*path, key))
+        yield from _walk(model.model_fields[name].annotation, value, (*path, key), inside)
 
 
-def _walk(annotation: Any, value: object, path: Path) -> Iterator[tuple[Path, str | None]]:
+def _walk(
+    annotation: Any, value: object, path: Path, inside: frozenset[int]
+) -> Iterator[tuple[Path, str | None]]:
     origin = get_origin(annotation)
     args = get_args(annotation)
     if origin is Annotated:
-        yield from _walk(args[0], value, path)
+        yield from _walk(args[0], value, path, inside)
     elif origin is Union or origin is types.UnionType:
         concrete = [arg for arg in args if arg is not type(None)]
         if len(concrete) == 1:
-            yield from _walk(concrete[0], value, path)
+            yield from _walk(concrete[0], value, path, inside)
     elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
         if isinstance(value, Mapping):
-            yield from unknown_keys(annotation, value, path)
+            yield from unknown_keys(annotation, value, path, _open=inside)
     elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         if isinstance(value, Mapping):
             names = [field.name for field in dataclasses.fields(annotation)]
             for key in value:
                 if key not in names:
                     yield (*path, str(key)), nearest(str(key), names)
+    elif id(value) in inside:
+        return
     elif origin in _SEQUENCES and isinstance(value, list) and args:
         fixed = origin is tuple and not (len(args) == 2 and args[1] is Ellipsis)
         for index, item in enumerate(value):
             item_type = (args[index] if index < len(args) else None) if fixed else args[0]
             if item_type is not None:
-                yield from _walk(item_type, item, (*path, index))
+                yield from _walk(item_type, item, (*path, index), inside | {id(value)})
     elif origin in _MAPPINGS and isinstance(value, Mapping) and len(args) == 2:
         for key, item in value.items():
-            yield from _walk(args[1], item, (*path, str(key)))
+            yield from _walk(args[1], item, (*path, str(key)), inside | {id(value)})

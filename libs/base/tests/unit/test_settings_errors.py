@@ -391,3 +391,25 @@ def test_secret_in_a_dict_key_is_masked_in_the_error_path() -> None:
     with pytest.raises(ConfigurationError) as info:
         Weights.load(weights={"redis://:key-secret@h/0": "heavy"})
     assert ("key-secret" in str(info.value), "weights.redis://:***@h/0" in str(info.value)) == (False, True)
+
+
+class TreeNode(BaseModel):
+    """A recursive model."""
+
+    child: TreeNode | None = None
+
+
+class TreeSettings(LibrarySettings):
+    """Settings holding a recursive model."""
+
+    model_config = SettingsConfigDict(env_prefix="T_ERR_TREE_")
+    yaml_section: ClassVar[str] = "tree"
+
+    root: TreeNode = TreeNode()
+
+
+def test_self_referencing_yaml_is_a_configuration_error(tmp_path: Path) -> None:
+    """A YAML alias that contains itself, read into a recursive model, is a ConfigurationError."""
+    path = write(tmp_path, "tree:\n  root: &a {child: *a}\n")
+    with pytest.raises(ConfigurationError, match=r"tree\.root"):
+        TreeSettings.load(yaml_file=path)
