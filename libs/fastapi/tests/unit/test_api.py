@@ -79,11 +79,12 @@ def test_version_is_a_pep440_string() -> None:
 
 
 def test_root_never_imports_the_extensions() -> None:
-    """Importing the package loads neither the extensions nor the sibling libraries."""
+    """Importing the package loads neither the extensions, the sibling libraries nor httpx."""
     code = (
         "import sys, internal_fastapi; "
         "print(sorted(m for m in sys.modules if m.startswith(('internal_rdbms', 'internal_cache', "
-        "'internal_fastapi.extensions', 'sqlalchemy', 'redis'))))"
+        "'internal_http', 'internal_aws', 'internal_fastapi.extensions', 'sqlalchemy', 'redis', "
+        "'httpx', 'aioboto3', 'botocore'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -119,3 +120,25 @@ def test_install_can_skip_health_and_logging() -> None:
     paths = {getattr(route, "path", "") for route in app.routes}
     assert "/health/live" not in paths
     assert not any("RequestLogging" in repr(m.cls) for m in app.user_middleware)
+
+
+@pytest.mark.parametrize(
+    ("extension", "library", "extra"),
+    [
+        ("cache", "internal_cache", "cache"),
+        ("rdbms", "internal_rdbms", "rdbms"),
+        ("http", "internal_http", "http"),
+        ("aws", "internal_aws", "aws"),
+    ],
+)
+def test_an_extension_without_its_library_names_the_extra(extension: str, library: str, extra: str) -> None:
+    """Importing an extension whose library is not installed is an ImportError naming the pip extra."""
+    code = (
+        f"import sys; sys.modules[{library!r}] = None\n"  # what Python does for a missing package
+        "try:\n"
+        f"    import internal_fastapi.extensions.{extension}\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert f"pip install 'internal-fastapi[{extra}]'" in out.stdout

@@ -1,5 +1,6 @@
 """Optional integrations with the other commons libraries; import the submodule you need.
 
-``internal_fastapi.extensions.rdbms`` needs ``internal-fastapi[rdbms]`` and
-``internal_fastapi.extensions.cache`` needs ``internal-fastapi[cache]``.
+Each needs the extra of the same name: ``internal_fastapi.extensions.rdbms`` needs
+``internal-fastapi[rdbms]``, ``.cache`` needs ``[cache]``, ``.http`` needs ``[http]`` and ``.aws``
+needs ``[aws]``. Importing one without its library is an ``ImportError`` naming the extra.
 """
