@@ -9,7 +9,7 @@ import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
 from internal_base.resilience import CircuitBreaker, RetryPolicy, testing
-from internal_cache import CacheClient, CacheSettings, CacheUnavailableError
+from internal_cache import CacheClient, CacheError, CacheSettings, CacheUnavailableError
 from internal_cache._config import CONNECTION_ERRORS
 
 
@@ -199,3 +199,25 @@ async def test_open_circuit_ends_waiting_calls(fake_server: FakeServer, fake_red
     assert all(isinstance(r, CacheUnavailableError) for r in results)
     assert elapsed < 4.5  # the later calls' own windows would have run until 5 s
     assert all("circuit opened" in str(r) for r in results[1:])
+
+
+async def test_failed_probe_reopens_and_error_reply_closes(
+    fake_server: FakeServer, fake_redis: FakeAsyncRedis
+) -> None:
+    """A probe that finds Redis still down reopens the circuit; an error reply proves it is up."""
+    clock = Clock()
+    client = client_with(fake_redis, clock)
+    await fake_redis.lpush("c:list", "x")
+    fake_server.connected = False
+    with testing(), pytest.raises(CacheUnavailableError, match="reconnection window"):
+        await client.get("k")
+    clock.now += 2.0
+    with pytest.raises(CacheUnavailableError, match="still unreachable"):
+        await client.get("k")  # the probe
+    assert client.link.breaker.state == "open"
+    fake_server.connected = True
+    clock.now += 2.0
+    with pytest.raises(CacheError, match="WRONGTYPE"):
+        await client.get("list")  # the probe gets an answer: Redis is up
+    assert client.link.breaker.state == "closed"
+    assert client.link.down is False
