@@ -12,6 +12,7 @@ providers that ``get_tracer``/``get_meter`` and every commons library use.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
 import inspect
@@ -46,12 +47,19 @@ from pydantic_settings import SettingsConfigDict
 
 from internal_base._context import get_correlation_id
 from internal_base._settings import LibrarySettings
+from internal_base._span_redaction import RedactingSpanExporter
 
 Exporter = Literal["none", "console", "memory", "otlp"]
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _OTLP_EXTRA: Final = "internal-base[otlp]"
 _DEFAULT_SCOPE: Final = "internal_base"
+# The spans entered with ``with``/``async with`` and not yet exited in this context (task or
+# thread), as (span instance, its OpenTelemetry manager): one instance shared by concurrent
+# tasks keeps each task's span apart. One variable for all instances, so contexts do not grow.
+_OPEN_SPANS: Final[contextvars.ContextVar[tuple[tuple[object, Any], ...]]] = contextvars.ContextVar(
+    "internal_base_open_spans", default=()
+)
 
 
 @dataclass
@@ -163,8 +171,9 @@ def configure_telemetry(
 
     tracer_provider = TracerProvider(resource=resource)
     if span_exporter is not None:
+        redacting = RedactingSpanExporter(span_exporter)  # spans leave the process redacted
         processor: SpanProcessor = (
-            BatchSpanProcessor(span_exporter) if exporter == "otlp" else SimpleSpanProcessor(span_exporter)
+            BatchSpanProcessor(redacting) if exporter == "otlp" else SimpleSpanProcessor(redacting)
         )
         tracer_provider.add_span_processor(processor)
     meter_provider = MeterProvider(resource=resource, metric_readers=[] if reader is None else [reader])
@@ -236,7 +245,9 @@ class span:
     """A span as decorator (sync or async function) or context manager (``with`` / ``async with``).
 
     The span becomes current, carries ``attrs`` plus ``commons.correlation_id`` when one is set,
-    and records an exception (status ERROR) that escapes it.
+    and records an exception (status ERROR) that escapes it. One instance may be shared (a
+    module-level ``@span("x")``, or ``async with`` on one instance in concurrent tasks): each
+    task or thread enters and exits its own span.
 
     Args:
         name: Span name.
@@ -246,7 +257,6 @@ class span:
     def __init__(self, name: str, **attrs: AttributeValue) -> None:
         self.name = name
         self.attrs = attrs
-        self._managers: list[Any] = []
 
     def __enter__(self) -> Span:
         attributes: dict[str, AttributeValue] = dict(self.attrs)
@@ -255,7 +265,7 @@ class span:
             attributes["commons.correlation_id"] = correlation_id
         manager = get_tracer().start_as_current_span(self.name, attributes=attributes)
         entered = manager.__enter__()
-        self._managers.append(manager)
+        _OPEN_SPANS.set((*_OPEN_SPANS.get(), (self, manager)))
         return entered
 
     def __exit__(
@@ -264,7 +274,14 @@ class span:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._managers.pop().__exit__(exc_type, exc, tb)
+        open_spans = _OPEN_SPANS.get()
+        for index in range(len(open_spans) - 1, -1, -1):  # this context's innermost entry of self
+            owner, manager = open_spans[index]
+            if owner is self:
+                _OPEN_SPANS.set(open_spans[:index] + open_spans[index + 1 :])
+                manager.__exit__(exc_type, exc, tb)
+                return
+        raise RuntimeError(f"span {self.name!r} exited in a task or thread that did not enter it")
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
