@@ -21,13 +21,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from collections.abc import AsyncIterator, Callable, Collection
+from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 
 from internal_base.errors import ConfigurationError
-from internal_fastapi._errors import ErrorMapper, error_mapper, retry_after_header
+from internal_fastapi._errors import BadRequestError, ErrorMapper, error_mapper, retry_after_header
 from internal_fastapi._pagination import CursorParams, cursor_pagination
 from internal_fastapi._responses import CursorPageResponse, OffsetPageResponse
 
@@ -38,10 +38,14 @@ try:
         ConflictError,  # pants: no-infer-dep
         CursorPage,  # pants: no-infer-dep
         Database,  # pants: no-infer-dep
+        Filter,  # pants: no-infer-dep
         InvalidQueryError,  # pants: no-infer-dep
+        IsNull,  # pants: no-infer-dep
         Page,  # pants: no-infer-dep
         RdbmsError,  # pants: no-infer-dep
         TransactionConflictError,  # pants: no-infer-dep
+        filter_condition,  # pants: no-infer-dep
+        parse_filters,  # pants: no-infer-dep
     )
 except ImportError as exc:  # pragma: no cover - the extra is in the test environment
     raise ImportError(
@@ -53,7 +57,9 @@ __all__ = [
     "DatabaseDep",
     "SessionDep",
     "TransactionDep",
+    "PAGING_PARAMETERS",
     "cursor_page_response",
+    "filters_dependency",
     "get_database",
     "get_session",
     "get_transaction",
@@ -64,6 +70,12 @@ __all__ = [
 ]
 
 _STATE_KEY = "commons_database"
+_MAX_NAME_SHOWN: Final = 64
+
+PAGING_PARAMETERS: Final = frozenset(
+    {"cursor", "limit", "offset", "order", "order_by", "page", "size", "sort"}
+)
+"""Query parameters that :func:`filters_dependency` never treats as filters."""
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -168,3 +180,81 @@ def cursor_page_response(page: CursorPage[R], item: Callable[[R], T]) -> CursorP
     return CursorPageResponse[T](
         items=[item(row) for row in page.items], limit=page.limit, next_cursor=page.next_cursor
     )
+
+
+def _checked_names(names: Collection[str], what: str) -> frozenset[str]:
+    if isinstance(names, str):
+        raise ConfigurationError(f"{what} must be a collection of names, not a string")
+    return frozenset(names)
+
+
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= _MAX_NAME_SHOWN else name[:_MAX_NAME_SHOWN] + "...")
+
+
+def filters_dependency(
+    model: type[Any], *, allowed: Collection[str], exclude: Collection[str] = ()
+) -> Callable[[Request], list[Filter]]:
+    """A dependency returning the request's filter parameters, parsed for ``Repository.list(*filters)``.
+
+    Every query parameter except the paging ones (:data:`PAGING_PARAMETERS`: ``limit``, ``cursor``,
+    ``order``, ``offset``, ``page`` ...) and ``exclude`` is a filter in
+    :func:`internal_rdbms.parse_filters` syntax (``status=active``, ``age__ge=18``,
+    ``id__in=1,2,3``, ``name__contains=ann``, ``deleted_at__isnull=true``). Each is checked against
+    ``model`` before the route runs: a field outside ``allowed``, an unknown operator, a value the
+    column cannot hold, or a parameter given twice is a 400 ``invalid_query`` problem naming the
+    parameter.
+
+    Args:
+        model: The mapped class the filters apply to.
+        allowed: The fields clients may filter by (required: filters come from user input, and a
+            default of every column would let anyone probe e.g. a password hash).
+        exclude: More query parameters that are not filters (the route's own, e.g. ``q``).
+
+    Raises:
+        ConfigurationError: ``allowed`` is empty, a string, or names a field ``model`` does not have.
+
+    Example::
+
+        article_filters = filters_dependency(Article, allowed={"status", "views", "author_id"})
+
+        @app.get("/articles")
+        async def articles(
+            session: SessionDep, filters: Annotated[list[Filter], Depends(article_filters)]
+        ) -> list[ArticleOut]:
+            return [to_out(a) for a in await Repository(session, Article).list(*filters, limit=50)]
+    """
+    fields = _checked_names(allowed, "allowed")
+    if not fields:
+        raise ConfigurationError("allowed must name at least one field")
+    for field in sorted(fields):
+        try:
+            filter_condition(model, IsNull(field, is_null=True))
+        except InvalidQueryError as exc:
+            raise ConfigurationError(
+                f"allowed names a field {model.__name__} cannot filter by: {exc}"
+            ) from exc
+    skipped = PAGING_PARAMETERS | _checked_names(exclude, "exclude")
+
+    def dependency(request: Request) -> list[Filter]:
+        params: dict[str, str] = {}
+        for name, value in request.query_params.multi_items():
+            if name in skipped:
+                continue
+            if name in params:
+                raise BadRequestError(
+                    f"query parameter {_shown(name)} is given more than once; "
+                    "use the __in operator for several values",
+                    code="invalid_query",
+                )
+            params[name] = value
+        try:
+            filters = parse_filters(params)
+            for flt in filters:
+                filter_condition(model, flt, allowed=fields)
+        except InvalidQueryError as exc:
+            raise BadRequestError(str(exc), code="invalid_query") from exc
+        return filters
+
+    dependency.__name__ = f"{model.__name__.lower()}_filters"
+    return dependency
