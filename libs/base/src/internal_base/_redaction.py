@@ -23,6 +23,7 @@ from internal_base._secret_text import (
     MIN_SECRET_LEN,
     TRIGGER,
     URL_USERINFO,
+    redact_elements,
     redact_pairs,
     redact_patterns,
 )
@@ -60,6 +61,7 @@ _SCHEME: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://")
 _MAX_DEPTH: Final = 20
 _MAX_ITEMS: Final = 10_000
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
+_WHITESPACE: Final = str.maketrans("", "", "\r\n\t")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -95,8 +97,8 @@ def redact_text(text: str) -> str:
 
     Masked: URL passwords (also when they contain ``/``), the values of pairs whose key is
     secret by ``is_secret_key`` (``password=x``, ``"token": "a b"``, ``'X-Amz-Security-Token':
-    b'x'``, ``(b'set-cookie', b'sid=1')``), ``Bearer``/``Basic`` credentials, JWTs and AWS
-    access key ids.
+    b'x'``, ``(b'set-cookie', b'sid=1')``), XML elements named so (``<SessionToken>x</...>``),
+    ``Bearer``/``Basic`` credentials, JWTs and AWS access key ids.
 
     Returns:
         The masked text; the same object when nothing was masked.
@@ -105,7 +107,7 @@ def redact_text(text: str) -> str:
     if len(text) < MIN_SECRET_LEN or TRIGGER.search(text.lower()) is None:
         return text
     redacted = URL_USERINFO.sub(rf"\1{MASK}@", text)
-    redacted = redact_patterns(redact_pairs(redacted, is_secret_key))
+    redacted = redact_patterns(redact_elements(redact_pairs(redacted, is_secret_key), is_secret_key))
     return text if redacted == text else redacted
 
 
@@ -150,6 +152,21 @@ def _mask_parameters(query: str) -> str:
     return "&".join(pairs)
 
 
+def _redact_bytes(value: bytes) -> str:
+    """Text bytes as their redacted repr; binary bytes (an HPACK block, a ciphertext) as ``<N bytes>``.
+
+    Binary data cannot be searched for secrets (HPACK huffman-codes header values), so it is
+    masked whole: redaction fails closed.
+    """
+    try:
+        text = value.decode()
+    except UnicodeDecodeError:
+        return f"<{len(value)} bytes>"
+    if not text.translate(_WHITESPACE).isprintable():
+        return f"<{len(value)} bytes>"
+    return redact_text(repr(value))
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Copy headers with Authorization, Cookie, Set-Cookie, X-API-Key and secret-looking names masked."""
     return {name: (MASK if is_secret_key(name) else value) for name, value in headers.items()}
@@ -161,9 +178,10 @@ def redact(value: object) -> object:
     Mappings are copied with values under secret keys replaced by ``***``; lists, tuples and
     sets are copied element by element, and a ``(name, value)`` pair with a secret name (a
     header tuple) gets its value masked; strings go through ``redact_text``; ``bytes`` become
-    their redacted ``repr``; pydantic ``SecretStr``/``SecretBytes`` become ``***``. A reference
-    back to an enclosing container becomes ``<cycle>``; a container nested deeper than 20 levels
-    or past 10,000 items in all becomes ``***``. Other objects are returned unchanged (the
+    their redacted ``repr`` when they are text and ``<N bytes>`` when binary; pydantic
+    ``SecretStr``/``SecretBytes`` become ``***``. A reference back to an enclosing container
+    becomes ``<cycle>``; a container nested deeper than 20 levels or past 10,000 items in all
+    becomes ``***``. Other objects are returned unchanged (the
     logging formatters redact them once they are turned into text).
 
     Args:
@@ -203,7 +221,7 @@ class _Walk:
             if isinstance(value, bool | int | float):
                 return value
             if isinstance(value, bytes | bytearray | memoryview):
-                return redact_text(repr(bytes(value)))
+                return _redact_bytes(bytes(value))
             if not isinstance(value, Mapping | list | tuple | set | frozenset):
                 return value
         ident = id(value)

@@ -45,6 +45,10 @@ _BARE_VALUE: Final = re.compile(
     r"(?:(?:bearer|basic|digest|token|negotiate|aws4-hmac-sha256)\s+)?[^\s\"'&,;}]+", re.IGNORECASE
 )
 _CLOSING: Final = {"[": "]", "(": ")", "{": "}"}
+# <SessionToken>value</SessionToken> as in STS, IMDS and other XML bodies.
+_ELEMENT: Final = re.compile(
+    r"<(?P<tag>[A-Za-z_][\w.\-:]{0,127})(?P<attrs>\s[^<>]*)?>(?P<value>[^<]+)</(?P=tag)\s*>"
+)
 
 _OTHER_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     # Free-standing "Bearer abc.def" / "Basic dXNlcjpwYXNz".
@@ -90,6 +94,20 @@ def redact_pairs(text: str, is_secret: Callable[[str], bool]) -> str:
         return text
     pieces.append(text[copied:])
     return "".join(pieces)
+
+
+def redact_elements(text: str, is_secret: Callable[[str], bool]) -> str:
+    """Mask the text of every XML element whose tag name ``is_secret`` accepts."""
+    if "</" not in text:
+        return text
+
+    def mask(match: re.Match[str]) -> str:
+        if not is_secret(match.group("tag").rpartition(":")[2]):
+            return match.group(0)
+        tag, attrs = match.group("tag"), match.group("attrs") or ""
+        return f"<{tag}{attrs}>{MASK}</{tag}>"
+
+    return _ELEMENT.sub(mask, text)
 
 
 def _masked_value(text: str, start: int) -> tuple[str, int]:

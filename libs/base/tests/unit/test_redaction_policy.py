@@ -137,3 +137,20 @@ def test_shared_structures_are_bounded() -> None:
 def test_huge_values_fail_closed() -> None:
     """A container past the item budget is masked whole rather than returned raw."""
     assert redact({"rows": ["hunter2"] * 20_000}) == {"rows": MASK}
+
+
+def test_xml_elements_under_secret_names_are_masked() -> None:
+    """An STS-style XML body loses its secret elements and keeps the others."""
+    body = (
+        "<Credentials><SecretAccessKey>abc/def</SecretAccessKey><SessionToken>IQoJ</SessionToken>"
+        '<aws:Expiration xmlns:aws="x">2026</aws:Expiration></Credentials>'
+    )
+    assert redact_text(body) == (
+        "<Credentials><SecretAccessKey>***</SecretAccessKey><SessionToken>***</SessionToken>"
+        '<aws:Expiration xmlns:aws="x">2026</aws:Expiration></Credentials>'
+    )
+
+
+def test_binary_bytes_are_masked_whole() -> None:
+    """Bytes that are not text (an HPACK block, whose values are huffman-coded) become ``<N bytes>``."""
+    assert redact([b"\x82\x86\x84A\x8a\x08\x9d", b"plain text\r\n"]) == ["<7 bytes>", "b'plain text\\r\\n'"]
