@@ -26,7 +26,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 
 from internal_base._errors import ConfigurationError
 from internal_base._redaction import redact_text
-from internal_base._unknown_keys import accepted_keys, unknown_keys
+from internal_base._unknown_keys import accepted_keys, unknown_field_keys, unknown_keys
 from internal_base._yaml import key_line, load_yaml
 
 _FIELD: Final = re.compile(r'field "([^"]+)"')
@@ -163,6 +163,14 @@ class EnvSource(PydanticBaseSettingsSource):
             raise ConfigurationError(self._parse_error(match.group(1) if match else None)) from None
         except RecursionError:  # JSON nested past the parser's limit: not a ValueError
             raise ConfigurationError(self._too_deep()) from None
+        problems = []
+        for path, suggestion in unknown_field_keys(self.settings_cls, self.data):
+            key = self.variable(path)
+            where = self.where(key) if key else "the environment"
+            hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
+            problems.append(f"unknown key {_show(path)!r} in {where}{hint}")
+        if problems:
+            raise ConfigurationError("\n".join(problems))
         return self.data
 
     @property

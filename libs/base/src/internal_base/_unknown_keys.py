@@ -2,7 +2,8 @@
 
 The walk follows the settings class into nested models, also inside lists, tuples, sets,
 dict values and ``Optional``/one-model unions. Free-form dicts and models declared with
-``extra="allow"`` accept any key; a union of several models is not guessed at.
+``extra="allow"`` accept any key; a union of several models is not guessed at, and neither is
+the input of a before/wrap validator (it may accept old names or another shape).
 """
 
 from __future__ import annotations
@@ -50,6 +51,23 @@ def nearest(key: str, candidates: Sequence[str]) -> str | None:
     return matches[0] if matches else None
 
 
+def _reshapes(model: type[BaseModel], field: str | None = None) -> bool:
+    """Whether a before/wrap validator of ``model`` (or of its ``field``) may rewrite the input.
+
+    Such a validator can accept keys that are not fields (an old name, another shape), so its
+    input is not second-guessed here; pydantic still validates what comes out of it.
+    """
+    decorators = getattr(model, "__pydantic_decorators__", None)
+    if decorators is None:
+        return False
+    if field is None:
+        return any(d.info.mode in ("before", "wrap") for d in decorators.model_validators.values())
+    return any(
+        d.info.mode in ("before", "wrap", "plain") and (field in d.info.fields or "*" in d.info.fields)
+        for d in decorators.field_validators.values()
+    )
+
+
 def unknown_keys(
     model: type[BaseModel],
     data: Mapping[Any, Any],
@@ -68,7 +86,7 @@ def unknown_keys(
     """
     if model.model_config.get("extra") == "allow" or getattr(model, "__pydantic_root_model__", False):
         return
-    if id(data) in _open:
+    if _reshapes(model) or id(data) in _open:
         return  # a YAML alias that contains itself: validation reports the cycle
     inside = _open | {id(data)}
     keys = accepted_keys(model)
@@ -78,7 +96,20 @@ def unknown_keys(
             if key not in allowed:
                 yield (*path, str(key)), nearest(str(key), sorted(keys))
             continue
-        yield from _walk(model.model_fields[name].annotation, value, (*path, key), inside)
+        if not _reshapes(model, name):
+            yield from _walk(model.model_fields[name].annotation, value, (*path, key), inside)
+
+
+def unknown_field_keys(model: type[BaseModel], data: Mapping[Any, Any]) -> Iterator[tuple[Path, str | None]]:
+    """Like :func:`unknown_keys`, but only below the fields of ``data`` that ``model`` knows.
+
+    For sources whose top level is a shared namespace (the environment, a ``.env`` file).
+    """
+    keys = accepted_keys(model)
+    for key, value in data.items():
+        name = keys.get(key) if isinstance(key, str) else None
+        if name is not None and not _reshapes(model, name):
+            yield from _walk(model.model_fields[name].annotation, value, (key,), frozenset())
 
 
 def _walk(

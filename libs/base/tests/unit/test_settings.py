@@ -6,12 +6,18 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from internal_base.errors import ConfigurationError
-from internal_base.resilience import ResilienceSettings
 from internal_base.settings import CONFIG_FILE_ENV, LibrarySettings, load_yaml, substitute
+
+
+class Backoff(BaseModel):
+    """A nested section (kept local so these tests do not follow another model's shape)."""
+
+    attempts: int = 3
+    timeout: float | None = None
 
 
 class CacheSettings(LibrarySettings):
@@ -23,7 +29,7 @@ class CacheSettings(LibrarySettings):
     url: str = "from-default"
     ttl: int = 60
     password: SecretStr | None = None
-    resilience: ResilienceSettings = ResilienceSettings()
+    resilience: Backoff = Backoff()
 
 
 class NestedSettings(LibrarySettings):

@@ -413,3 +413,38 @@ def test_self_referencing_yaml_is_a_configuration_error(tmp_path: Path) -> None:
     path = write(tmp_path, "tree:\n  root: &a {child: *a}\n")
     with pytest.raises(ConfigurationError, match=r"tree\.root"):
         TreeSettings.load(yaml_file=path)
+
+
+# -- unknown nested keys from the environment and .env --------------------------------------------
+def test_unknown_nested_env_variable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo after a known field's delimiter (``T_ERR_POOL__SISE``) names the variable."""
+    monkeypatch.setenv("T_ERR_POOL__SISE", "2")
+    with pytest.raises(
+        ConfigurationError, match=r"unknown key 'pool\.sise' in environment variable T_ERR_POOL__SISE.*'size'"
+    ):
+        ErrSettings.load()
+
+
+def test_unknown_key_in_env_json_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A typo inside a JSON env value names the variable."""
+    monkeypatch.setenv("T_ERR_POOLS", '[{"size": 1}, {"sise": 2}]')
+    with pytest.raises(
+        ConfigurationError, match=r"unknown key 'pools\.1\.sise' in environment variable T_ERR_POOLS"
+    ):
+        ErrSettings.load()
+
+
+def test_unknown_nested_dotenv_variable_is_an_error(tmp_path: Path) -> None:
+    """A typo in a nested .env variable names the file and line."""
+    env = write(tmp_path, "T_ERR_PORT=1\nT_ERR_POOL__SISE=2\n", ".env")
+    with pytest.raises(
+        ConfigurationError, match=r"unknown key 'pool\.sise' in .*\.env, line 2: variable T_ERR_POOL__SISE"
+    ):
+        ErrSettings.load(env_file=env)
+
+
+def test_unrelated_variables_are_not_unknown_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Variables that are not nested under a known field are left alone (the namespace is shared)."""
+    monkeypatch.setenv("T_ERR_SOMETHING_ELSE", "1")
+    env = write(tmp_path, "OTHER_APP=1\nT_ERR_UNRELATED=2\nT_ERR_POOL__SIZE=3\n", ".env")
+    assert ErrSettings.load(env_file=env).pool.size == 3

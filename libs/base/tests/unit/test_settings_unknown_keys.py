@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
-from pydantic import AliasChoices, AliasPath, BaseModel, Field
+from pydantic import AliasChoices, AliasPath, BaseModel, Field, field_validator, model_validator
 
 from internal_base._unknown_keys import accepted_keys, unknown_keys
 
@@ -58,3 +58,46 @@ def test_alias_choices_and_alias_path_heads_are_accepted() -> None:
 def test_unknown_keys_in_nested_shapes(data: dict[str, object], expected: list[object]) -> None:
     """Typos are found in dataclasses, fixed and variadic tuples; ambiguous unions are skipped."""
     assert list(unknown_keys(Model, data)) == expected
+
+
+class Legacy(BaseModel):
+    """A model whose before-validator reads an old key name."""
+
+    size: int = 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "old_size" in data:
+            return {"size": data["old_size"]}
+        return data
+
+
+class Converted(BaseModel):
+    """A model with a field whose before-validator reshapes its input."""
+
+    item: Item = Field(default_factory=Item)
+
+    @field_validator("item", mode="before")
+    @classmethod
+    def _from_other(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "weight" in value:
+            return {"size": value["weight"]}
+        return value
+
+
+class Holder(BaseModel):
+    """Holds the models above."""
+
+    legacy: Legacy = Field(default_factory=Legacy)
+    converted: Converted = Field(default_factory=Converted)
+
+
+def test_model_with_a_before_validator_is_not_second_guessed() -> None:
+    """Keys a model's before-validator may accept (old names) are not reported."""
+    assert list(unknown_keys(Holder, {"legacy": {"old_size": 3}})) == []
+
+
+def test_field_with_a_before_validator_is_not_second_guessed() -> None:
+    """Keys a field's before-validator may reshape are not reported."""
+    assert list(unknown_keys(Holder, {"converted": {"item": {"weight": 2}}})) == []
