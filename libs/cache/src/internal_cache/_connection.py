@@ -297,8 +297,15 @@ class RedisLink:
         """Run ``coro`` as a task kept alive until it ends (see :meth:`drain`)."""
         task: asyncio.Task[T] = asyncio.ensure_future(coro)
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        task.add_done_callback(self._settled)
         return task
+
+    def _settled(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        # Nobody may await a background release (its caller was cancelled): read its
+        # outcome here so asyncio does not report "exception was never retrieved".
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            _log.debug("background task %s failed: %s", task.get_name(), redact_text(str(exc)))
 
     @property
     def pending(self) -> set[asyncio.Task[Any]]:

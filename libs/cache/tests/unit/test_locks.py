@@ -485,3 +485,20 @@ async def test_scan_and_clear_binary_keys(cache: CacheClient, fake_redis: FakeAs
         _ = [k async for k in cache.scan_keys()]
     assert await cache.clear() == 2
     assert await fake_redis.keys("app:*") == []
+
+
+async def test_failed_background_release_is_retrieved(
+    cache: CacheClient, fake_server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A background release that fails (Redis down) is logged at DEBUG, never left unretrieved."""
+    lock = cache.lock("bg", ttl=30)
+    await lock.acquire()
+    fake_server.connected = False
+    task = asyncio.create_task(lock.release())
+    await asyncio.sleep(0)
+    task.cancel()  # nobody awaits the shielded release any more
+    with caplog.at_level("DEBUG", logger="internal_cache"):
+        await cache.link.drain(10)
+    assert cache.link.pending == set()
+    assert any("background task" in r.getMessage() for r in caplog.records)
+    fake_server.connected = True
