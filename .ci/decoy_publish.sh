@@ -100,6 +100,11 @@ devpi index -c root/public type=mirror "mirror_url=$public"
 devpi index -c root/internal bases=root/public volatile=False
 say "devpi at $devpi_url: root/internal based on root/public (a mirror of the stand-in)"
 
+# Only the configured uploader may publish: a wrong password must be refused.
+bad_upload_status="$(curl -s -o /dev/null -w '%{http_code}' -u root:not-the-password -F ":action=file_upload" \
+  -F name=internal-base -F version=0.0.1 -F "content=@$(ls dist/internal_base-*.whl | head -1)" \
+  "$devpi_url/root/internal/" || true)"
+
 say "publishing (./pants publish ::) to root/internal"
 TWINE_REPOSITORY_URL_COMMONS="$devpi_url/root/internal/" TWINE_USERNAME_COMMONS=root \
   TWINE_PASSWORD_COMMONS="$password" ./pants publish :: >"$work/publish.log" 2>&1 \
@@ -126,6 +131,7 @@ modules=(); for lib in libs/*/; do lib="${lib%/}"; modules+=("internal_${lib#lib
 status=0
 python3 "$scenario" check --libs libs --report "$work/report.json" --pip-list "$work/pip-list.json" \
   --probe "$work/probe.json" --control "$work/control.json" --public-url "http://127.0.0.1:$public_port/" \
-  --internal-url "$devpi_url/root/internal/" --mirror-url "$devpi_url/root/public/" || status=$?
+  --internal-url "$devpi_url/root/internal/" --mirror-url "$devpi_url/root/public/" \
+  --bad-upload-status "$bad_upload_status" || status=$?
 say "done"
 exit $status

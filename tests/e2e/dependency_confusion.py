@@ -40,6 +40,7 @@ __all__ = [
     "canonicalize_name",
     "check_control",
     "check_install",
+    "check_upload_refused",
     "consumer_command",
     "decoy_versions",
     "download_args",
@@ -393,6 +394,12 @@ def check_control(report: dict[str, Any], versions: dict[str, str], public_url: 
     ]
 
 
+def check_upload_refused(status: int) -> list[Check]:
+    """The internal index refused an upload with a wrong password (HTTP `status`): 401 or 403."""
+    ok = status in (401, 403)
+    return [Check("the internal index refuses an upload with a wrong password", ok, f"HTTP {status}")]
+
+
 # --------------------------------------------------------------------------- the venv probe
 
 
@@ -466,7 +473,8 @@ def _cmd_probe(ns: argparse.Namespace) -> int:
 
 def _cmd_check(ns: argparse.Namespace) -> int:
     versions = library_versions(ns.libs)
-    checks = check_control(json.loads(ns.control.read_text()), versions, ns.public_url)
+    checks = check_upload_refused(ns.bad_upload_status)
+    checks += check_control(json.loads(ns.control.read_text()), versions, ns.public_url)
     checks += check_install(
         report=json.loads(ns.report.read_text()),
         pip_list=json.loads(ns.pip_list.read_text()),
@@ -522,6 +530,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(flag, type=Path, required=True)
     for flag in ("--internal-url", "--mirror-url", "--public-url"):
         p.add_argument(flag, required=True)
+    p.add_argument(
+        "--bad-upload-status", type=int, required=True, help="HTTP status of a wrong-password upload"
+    )
     p.set_defaults(func=_cmd_check)
     return parser
 

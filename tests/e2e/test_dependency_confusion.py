@@ -24,6 +24,7 @@ from e2e.dependency_confusion import (
     build_decoy_wheel,
     check_control,
     check_install,
+    check_upload_refused,
     consumer_command,
     decoy_versions,
     download_args,
@@ -202,6 +203,12 @@ def test_control_fails_when_the_decoys_were_not_eligible() -> None:
     assert [c.ok for c in check_control(report, VERSIONS, PUBLIC)] == [False]
 
 
+@pytest.mark.parametrize(("status", "ok"), [(401, True), (403, True), (200, False), (500, False)])
+def test_upload_with_a_wrong_password_must_be_refused(status: int, ok: bool) -> None:
+    """Only a 401 or 403 answer to a wrong-password upload passes."""
+    assert [c.ok for c in check_upload_refused(status)] == [ok]
+
+
 # --------------------------------------------------------------------------- the README's command
 
 
@@ -325,6 +332,7 @@ def _write_inputs(tmp_path: Path, report: dict[str, Any]) -> list[str]:
         "check", "--libs", str(tmp_path / "libs"),
         *(a for name in files for a in (f"--{name}", str(tmp_path / f"{name}.json"))),
         "--internal-url", INTERNAL, "--mirror-url", MIRROR, "--public-url", PUBLIC,
+        "--bad-upload-status", "401",
     ]  # fmt: skip
 
 
@@ -334,7 +342,7 @@ def test_check_command_exits_zero_and_prints_pass(tmp_path: Path, capsys: pytest
     assert main(_write_inputs(tmp_path, report)) == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out
-    assert "9 checks passed, 0 failed" in out
+    assert "10 checks passed, 0 failed" in out
 
 
 def test_check_command_exits_one_and_prints_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -344,7 +352,7 @@ def test_check_command_exits_one_and_prints_fail(tmp_path: Path, capsys: pytest.
     assert main(_write_inputs(tmp_path, report)) == 1
     out = capsys.readouterr().out
     assert f"FAIL internal-base came from the internal index: {PUBLIC}packages/" in out
-    assert "8 checks passed, 1 failed" in out
+    assert "9 checks passed, 1 failed" in out
 
 
 def test_bad_input_exits_two_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
