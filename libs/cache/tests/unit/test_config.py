@@ -94,3 +94,35 @@ def test_unix_and_tls_schemes_accepted() -> None:
     """rediss:// and unix:// URLs validate."""
     assert CacheSettings(url=SecretStr("rediss://h:6380/0")).redacted_url == "rediss://h:6380/0"
     assert CacheSettings(url=SecretStr("unix:///tmp/redis.sock")).url.get_secret_value().startswith("unix://")
+
+
+def test_resilience_defaults() -> None:
+    """Window 10 s without an attempt cap; breaker probes after 2 s; idle connections close after 60 s."""
+    settings = CacheSettings()
+    assert settings.retry_total_timeout == 10.0
+    assert settings.retry_attempts is None
+    assert settings.retry_policy().attempts > 10**6
+    assert settings.pool_idle_timeout == 60.0
+    breaker = settings.breaker("x")
+    assert (breaker.name, breaker.failure_threshold, breaker.reset_timeout) == ("x", 1, 2.0)
+
+
+def test_resilience_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool idle timeout and breaker settings come from COMMONS_CACHE_* too."""
+    monkeypatch.setenv("COMMONS_CACHE_POOL_IDLE_TIMEOUT", "5")
+    monkeypatch.setenv("COMMONS_CACHE_BREAKER_RESET_TIMEOUT", "0.5")
+    monkeypatch.setenv("COMMONS_CACHE_RETRY_ATTEMPTS", "7")
+    settings = CacheSettings()
+    assert settings.pool_idle_timeout == 5.0
+    assert settings.breaker().reset_timeout == 0.5
+    assert settings.retry_policy().attempts == 7
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("pool_idle_timeout", -1), ("breaker_failure_threshold", 0), ("breaker_reset_timeout", -1)],
+)
+def test_invalid_resilience_values_rejected(field: str, value: float) -> None:
+    """Negative idle timeouts and breaker settings fail validation, naming the field."""
+    with pytest.raises(ValidationError, match=field):
+        CacheSettings(**{field: value})  # type: ignore[arg-type]
