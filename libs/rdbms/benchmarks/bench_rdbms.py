@@ -35,8 +35,8 @@ from internal_rdbms import (
     Repository,
     parse_order,
 )
+from internal_rdbms._cursor import codec_for, encode_cursor
 from internal_rdbms._filters import sort_keys
-from internal_rdbms._pagination import encode_cursor
 
 __all__ = ["suite"]
 
@@ -127,9 +127,10 @@ def _crud(db: Database) -> list[Benchmark]:
 
 
 async def _depth(db: Database, depth: int) -> Benchmark:
-    async with db.session() as session:  # the cursor just after row ``depth - 1``
+    async with db.session() as session:  # the cursor just after row ``depth - 1``, signed like keyset()'s
         previous = await Repository(session, BenchRow).page(order_by="bucket", limit=1, offset=depth - 1)
-    cursor = encode_cursor(BenchRow, sort_keys(BenchRow, parse_order("bucket")), previous.items[0])
+        keys = sort_keys(BenchRow, parse_order("bucket"))
+        cursor = encode_cursor(BenchRow, keys, previous.items[0], codec_for(session, None))
 
     async def offset_page() -> None:
         async with db.session() as session:
