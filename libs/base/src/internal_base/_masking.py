@@ -57,7 +57,9 @@ def masked(value: object, name: str | None = None, *, depth: int = 0) -> object:
     if depth >= _MAX_DEPTH:
         return _Shown(MASK)
     if isinstance(value, str):
-        return redact_url(value) if "://" in value else redact_text(value)
+        # A URL's userinfo and query go through redact_url; tokens in its path or fragment
+        # (JWTs, ``#access_token=``) through the free-text patterns.
+        return redact_text(redact_url(value)) if "://" in value else redact_text(value)
     inner = depth + 1
     if isinstance(value, BaseModel):
         args = getattr(value, "__repr_args__", None)
@@ -102,8 +104,8 @@ def mask_url(url: str, *, multi_host: bool = False) -> str:
     """Mask every password of a URL; with ``multi_host`` each of ``pg://a:x@h1,b:y@h2/db`` too.
 
     Meant for normalised URLs (pydantic's ``str(url)``), whose userinfo is percent-encoded except
-    for a few characters such as ``,`` (so only multi-host URLs are split on commas); the query
-    (secret parameters) goes through ``redact_url``.
+    for a few characters such as ``,`` (so only multi-host URLs are split on commas); the rest
+    goes through ``redact_url`` (secret query parameters) and ``redact_text`` (tokens).
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -115,5 +117,6 @@ def mask_url(url: str, *, multi_host: bool = False) -> str:
         if at and ":" in userinfo:
             host = f"{userinfo.split(':', 1)[0]}:{MASK}@{hostport}"
         hosts.append(host)
-    tail = redact_url(f"x://h{rest[end:]}").removeprefix("x://h")
+    # Secret query parameters, and tokens in the path or fragment (JWTs, ``#access_token=``).
+    tail = redact_text(redact_url(f"x://h{rest[end:]}").removeprefix("x://h"))
     return f"{scheme}://{','.join(hosts)}{tail}"

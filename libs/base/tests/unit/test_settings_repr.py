@@ -179,3 +179,24 @@ def test_deeply_nested_value_is_masked_whole() -> None:
 
     text = repr(Deep())
     assert ("deep-secret" in text, "***" in text) == (False, True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://app.test/callback#access_token=frag-secret-1",
+        "https://app.test/files/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNlY3JldA/x",
+    ],
+)
+def test_secrets_in_url_fragment_or_path_are_masked(url: str) -> None:
+    """Secrets that sit in a URL's fragment or path (tokens, JWTs) are masked too."""
+
+    class Callback(LibrarySettings):
+        """Settings with URL fields."""
+
+        model_config = SettingsConfigDict(env_prefix="T_REPR_CALLBACK_")
+        raw: str
+        parsed: AnyUrl
+
+    text = repr(Callback(raw=url, parsed=AnyUrl(url)))
+    assert [part for part in ("frag-secret-1", "c2lnbmF0dXJlLXNlY3JldA") if part in text] == []
