@@ -36,6 +36,7 @@ __all__ = [
 _DEFAULT_SIZE: Final = 50
 _MAX_OFFSET: Final = 2**63 - 1  # the largest OFFSET databases accept
 _CODEC_STATE_KEY: Final = "commons_cursor_codec"
+_RAW_CODEC_STATE_KEY: Final = "commons_raw_cursor_codec"
 _PAGING_PARAMS: Final = frozenset({"cursor", "limit"})
 _MAX_RAW_LENGTH: Final = 8192
 
@@ -81,25 +82,71 @@ class CursorCodec(base_cursor.CursorCodec):
             raise InvalidCursorError(str(exc)) from None
 
 
-_process_codec: CursorCodec | None = None
+class _ListingCodec(base_cursor.CursorCodec):
+    """Binds every cursor of another layer to one listing as well as to that layer's own purpose.
+
+    Handed to e.g. ``internal_rdbms.paginate_keyset(codec=...)``, whose purpose names the model and
+    the sort order: the cursor then also names the route, its path parameters and query.
+    """
+
+    __slots__ = ("_inner", "_listing")
+
+    def __init__(self, inner: base_cursor.CursorCodec, listing: str) -> None:
+        # No super().__init__(): every call goes to ``inner``, which holds the key.
+        self._inner = inner
+        self._listing = listing
+        self.max_length = inner.max_length
+
+    def __repr__(self) -> str:
+        return f"ListingCodec({self._inner!r})"
+
+    @property
+    def ephemeral(self) -> bool:
+        """True when the inner codec has no configured secret."""
+        return self._inner.ephemeral
+
+    def _bound(self, purpose: str) -> str:
+        if not isinstance(purpose, str):
+            raise TypeError(f"cursor purpose must be a string, got {type(purpose).__name__}")
+        return json.dumps([self._listing, purpose], separators=(",", ":"), ensure_ascii=False)
+
+    def encode(self, payload: Mapping[str, Any], *, purpose: str) -> str:
+        """Sign ``payload`` for this listing and ``purpose``."""
+        return self._inner.encode(payload, purpose=self._bound(purpose))
+
+    def decode(self, token: str, *, purpose: str) -> dict[str, Any]:
+        """Verify ``token`` for this listing and ``purpose``."""
+        return self._inner.decode(token, purpose=self._bound(purpose))
 
 
-def _default_codec() -> CursorCodec:
-    global _process_codec
-    if _process_codec is None:
-        _process_codec = CursorCodec()
-    return _process_codec
+_process_codecs: dict[int, CursorCodec] = {}
 
 
-def _app_codec(request: Request) -> CursorCodec:
+def _default_codec(max_length: int = base_cursor.DEFAULT_MAX_LENGTH) -> CursorCodec:
+    # Per-process random key (the same key for every length: it is internal_base's process key).
+    codec = _process_codecs.get(max_length)
+    if codec is None:
+        codec = _process_codecs[max_length] = CursorCodec(max_length=max_length)
+    return codec
+
+
+def _app_codec(request: Request, key: str = _CODEC_STATE_KEY) -> CursorCodec:
     # The codec install() built from FastAPISettings.cursor_secret, else the per-process one.
-    codec = getattr(request.app.state, _CODEC_STATE_KEY, None)
-    return codec if isinstance(codec, CursorCodec) else _default_codec()
+    codec = getattr(request.app.state, key, None)
+    if isinstance(codec, CursorCodec):
+        return codec
+    return _default_codec(_MAX_RAW_LENGTH if key == _RAW_CODEC_STATE_KEY else base_cursor.DEFAULT_MAX_LENGTH)
 
 
 def install_cursor_codec(app_state: Any, secret: str | bytes | SecretStr | SecretBytes | None) -> None:
-    """Store the app's cursor codec (called by ``install``; None: the per-process random key)."""
-    setattr(app_state, _CODEC_STATE_KEY, CursorCodec(secret) if secret is not None else _default_codec())
+    """Store the app's cursor codecs (called by ``install``; None: the per-process random key)."""
+    if secret is None:
+        setattr(app_state, _CODEC_STATE_KEY, _default_codec())
+        setattr(app_state, _RAW_CODEC_STATE_KEY, _default_codec(_MAX_RAW_LENGTH))
+    else:
+        setattr(app_state, _CODEC_STATE_KEY, CursorCodec(secret))
+        # For other layers' cursors (internal_rdbms issues up to 4096 characters).
+        setattr(app_state, _RAW_CODEC_STATE_KEY, CursorCodec(secret, max_length=_MAX_RAW_LENGTH))
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +308,10 @@ def cursor_pagination(
             ``cursor`` and ``limit``; ``()`` binds none).
         raw: Pass the cursor through undecoded (``position`` stays None) for cursors made by
             another layer, e.g. ``internal_rdbms`` keyset pagination, which verifies them itself
-            (and binds its model and sort order).
+            (and binds its model and sort order). ``params.codec`` is then a codec bound to this
+            listing: give it to that layer (``paginate_keyset(..., codec=params.codec)``) and its
+            cursors are bound to the route and query as well (signed with ``codec`` or the app's
+            ``cursor_secret``, up to ``max_raw_length`` characters).
         max_raw_length: With ``raw``, longer cursors are refused here (400) without reaching the
             verifying layer; the default is above what ``internal_rdbms`` issues (4096).
 
@@ -277,8 +327,13 @@ def cursor_pagination(
 
     def dependency(**values: Any) -> CursorParams:
         request: Request = values["request"]
-        chosen: base_cursor.CursorCodec = codec if codec is not None else _app_codec(request)
         listing = _listing(request, purpose, bound)
+        chosen: base_cursor.CursorCodec
+        if raw:
+            inner = codec if codec is not None else _app_codec(request, _RAW_CODEC_STATE_KEY)
+            chosen = _ListingCodec(inner, listing)
+        else:
+            chosen = codec if codec is not None else _app_codec(request)
         cursor: str | None = values["cursor"] or None
         position = None
         if cursor is not None:

@@ -155,11 +155,28 @@ def keyset_pagination(
 ) -> Callable[..., CursorParams]:
     """Cursor query parameters for :func:`internal_rdbms.paginate_keyset` (which verifies the cursor).
 
-    The cursor is passed through as ``params.cursor``; ``paginate_keyset`` checks its signature
-    (``DatabaseSettings.cursor_secret``), model and sort order, and raises ``InvalidQueryError``
-    for a tampered or foreign one, mapped to a 400 ``invalid_query`` by
-    :func:`register_rdbms_errors`. Cursors over 8192 characters are a 400 ``invalid_cursor`` here.
-    Keep ``max_limit`` at or below the ``max_limit`` given to ``paginate_keyset``.
+    The cursor is passed through as ``params.cursor``; ``paginate_keyset`` checks its signature,
+    model and sort order, and raises ``InvalidQueryError`` for a tampered or foreign one, mapped to
+    a 400 ``invalid_query`` by :func:`register_rdbms_errors`. Cursors over 8192 characters are a
+    400 ``invalid_cursor`` here. Keep ``max_limit`` at or below the ``max_limit`` given to
+    ``paginate_keyset``.
+
+    Pass ``codec=params.codec`` to ``paginate_keyset`` / ``Repository.keyset`` to bind the cursors
+    to this route, its path parameters and its query (filters, order) as well: signed with
+    ``FastAPISettings.cursor_secret`` instead of the database's ``cursor_secret``. Without it they
+    are bound to the model and sort order only, and another route over the same model and order
+    accepts them.
+
+    Example::
+
+        page_params = keyset_pagination(max_limit=50)
+
+        @app.get("/articles")
+        async def articles(session: SessionDep, page: Annotated[CursorParams, Depends(page_params)]):
+            rows = await Repository(session, Article).keyset(
+                order_by="-views", limit=page.limit, cursor=page.cursor, codec=page.codec
+            )
+            return cursor_page_response(rows, to_out)
     """
     return cursor_pagination(default_limit=default_limit, max_limit=max_limit, raw=True)
 
