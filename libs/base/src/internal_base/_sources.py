@@ -127,7 +127,8 @@ class YamlSectionSource(PydanticBaseSettingsSource):
 
     def line(self, loc: Loc) -> str:
         """``file, line N`` of the value at ``loc`` inside the section."""
-        assert self.path is not None  # - only asked about values this source returned
+        if self.path is None:
+            return "the YAML file"
         section = str(getattr(self.settings_cls, "yaml_section", ""))
         number = key_line(self.path, (*_sections(section), *loc))
         return f"{self.path}, line {number}" if number else str(self.path)

@@ -94,7 +94,7 @@ class _Loader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except (yaml.YAMLError, ConfigurationError):
             raise
-        except Exception as exc:  # - any constructor failure becomes a marked error
+        except Exception as exc:  # any constructor failure becomes a marked error
             # str(exc) would echo the value (``invalid literal for int(): 'eighty'``): name the tag only.
             tag = str(node.tag)
             name = "!!" + tag.removeprefix(_STANDARD_TAG) if tag.startswith(_STANDARD_TAG) else tag
@@ -171,7 +171,7 @@ def key_line(path: Path, keys: Sequence[str | int]) -> int | None:
     Only called to enrich an error message, so any failure gives None.
     """
     try:
-        node = yaml.compose(_read(path), Loader=_Loader)  # - SafeLoader subclass
+        node = yaml.compose(_read(path), Loader=_Loader)  # a SafeLoader subclass
     except (ConfigurationError, yaml.YAMLError, RecursionError):
         return None
     line = None
