@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
 import internal_fastapi
 from internal_base.errors import ConfigurationError
+from internal_base.health import HealthRegistry
 from internal_fastapi import FastAPISettings, install
 
 
@@ -113,12 +116,11 @@ def test_install_twice_is_an_error() -> None:
         install(app, FastAPISettings())
 
 
-def test_install_can_skip_health_and_logging() -> None:
+async def test_install_can_skip_health_and_logging() -> None:
     """With health and request logging disabled, neither is wired."""
     app = FastAPI()
     install(app, FastAPISettings(health_enabled=False, log_requests=False))
-    paths = {getattr(route, "path", "") for route in app.routes}
-    assert "/health/live" not in paths
+    assert await _status(app, "/health/live") == 404
     assert not any("RequestLogging" in repr(m.cls) for m in app.user_middleware)
 
 
@@ -142,3 +144,19 @@ def test_an_extension_without_its_library_names_the_extra(extension: str, librar
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert f"pip install 'internal-fastapi[{extra}]'" in out.stdout
+
+
+async def _status(app: FastAPI, path: str) -> int:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        return (await client.get(path)).status_code
+
+
+async def test_install_reads_the_yaml_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With only COMMONS_CONFIG_FILE set, ``install()`` takes its settings from the file's ``fastapi:``."""
+    config = tmp_path / "service.yaml"
+    config.write_text("fastapi:\n  health_prefix: /_probe\n  log_requests: false\n")
+    monkeypatch.setenv("COMMONS_CONFIG_FILE", str(config))
+    app = FastAPI()
+    install(app, health_registry=HealthRegistry())
+    assert (await _status(app, "/_probe/live"), await _status(app, "/health/live")) == (200, 404)
+    assert app.state.commons_settings.log_requests is False
