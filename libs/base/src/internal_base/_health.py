@@ -131,6 +131,8 @@ def _describe(exc: BaseException) -> str:
 def _interpret(value: object) -> tuple[HealthStatus, str | None, dict[str, Any]]:
     if value is False:
         return HealthStatus.UNHEALTHY, "check returned False", {}
+    if inspect.isgenerator(value) or inspect.isasyncgen(value):
+        return HealthStatus.UNHEALTHY, "check returned a generator, not a result", {}
     if isinstance(value, HealthStatus):
         return value, None, {}
     if isinstance(value, Mapping):
@@ -321,12 +323,14 @@ class HealthRegistry:
 
         Raises:
             ValueError: An empty or non-string name, or a timeout that is not a finite number > 0.
-            TypeError: ``check`` is not callable.
+            TypeError: ``check`` is not callable, or is a generator function.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"check name must be a non-empty string, got {name!r}")
         if not callable(check):
             raise TypeError(f"check {name!r} must be callable, got {type(check).__name__}")
+        if inspect.isgeneratorfunction(check) or inspect.isasyncgenfunction(check):
+            raise TypeError(f"check {name!r} is a generator function; a check returns (or raises) once")
         seconds = _positive("timeout", timeout)
         self._checks[name] = _Check(name, check, critical, seconds, liveness)
         self._changed()

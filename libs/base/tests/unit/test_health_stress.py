@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -333,3 +333,23 @@ async def test_stubborn_check_is_not_started_again_while_it_runs() -> None:
     release.set()
     first, second = [await run for run in runs]
     assert (finished, first.status, second.status, len(calls)) == ([True, True], UNHEALTHY, UNHEALTHY, 1)
+
+
+def test_register_refuses_generator_functions() -> None:
+    """A generator function is not a check (its body would never run): refused at once."""
+
+    async def agen() -> AsyncIterator[bool]:
+        yield True
+
+    with pytest.raises(TypeError, match="generator"):
+        HealthRegistry().register("gen", agen)
+
+
+async def test_check_returning_a_generator_is_unhealthy() -> None:
+    """A check that returns a generator instead of a result is unhealthy, not silently healthy."""
+
+    def gen() -> Iterator[bool]:
+        yield False
+
+    checked = await run_check("gen", lambda: gen(), timeout=5)
+    assert (checked.status, checked.error) == (UNHEALTHY, "check returned a generator, not a result")
