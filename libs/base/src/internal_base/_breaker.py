@@ -6,7 +6,8 @@ and its state storage locks with ``threading.RLock`` around the *call itself*, w
 block the event loop. The state machine below keeps pybreaker's vocabulary (closed, open,
 half-open, listeners, excluded exceptions) but never holds a lock across an ``await``:
 admission and settlement are short critical sections, so state changes stay correct under
-any number of concurrent tasks (and threads), and half-open admits exactly one probe.
+any number of concurrent tasks (and threads), and half-open admits exactly ``half_open_probes``
+probes (one by default): the first successful probe closes the circuit, a failed one reopens it.
 """
 
 from __future__ import annotations
@@ -53,14 +54,24 @@ class CircuitBreaker:
 
     Use ``async with breaker:`` or ``await breaker.call(fn, *args)``. Inside either, a caller that
     decides failure itself (e.g. an HTTP 503) calls ``record_failure()``/``record_success()``; that
-    settles the call and the block's own outcome is then ignored.
+    settles the call and the block's own outcome is then ignored. While open, calls fail fast with
+    ``CircuitOpenError`` whose ``retry_after`` is the time left until the half-open probe.
 
     Args:
         name: Name used in errors, logs, metrics and health checks.
         failure_threshold: Consecutive failures that open the circuit.
-        reset_timeout: Seconds the circuit stays open before admitting one probe call.
-        excluded: Exception types that do not count as failures (e.g. a 404 error).
+        reset_timeout: Seconds the circuit stays open before admitting a probe call (default 5:
+            a restarted dependency is used again within seconds).
+        half_open_probes: Calls admitted at the same time while half-open; the first success
+            closes the circuit, any failure reopens it.
+        failure_on: Exception types that count as failures (default: every ``Exception``);
+            any other exception counts as a success (the dependency answered).
+        excluded: Exception types that never count as failures (e.g. a 404 error), even when
+            they are ``failure_on`` types.
         clock: Monotonic clock (injectable for tests).
+
+    Raises:
+        ConfigurationError: A value is out of range.
     """
 
     def __init__(
@@ -68,7 +79,9 @@ class CircuitBreaker:
         name: str,
         *,
         failure_threshold: int = 5,
-        reset_timeout: float = 30.0,
+        reset_timeout: float = 5.0,
+        half_open_probes: int = 1,
+        failure_on: tuple[type[BaseException], ...] = (Exception,),
         excluded: tuple[type[BaseException], ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -76,16 +89,24 @@ class CircuitBreaker:
             raise ConfigurationError(f"failure_threshold must be >= 1, got {failure_threshold}")
         if reset_timeout < 0:
             raise ConfigurationError(f"reset_timeout must be >= 0, got {reset_timeout}")
+        if half_open_probes < 1:
+            raise ConfigurationError(f"half_open_probes must be >= 1, got {half_open_probes}")
+        for label, types in (("failure_on", failure_on), ("excluded", excluded)):
+            bad = [t for t in types if not (isinstance(t, type) and issubclass(t, BaseException))]
+            if bad:
+                raise ConfigurationError(f"{label} must hold exception types, got {bad!r}")
         self.name = name
         self.failure_threshold = failure_threshold
         self.reset_timeout = reset_timeout
+        self.half_open_probes = half_open_probes
+        self.failure_on = failure_on
         self.excluded = excluded
         self._clock = clock
         self._lock = threading.Lock()
         self._state: BreakerState = CLOSED
         self._failures = 0
         self._opened_at = 0.0
-        self._probe_in_flight = False
+        self._probes_in_flight = 0
         self._listeners: list[Listener] = []
         self._active: contextvars.ContextVar[_Frame | None] = contextvars.ContextVar(
             f"commons_breaker_{name}", default=None
@@ -129,7 +150,7 @@ class CircuitBreaker:
         if new == OPEN:
             self._opened_at = self._clock()
         if new != HALF_OPEN:
-            self._probe_in_flight = False
+            self._probes_in_flight = 0
         return [] if old == new else [(old, new)]
 
     def _refresh(self) -> list[tuple[BreakerState, BreakerState]]:
@@ -155,12 +176,12 @@ class CircuitBreaker:
             state = self._state
             if state == CLOSED:
                 ticket: _Ticket | None = _Ticket(probe=False)
-            elif state == HALF_OPEN and not self._probe_in_flight:
-                self._probe_in_flight = True
+            elif state == HALF_OPEN and self._probes_in_flight < self.half_open_probes:
+                self._probes_in_flight += 1
                 ticket = _Ticket(probe=True)
             else:
                 ticket = None
-                retry_after = self._opened_at + self.reset_timeout - self._clock() if state == OPEN else 0.0
+                retry_after = self._retry_after() if state == OPEN else 0.0
         self._notify(changes)
         if ticket is None:
             raise CircuitOpenError(self.name, retry_after)
@@ -175,7 +196,7 @@ class CircuitBreaker:
         with self._lock:
             if ticket.probe:
                 if failure is None:
-                    self._probe_in_flight = False
+                    self._probes_in_flight = max(0, self._probes_in_flight - 1)
                 elif self._state == HALF_OPEN:
                     changes = self._transition(OPEN if failure else CLOSED)
             elif self._state == CLOSED and failure is not None:
@@ -187,10 +208,13 @@ class CircuitBreaker:
                         changes = self._transition(OPEN)
         self._notify(changes)
 
+    def _retry_after(self) -> float:
+        return max(0.0, self._opened_at + self.reset_timeout - self._clock())
+
     def _is_failure(self, exc: BaseException) -> bool | None:
         if not isinstance(exc, Exception):
             return None  # cancellation, KeyboardInterrupt: no verdict on the dependency
-        return not isinstance(exc, self.excluded)
+        return isinstance(exc, self.failure_on) and not isinstance(exc, self.excluded)
 
     # -- public recording ------------------------------------------------------------------
     def _record(self, *, failure: bool) -> None:
@@ -243,5 +267,5 @@ class CircuitBreaker:
         """Health check for a ``HealthRegistry``: closed is healthy, half-open degraded, open raises."""
         state = self.state
         if state == OPEN:
-            raise CircuitOpenError(self.name, self._opened_at + self.reset_timeout - self._clock())
+            raise CircuitOpenError(self.name, self._retry_after())
         return HealthStatus.HEALTHY if state == CLOSED else HealthStatus.DEGRADED

@@ -1,24 +1,45 @@
-"""One named resilience policy (timeout + retry + breaker) accepted by every commons library."""
+"""One named resilience policy (timeout + retry + breaker) accepted by every commons library.
+
+``ResilienceSettings`` is the settings section every library that talks to a server nests as
+``resilience`` (env ``COMMONS_<LIB>_RESILIENCE__RETRY__ATTEMPTS=5``, YAML ``<lib>: {resilience:
+{retry: {attempts: 5}}}``); ``to_policy`` turns it into the ``ResiliencePolicy`` that runs calls.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from internal_base._backoff import Backoff
 from internal_base._breaker import CircuitBreaker
-from internal_base._retry import RetryPolicy, WaitOverride
+from internal_base._retry import RetryPolicy
 from internal_base._waiting import with_timeout
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
+_UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (ConnectionError, TimeoutError)
+
+# The flat keys of the first ResilienceSettings shape -> their place in the sections.
+_FLAT_KEYS: Final = {
+    "attempts": ("retry", "attempts"),
+    "total_timeout": ("retry", "total_timeout"),
+    "initial_wait": ("retry", "backoff", "initial"),
+    "max_wait": ("retry", "backoff", "maximum"),
+    "failure_threshold": ("breaker", "failure_threshold"),
+    "reset_timeout": ("breaker", "reset_timeout"),
+}
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResiliencePolicy:
     """``breaker(retry(timeout(fn)))``: one object configures resilience for a dependency.
+
+    The breaker sits outside the retry loop, so one logical call counts once toward it however
+    many attempts it took, and an open circuit fails fast without attempting at all.
 
     Args:
         timeout: Seconds allowed per attempt (None: no limit).
@@ -37,18 +58,12 @@ class ResiliencePolicy:
         *args: _P.args,
         **kwargs: _P.kwargs,
     ) -> _T:
-        """Await ``fn(*args, **kwargs)`` under the timeout, retry and breaker."""
-        return await self.run_with(fn, *args, wait_override=None, **kwargs)
+        """Await ``fn(*args, **kwargs)`` under the timeout, retry and breaker.
 
-    async def run_with(
-        self,
-        fn: Callable[..., Awaitable[_T]],
-        /,
-        *args: object,
-        wait_override: WaitOverride | None = None,
-        **kwargs: object,
-    ) -> _T:
-        """Like ``run`` with a per-call ``wait_override`` (e.g. from ``Retry-After``)."""
+        Raises:
+            CircuitOpenError: The breaker is open; ``retry_after`` says when it admits a probe.
+            TimeoutError: The last attempt overran ``timeout`` (when not retried further).
+        """
         timeout, retry = self.timeout, self.retry
 
         async def attempt() -> _T:
@@ -57,57 +72,143 @@ class ResiliencePolicy:
         async def retried() -> _T:
             if retry is None:
                 return await attempt()
-            return await retry.call_with(attempt, wait_override=wait_override)
+            return await retry.call(attempt)
 
         if self.breaker is None:
             return await retried()
         return await self.breaker.call(retried)
 
 
-class ResilienceSettings(BaseModel):
-    """Settings section that builds a ``ResiliencePolicy`` (nest it in any library's settings).
+class BackoffSettings(BaseModel):
+    """Settings form of ``Backoff``: the waits between retries."""
 
-    ``attempts=1`` disables retries and ``failure_threshold=0`` disables the breaker.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    initial: float = Field(default=0.1, gt=0, allow_inf_nan=False, description="First wait cap, seconds.")
+    maximum: float = Field(default=5.0, gt=0, allow_inf_nan=False, description="Longest wait, seconds.")
+    multiplier: float = Field(default=2.0, ge=1, allow_inf_nan=False, description="Growth per attempt.")
+    jitter: bool = Field(default=True, description="Full jitter: each wait drawn from [0, cap].")
+
+    @model_validator(mode="after")
+    def _maximum_covers_initial(self) -> BackoffSettings:
+        if self.maximum < self.initial:
+            raise ValueError(f"maximum ({self.maximum}) must be >= initial ({self.initial})")
+        return self
+
+    def to_backoff(self) -> Backoff:
+        """The ``Backoff`` these settings describe."""
+        return Backoff(
+            initial=self.initial, maximum=self.maximum, multiplier=self.multiplier, jitter=self.jitter
+        )
+
+
+class RetrySettings(BaseModel):
+    """Settings of the retry loop: bounded by ``attempts`` and by ``total_timeout``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(
+        default=3, ge=1, description="Calls per logical call, the first included (1: no retry)."
+    )
+    total_timeout: float | None = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds after which no retry starts (null: none).",
+    )
+    backoff: BackoffSettings = Field(default_factory=BackoffSettings, description="Waits between attempts.")
+
+
+class BreakerSettings(BaseModel):
+    """Settings of the circuit breaker around each logical call."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    failure_threshold: int = Field(
+        default=5, ge=0, description="Consecutive failed calls that open it (0: off)."
+    )
+    reset_timeout: float = Field(
+        default=5.0, gt=0, allow_inf_nan=False, description="Seconds open before a probe call is let through."
+    )
+    half_open_probes: int = Field(
+        default=1, ge=1, description="Probe calls admitted at once while half-open."
+    )
+
+
+class ResilienceSettings(BaseModel):
+    """Settings section that builds a ``ResiliencePolicy``; nest it as ``resilience`` in a library's settings.
+
+    ``retry.attempts=1`` disables retries and ``breaker.failure_threshold=0`` the breaker. The flat
+    keys of the first shape (``attempts``, ``total_timeout``, ``initial_wait``, ``max_wait``,
+    ``failure_threshold``, ``reset_timeout``) are still read into their sections.
+
+    Example:
+        ``ResilienceSettings(timeout=2, retry={"attempts": 4}).to_policy("payments")``
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    timeout: float | None = Field(default=None, gt=0)
-    attempts: int = Field(default=3, ge=1)
-    initial_wait: float = Field(default=0.1, ge=0)
-    max_wait: float = Field(default=5.0, ge=0)
-    total_timeout: float | None = Field(default=30.0, gt=0)
-    failure_threshold: int = Field(default=5, ge=0)
-    reset_timeout: float = Field(default=30.0, ge=0)
+    timeout: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Seconds per attempt (null: no limit)."
+    )
+    retry: RetrySettings = Field(default_factory=RetrySettings, description="The retry loop.")
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings, description="The circuit breaker.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_flat_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not _FLAT_KEYS.keys() & data.keys():
+            return data
+        nested: dict[str, Any] = {key: value for key, value in data.items() if key not in _FLAT_KEYS}
+        for key, path in _FLAT_KEYS.items():
+            if key not in data:
+                continue
+            section = nested
+            for part in path[:-1]:
+                existing = section.get(part)
+                if isinstance(existing, BaseModel):
+                    existing = existing.model_dump()
+                child: dict[str, Any] = dict(existing) if isinstance(existing, dict) else {}
+                section[part] = child
+                section = child
+            if path[-1] in section:
+                raise ValueError(f"{key} and {'.'.join(path)} both given; keep {'.'.join(path)}")
+            section[path[-1]] = data[key]
+        return nested
 
     def to_policy(
         self,
         name: str,
         *,
-        retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError),
+        retry_on: tuple[type[BaseException], ...] = _UNAVAILABLE,
+        failure_on: tuple[type[BaseException], ...] = (Exception,),
         excluded: tuple[type[BaseException], ...] = (),
     ) -> ResiliencePolicy:
-        """Build the policy; ``name`` labels the retry logs and names the breaker."""
-        retry = (
-            None
-            if self.attempts == 1
-            else RetryPolicy(
-                attempts=self.attempts,
-                initial_wait=self.initial_wait,
-                max_wait=max(self.max_wait, self.initial_wait),
-                total_timeout=self.total_timeout,
+        """Build the policy; ``name`` labels the retry logs and names the breaker.
+
+        Args:
+            name: Label of the retry logs and metrics, and the breaker's name.
+            retry_on: Exception types that are retried.
+            failure_on: Exception types that count as failures toward the breaker.
+            excluded: Exception types that never count as failures (e.g. not-found errors).
+        """
+        retry = None
+        if self.retry.attempts > 1:
+            retry = RetryPolicy(
+                attempts=self.retry.attempts,
+                wait=self.retry.backoff.to_backoff(),
+                total_timeout=self.retry.total_timeout,
                 retry_on=retry_on,
                 name=name,
             )
-        )
-        breaker = (
-            None
-            if self.failure_threshold == 0
-            else CircuitBreaker(
+        breaker = None
+        if self.breaker.failure_threshold > 0:
+            breaker = CircuitBreaker(
                 name,
-                failure_threshold=self.failure_threshold,
-                reset_timeout=self.reset_timeout,
+                failure_threshold=self.breaker.failure_threshold,
+                reset_timeout=self.breaker.reset_timeout,
+                half_open_probes=self.breaker.half_open_probes,
+                failure_on=failure_on,
                 excluded=excluded,
             )
-        )
         return ResiliencePolicy(timeout=self.timeout, retry=retry, breaker=breaker)

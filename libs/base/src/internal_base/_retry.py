@@ -1,4 +1,4 @@
-"""Retries with exponential backoff and full jitter, on tenacity's ``AsyncRetrying``.
+"""Retries with a ``Backoff`` schedule (exponential, full jitter), on tenacity's ``AsyncRetrying``.
 
 Only the exception types named in ``retry_on`` are retried; anything else, and the last
 retryable exception once attempts or the total time budget run out, is re-raised unchanged.
@@ -8,7 +8,6 @@ Every wait goes through ``internal_base.resilience.sleep``, so ``testing()`` tur
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import ParamSpec, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
+from internal_base._backoff import Backoff
 from internal_base._errors import ConfigurationError
 from internal_base._redaction import redact_text
 from internal_base._telemetry import counter
@@ -28,23 +28,36 @@ _T = TypeVar("_T")
 _log = logging.getLogger("internal_base.resilience")
 
 
+_DEFAULT_WAIT = Backoff()
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RetryPolicy:
-    """How to retry an async call.
+    """How to retry an async call: bounded by ``attempts`` and by ``total_timeout``.
+
+    The waits come from ``wait`` (a ``Backoff``); ``initial_wait``/``max_wait`` are the short
+    spelling of ``wait=Backoff(initial=..., maximum=...)`` and, after construction, always read
+    the schedule's values.
 
     Args:
         attempts: Maximum number of calls, the first included (1 disables retrying).
-        initial_wait: Backoff cap of the first retry, in seconds; doubles each retry.
-        max_wait: Upper bound of any backoff, in seconds.
+        wait: Backoff schedule between attempts (default ``Backoff()``: 0.1 s doubling up to
+            5 s, full jitter); None retries at once.
+        initial_wait: Instead of ``wait``: cap of the first wait in seconds (0: no waiting).
+        max_wait: Instead of ``wait``: upper bound of any wait in seconds.
         total_timeout: Seconds after the first call past which no retry starts (None: no bound).
         retry_on: Exception types that are retried; everything else propagates at once.
         wait_override: ``hook(exc) -> seconds | None``; a number replaces the backoff (``Retry-After``).
         name: Label used in logs and in the ``commons.retry.attempts`` counter.
+
+    Raises:
+        ConfigurationError: A value is out of range, or both ``wait`` and ``initial_wait``/``max_wait``.
     """
 
     attempts: int = 3
-    initial_wait: float = 0.1
-    max_wait: float = 5.0
+    wait: Backoff | None = _DEFAULT_WAIT
+    initial_wait: float | None = None
+    max_wait: float | None = None
     total_timeout: float | None = 30.0
     retry_on: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
     wait_override: WaitOverride | None = None
@@ -53,27 +66,38 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ConfigurationError(f"attempts must be >= 1, got {self.attempts}")
-        if self.initial_wait < 0:
-            raise ConfigurationError(f"initial_wait must be >= 0, got {self.initial_wait}")
-        if self.max_wait < self.initial_wait:
-            raise ConfigurationError(
-                f"max_wait ({self.max_wait}) must be >= initial_wait ({self.initial_wait})"
-            )
         if self.total_timeout is not None and self.total_timeout <= 0:
             raise ConfigurationError(f"total_timeout must be positive or None, got {self.total_timeout}")
         bad = [t for t in self.retry_on if not (isinstance(t, type) and issubclass(t, BaseException))]
         if bad:
             raise ConfigurationError(f"retry_on must hold exception types, got {bad!r}")
+        if self.initial_wait is not None or self.max_wait is not None:
+            if self.wait is not _DEFAULT_WAIT:
+                raise ConfigurationError("give either wait=Backoff(...) or initial_wait/max_wait, not both")
+            object.__setattr__(self, "wait", self._legacy_wait(self.initial_wait, self.max_wait))
+        object.__setattr__(self, "initial_wait", 0.0 if self.wait is None else self.wait.initial)
+        object.__setattr__(self, "max_wait", 0.0 if self.wait is None else self.wait.maximum)
+
+    @staticmethod
+    def _legacy_wait(initial_wait: float | None, max_wait: float | None) -> Backoff | None:
+        initial = _DEFAULT_WAIT.initial if initial_wait is None else initial_wait
+        maximum = _DEFAULT_WAIT.maximum if max_wait is None else max_wait
+        if initial < 0:
+            raise ConfigurationError(f"initial_wait must be >= 0, got {initial}")
+        if maximum < initial:
+            raise ConfigurationError(f"max_wait ({maximum}) must be >= initial_wait ({initial})")
+        if initial == 0:
+            return None
+        return Backoff(initial=initial, maximum=maximum)
 
     def backoff(self, attempt: int) -> float:
-        """Full-jitter wait after ``attempt`` failed calls.
+        """The wait after ``attempt`` failed calls: ``wait.delay(attempt)`` (0 without a schedule).
 
-        Returns:
-            ``uniform(0, min(max_wait, initial_wait * 2 ** (attempt - 1)))`` seconds.
+        ``attempt`` values below 1 count as 1.
         """
-        exponent = min(max(attempt, 1) - 1, 62)
-        cap = min(self.max_wait, self.initial_wait * 2.0**exponent)
-        return random.uniform(0.0, cap)  # noqa: S311 - jitter, not cryptography
+        if self.wait is None:
+            return 0.0
+        return self.wait.delay(max(attempt, 1))
 
     def _wait(self, override: WaitOverride | None) -> Callable[[RetryCallState], float]:
         def wait(state: RetryCallState) -> float:
@@ -121,17 +145,6 @@ class RetryPolicy:
         **kwargs: _P.kwargs,
     ) -> _T:
         """Await ``fn(*args, **kwargs)``, retrying as configured; re-raises the last exception."""
-        return await self.call_with(fn, *args, wait_override=None, **kwargs)
-
-    async def call_with(
-        self,
-        fn: Callable[..., Awaitable[_T]],
-        /,
-        *args: object,
-        wait_override: WaitOverride | None = None,
-        **kwargs: object,
-    ) -> _T:
-        """Like ``call`` with a per-call ``wait_override`` that takes precedence over the policy's."""
         started = time.monotonic()
         # Fast path: the first attempt runs without tenacity, which is only built after a failure.
         try:
@@ -149,7 +162,7 @@ class RetryPolicy:
         retrying = AsyncRetrying(
             sleep=sleep,
             stop=self._stop(started),
-            wait=self._wait(wait_override or self.wait_override),
+            wait=self._wait(self.wait_override),
             retry=retry_if_exception_type(self.retry_on),
             before_sleep=self._before_sleep,
             reraise=True,

@@ -13,7 +13,6 @@ from internal_base.health import HealthStatus
 from internal_base.resilience import (
     CircuitBreaker,
     ResiliencePolicy,
-    ResilienceSettings,
     RetryPolicy,
     sleep,
     testing,
@@ -230,14 +229,6 @@ async def test_retry_wait_override_none_falls_back() -> None:
         await policy.call(Flaky(1))
     assert len(mode.sleeps) == 1
     assert mode.sleeps[0] <= 0.5
-
-
-async def test_retry_per_call_override_wins() -> None:
-    """``call_with(wait_override=...)`` wins over the policy's hook."""
-    policy = RetryPolicy(wait_override=lambda exc: 1.0)
-    with testing() as mode:
-        await policy.call_with(Flaky(1), wait_override=lambda exc: 2.0)
-    assert mode.sleeps == [2.0]
 
 
 async def test_retry_total_timeout_bounds_waits() -> None:
@@ -556,40 +547,6 @@ async def test_policy_open_breaker_short_circuits() -> None:
     with pytest.raises(CircuitOpenError):
         await ResiliencePolicy(breaker=breaker).run(flaky)
     assert flaky.calls == 0
-
-
-async def test_policy_run_with_override() -> None:
-    """``run_with`` passes a per-call wait override to the retry."""
-    policy = ResiliencePolicy(retry=RetryPolicy())
-    with testing() as mode:
-        await policy.run_with(Flaky(1), wait_override=lambda exc: 4.0)
-    assert mode.sleeps == [4.0]
-
-
-def test_settings_to_policy() -> None:
-    """Settings build a policy with matching retry and breaker."""
-    policy = ResilienceSettings(timeout=2, attempts=4, failure_threshold=3).to_policy("cache")
-    assert policy.retry is not None
-    assert policy.breaker is not None
-    assert (policy.timeout, policy.retry.attempts, policy.retry.name, policy.breaker.name) == (
-        2,
-        4,
-        "cache",
-        "cache",
-    )
-    assert policy.breaker.failure_threshold == 3
-
-
-def test_settings_can_disable_retry_and_breaker() -> None:
-    """``attempts=1`` and ``failure_threshold=0`` disable retry and breaker."""
-    policy = ResilienceSettings(attempts=1, failure_threshold=0).to_policy("x")
-    assert (policy.retry, policy.breaker) == (None, None)
-
-
-def test_settings_reject_unknown_keys() -> None:
-    """A misspelt resilience key is an error, not silently ignored."""
-    with pytest.raises(ValueError, match="atempts"):
-        ResilienceSettings(atempts=3)  # type: ignore[call-arg]
 
 
 async def test_total_timeout_counts_first_attempt() -> None:
