@@ -6,6 +6,8 @@ Every public name is re-exported here; the submodules (``internal_base.context``
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from internal_base.context import (
     CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
@@ -56,12 +58,16 @@ from internal_base.redaction import (
     redact_url,
 )
 from internal_base.resilience import (
+    Backoff,
+    BackoffSettings,
+    BreakerSettings,
     BreakerState,
     CircuitBreaker,
     Listener,
     ResiliencePolicy,
     ResilienceSettings,
     RetryPolicy,
+    RetrySettings,
     WaitOverride,
     sleep,
     testing,
@@ -89,7 +95,15 @@ from internal_base.telemetry import (
     span,
 )
 
+try:
+    __version__ = version("internal-base")
+except PackageNotFoundError:  # a source checkout without installed metadata
+    __version__ = "0.0.0+source"
+
 __all__ = [
+    "Backoff",
+    "BackoffSettings",
+    "BreakerSettings",
     "BreakerState",
     "CONFIG_FILE_ENV",
     "CORRELATION_ID_HEADER",
@@ -115,6 +129,7 @@ __all__ = [
     "ResiliencePolicy",
     "ResilienceSettings",
     "RetryPolicy",
+    "RetrySettings",
     "Telemetry",
     "TelemetrySettings",
     "TextFormatter",
