@@ -21,9 +21,11 @@ MASK: Final = "***"
 # scheme://user:password@host. The password ends at the last "@" before the first "/", "?" or
 # "#" (how urllib splits a netloc) or, when there is none, at the first "@" (how SQLAlchemy
 # reads a password that contains "/"): whichever reaches further, so neither parser's view of
-# the password can show through.
-URL_USERINFO: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/?#@\s]*:)(?:[^\s/?#]*|[^@\s]*)@")
-
+# the password can show through. Every part is bounded, so hostile text (``a://b:`` repeated)
+# costs linear time; no \b before the scheme, so a long word before it cannot hide it.
+URL_USERINFO: Final = re.compile(
+    r"([a-zA-Z][a-zA-Z0-9+.\-]{0,31}://[^:/?#@\s]{0,256}:)(?:[^\s/?#]{0,1024}|[^@\s]{0,1024})@"
+)
 _PAIR_KEY: Final = re.compile(
     r"""(?:
         (?:\bb)?(?P<q>["'])(?P<qkey>[^"'\\\r\n]{1,128})(?P=q)

@@ -154,3 +154,20 @@ def test_xml_elements_under_secret_names_are_masked() -> None:
 def test_binary_bytes_are_masked_whole() -> None:
     """Bytes that are not text (an HPACK block, whose values are huffman-coded) become ``<N bytes>``."""
     assert redact([b"\x82\x86\x84A\x8a\x08\x9d", b"plain text\r\n"]) == ["<7 bytes>", "b'plain text\\r\\n'"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("unit", "count"),
+    [("a://b:", 50_000), ("a.a.", 150_000), ("x:", 100_000)],
+    ids=["userinfo", "scheme", "pairs"],
+)
+def test_hostile_text_takes_linear_time(unit: str, count: int) -> None:
+    """Repeated URL-like fragments (a logged, hostile URL) are redacted in linear, not quadratic, time."""
+    text = unit * count + " token=t"
+    assert redact_text(text).endswith(" token=***")
+
+
+def test_long_word_before_scheme_does_not_hide_the_password() -> None:
+    """A DSN glued to a long word is still found."""
+    assert redact_text("x" * 40 + "_postgresql://u:pw@h/db") == "x" * 40 + "_postgresql://u:***@h/db"
