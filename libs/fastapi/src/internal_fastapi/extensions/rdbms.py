@@ -55,9 +55,9 @@ except ImportError as exc:  # pragma: no cover - the extra is in the test enviro
 
 __all__ = [
     "DatabaseDep",
+    "PAGING_PARAMETERS",
     "SessionDep",
     "TransactionDep",
-    "PAGING_PARAMETERS",
     "cursor_page_response",
     "filters_dependency",
     "get_database",
@@ -76,8 +76,8 @@ PAGING_PARAMETERS: Final = frozenset(
     {"cursor", "limit", "offset", "order", "order_by", "page", "size", "sort"}
 )
 """Query parameters that :func:`filters_dependency` never treats as filters."""
-T = TypeVar("T")
-R = TypeVar("R")
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def register_rdbms_errors(mapper: ErrorMapper) -> None:
@@ -181,9 +181,9 @@ def keyset_pagination(
     return cursor_pagination(default_limit=default_limit, max_limit=max_limit, raw=True)
 
 
-def offset_page_response(page: Page[R], item: Callable[[R], T]) -> OffsetPageResponse[T]:
+def offset_page_response(page: Page[_R], item: Callable[[_R], _T]) -> OffsetPageResponse[_T]:
     """Turn an ``internal_rdbms`` :class:`~internal_rdbms.Page` into an :class:`OffsetPageResponse`."""
-    return OffsetPageResponse[T](
+    return OffsetPageResponse[_T](
         items=[item(row) for row in page.items],
         limit=page.limit,
         offset=page.offset,
@@ -192,9 +192,9 @@ def offset_page_response(page: Page[R], item: Callable[[R], T]) -> OffsetPageRes
     )
 
 
-def cursor_page_response(page: CursorPage[R], item: Callable[[R], T]) -> CursorPageResponse[T]:
+def cursor_page_response(page: CursorPage[_R], item: Callable[[_R], _T]) -> CursorPageResponse[_T]:
     """Turn an ``internal_rdbms`` :class:`~internal_rdbms.CursorPage` into a :class:`CursorPageResponse`."""
-    return CursorPageResponse[T](
+    return CursorPageResponse[_T](
         items=[item(row) for row in page.items], limit=page.limit, next_cursor=page.next_cursor
     )
 
