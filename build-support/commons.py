@@ -48,13 +48,29 @@ def library_resolves(lib):
     return parametrize(*_users(lib))
 
 
-def commons_library(lib, version, description, extras_require=None, entry_points=None):
-    """The requirements and the wheel of one library (for libs/<lib>/BUILD)."""
+def commons_library(
+    lib,
+    version,
+    description,
+    extras_require=None,
+    entry_points=None,
+    not_imported=(),
+    not_published=(),
+):
+    """The requirements and the wheel of one library (for libs/<lib>/BUILD).
+
+    The wheel's requirements are what Pants infers from the imports. `not_imported` names declared
+    runtime requirements no module imports (e.g. uvicorn[standard] for servers), `not_published` the
+    inferred ones that are for development only (type stubs). `.ci/check_wheels.py` proves the
+    result equals pyproject.toml.
+    """
     python_requirements(name="reqs", source="pyproject.toml", resolve=library_resolves(lib))
     python_distribution(
         name="dist",
         # The wheel must own every parametrized copy of the sources, or dependents fail to package.
-        dependencies=[f"libs/{lib}/src/internal_{lib}@resolve={r}" for r in _users(lib)],
+        dependencies=[f"libs/{lib}/src/internal_{lib}@resolve={r}" for r in _users(lib)]
+        + [f"libs/{lib}:reqs#{req}@resolve={lib}" for req in not_imported]
+        + [f"!!libs/{lib}:reqs#{req}@resolve={r}" for req in not_published for r in _users(lib)],
         provides=python_artifact(
             name=f"internal-{lib}",
             version=version,
