@@ -225,3 +225,34 @@ def test_text_traceback_cannot_forge_a_record() -> None:
     lines = buffer.getvalue().splitlines()
     assert lines[1:]
     assert all(line.startswith("  ") for line in lines[1:])
+
+
+def test_unprintable_extra_does_not_lose_the_record(output: io.StringIO) -> None:
+    """An extra whose ``str`` and ``repr`` raise does not lose the record."""
+
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    get_logger("t.broken").warning("kept", extra={"thing": Broken()})
+    text = output.getvalue()
+    assert ("kept" in text, "thing" in text, text.count("\n")) == (True, True, 1)
+
+
+def test_queued_traceback_is_indented_in_text() -> None:
+    """A traceback rendered before the queue is still redacted and indented in text output."""
+    buffer = io.StringIO()
+    configure_logging(stream=buffer, json=False, queue=True)
+    try:
+        try:
+            raise ValueError("token=abc\nforged line")
+        except ValueError:
+            get_logger("t.qtb").exception("failed")
+    finally:
+        shutdown_logging()
+    lines = buffer.getvalue().splitlines()
+    assert all(line.startswith("  ") for line in lines[1:])
+    assert ("token=***" in buffer.getvalue(), "abc" in buffer.getvalue()) == (True, False)

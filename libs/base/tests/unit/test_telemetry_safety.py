@@ -157,3 +157,26 @@ def test_exit_without_enter_is_an_error() -> None:
     """Exiting a span instance that this context never entered says so."""
     with pytest.raises(RuntimeError, match="did not enter"):
         span("never").__exit__(None, None, None)
+
+
+def test_links_bytes_and_lists_are_redacted(telemetry: Telemetry) -> None:
+    """Link attributes, bytes attributes and string lists follow the same policy."""
+    with span("linked") as first:
+        pass
+    link = trace.Link(first.get_span_context(), {"session_id": "s1", "note": "plain"})
+    with get_tracer().start_as_current_span("linking", links=[link]) as current:
+        current.set_attribute("payload", b"password=hunter2")
+        current.set_attribute("hosts", ["a", "redis://:pw@h/0"])
+        current.set_attribute("api_keys", ["k1", "k2"])
+    recorded = exported(telemetry)[1]
+    assert dict(recorded.links[0].attributes or {}) == {"session_id": "***", "note": "plain"}
+    assert dict(recorded.attributes or {}) == {
+        "payload": "b'password=***'",
+        "hosts": ("a", "redis://:***@h/0"),
+        "api_keys": ("***", "***"),
+    }
+
+
+def test_exporter_flushes_through_the_wrapper(telemetry: Telemetry) -> None:
+    """Flushing the provider reaches the wrapped exporter."""
+    assert telemetry.tracer_provider.force_flush() is True
