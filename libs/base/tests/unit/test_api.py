@@ -7,35 +7,69 @@ import importlib
 import pytest
 
 import internal_base
+from internal_testing.public_api import assert_public_api
 
-MODULES = ["context", "errors", "health", "logging", "redaction", "resilience", "settings", "telemetry"]
+# Public submodules whose names the package root re-exports.
+MODULES = [
+    "context",
+    "errors",
+    "health",
+    "logging",
+    "logging_config",
+    "redaction",
+    "resilience",
+    "secrets",
+    "settings",
+    "telemetry",
+]
+# Third-party names that public submodules re-export for convenience; the root does not.
+THIRD_PARTY = {"SecretBytes", "SecretStr", "SettingsConfigDict"}
 
 
-def test_all_is_sorted() -> None:
-    """``__all__`` is sorted."""
-    assert internal_base.__all__ == sorted(internal_base.__all__)
+@pytest.mark.parametrize(
+    "module",
+    [
+        "internal_base",
+        "internal_base.context",
+        pytest.param(
+            "internal_base.cursor",
+            marks=pytest.mark.xfail(
+                strict=True, reason="cursor.__all__ is in isort order, not sorted(); owner to sort it"
+            ),
+        ),
+        "internal_base.errors",
+        "internal_base.health",
+        "internal_base.logging",
+        "internal_base.logging_config",
+        "internal_base.redaction",
+        "internal_base.resilience",
+        "internal_base.secrets",
+        "internal_base.settings",
+        "internal_base.telemetry",
+    ],
+)
+def test_public_api(module: str) -> None:
+    """Each public module has a sorted, resolvable, complete and documented ``__all__``."""
+    assert_public_api(module)
 
 
-def test_all_names_resolve() -> None:
-    """Every name in ``__all__`` is an attribute of the package."""
-    assert [name for name in internal_base.__all__ if not hasattr(internal_base, name)] == []
-
-
-def test_all_matches_public_submodules() -> None:
-    """``__all__`` is the union of the public submodules' ``__all__`` (minus re-exported pydantic names)."""
+def test_root_reexports_every_public_submodule() -> None:
+    """The root's ``__all__`` is the union of the public submodules' (minus third-party names)."""
     expected: set[str] = set()
     for module in MODULES:
         expected.update(importlib.import_module(f"internal_base.{module}").__all__)
-    expected -= {"SecretStr", "SettingsConfigDict"}
-    assert set(internal_base.__all__) == expected
+    assert set(internal_base.__all__) == expected - THIRD_PARTY
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_submodule_all_sorted_and_resolvable(module: str) -> None:
-    """Each public submodule has a sorted, resolvable ``__all__``."""
-    mod = importlib.import_module(f"internal_base.{module}")
-    assert mod.__all__ == sorted(mod.__all__)
-    assert all(hasattr(mod, name) for name in mod.__all__)
+def test_version_is_a_string() -> None:
+    """``internal_base.__version__`` is the installed distribution's version (or the source fallback)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        expected = version("internal-base")
+    except PackageNotFoundError:  # pragma: no cover - source checkout without metadata
+        expected = "0.0.0+source"
+    assert internal_base.__version__ == expected
 
 
 @pytest.mark.parametrize(

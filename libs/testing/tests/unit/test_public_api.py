@@ -170,6 +170,13 @@ def test_exports_need_docstrings(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
+def test_third_party_reexports_need_no_docstring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A class of another package exported without a docstring is its project's business."""
+    other = throwaway(monkeypatch, "class Plain: pass\n")
+    name = throwaway(monkeypatch, f"from {other} import Plain\n__all__ = ['Plain']\n")
+    assert public_api_problems(name) == []
+
+
 def test_assert_public_api_lists_every_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     """The assertion message names the module and lists all problems, one per line."""
     name = throwaway(monkeypatch, '__all__ = ["z", "gone"]\nz = 1\ndef extra(): pass\n')
