@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from internal_aws import AwsSettings, SqsClient
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry
 from internal_fastapi import FastAPISettings, install
-from internal_fastapi.extensions.aws import SqsDep, get_sqs, install_sqs
+from internal_fastapi.extensions.aws import SqsDep, get_sqs, install_sqs, setup_sqs
 
 # internal_aws reads AwsSettings.load() when no settings are given once issue #12 lands there
 # (the same change renames register_health to health_check).
@@ -112,3 +113,28 @@ def test_installing_twice_is_refused(aws_settings: AwsSettings) -> None:
     install_sqs(app, aws_settings, queue_name="a")
     with pytest.raises(ConfigurationError, match="install_sqs"):
         install_sqs(app, aws_settings, queue_name="b")
+
+
+async def test_a_client_of_your_own_can_be_handed_over(aws_settings: AwsSettings, queue: str) -> None:
+    """``setup_sqs`` serves a client the app's own lifespan opens and closes."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with SqsClient(settings=aws_settings, queue_name=queue) as sqs:
+            setup_sqs(app, sqs)
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+    install(app, FastAPISettings(log_requests=False), health_registry=HealthRegistry())
+
+    @app.post("/jobs")
+    async def submit(sqs: SqsDep) -> dict[str, str]:
+        return {"message_id": await sqs.send("own-client")}
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            sent = (await http.post("/jobs")).json()["message_id"]
+    async with SqsClient(settings=aws_settings, queue_name=queue) as sqs:
+        received = await sqs.receive(wait_time=10)
+    assert [(m.message_id, m.body) for m in received] == [(sent, "own-client")]

@@ -13,7 +13,13 @@ from fastapi import FastAPI, Request
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry
 from internal_fastapi import FastAPISettings, install
-from internal_fastapi.extensions.http import HttpClientDep, get_http_client, install_http_client
+from internal_fastapi.extensions.http import (
+    HttpClientDep,
+    get_http_client,
+    install_http_client,
+    setup_http_client,
+)
+from internal_http import create_client
 
 from .siblings import http_settings, sibling
 
@@ -126,3 +132,26 @@ def test_installing_twice_is_refused() -> None:
     install_http_client(app, http_settings())
     with pytest.raises(ConfigurationError, match="already called"):
         install_http_client(app, http_settings())
+
+
+async def test_a_client_of_your_own_can_be_handed_over(downstream: str) -> None:
+    """``setup_http_client`` serves a client the app's own lifespan creates and closes."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with create_client(http_settings(base_url=downstream)) as client:
+            setup_http_client(app, client)
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+    install(app, FastAPISettings(log_requests=False), health_registry=HealthRegistry())
+
+    @app.get("/proxy")
+    async def proxy(http: HttpClientDep) -> object:
+        return (await http.get("/echo")).json()
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/proxy", headers={"X-Correlation-ID": "own-client"})
+    assert response.json()["correlation_id"] == "own-client"

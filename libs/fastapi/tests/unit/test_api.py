@@ -1,7 +1,8 @@
-"""The public API: curated ``__all__``, version, settings and the extensions boundary."""
+"""The public API: public modules and ``__all__``, version, settings and the extensions boundary."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
@@ -15,65 +16,37 @@ import internal_fastapi
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry
 from internal_fastapi import FastAPISettings, install
+from internal_testing.public_api import assert_public_api
 
 
-def test_all_is_sorted_and_complete() -> None:
-    """``__all__`` is sorted, unique, and every name resolves."""
-    names = internal_fastapi.__all__
-    assert names == sorted(names)
-    assert len(set(names)) == len(names)
-    assert all(hasattr(internal_fastapi, name) for name in names)
+@pytest.mark.parametrize(
+    "module",
+    [
+        "internal_fastapi",
+        "internal_fastapi.config",
+        "internal_fastapi.dependencies",
+        "internal_fastapi.errors",
+        "internal_fastapi.middleware",
+        "internal_fastapi.pagination",
+        "internal_fastapi.responses",
+        "internal_fastapi.extensions.aws",
+        "internal_fastapi.extensions.cache",
+        "internal_fastapi.extensions.http",
+        "internal_fastapi.extensions.rdbms",
+    ],
+)
+def test_public_api(module: str) -> None:
+    """Each public module has a sorted, complete ``__all__`` of documented names."""
+    assert_public_api(module)
 
 
-def test_all_lists_the_public_api() -> None:
-    """The curated list is exactly the public API."""
-    assert internal_fastapi.__all__ == [
-        "ApiError",
-        "ApiResponse",
-        "BadRequestError",
-        "BearerAuth",
-        "ConflictError",
-        "CorrelationIdMiddleware",
-        "CursorCodec",
-        "CursorPageResponse",
-        "CursorParams",
-        "ErrorHandlingMiddleware",
-        "ErrorMapper",
-        "ErrorRule",
-        "FastAPISettings",
-        "FieldError",
-        "ForbiddenError",
-        "HealthDetails",
-        "InvalidCursorError",
-        "NotFoundError",
-        "OffsetPageResponse",
-        "OffsetParams",
-        "PROBLEM_CONTENT_TYPE",
-        "PageParams",
-        "PageResponse",
-        "ProblemDetail",
-        "RequestLoggingMiddleware",
-        "ServiceUnavailableError",
-        "StaticTokenVerifier",
-        "TokenVerifier",
-        "TooManyRequestsError",
-        "UnauthorizedError",
-        "ValidationProblemDetail",
-        "__version__",
-        "bearer_token",
-        "cursor_pagination",
-        "default_error_mapper",
-        "error_mapper",
-        "health_router",
-        "install",
-        "install_exception_handlers",
-        "is_valid_id",
-        "offset_pagination",
-        "page_pagination",
-        "problem_response",
-        "retry_after_header",
-        "settings_dependency",
-    ]
+@pytest.mark.parametrize(
+    "module", ["config", "dependencies", "errors", "middleware", "pagination", "responses"]
+)
+def test_the_root_re_exports_every_public_module(module: str) -> None:
+    """Every name of a public module is also importable from the package root."""
+    names = importlib.import_module(f"internal_fastapi.{module}").__all__
+    assert [name for name in names if getattr(internal_fastapi, name, None) is None] == []
 
 
 def test_version_is_a_pep440_string() -> None:

@@ -132,3 +132,22 @@ async def test_long_sort_values_still_make_bound_cursors() -> None:
             assert len(first["next_cursor"]) > 2048
             second = (await http.get("/a/items", params={"cursor": first["next_cursor"]})).json()
     assert (first["items"], second["items"]) == (["aaaaa", "bbbbb"], ["ccccc"])
+
+
+async def test_the_bound_codec_hides_its_key() -> None:
+    """``params.codec`` shows no secret, says whether it is keyed and refuses non-string purposes."""
+    seen: list[Any] = []
+    app = FastAPI()
+    install(app, FastAPISettings(cursor_secret=SECRET, log_requests=False), health_registry=HealthRegistry())
+
+    @app.get("/codec")
+    async def codec(page: Annotated[CursorParams, Depends(page_params)]) -> dict[str, str]:
+        seen.append(page.codec)
+        return {}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        await http.get("/codec")
+    assert SECRET not in repr(seen[0])
+    assert seen[0].ephemeral is False
+    with pytest.raises(TypeError, match="purpose"):
+        seen[0].encode({"v": 1}, purpose=None)
