@@ -46,6 +46,11 @@ _ESCAPED: Final = {
 _BARE_VALUE: Final = re.compile(
     r"(?:(?:bearer|basic|digest|token|negotiate|aws4-hmac-sha256)\s+)?[^\s\"'&,;}]+", re.IGNORECASE
 )
+# A Cookie or Authorization header value holds several "; "- or ", "-separated parts
+# (``a=1; session=abc``, ``Digest username="u", response="..."``): unquoted, it runs to the end
+# of the line.
+_HEADER_VALUE: Final = re.compile(r"[^\r\n]+")
+_WHOLE_LINE_KEYS: Final = ("cookie", "authorization")
 _CLOSING: Final = {"[": "]", "(": ")", "{": "}"}
 # <SessionToken>value</SessionToken> as in STS, IMDS and other XML bodies.
 _ELEMENT: Final = re.compile(
@@ -86,7 +91,8 @@ def redact_pairs(text: str, is_secret: Callable[[str], bool]) -> str:
         key = match.group("qkey") or match.group("ekey") or match.group("key")
         if position >= len(text) or not is_secret(key):
             continue
-        masked, end = _masked_value(text, position)
+        lowered = key.lower()
+        masked, end = _masked_value(text, position, any(name in lowered for name in _WHOLE_LINE_KEYS))
         if end == position:
             continue
         pieces.append(text[copied:position])
@@ -112,7 +118,7 @@ def redact_elements(text: str, is_secret: Callable[[str], bool]) -> str:
     return _ELEMENT.sub(mask, text)
 
 
-def _masked_value(text: str, start: int) -> tuple[str, int]:
+def _masked_value(text: str, start: int, whole_line: bool) -> tuple[str, int]:
     """The mask for the value starting at ``start`` and the index where that value ends."""
     char = text[start]
     prefix = ""
@@ -132,7 +138,7 @@ def _masked_value(text: str, start: int) -> tuple[str, int]:
         return f"\\{quote}{MASK}\\{quote}", escaped.end()
     if char in _CLOSING:
         return MASK, _bracket_end(text, start)
-    bare = _BARE_VALUE.match(text, start)
+    bare = (_HEADER_VALUE if whole_line else _BARE_VALUE).match(text, start)
     return (MASK, bare.end()) if bare is not None else ("", start)
 
 

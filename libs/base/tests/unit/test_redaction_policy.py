@@ -171,3 +171,16 @@ def test_hostile_text_takes_linear_time(unit: str, count: int) -> None:
 def test_long_word_before_scheme_does_not_hide_the_password() -> None:
     """A DSN glued to a long word is still found."""
     assert redact_text("x" * 40 + "_postgresql://u:pw@h/db") == "x" * 40 + "_postgresql://u:***@h/db"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Cookie: theme=dark; session=abc\nAccept: */*", "Cookie: ***\nAccept: */*"),
+        ("Set-Cookie: sid=abc; Path=/; HttpOnly", "Set-Cookie: ***"),
+        ('Authorization: Digest username="u", response="abc"', "Authorization: ***"),
+    ],
+)
+def test_cookie_and_authorization_lines_are_masked_to_the_end(text: str, expected: str) -> None:
+    """An unquoted Cookie or Authorization value hides every part, not only the first."""
+    assert redact_text(text) == expected
