@@ -35,7 +35,7 @@ async def main(url, prefix, mode):
             fences = []
             async def worker():
                 for _ in range(50):
-                    async with c.lock("counter", ttl=5, retry_interval=0.005) as lock:
+                    async with c.lock("counter", ttl=30, timeout=120, retry_interval=0.005) as lock:
                         value = int(await c.get("n") or 0)
                         await c.set("n", value + 1)
                         fences.append(lock.fencing_token)
@@ -68,7 +68,7 @@ async def child(url: str, prefix: str, mode: str) -> AsyncIterator[asyncio.subpr
         await proc.wait()
 
 
-async def read_line(proc: asyncio.subprocess.Process, timeout: float = 15) -> str:
+async def read_line(proc: asyncio.subprocess.Process, timeout: float = 60) -> str:
     """One stdout line of ``proc``."""
     assert proc.stdout is not None
     return (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode().strip()
@@ -176,7 +176,7 @@ async def test_two_processes_exact_counter(make_client: Callable[..., CacheClien
 
     async def worker(fences: list[int]) -> None:
         for _ in range(50):
-            async with client.lock("counter", ttl=5, retry_interval=0.005) as lock:
+            async with client.lock("counter", ttl=30, timeout=120, retry_interval=0.005) as lock:
                 value = int(await client.get("n") or 0)
                 await client.set("n", value + 1)
                 fences.append(lock.fencing_token)
@@ -185,7 +185,7 @@ async def test_two_processes_exact_counter(make_client: Callable[..., CacheClien
         assert await read_line(proc) == "ready"
         mine: list[int] = []
         await asyncio.gather(*(worker(mine) for _ in range(10)))
-        theirs = [int(x) for x in (await read_line(proc, timeout=60)).split()]
+        theirs = [int(x) for x in (await read_line(proc, timeout=180)).split()]
         assert await proc.wait() == 0
     assert await client.get("n") == b"1000"
     assert len(mine) == len(theirs) == 500

@@ -15,7 +15,7 @@ async def test_exclusion_and_fencing_across_clients(make_client: Callable[..., C
 
     async def worker(c: CacheClient) -> None:
         for _ in range(10):
-            async with c.lock("counter", ttl=5, retry_interval=0.002) as lock:
+            async with c.lock("counter", ttl=30, timeout=120, retry_interval=0.002) as lock:
                 value = int(await c.get("n") or 0) + 1
                 await c.set("n", value)
                 observed.append((lock.fencing_token, value))

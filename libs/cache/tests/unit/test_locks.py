@@ -101,7 +101,7 @@ async def test_mutual_exclusion_between_tasks(cache: CacheClient) -> None:
 
     async def worker() -> None:
         for _ in range(10):
-            async with cache.lock("counter-lock", ttl=5, retry_interval=0.001):
+            async with cache.lock("counter-lock", ttl=30, timeout=120, retry_interval=0.005):
                 value = int(await cache.get("counter") or 0)
                 await asyncio.sleep(0)
                 await cache.set("counter", value + 1)
