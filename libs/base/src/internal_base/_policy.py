@@ -167,7 +167,7 @@ class ResilienceSettings(BaseModel):
             for part in path[:-1]:
                 existing = section.get(part)
                 if isinstance(existing, BaseModel):
-                    existing = existing.model_dump()
+                    existing = existing.model_dump(exclude_unset=True)
                 child: dict[str, Any] = dict(existing) if isinstance(existing, dict) else {}
                 section[part] = child
                 section = child

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from internal_base.errors import CircuitOpenError, ConfigurationError
-from internal_base.resilience import Backoff, ResilienceSettings, testing
+from internal_base.resilience import Backoff, ResilienceSettings, RetrySettings, testing
 from internal_base.settings import LibrarySettings
 
 
@@ -133,6 +133,12 @@ def test_flat_keys_of_the_first_shape_are_read_into_sections() -> None:
         "jitter": False,
     }
     assert (settings.breaker.failure_threshold, settings.breaker.reset_timeout) == (3, 6)
+
+
+def test_a_flat_key_merges_into_a_given_section_object() -> None:
+    """A flat key beside a section given as a model keeps that section's other values."""
+    settings = ResilienceSettings.model_validate({"attempts": 5, "retry": RetrySettings(total_timeout=4)})
+    assert (settings.retry.attempts, settings.retry.total_timeout) == (5, 4)
 
 
 def test_flat_and_nested_spelling_of_one_value_is_rejected() -> None:

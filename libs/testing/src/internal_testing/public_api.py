@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import enum
 import importlib
 import inspect
 import textwrap
@@ -155,10 +154,5 @@ def _has_docstring(value: object) -> bool:
             issubclass(value, tuple) and hasattr(value, "_fields")
         )
         if generated and doc.startswith(f"{value.__name__}("):
-            return False
-        if issubclass(value, enum.Enum) and doc in {
-            "An enumeration.",
-            "Create a collection of name/value pairs.",
-        }:
             return False
     return True

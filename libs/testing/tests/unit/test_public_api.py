@@ -79,6 +79,9 @@ def make() -> Widget:
 
 def _helper() -> None:
     pass
+
+
+Widget.kind = "plain"  # binds an attribute, not a module name
 '''
 
 
