@@ -30,7 +30,9 @@ from internal_fastapi.extensions.rdbms import (
     keyset_pagination,
     setup_database,
 )
-from internal_rdbms import Base, Database, DatabaseSettings, IntPrimaryKeyMixin, Repository, paginate_keyset
+from internal_rdbms import Base, Database, IntPrimaryKeyMixin, Repository, paginate_keyset
+
+from .siblings import rdbms_settings
 
 auth = BearerAuth(StaticTokenVerifier({"admin-token": "admin"}))
 # Health details for the same token; anonymous probes still get the status.
@@ -73,7 +75,7 @@ def build_app(postgres_url: str, redis_url: str, key_prefix: str, registry: Heal
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Generous check timeouts: readiness must say "healthy" on a busy machine too.
         database = Database(
-            DatabaseSettings(url=postgres_url, health_check_timeout=30), health_registry=registry
+            rdbms_settings(url=postgres_url, health_check_timeout=30), health_registry=registry
         )
         cache = CacheClient.from_settings(
             CacheSettings(url=redis_url, key_prefix=key_prefix), health_registry=registry

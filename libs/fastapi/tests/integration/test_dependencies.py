@@ -31,7 +31,9 @@ from internal_fastapi.extensions.rdbms import (
     offset_page_response,
     setup_database,
 )
-from internal_rdbms import Database, DatabaseSettings, paginate_offset
+from internal_rdbms import Database, paginate_offset
+
+from .siblings import rdbms_settings
 
 notes_page = offset_pagination(default_limit=2, max_limit=10)
 
@@ -100,7 +102,7 @@ def _routes(app: FastAPI) -> None:
 def _app(database_url: str, cache_url: str, prefix: str, *, create_tables: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(DatabaseSettings(url=database_url), register_health=False)
+        database = Database(rdbms_settings(url=database_url), health_registry=HealthRegistry())
         cache = CacheClient.from_url(
             cache_url, key_prefix=prefix, retry_attempts=1, socket_connect_timeout=5, socket_timeout=5
         )

@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from internal_base.health import HealthRegistry
 from internal_cache import CacheClient, CacheSettings
 from internal_fastapi import BearerAuth, FastAPISettings, install
-from internal_rdbms import Database, DatabaseSettings
+from internal_rdbms import Database
+
+from .siblings import rdbms_settings
 
 GHOST_USER = "ghost_user_7f3a"
 GHOST_DB = "ghost_db_7f3a"
@@ -31,15 +33,15 @@ def _build(postgres_url: str, registry: HealthRegistry) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         up = Database(  # a generous timeout: "healthy" must hold on a busy machine
-            DatabaseSettings(url=postgres_url, health_check_name="main", health_check_timeout=30),
+            rdbms_settings(url=postgres_url, health_check_name="main", health_check_timeout=30),
             health_registry=registry,
         )
         no_role = Database(
-            DatabaseSettings(url=f"postgresql://{GHOST_USER}@{host}/postgres", health_check_name="users"),
+            rdbms_settings(url=f"postgresql://{GHOST_USER}@{host}/postgres", health_check_name="users"),
             health_registry=registry,
         )
         no_db = Database(
-            DatabaseSettings(url=f"postgresql://postgres@{host}/{GHOST_DB}", health_check_name="orders"),
+            rdbms_settings(url=f"postgresql://postgres@{host}/{GHOST_DB}", health_check_name="orders"),
             health_registry=registry,
         )
         cache = CacheClient.from_settings(

@@ -34,8 +34,8 @@ from internal_fastapi._responses import CursorPageResponse, OffsetPageResponse
 try:
     from sqlalchemy.ext.asyncio import AsyncSession  # pants: no-infer-dep
 
+    import internal_rdbms  # pants: no-infer-dep
     from internal_rdbms import (
-        ConflictError,  # pants: no-infer-dep
         CursorPage,  # pants: no-infer-dep
         Database,  # pants: no-infer-dep
         Filter,  # pants: no-infer-dep
@@ -69,6 +69,18 @@ __all__ = [
     "setup_database",
 ]
 
+
+def _renamed(name: str, before: str) -> type[RdbmsError]:
+    # internal_rdbms gives its generic names a prefix (issue #12); accept either side of the rename.
+    found: type[RdbmsError] | None = getattr(internal_rdbms, name, None) or getattr(
+        internal_rdbms, before, None
+    )
+    if found is None:  # pragma: no cover - one of the two always exists
+        raise ImportError(f"internal_rdbms defines neither {name} nor {before}")
+    return found
+
+
+_CONFLICT = _renamed("RdbmsConflictError", "ConflictError")
 _STATE_KEY = "commons_database"
 _MAX_NAME_SHOWN: Final = 64
 
@@ -90,9 +102,7 @@ def register_rdbms_errors(mapper: ErrorMapper) -> None:
     mapper.register(RdbmsError, 500, "database_error")
     mapper.register(LookupError, 404, "not_found", expose=True, within=RdbmsError)
     mapper.register(InvalidQueryError, 400, "invalid_query", expose=True)
-    mapper.register(
-        ConflictError, 409, "conflict", detail="The request conflicts with data that already exists."
-    )
+    mapper.register(_CONFLICT, 409, "conflict", detail="The request conflicts with data that already exists.")
     mapper.register(
         TransactionConflictError,
         409,
