@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -153,6 +153,22 @@ class ResilienceSettings(BaseModel):
     )
     retry: RetrySettings = Field(default_factory=RetrySettings, description="The retry loop.")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings, description="The circuit breaker.")
+
+    if TYPE_CHECKING:  # the signature type checkers see: the sections and the flat keys read into them
+
+        def __init__(
+            self,
+            *,
+            timeout: float | None = None,
+            retry: RetrySettings | dict[str, Any] = ...,
+            breaker: BreakerSettings | dict[str, Any] = ...,
+            attempts: int = ...,
+            total_timeout: float | None = ...,
+            initial_wait: float = ...,
+            max_wait: float = ...,
+            failure_threshold: int = ...,
+            reset_timeout: float = ...,
+        ) -> None: ...
 
     @model_validator(mode="before")
     @classmethod

@@ -248,3 +248,11 @@ async def test_errors_outside_failure_on_do_not_open_the_breaker() -> None:
         with pytest.raises(Missing):
             await policy.run(missing)
     assert policy.breaker.state == "closed"
+
+
+def test_constructor_takes_sections_and_flat_keys() -> None:
+    """Keyword construction accepts section models, dicts and the flat keys (type-checked too)."""
+    settings = ResilienceSettings(retry=RetrySettings(attempts=2), breaker={"reset_timeout": 9}, timeout=1)
+    flat = ResilienceSettings(attempts=4, failure_threshold=2)
+    assert (settings.retry.attempts, settings.breaker.reset_timeout, settings.timeout) == (2, 9, 1)
+    assert (flat.retry.attempts, flat.breaker.failure_threshold) == (4, 2)
