@@ -209,3 +209,14 @@ def test_public_api_module_imports_no_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_version_is_the_installed_distributions() -> None:
+    """internal_testing.__version__ is the installed version (or the source-checkout fallback)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        expected = version("internal-testing")
+    except PackageNotFoundError:  # pragma: no cover - source checkout without metadata
+        expected = "0.0.0+source"
+    assert internal_testing.__version__ == expected
