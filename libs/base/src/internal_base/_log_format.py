@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Container
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -29,6 +29,7 @@ CONTEXT_FIELDS: Final = ("correlation_id", "request_id", "trace_id", "span_id")
 STANDARD_FIELDS: Final = frozenset(
     {"timestamp", "level", "logger", "message", *CONTEXT_FIELDS, "exc_info", "stack_info"}
 )
+_RECORD_FIELDS: Final = STANDARD_FIELDS - {"exc_info", "stack_info"}
 _TEXT_FORMAT: Final = "%(asctime)s %(levelname)-8s %(name)s [%(correlation_id)s] %(message)s"
 _JSON_FIELDS: Final = ("levelname", "name", "message", *CONTEXT_FIELDS)
 _SKIP: Final = RESERVED_KEYS | {"exc_info", "stack_info"}
@@ -60,7 +61,7 @@ def _escape_block(text: str) -> str:
     return "\n".join(f"  {line}" for line in lines)
 
 
-def renamed(key: str, taken: Mapping[str, object]) -> str:
+def renamed(key: str, taken: Container[object]) -> str:
     """``extra_<key>`` (prefixed again while that name is ``taken`` too)."""
     name = f"extra_{key}"
     while name in taken:
@@ -109,17 +110,6 @@ class JsonFormatter(_BaseJsonFormatter):
         # would build per call.
         self._encoder = _RedactingEncoder(ensure_ascii=False)
 
-    def format(self, record: logging.LogRecord) -> str:
-        """Format ``record``; a dict message's keys named like standard fields are renamed first."""
-        msg = record.msg
-        if isinstance(msg, dict) and not STANDARD_FIELDS.isdisjoint(msg):
-            record.msg = {(renamed(k, msg) if k in STANDARD_FIELDS else k): v for k, v in msg.items()}
-            try:
-                return super().format(record)
-            finally:
-                record.msg = msg
-        return super().format(record)
-
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Serialise with the shared encoder; U+0085/U+2028/U+2029 escaped so a record stays one line."""
         line = self._encoder.encode(log_data)
@@ -138,7 +128,10 @@ class JsonFormatter(_BaseJsonFormatter):
         log_data["message"] = attrs.get("message")
         for name in CONTEXT_FIELDS:
             log_data[name] = attrs.get(name)
-        log_data.update(message_dict)
+        for key, value in message_dict.items():  # a dict message, exc_info, stack_info
+            if key in _RECORD_FIELDS:  # set by RedactionFilter already; kept for a bare formatter
+                key = renamed(key, message_dict)
+            log_data[key] = value
         for key, value in attrs.items():
             if key not in _SKIP and key[0] != "_":
                 if key in STANDARD_FIELDS:

@@ -29,10 +29,12 @@ from internal_base._context import RESERVED_KEYS, _bound, _correlation_id, _requ
 from internal_base._errors import ConfigurationError
 from internal_base._log_format import (
     CONTEXT_FIELDS,
+    STANDARD_FIELDS,
     ColorFormatter,
     JsonFormatter,
     TextFormatter,
     redacted_text_of,
+    renamed,
 )
 from internal_base._redaction import MASK, is_secret_key, redact, redact_text
 from internal_base._settings import LibrarySettings
@@ -99,61 +101,71 @@ class RedactionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record in place (the message is formatted once, here)."""
         try:
-            self._redact(record)
+            args: object = record.args  # typed as tuple | Mapping, but callers can pass any sequence
+            if args:
+                # Strings are covered by redacting the final message below; containers need their keys.
+                if isinstance(args, tuple):
+                    # Rebuilt only when some argument is neither a string nor a scalar.
+                    for arg in args:
+                        if not isinstance(arg, str) and type(arg) not in _SCALARS:
+                            record.args = tuple(a if isinstance(a, str) else redact(a) for a in args)
+                            break
+                elif isinstance(args, Mapping):
+                    record.args = cast(Mapping[str, object], redact(args))
+                else:
+                    items = cast(Iterable[object], args)
+                    record.args = tuple(a if isinstance(a, str) else redact(a) for a in items)
+            msg = record.msg
+            if not isinstance(msg, str) and isinstance(msg, Mapping):
+                record.msg = _without_standard_names(cast(dict[object, object], redact(msg)))
+            else:
+                try:
+                    message = record.getMessage()
+                except Exception as exc:  # a malformed call: say so instead of raising
+                    message = (
+                        f"<malformed log call: {type(exc).__name__}: {exc}> "
+                        f"msg={redacted_text_of(msg)} args={redacted_text_of(record.args)}"
+                    )
+                record.msg = redact_text(message)
+                record.args = None
+            if record.exc_text:  # cached unredacted by a handler that ran before this one
+                record.exc_text = redact_text(record.exc_text)
+            attrs = record.__dict__
+            secret_keys = _SECRET_KEYS
+            for key, value in attrs.items():  # values are replaced in place; no key is added
+                if key in _NOT_EXTRA:
+                    continue
+                secret = secret_keys.get(key)
+                if secret is None:
+                    secret = _is_secret_key(key)
+                if secret:
+                    if value is not None:
+                        attrs[key] = MASK
+                    continue
+                kind = type(value)
+                if kind is str:
+                    redacted = redact_text(value)
+                    if redacted is not value:
+                        attrs[key] = redacted
+                elif kind not in _SCALARS:
+                    attrs[key] = redact(value)
         except Exception as exc:  # the caller's log call must never fail
             _mask_record(record, exc)
         return True
 
-    @staticmethod
-    def _redact(record: logging.LogRecord) -> None:
-        args: object = record.args  # typed as tuple | Mapping, but callers can pass any sequence
-        if args:
-            # Strings are covered by redacting the final message below; containers need their keys.
-            if isinstance(args, tuple):
-                # Rebuilt only when some argument is neither a string nor a scalar.
-                for arg in args:
-                    if not isinstance(arg, str) and type(arg) not in _SCALARS:
-                        record.args = tuple(a if isinstance(a, str) else redact(a) for a in args)
-                        break
-            elif isinstance(args, Mapping):
-                record.args = cast(Mapping[str, object], redact(args))
-            else:
-                items = cast(Iterable[object], args)
-                record.args = tuple(a if isinstance(a, str) else redact(a) for a in items)
-        msg = record.msg
-        if not isinstance(msg, str) and isinstance(msg, Mapping):
-            record.msg = redact(msg)
-        else:
-            try:
-                message = record.getMessage()
-            except Exception as exc:  # a malformed call: say so instead of raising
-                message = (
-                    f"<malformed log call: {type(exc).__name__}: {exc}> "
-                    f"msg={redacted_text_of(msg)} args={redacted_text_of(record.args)}"
-                )
-            record.msg = redact_text(message)
-            record.args = None
-        if record.exc_text:  # cached unredacted by a handler that ran before this one
-            record.exc_text = redact_text(record.exc_text)
-        attrs = record.__dict__
-        secret_keys = _SECRET_KEYS
-        for key, value in attrs.items():  # values are replaced in place; no key is added
-            if key in _NOT_EXTRA:
-                continue
-            secret = secret_keys.get(key)
-            if secret is None:
-                secret = _is_secret_key(key)
-            if secret:
-                if value is not None:
-                    attrs[key] = MASK
-                continue
-            kind = type(value)
-            if kind is str:
-                redacted = redact_text(value)
-                if redacted is not value:
-                    attrs[key] = redacted
-            elif kind not in _SCALARS:
-                attrs[key] = redact(value)
+
+def _without_standard_names(message: dict[object, object]) -> dict[object, object]:
+    """A dict message whose keys named like standard fields are renamed ``extra_<name>``.
+
+    Renamed here, before python-json-logger sees the dict: its own ``exc_info`` key would
+    otherwise hide the record's traceback.
+    """
+    if STANDARD_FIELDS.isdisjoint(message):
+        return message
+    return {
+        (renamed(key, message) if isinstance(key, str) and key in STANDARD_FIELDS else key): value
+        for key, value in message.items()
+    }
 
 
 def _mask_record(record: logging.LogRecord, exc: Exception) -> None:

@@ -195,7 +195,25 @@ def redact(value: object) -> object:
         return redact_text(value)  # type: ignore[arg-type]
     if kind in _SCALARS:
         return value
+    if kind is list or kind is tuple:
+        flat = _flat(value)  # type: ignore[arg-type]
+        if flat is not None:
+            return flat if kind is list else tuple(flat)
     return _Walk().value(value, 0)
+
+
+def _flat(value: list[object] | tuple[object, ...]) -> list[object] | None:
+    """A short list/tuple of scalars and strings redacted without a walk; None for any other."""
+    if len(value) > 16:
+        return None
+    for item in value:
+        kind = type(item)
+        if kind is not str and kind not in _SCALARS:
+            return None
+    first = value[0] if len(value) == 2 else None
+    if isinstance(first, str) and is_secret_key(first):
+        return [first, MASK]
+    return [redact_text(item) if isinstance(item, str) else item for item in value]
 
 
 class _Walk:
