@@ -72,11 +72,19 @@ class RetryPolicy:
         if bad:
             raise ConfigurationError(f"retry_on must hold exception types, got {bad!r}")
         if self.initial_wait is not None or self.max_wait is not None:
-            if self.wait is not _DEFAULT_WAIT:
-                raise ConfigurationError("give either wait=Backoff(...) or initial_wait/max_wait, not both")
-            object.__setattr__(self, "wait", self._legacy_wait(self.initial_wait, self.max_wait))
+            if self.wait is _DEFAULT_WAIT:
+                object.__setattr__(self, "wait", self._legacy_wait(self.initial_wait, self.max_wait))
+            elif not self._agrees(self.wait):  # equal values come from dataclasses.replace
+                raise ConfigurationError(
+                    "give either wait=Backoff(...) or initial_wait/max_wait, not both "
+                    f"(wait={self.wait!r}, initial_wait={self.initial_wait!r}, max_wait={self.max_wait!r})"
+                )
         object.__setattr__(self, "initial_wait", 0.0 if self.wait is None else self.wait.initial)
         object.__setattr__(self, "max_wait", 0.0 if self.wait is None else self.wait.maximum)
+
+    def _agrees(self, wait: Backoff | None) -> bool:
+        initial, maximum = (0.0, 0.0) if wait is None else (wait.initial, wait.maximum)
+        return self.initial_wait in (None, initial) and self.max_wait in (None, maximum)
 
     @staticmethod
     def _legacy_wait(initial_wait: float | None, max_wait: float | None) -> Backoff | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -118,9 +119,29 @@ def test_retry_policy_reads_its_schedule_back() -> None:
 
 
 def test_retry_policy_rejects_both_spellings() -> None:
-    """wait= together with initial_wait= is ambiguous and rejected."""
+    """wait= together with a different initial_wait= is ambiguous and rejected."""
     with pytest.raises(ConfigurationError, match="not both"):
         RetryPolicy(wait=Backoff(initial=1), initial_wait=2)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        RetryPolicy(),
+        RetryPolicy(initial_wait=0.01, max_wait=0.2),
+        RetryPolicy(wait=Backoff(initial=1)),
+        RetryPolicy(wait=None),
+    ],
+)
+def test_retry_policy_survives_dataclasses_replace(policy: RetryPolicy) -> None:
+    """dataclasses.replace keeps the schedule while changing another field."""
+    changed = dataclasses.replace(policy, attempts=7)
+    assert (changed.attempts, changed.wait, changed.initial_wait, changed.max_wait) == (
+        7,
+        policy.wait,
+        policy.initial_wait,
+        policy.max_wait,
+    )
 
 
 async def test_retry_policy_without_wait_retries_at_once() -> None:
