@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from commons_bench import BenchContext, Benchmark, Target, run_concurrently, run_sequentially, serve_asgi
-from internal_http import HttpClientSettings, create_client
+from internal_http import HttpSettings, create_client
 
 __all__ = ["app", "suite"]
 
@@ -44,7 +44,7 @@ async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
     """2,000 GETs sequentially and from 50 tasks, raw httpx vs create_client(), interleaved."""
     async with serve_asgi(app) as base_url:
         raw = httpx.AsyncClient(base_url=base_url)
-        commons = create_client(HttpClientSettings(base_url=base_url))
+        commons = create_client(HttpSettings(base_url=base_url))
         try:
 
             async def get_raw(index: int) -> None:

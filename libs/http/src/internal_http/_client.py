@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 
 from internal_base.context import inject_context
+from internal_base.health import HealthRegistry, default_registry
 
 from ._auth import ApiKeyAuth, BasicAuth, BearerAuth, SecretMarkingAuth
-from ._config import HttpClientSettings
+from ._config import HttpSettings
 from ._errors import Http2NotAvailableError
+from ._health import register_host_check
 from ._logging import install_httpx_filter
 from ._transport import BreakerRegistry, RetryTransport
 
@@ -48,8 +50,9 @@ _TRANSPORT_OPTIONS = frozenset({"limits", "verify", "cert", "http1", "http2"})
 
 
 def create_client(
-    settings: HttpClientSettings | None = None,
+    settings: HttpSettings | None = None,
     *,
+    health_registry: HealthRegistry | None = None,
     auth: httpx.Auth | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     breaker_registry: BreakerRegistry | None = None,
@@ -62,14 +65,23 @@ def create_client(
     and a request hook adds the correlation id and ``traceparent`` to every request. A filter
     on httpx's own logger masks secret query values in its ``HTTP Request`` lines.
 
+    With ``settings.health_check`` on (the default) and a ``base_url``, a non-critical health check
+    of the base URL's host (its breaker state and last error) is registered; closing the client
+    (``aclose()`` or leaving ``async with``) removes it.
+
     Args:
-        settings: Client settings; ``HttpClientSettings()`` (env/defaults) when ``None``.
+        settings: Client settings; ``HttpSettings.load()`` (init, env ``COMMONS_HTTP_*``, the
+            ``http:`` section of the YAML file named by ``COMMONS_CONFIG_FILE``, .env, defaults)
+            when ``None``.
+        health_registry: Where the health check goes (default: the process-wide
+            ``internal_base.health.default_registry()``); nothing is registered when
+            ``settings.health_check`` is off or there is no ``base_url``.
         auth: An ``httpx.Auth`` such as :class:`BearerAuth`, :class:`BasicAuth`, :class:`ApiKeyAuth`;
             any other ``httpx.Auth`` is wrapped in :class:`SecretMarkingAuth`, so the headers and
             query parameters it sets are masked in logs and never follow a redirect to another origin.
         transport: The transport to wrap (e.g. ``httpx.MockTransport`` in tests).
         breaker_registry: Share per-host breakers between clients; by default each client
-            gets its own (none when ``settings.breaker.enabled`` is false).
+            gets its own (none when ``settings.resilience.breaker.failure_threshold`` is 0).
         **httpx_kwargs: Passed to ``httpx.AsyncClient`` (override the settings); extra
             ``event_hooks`` run after the context hook.
 
@@ -82,9 +94,9 @@ def create_client(
     if ignored:
         raise TypeError(
             f"create_client() got transport options {ignored}, which httpx ignores when a transport "
-            "is set; configure them in HttpClientSettings (limits, verify, http2) or pass transport="
+            "is set; configure them in HttpSettings (limits, verify, http2) or pass transport="
         )
-    settings = settings if settings is not None else HttpClientSettings()
+    settings = settings if settings is not None else HttpSettings.load()
     install_httpx_filter()
     if settings.http2:
         require_extra("h2", "http2")
@@ -94,8 +106,16 @@ def create_client(
         )
     if isinstance(auth, httpx.Auth) and not isinstance(auth, _SELF_MARKING):
         auth = SecretMarkingAuth(auth)
-    if breaker_registry is None and settings.breaker.enabled:
-        breaker_registry = BreakerRegistry(settings.breaker)
+    resilience = settings.resilience
+    if breaker_registry is None and resilience.breaker.failure_threshold > 0:
+        breaker_registry = BreakerRegistry(resilience.breaker)
+    retry_transport = RetryTransport(
+        transport,
+        retry=resilience.retry,
+        timeout=resilience.timeout,
+        breaker_registry=breaker_registry,
+        log_headers=settings.log_headers,
+    )
     hooks: dict[str, list[Any]] = {"request": [inject_context_hook], "response": []}
     for kind, extra_hooks in (httpx_kwargs.pop("event_hooks", None) or {}).items():
         hooks.setdefault(kind, []).extend(extra_hooks)
@@ -106,12 +126,11 @@ def create_client(
         "follow_redirects": settings.follow_redirects,
         "auth": auth,
         "event_hooks": hooks,
-        "transport": RetryTransport(
-            transport,
-            retry=settings.retry,
-            breaker_registry=breaker_registry,
-            log_headers=settings.log_headers,
-        ),
+        "transport": retry_transport,
     }
     options.update(httpx_kwargs)
-    return httpx.AsyncClient(**options)
+    client = httpx.AsyncClient(**options)
+    if settings.health_check and client.base_url.host:
+        registry = health_registry if health_registry is not None else default_registry()
+        register_host_check(registry, retry_transport, client.base_url)
+    return client

@@ -1,4 +1,10 @@
-"""Typed settings for the HTTP client factory."""
+"""Typed settings of the HTTP client factory: ``HttpSettings`` and its sections.
+
+The resilience section is internal_base's ``ResilienceSettings`` (``retry``, ``breaker``,
+``timeout``) in its HTTP flavour: :class:`RetryConfig` and :class:`BreakerConfig` are the base
+sections plus the rules only HTTP has (which methods and statuses are retried, how long a
+``Retry-After`` may make the client wait), so a team tunes every library with the same keys.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import SettingsConfigDict
 
 from internal_base.redaction import redact_headers, redact_url
+from internal_base.resilience import BreakerSettings, ResilienceSettings, RetrySettings
 from internal_base.settings import LibrarySettings
 
 __all__ = [
     "DEFAULT_RETRY_METHODS",
     "DEFAULT_RETRY_STATUSES",
     "BreakerConfig",
-    "HttpClientSettings",
+    "HttpResilienceSettings",
+    "HttpSettings",
     "LimitsConfig",
     "RetryConfig",
     "TimeoutConfig",
@@ -26,6 +34,9 @@ DEFAULT_RETRY_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PU
 DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+# Top-level keys of the first settings shape -> where they live now.
+_MOVED = {"retry": "resilience.retry", "breaker": "resilience.breaker"}
 
 
 class TimeoutConfig(BaseModel):
@@ -61,27 +72,17 @@ class LimitsConfig(BaseModel):
         )
 
 
-class RetryConfig(BaseModel):
-    """When and how long the transport retries.
+class RetryConfig(RetrySettings):
+    """internal_base's ``RetrySettings`` (``attempts``, ``total_timeout``, ``backoff``) plus HTTP's rules.
 
     Attributes:
-        attempts: Total attempts including the first one (1 disables retries).
-        initial_wait: Base of the exponential backoff (full jitter) in seconds.
-        max_wait: Upper bound of a single backoff wait.
-        total_timeout: Budget for all attempts and waits; ``None`` = attempts only.
-        retry_after_cap: Longest ``Retry-After`` honoured; longer values are cut (and logged).
+        retry_after_cap: Longest ``Retry-After`` honoured, in seconds; longer values are cut (and logged).
         statuses: Response statuses that are retried.
-        methods: Methods retried without an ``Idempotency-Key``.
-        retry_non_idempotent: Retry every method (caller asserts the API is idempotent).
+        methods: Methods retried without an ``Idempotency-Key`` (the idempotent ones by default).
+        retry_non_idempotent: Retry every method (the caller asserts the API is idempotent).
     """
 
-    model_config = _FROZEN
-
-    attempts: int = Field(default=3, ge=1, le=100)
-    initial_wait: float = Field(default=0.1, ge=0)
-    max_wait: float = Field(default=5.0, ge=0)
-    total_timeout: float | None = Field(default=30.0, gt=0)
-    retry_after_cap: float = Field(default=60.0, ge=0)
+    retry_after_cap: float = Field(default=60.0, ge=0, allow_inf_nan=False)
     statuses: frozenset[int] = DEFAULT_RETRY_STATUSES
     methods: frozenset[str] = DEFAULT_RETRY_METHODS
     retry_non_idempotent: bool = False
@@ -99,37 +100,49 @@ class RetryConfig(BaseModel):
             raise ValueError(f"not HTTP status codes: {bad}")
         return value
 
-    @model_validator(mode="after")
-    def _wait_order(self) -> RetryConfig:
-        if self.initial_wait > self.max_wait:
-            raise ValueError("initial_wait must not exceed max_wait")
-        return self
 
+class BreakerConfig(BreakerSettings):
+    """internal_base's ``BreakerSettings`` for one breaker per scheme/host/port.
 
-class BreakerConfig(BaseModel):
-    """Per-host circuit breaker settings.
-
-    Attributes:
-        enabled: Give each scheme/host/port a breaker.
-        failure_threshold: Consecutive failed calls (a call counts once, however many
-            attempts it took) that open the host's breaker.
-        reset_timeout: Seconds an open breaker rejects calls before it lets one probe call
-            through; a successful probe closes it. Short by default so that a restarted
-            service is used again within seconds; raise it for a dependency that is slow to
-            recover or expensive to probe.
+    ``failure_threshold`` consecutive failed calls (a call counts once, however many attempts it
+    took) open the host's breaker; ``0`` turns breakers off. Only what the host did counts: a 5xx
+    answer or a failure at the host (refused, reset, timed out). A 429 (the host is alive and
+    asks for patience) and local errors (a full pool, an invalid header) never count.
+    ``reset_timeout`` (5 s) is short so that a restarted service is used again within seconds;
+    raise it for a dependency that is slow to recover or expensive to probe.
     """
 
-    model_config = _FROZEN
 
-    enabled: bool = True
-    failure_threshold: int = Field(default=5, ge=1)
-    reset_timeout: float = Field(default=5.0, gt=0)
+class HttpResilienceSettings(ResilienceSettings):
+    """internal_base's ``ResilienceSettings`` with the HTTP flavour of its ``retry`` and ``breaker``.
+
+    ``timeout`` bounds each attempt, from sending the request to receiving the response headers
+    (``None``: only the per-phase ``HttpSettings.timeout`` applies); an attempt that overruns it
+    fails with ``httpx.ReadTimeout`` and is retried like one.
+    """
+
+    retry: RetryConfig = Field(default_factory=RetryConfig, description="The retry loop and HTTP's rules.")
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig, description="The per-host breakers.")
 
 
-class HttpClientSettings(LibrarySettings):
+class HttpSettings(LibrarySettings):
     """Settings of :func:`internal_http.create_client` (env prefix ``COMMONS_HTTP_``, YAML ``http``).
 
-    Nested values use ``__`` in the environment, e.g. ``COMMONS_HTTP_RETRY__ATTEMPTS=5``.
+    Nested values use ``__`` in the environment, e.g. ``COMMONS_HTTP_RESILIENCE__RETRY__ATTEMPTS=5``;
+    in YAML ``http: {resilience: {retry: {attempts: 5}}}``. ``HttpSettings.load()`` reads init
+    values, the environment, the YAML file named by ``COMMONS_CONFIG_FILE``, ``.env`` and defaults.
+
+    Attributes:
+        base_url: Prefix of relative request URLs (``http://`` or ``https://``).
+        timeout: Per-phase httpx timeouts (connect, read, write, pool).
+        limits: Connection-pool limits.
+        resilience: Retries, per-host circuit breakers and the per-attempt timeout.
+        headers: Default headers of every request (masked in the repr).
+        http2: Use HTTP/2 (needs the ``internal-http[http2]`` extra).
+        follow_redirects: Follow redirects (credentials never follow one to another origin).
+        verify: Verify TLS certificates.
+        log_headers: Also log (redacted) request and response headers at DEBUG.
+        health_check: Register a health check for ``base_url``'s host (breaker state, last error).
     """
 
     model_config = SettingsConfigDict(
@@ -140,13 +153,23 @@ class HttpClientSettings(LibrarySettings):
     base_url: str = ""
     timeout: TimeoutConfig = TimeoutConfig()
     limits: LimitsConfig = LimitsConfig()
-    retry: RetryConfig = RetryConfig()
-    breaker: BreakerConfig = BreakerConfig()
+    resilience: HttpResilienceSettings = Field(default_factory=HttpResilienceSettings)
     headers: dict[str, str] = Field(default_factory=dict)
     http2: bool = False
     follow_redirects: bool = False
     verify: bool = True
     log_headers: bool = False
+    health_check: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_moved_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = sorted(key for key in _MOVED if key in data)
+            if moved:
+                where = ", ".join(f"{key} -> {_MOVED[key]}" for key in moved)
+                raise ValueError(f"http settings moved into the resilience section: {where}")
+        return data
 
     @field_validator("base_url")
     @classmethod

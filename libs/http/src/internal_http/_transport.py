@@ -2,22 +2,28 @@
 
 It wraps any ``httpx.AsyncBaseTransport``. The success path is one origin check, one breaker
 enter/exit, one status-set lookup and (only when DEBUG is enabled) one log line; the retry
-machinery runs only after a failure.
+machinery runs only after a failure. Waits come from internal_base's ``Backoff`` (or a capped
+``Retry-After``) and go through ``internal_base.resilience.sleep``, so ``testing()`` skips them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
 
-from internal_base.resilience import CircuitBreaker, RetryPolicy, sleep
+from internal_base.errors import CircuitOpenError
+from internal_base.redaction import redact_text
+from internal_base.resilience import CircuitBreaker, sleep
 
 from ._config import BreakerConfig, RetryConfig
+from ._errors import HttpUnavailableError
 from ._logging import log_exception, log_response, logger
 from ._origin import bind_to_origin
 
@@ -62,27 +68,55 @@ _DEBUG = logging.DEBUG
 _WARNING = logging.WARNING
 
 
+_HostKey = tuple[str, str, int | None]
+
+
+def _host_key(url: httpx.URL) -> _HostKey:
+    return (url.scheme, url.host, url.port)
+
+
+def host_name(url: httpx.URL) -> str:
+    """``scheme://host[:port]`` of ``url``: what names its breaker, health check and errors."""
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}"
+
+
 class BreakerRegistry:
-    """Lazily creates one :class:`internal_base.resilience.CircuitBreaker` per host."""
+    """Lazily creates one :class:`internal_base.resilience.CircuitBreaker` per host.
+
+    Each breaker is named ``http:<scheme>://<host>[:<port>]`` and built from ``config`` (the
+    ``resilience.breaker`` section: threshold, reset timeout, half-open probes).
+    """
 
     def __init__(self, config: BreakerConfig | None = None) -> None:
-        """Create an empty registry whose breakers use ``config`` (defaults when ``None``)."""
+        """Create an empty registry whose breakers use ``config`` (defaults when ``None``).
+
+        Raises:
+            ValueError: ``config.failure_threshold`` is 0 (breakers off: pass no registry instead).
+        """
         self._config = config if config is not None else BreakerConfig()
-        self._breakers: dict[tuple[str, str, int | None], CircuitBreaker] = {}
+        if self._config.failure_threshold < 1:
+            raise ValueError("BreakerRegistry needs failure_threshold >= 1 (0 turns breakers off)")
+        self._breakers: dict[_HostKey, CircuitBreaker] = {}
 
     def for_url(self, url: httpx.URL) -> CircuitBreaker:
         """Return the breaker of ``url``'s scheme, host and port, creating it on first use."""
-        key = (url.scheme, url.host, url.port)
+        key = _host_key(url)
         breaker = self._breakers.get(key)
         if breaker is None:
-            port = f":{url.port}" if url.port is not None else ""
+            config = self._config
             breaker = CircuitBreaker(
-                f"http:{url.scheme}://{url.host}{port}",
-                failure_threshold=self._config.failure_threshold,
-                reset_timeout=self._config.reset_timeout,
+                f"http:{host_name(url)}",
+                failure_threshold=config.failure_threshold,
+                reset_timeout=config.reset_timeout,
+                half_open_probes=config.half_open_probes,
             )
             self._breakers[key] = breaker
         return breaker
+
+    def get(self, url: httpx.URL) -> CircuitBreaker | None:
+        """The breaker of ``url``'s host, or ``None`` if that host was never called."""
+        return self._breakers.get(_host_key(url))
 
     def __len__(self) -> int:
         """Return how many hosts have a breaker."""
@@ -156,9 +190,10 @@ class RetryTransport(httpx.AsyncBaseTransport):
     Retried: connect errors, timeouts, dropped connections and the configured statuses
     (429/502/503/504), for idempotent methods, requests with an ``Idempotency-Key``, or when
     opted in (``RetryConfig.retry_non_idempotent`` or ``extensions={RETRY_EXTENSION: True}``).
-    A request whose body is a one-shot stream is never retried. Waits use full-jitter
-    exponential backoff, or ``Retry-After`` capped at ``retry_after_cap``; everything stops
-    at ``attempts`` or when the next wait would overrun ``total_timeout``.
+    A request whose body is a one-shot stream is never retried. Waits follow the
+    ``retry.backoff`` schedule (internal_base's ``Backoff``: exponential, full jitter), or
+    ``Retry-After`` capped at ``retry_after_cap``; everything stops at ``attempts`` or when the
+    next wait would overrun ``total_timeout``.
 
     Every hop, redirects included, goes through :func:`internal_http._origin.bind_to_origin`:
     a redirect to another origin is sent without the credentials of the first.
@@ -169,6 +204,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
         wrapped: httpx.AsyncBaseTransport | None = None,
         *,
         retry: RetryConfig | None = None,
+        timeout: float | None = None,
         breaker_registry: BreakerRegistry | None = None,
         log_headers: bool = False,
     ) -> None:
@@ -176,20 +212,27 @@ class RetryTransport(httpx.AsyncBaseTransport):
 
         Args:
             wrapped: The transport that does the I/O.
-            retry: Retry settings (defaults when ``None``).
+            retry: Retry settings, ``resilience.retry`` (defaults when ``None``).
+            timeout: Seconds each attempt may take up to the response headers, ``resilience.timeout``
+                (``None``: no bound beyond httpx's per-phase timeouts); an overrun is an
+                ``httpx.ReadTimeout``.
             breaker_registry: Per-host breakers; ``None`` disables circuit breaking.
             log_headers: Also log (redacted) request and response headers at DEBUG.
+
+        Raises:
+            ValueError: ``timeout`` is not a finite number > 0.
         """
+        if timeout is not None and not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
+            raise ValueError(f"timeout must be a finite number of seconds > 0 or None, got {timeout!r}")
         self._wrapped = wrapped if wrapped is not None else httpx.AsyncHTTPTransport()
         self._retry = retry if retry is not None else RetryConfig()
-        self._policy = RetryPolicy(
-            attempts=self._retry.attempts,
-            initial_wait=self._retry.initial_wait,
-            max_wait=self._retry.max_wait,
-            total_timeout=self._retry.total_timeout,
-        )
+        self._backoff = self._retry.backoff.to_backoff()
+        self._timeout = timeout
         self._breakers = breaker_registry
         self._log_headers = log_headers
+        # Last failure each host caused, for hosts whose last call failed there (health checks).
+        self._host_errors: dict[_HostKey, str] = {}
+        self._on_close: list[Callable[[], None]] = []
 
     @property
     def wrapped(self) -> httpx.AsyncBaseTransport:
@@ -206,6 +249,13 @@ class RetryTransport(httpx.AsyncBaseTransport):
         """The per-host breaker registry (``None`` when disabled)."""
         return self._breakers
 
+    def last_error(self, url: httpx.URL) -> str | None:
+        """The failure (redacted) that ended the last call to ``url``'s host, if that call failed there.
+
+        ``None`` when the host was never called or its last call got an answer below 500.
+        """
+        return self._host_errors.get(_host_key(url))
+
     def _retry_allowed(self, request: httpx.Request) -> bool:
         forced = request.extensions.get(RETRY_EXTENSION)
         if forced is not None:
@@ -216,6 +266,10 @@ class RetryTransport(httpx.AsyncBaseTransport):
             or IDEMPOTENCY_KEY_HEADER in request.headers
         )
 
+    def _unavailable(self, request: httpx.Request, exc: CircuitOpenError) -> HttpUnavailableError:
+        url = request.url
+        return HttpUnavailableError(host_name(url), exc.retry_after, last_error=self.last_error(url))
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``, retrying as configured; returns the final response.
 
@@ -225,12 +279,17 @@ class RetryTransport(httpx.AsyncBaseTransport):
         earlier attempts had failed at the host; a success when the host answered below 500.
         A local error alone (a full pool, an unsendable header, a body generator that raised,
         a cancellation) is no verdict on the host and does not count.
+
+        Raises:
+            HttpUnavailableError: The host's breaker is open; nothing was sent.
         """
         bind_to_origin(request)
-        if self._breakers is None:
-            return await self._send(request, _Attempts())
-        breaker = self._breakers.for_url(request.url)
-        await breaker.__aenter__()  # raises CircuitOpenError without touching the network
+        breaker = None if self._breakers is None else self._breakers.for_url(request.url)
+        if breaker is not None:
+            try:
+                await breaker.__aenter__()  # fails fast without touching the network
+            except CircuitOpenError as exc:
+                raise self._unavailable(request, exc) from exc
         attempts = _Attempts()
         try:
             response = await self._send(request, attempts)
@@ -238,13 +297,38 @@ class RetryTransport(httpx.AsyncBaseTransport):
             if isinstance(exc, Exception) and (
                 attempts.host_failed or isinstance(exc, HOST_FAILURE_EXCEPTIONS)
             ):
-                breaker.record_failure()
-            await breaker.__aexit__(_NoVerdict, _NO_VERDICT, None)  # releases the call if unsettled
+                self._host_failed(request.url, f"{type(exc).__name__}: {exc}")
+                if breaker is not None:
+                    breaker.record_failure()
+            if breaker is not None:
+                # No verdict unless a failure was recorded: base's breaker has no public way to
+                # release a call without an outcome, so it is handed a BaseException it ignores.
+                await breaker.__aexit__(_NoVerdict, _NO_VERDICT, None)
             raise
         if response.status_code >= 500:
-            breaker.record_failure()
-        await breaker.__aexit__(None, None, None)  # a success unless a failure was recorded
+            self._host_failed(request.url, f"HTTP {response.status_code} {response.reason_phrase}")
+            if breaker is not None:
+                breaker.record_failure()
+        elif self._host_errors:
+            self._host_errors.pop(_host_key(request.url), None)
+        if breaker is not None:
+            await breaker.__aexit__(None, None, None)  # a success unless a failure was recorded
         return response
+
+    def _host_failed(self, url: httpx.URL, description: str) -> None:
+        self._host_errors[_host_key(url)] = redact_text(description)[:500]
+
+    async def _attempt(self, request: httpx.Request) -> httpx.Response:
+        """One attempt, bounded by ``timeout`` up to the response headers."""
+        if self._timeout is None:
+            return await self._wrapped.handle_async_request(request)
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._wrapped.handle_async_request(request)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(
+                f"no response within {self._timeout:g}s (resilience.timeout)", request=request
+            ) from exc
 
     async def _send(self, request: httpx.Request, attempts: _Attempts) -> httpx.Response:
         """The retry loop; notes in ``attempts`` whether an attempt failed at the host."""
@@ -256,7 +340,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
         while True:
             started = time.perf_counter()
             try:
-                response = await self._wrapped.handle_async_request(request)
+                response = await self._attempt(request)
             except RETRYABLE_EXCEPTIONS as exc:
                 duration = time.perf_counter() - started
                 if isinstance(exc, HOST_FAILURE_EXCEPTIONS):
@@ -319,7 +403,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             if logger.isEnabledFor(_DEBUG):
                 logger.debug("%s not retried: its streamed body cannot be replayed", request.method)
             return None
-        wait = self._policy.backoff(attempt)
+        wait = self._backoff.delay(attempt)
         if response is not None:
             asked = parse_retry_after(response.headers.get("Retry-After"))
             if asked is not None:
@@ -356,5 +440,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
         return wait
 
     async def aclose(self) -> None:
-        """Close the wrapped transport."""
+        """Close the wrapped transport, after removing the client's health check (if any)."""
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
         await self._wrapped.aclose()

@@ -12,7 +12,15 @@ import pytest
 from pydantic import SecretStr
 
 from internal_base.resilience import testing
-from internal_http import ApiKeyAuth, BasicAuth, BearerAuth, HttpClientSettings, RetryConfig, create_client
+from internal_http import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    HttpResilienceSettings,
+    HttpSettings,
+    RetryConfig,
+    create_client,
+)
 
 from .app import ProgrammableApp
 
@@ -35,7 +43,7 @@ async def test_concurrent_401s_refresh_once(base_url: str, key: str, app: Progra
     provider = Rotating(f"rot-{key}")
     app.valid_credentials.add(f"Bearer rot-{key}-2")
     auth = BearerAuth(provider=provider)
-    async with create_client(HttpClientSettings(base_url=base_url), auth=auth) as client:
+    async with create_client(HttpSettings(base_url=base_url), auth=auth) as client:
         responses = await asyncio.gather(*(client.get("/protected", params={"key": key}) for _ in range(30)))
     assert [r.status_code for r in responses] == [200] * 30
     assert provider.calls == 2
@@ -45,7 +53,7 @@ async def test_concurrent_401s_refresh_once(base_url: str, key: str, app: Progra
 async def test_basic_auth(base_url: str, key: str, app: ProgrammableApp) -> None:
     """Basic credentials are accepted by the server."""
     app.valid_credentials.add("Basic " + base64.b64encode(f"u-{key}:p".encode()).decode())
-    settings = HttpClientSettings(base_url=base_url)
+    settings = HttpSettings(base_url=base_url)
     async with create_client(settings, auth=BasicAuth(f"u-{key}", "p")) as client:
         ok = await client.get("/protected", params={"key": key})
     async with create_client(settings, auth=BasicAuth(f"u-{key}", "bad")) as client:
@@ -59,7 +67,7 @@ async def test_api_key(base_url: str, key: str, app: ProgrammableApp, in_query: 
     secret = f"ak-{key}"
     app.valid_credentials.add(secret)
     auth = ApiKeyAuth(secret, query_param="api_key") if in_query else ApiKeyAuth(secret)
-    async with create_client(HttpClientSettings(base_url=base_url), auth=auth) as client:
+    async with create_client(HttpSettings(base_url=base_url), auth=auth) as client:
         response = await client.get("/protected", params={"key": key})
     assert response.status_code == 200
 
@@ -71,7 +79,9 @@ async def test_no_secret_in_any_log_line(
     caplog.set_level(logging.DEBUG)
     secrets = [f"bearer-{key}", f"pw-{key}", f"qk-{key}", f"hk-{key}", f"url-{key}"]
     app.valid_credentials.update({f"Bearer {secrets[0]}", secrets[2]})
-    settings = HttpClientSettings(base_url=base_url, log_headers=True, retry=RetryConfig(attempts=2))
+    settings = HttpSettings(
+        base_url=base_url, log_headers=True, resilience=HttpResilienceSettings(retry=RetryConfig(attempts=2))
+    )
     with testing():
         async with create_client(settings, auth=BearerAuth(secrets[0])) as client:
             await client.get("/protected", params={"key": key})
@@ -108,7 +118,9 @@ async def test_custom_auth_works_and_is_masked(
     """A custom httpx.Auth given to create_client reaches the server and its values are in no log record."""
     caplog.set_level(logging.DEBUG)
     secret = f"custom-{key}"
-    settings = HttpClientSettings(base_url=base_url, log_headers=True, retry=RetryConfig(attempts=2))
+    settings = HttpSettings(
+        base_url=base_url, log_headers=True, resilience=HttpResilienceSettings(retry=RetryConfig(attempts=2))
+    )
     with testing():
         async with create_client(settings, auth=SignedAuth(secret)) as client:
             ok = await client.get("/echo", params={"key": key})

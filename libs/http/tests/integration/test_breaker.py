@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from internal_base.errors import CircuitOpenError
 from internal_base.resilience import testing
 from internal_http import (
     BreakerConfig,
     BreakerRegistry,
-    HttpClientSettings,
+    HttpResilienceSettings,
+    HttpSettings,
+    HttpUnavailableError,
     LimitsConfig,
     RetryConfig,
     TimeoutConfig,
@@ -32,11 +33,13 @@ def no_wait() -> Iterator[testing]:
         yield mode
 
 
-def _settings(base_url: str, *, threshold: int, attempts: int = 3, **options: object) -> HttpClientSettings:
-    return HttpClientSettings(
+def _settings(base_url: str, *, threshold: int, attempts: int = 3, **options: object) -> HttpSettings:
+    return HttpSettings(
         base_url=base_url,
-        retry=RetryConfig(attempts=attempts),
-        breaker=BreakerConfig(failure_threshold=threshold, reset_timeout=60),
+        resilience=HttpResilienceSettings(
+            retry=RetryConfig(attempts=attempts),
+            breaker=BreakerConfig(failure_threshold=threshold, reset_timeout=60),
+        ),
         **options,  # type: ignore[arg-type]
     )
 
@@ -55,7 +58,7 @@ async def test_retried_503s_count_once_per_call(
         first = await client.get("/flaky", params=params)
         state_after_first = _state(registry, base_url)
         second = await client.get("/flaky", params=params)
-        with pytest.raises(CircuitOpenError):
+        with pytest.raises(HttpUnavailableError):
             await client.get("/flaky", params=params)
     assert (first.status_code, second.status_code) == (503, 503)
     assert state_after_first == "closed"
@@ -71,7 +74,7 @@ async def test_dead_host_counts_once_per_call(no_wait: testing) -> None:
         state_after_first = _state(registry, DEAD_URL)
         with pytest.raises(httpx.ConnectError):
             await client.get("/")
-        with pytest.raises(CircuitOpenError):
+        with pytest.raises(HttpUnavailableError):
             await client.get("/")
     assert state_after_first == "closed"
     assert len(no_wait.sleeps) == 4
@@ -135,7 +138,7 @@ async def test_recovered_host_used_again_within_seconds(
     """With default settings a host that recovers as its breaker opens is called again within 10 s."""
     registry = BreakerRegistry()  # the defaults: 5 failed calls open it
     params = {"key": key, "fail": "15"}  # 5 calls x 3 attempts of 503, then healthy
-    async with create_client(HttpClientSettings(base_url=base_url), breaker_registry=registry) as client:
+    async with create_client(HttpSettings(base_url=base_url), breaker_registry=registry) as client:
         for _ in range(5):
             assert (await client.get("/flaky", params=params)).status_code == 503
         assert _state(registry, base_url) == "open"
@@ -145,7 +148,7 @@ async def test_recovered_host_used_again_within_seconds(
             while recovered is None:
                 try:
                     recovered = await client.get("/flaky", params=params)
-                except CircuitOpenError:
+                except HttpUnavailableError:
                     await asyncio.sleep(0.1)
     assert recovered.status_code == 200
     assert asyncio.get_running_loop().time() - opened < 10

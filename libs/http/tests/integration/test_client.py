@@ -7,7 +7,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from internal_base.context import CORRELATION_ID_HEADER, REQUEST_ID_HEADER, correlation_scope
-from internal_http import ATTEMPTS_EXTENSION, HttpClientSettings, RetryConfig, TimeoutConfig, create_client
+from internal_http import (
+    ATTEMPTS_EXTENSION,
+    HttpResilienceSettings,
+    HttpSettings,
+    RetryConfig,
+    TimeoutConfig,
+    create_client,
+)
 
 from .app import ProgrammableApp
 
@@ -17,7 +24,7 @@ SPAN_ID = 0xB7AD6B7169203331
 
 async def test_get_echo(base_url: str, key: str) -> None:
     """A GET through the real stack returns the server's answer and default headers arrive."""
-    settings = HttpClientSettings(base_url=base_url, headers={"User-Agent": "it/1"})
+    settings = HttpSettings(base_url=base_url, headers={"User-Agent": "it/1"})
     async with create_client(settings) as client:
         response = await client.get("/echo", params={"key": key, "q": "1"})
     body = response.json()
@@ -33,7 +40,7 @@ async def test_correlation_id_and_traceparent_arrive(base_url: str, key: str, ap
     token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(span_context)))
     try:
         async with (
-            create_client(HttpClientSettings(base_url=base_url)) as client,
+            create_client(HttpSettings(base_url=base_url)) as client,
             correlation_scope("corr-it-1", request_id="req-it-1"),
         ):
             await client.get("/echo", params={"key": key})
@@ -47,7 +54,7 @@ async def test_correlation_id_and_traceparent_arrive(base_url: str, key: str, ap
 
 async def test_caller_headers_win(base_url: str, key: str, app: ProgrammableApp) -> None:
     """Context injection never overwrites a header set by the caller."""
-    async with create_client(HttpClientSettings(base_url=base_url)) as client, correlation_scope("ctx"):
+    async with create_client(HttpSettings(base_url=base_url)) as client, correlation_scope("ctx"):
         await client.get(
             "/echo", params={"key": key}, headers={CORRELATION_ID_HEADER: "caller", REQUEST_ID_HEADER: "r"}
         )
@@ -58,7 +65,7 @@ async def test_caller_headers_win(base_url: str, key: str, app: ProgrammableApp)
 
 async def test_http2_option_against_http1_server(base_url: str, key: str) -> None:
     """With http2 on, plain-http requests still work (HTTP/1.1 without TLS negotiation)."""
-    async with create_client(HttpClientSettings(base_url=base_url, http2=True)) as client:
+    async with create_client(HttpSettings(base_url=base_url, http2=True)) as client:
         response = await client.post("/echo", params={"key": key}, json={"a": 1})
     assert response.status_code == 200
     assert response.http_version == "HTTP/1.1"
@@ -67,8 +74,10 @@ async def test_http2_option_against_http1_server(base_url: str, key: str) -> Non
 
 async def test_read_timeout_from_settings(base_url: str, key: str) -> None:
     """The per-phase read timeout applies (no retries: attempts=1)."""
-    settings = HttpClientSettings(
-        base_url=base_url, timeout=TimeoutConfig(read=0.5), retry=RetryConfig(attempts=1)
+    settings = HttpSettings(
+        base_url=base_url,
+        timeout=TimeoutConfig(read=0.5),
+        resilience=HttpResilienceSettings(retry=RetryConfig(attempts=1)),
     )
     async with create_client(settings) as client:
         try:

@@ -22,7 +22,7 @@ import pytest
 from pydantic import SecretStr
 
 from internal_base.logging import configure_logging, shutdown_logging
-from internal_http import ApiKeyAuth, BasicAuth, BearerAuth, HttpClientSettings, create_client
+from internal_http import ApiKeyAuth, BasicAuth, BearerAuth, HttpSettings, create_client
 
 THIRD_PARTY_LOGGERS = ("httpcore", "httpx", "hpack", "h2", "botocore", "urllib3", "internal_http")
 
@@ -130,7 +130,7 @@ async def test_no_secret_in_any_debug_line(
         ApiKeyAuth(secrets.query_key, query_param="api_key"),
         TenantKeyAuth(secrets.custom),
     ]
-    settings = HttpClientSettings(base_url=secret_url, log_headers=True)
+    settings = HttpSettings(base_url=secret_url, log_headers=True)
     statuses = []
     for auth in strategies:
         async with create_client(settings, auth=auth) as client:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from internal_http import BreakerConfig, HttpClientSettings, LimitsConfig, TimeoutConfig, create_client
+from internal_http import (
+    BreakerConfig,
+    HttpResilienceSettings,
+    HttpSettings,
+    LimitsConfig,
+    TimeoutConfig,
+    create_client,
+)
 
 from .app import ProgrammableApp
 
@@ -13,11 +20,11 @@ async def test_max_connections_bounds_concurrent_requests(
     base_url: str, key: str, app: ProgrammableApp
 ) -> None:
     """With max_connections=2, ten concurrent slow requests reach the server at most two at a time."""
-    settings = HttpClientSettings(
+    settings = HttpSettings(
         base_url=base_url,
         limits=LimitsConfig(max_connections=2),
         timeout=TimeoutConfig(pool=60.0, read=60.0),
-        breaker=BreakerConfig(enabled=False),
+        resilience=HttpResilienceSettings(breaker=BreakerConfig(failure_threshold=0)),
     )
     async with create_client(settings) as client:
         responses = await asyncio.gather(

@@ -11,7 +11,8 @@ from internal_base.resilience import testing
 from internal_http import (
     BearerAuth,
     BreakerConfig,
-    HttpClientSettings,
+    HttpResilienceSettings,
+    HttpSettings,
     LimitsConfig,
     RetryConfig,
     TimeoutConfig,
@@ -21,14 +22,15 @@ from internal_http import (
 from .app import ProgrammableApp
 
 
-def _one_connection(base_url: str, **retry: object) -> HttpClientSettings:
-    return HttpClientSettings(
+def _one_connection(base_url: str, **retry: object) -> HttpSettings:
+    return HttpSettings(
         base_url=base_url,
         limits=LimitsConfig(max_connections=1),
         # A leaked connection shows as a PoolTimeout; generous, so a busy machine never fakes one.
         timeout=TimeoutConfig(pool=10.0, read=10.0),
-        retry=RetryConfig(attempts=5, **retry),
-        breaker=BreakerConfig(enabled=False),
+        resilience=HttpResilienceSettings(
+            retry=RetryConfig(attempts=5, **retry), breaker=BreakerConfig(failure_threshold=0)
+        ),
     )
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from internal_http import ApiKeyAuth, BasicAuth, BearerAuth, HttpClientSettings, create_client
+from internal_http import ApiKeyAuth, BasicAuth, BearerAuth, HttpSettings, create_client
 
 from .app import ProgrammableApp
 
@@ -63,7 +63,7 @@ async def test_credentials_stripped_on_redirect_to_other_port(
 ) -> None:
     """A redirect to another port (another origin) reaches it without any credential of any auth kind."""
     secret = f"s3cret-{key}"
-    settings = HttpClientSettings(base_url=base_url, follow_redirects=True)
+    settings = HttpSettings(base_url=base_url, follow_redirects=True)
     async with create_client(settings, auth=AUTHS[kind](secret)) as client:
         response = await client.get(
             "/redirect", params={"to": f"{other_url}/echo", "status": status, "key": key}
@@ -80,7 +80,7 @@ async def test_credentials_kept_on_same_origin_redirect(
 ) -> None:
     """A redirect within the origin keeps the credential (header kinds; the Location decides the query)."""
     secret = f"s3cret-{key}"
-    settings = HttpClientSettings(base_url=base_url, follow_redirects=True)
+    settings = HttpSettings(base_url=base_url, follow_redirects=True)
     async with create_client(settings, auth=AUTHS[kind](secret)) as client:
         response = await client.get("/redirect", params={"to": f"{base_url}/echo", "key": key})
     assert response.status_code == 200
@@ -100,7 +100,7 @@ async def test_provider_not_refreshed_by_a_foreign_401(
         calls.append(1)
         return SecretStr(f"tok-{key}-{len(calls)}")
 
-    settings = HttpClientSettings(base_url=base_url, follow_redirects=True)
+    settings = HttpSettings(base_url=base_url, follow_redirects=True)
     async with create_client(settings, auth=BearerAuth(provider=provider)) as client:
         response = await client.get("/redirect", params={"to": f"{other_url}/protected", "key": key})
     assert response.status_code == 401
@@ -114,7 +114,7 @@ async def test_caller_secrets_stripped_on_redirect_to_other_port(
 ) -> None:
     """Without any auth, a secret-named header and query value the caller set stay at their origin."""
     secret = f"s3cret-{key}"
-    settings = HttpClientSettings(base_url=base_url, follow_redirects=True, headers={"X-Auth-Token": secret})
+    settings = HttpSettings(base_url=base_url, follow_redirects=True, headers={"X-Auth-Token": secret})
     async with create_client(settings) as client:
         response = await client.get(
             "/redirect", params={"to": f"{other_url}/echo", "key": key, "access_token": secret, "page": "2"}

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from internal_base.errors import CircuitOpenError
 from internal_base.resilience import testing
 from internal_http import (
     ATTEMPTS_EXTENSION,
     BreakerConfig,
-    HttpClientSettings,
+    HttpResilienceSettings,
+    HttpSettings,
+    HttpUnavailableError,
     RetryConfig,
     TimeoutConfig,
     create_client,
@@ -28,9 +29,11 @@ def no_wait() -> Iterator[testing]:
         yield mode
 
 
-def _settings(base_url: str, retry_after_cap: float = 60.0) -> HttpClientSettings:
+def _settings(base_url: str, retry_after_cap: float = 60.0) -> HttpSettings:
     retry = RetryConfig(attempts=4, retry_after_cap=retry_after_cap)
-    return HttpClientSettings(base_url=base_url, retry=retry, timeout=TimeoutConfig(read=2.0))
+    return HttpSettings(
+        base_url=base_url, resilience=HttpResilienceSettings(retry=retry), timeout=TimeoutConfig(read=2.0)
+    )
 
 
 async def test_flaky_get_succeeds(base_url: str, key: str, app: ProgrammableApp, no_wait: testing) -> None:
@@ -108,7 +111,7 @@ async def test_dropped_connection_post_not_retried(base_url: str, key: str, app:
 async def test_read_timeout_retried(base_url: str, key: str, app: ProgrammableApp, no_wait: testing) -> None:
     """A slow first answer times out and the retry succeeds."""
     # The retry must answer within the read timeout even on a busy machine: 1 s, against a 3 s hang.
-    settings = HttpClientSettings(base_url=base_url, timeout=TimeoutConfig(read=1.0))
+    settings = HttpSettings(base_url=base_url, timeout=TimeoutConfig(read=1.0))
     async with create_client(settings) as client:
         response = await client.get("/delay", params={"key": key, "seconds": "3", "fail": "1"})
     assert response.status_code == 200
@@ -125,24 +128,29 @@ async def test_connect_error_retried_then_raised(no_wait: testing) -> None:
 
 async def test_breaker_opens_on_real_failures(base_url: str, key: str, app: ProgrammableApp) -> None:
     """Repeated 503s open the host's breaker and further calls fail fast without reaching the server."""
-    settings = HttpClientSettings(
+    settings = HttpSettings(
         base_url=base_url,
-        retry=RetryConfig(attempts=1),
-        breaker=BreakerConfig(failure_threshold=3, reset_timeout=60),
+        resilience=HttpResilienceSettings(
+            retry=RetryConfig(attempts=1), breaker=BreakerConfig(failure_threshold=3, reset_timeout=60)
+        ),
     )
     async with create_client(settings) as client:
         for _ in range(3):
             await client.get("/flaky", params={"key": key, "fail": "100"})
-        with pytest.raises(CircuitOpenError) as info:
+        with pytest.raises(HttpUnavailableError) as info:
             await client.get("/flaky", params={"key": key, "fail": "100"})
     assert app.hits[key] == 3
+    assert info.value.retry_after is not None
     assert info.value.retry_after > 0
 
 
 async def test_429_does_not_open_breaker(base_url: str, key: str, app: ProgrammableApp) -> None:
     """Many 429s never open the breaker."""
-    settings = HttpClientSettings(
-        base_url=base_url, retry=RetryConfig(attempts=1), breaker=BreakerConfig(failure_threshold=2)
+    settings = HttpSettings(
+        base_url=base_url,
+        resilience=HttpResilienceSettings(
+            retry=RetryConfig(attempts=1), breaker=BreakerConfig(failure_threshold=2)
+        ),
     )
     async with create_client(settings) as client:
         statuses = [

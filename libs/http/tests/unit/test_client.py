@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from internal_base.context import CORRELATION_ID_HEADER, correlation_scope
+from internal_base.health import HealthRegistry
 from internal_http import (
     BearerAuth,
     BreakerConfig,
     BreakerRegistry,
     Http2NotAvailableError,
-    HttpClientSettings,
     HttpError,
+    HttpResilienceSettings,
+    HttpSettings,
     RetryTransport,
     TimeoutConfig,
     create_client,
@@ -26,7 +30,7 @@ def _echo(request: httpx.Request) -> httpx.Response:
 
 async def test_returns_configured_async_client() -> None:
     """The factory returns an httpx.AsyncClient with base URL, timeouts and headers from settings."""
-    settings = HttpClientSettings(
+    settings = HttpSettings(
         base_url="https://api.test/v1",
         timeout=TimeoutConfig(connect=1.0, read=2.0, write=3.0, pool=4.0),
         headers={"User-Agent": "svc/1.0"},
@@ -41,7 +45,7 @@ async def test_returns_configured_async_client() -> None:
 
 async def test_transport_is_retry_wrapper_with_breakers() -> None:
     """The client's transport is a RetryTransport with a breaker registry by default."""
-    client = create_client(HttpClientSettings(), transport=httpx.MockTransport(_echo))
+    client = create_client(HttpSettings(), transport=httpx.MockTransport(_echo))
     transport = client._transport  # the public API has no accessor for the transport
     assert isinstance(transport, RetryTransport)
     assert isinstance(transport.breakers, BreakerRegistry)
@@ -49,9 +53,9 @@ async def test_transport_is_retry_wrapper_with_breakers() -> None:
 
 
 async def test_breakers_can_be_disabled_or_shared() -> None:
-    """breaker.enabled=False disables breakers; a given registry is used as is."""
+    """resilience.breaker.failure_threshold=0 disables breakers; a given registry is used as is."""
     registry = BreakerRegistry()
-    off_settings = HttpClientSettings(breaker=BreakerConfig(enabled=False))
+    off_settings = HttpSettings(resilience=HttpResilienceSettings(breaker=BreakerConfig(failure_threshold=0)))
     off = create_client(off_settings, transport=httpx.MockTransport(_echo))
     shared = create_client(transport=httpx.MockTransport(_echo), breaker_registry=registry)
     assert isinstance(off._transport, RetryTransport)
@@ -95,7 +99,7 @@ async def test_httpx_kwargs_and_extra_hooks() -> None:
 
 async def test_http2_enabled_builds_http2_transport() -> None:
     """http2=True (h2 installed) builds a client whose pool speaks HTTP/2."""
-    client = create_client(HttpClientSettings(http2=True))
+    client = create_client(HttpSettings(http2=True))
     transport = client._transport
     assert isinstance(transport, RetryTransport)
     assert isinstance(transport.wrapped, httpx.AsyncHTTPTransport)
@@ -120,5 +124,25 @@ def test_require_extra_returns_module() -> None:
 @pytest.mark.parametrize("option", ["limits", "verify", "http2"])
 def test_transport_options_as_keywords_are_rejected(option: str) -> None:
     """httpx would silently ignore them beside our transport, so the factory names them instead."""
-    with pytest.raises(TypeError, match=f"'{option}'.*HttpClientSettings"):
+    with pytest.raises(TypeError, match=f"'{option}'.*HttpSettings"):
         create_client(**{option: False})  # type: ignore[arg-type]
+
+
+async def test_without_settings_the_yaml_file_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """create_client() with only COMMONS_CONFIG_FILE set takes base_url, headers, resilience from YAML."""
+    config = tmp_path / "service.yaml"
+    config.write_text(
+        "http:\n  base_url: https://orders.internal/v2\n  headers:\n    X-Service: billing\n"
+        "  resilience:\n    retry:\n      attempts: 4\n"
+    )
+    monkeypatch.setenv("COMMONS_CONFIG_FILE", str(config))
+    registry = HealthRegistry()
+    async with create_client(transport=httpx.MockTransport(_echo), health_registry=registry) as client:
+        body = (await client.get("/items")).json()
+        transport = client._transport
+    assert body["url"] == "https://orders.internal/v2/items"
+    assert body["headers"]["x-service"] == "billing"
+    assert isinstance(transport, RetryTransport)
+    assert transport.retry.attempts == 4

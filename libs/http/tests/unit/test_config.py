@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pydantic
 import pytest
 
-from internal_http import BreakerConfig, HttpClientSettings, LimitsConfig, RetryConfig, TimeoutConfig
+from internal_base.resilience import BackoffSettings, BreakerSettings, ResilienceSettings, RetrySettings
+from internal_http.config import (
+    BreakerConfig,
+    HttpResilienceSettings,
+    HttpSettings,
+    LimitsConfig,
+    RetryConfig,
+    TimeoutConfig,
+)
 
 
 def test_defaults_are_safe() -> None:
@@ -36,7 +46,7 @@ def test_limits_convert() -> None:
     ("kwargs", "message"),
     [
         ({"attempts": 0}, "greater than or equal to 1"),
-        ({"initial_wait": 2.0, "max_wait": 1.0}, "initial_wait must not exceed max_wait"),
+        ({"backoff": {"initial": 2.0, "maximum": 1.0}}, r"maximum \(1.0\) must be >= initial \(2.0\)"),
         ({"statuses": frozenset({999})}, "not HTTP status codes"),
         ({"total_timeout": 0}, "greater than 0"),
         ({"unknown": 1}, "Extra inputs are not permitted"),
@@ -74,21 +84,24 @@ def test_timeout_rejects_non_positive() -> None:
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """COMMONS_HTTP_* variables (with __ for nesting) configure the settings."""
     monkeypatch.setenv("COMMONS_HTTP_BASE_URL", "https://api.example.com")
-    monkeypatch.setenv("COMMONS_HTTP_RETRY__ATTEMPTS", "5")
+    monkeypatch.setenv("COMMONS_HTTP_RESILIENCE__RETRY__ATTEMPTS", "5")
+    monkeypatch.setenv("COMMONS_HTTP_RESILIENCE__BREAKER__RESET_TIMEOUT", "2.5")
     monkeypatch.setenv("COMMONS_HTTP_TIMEOUT__READ", "12.5")
     monkeypatch.setenv("COMMONS_HTTP_HTTP2", "true")
-    settings = HttpClientSettings()
+    settings = HttpSettings()
     assert settings.base_url == "https://api.example.com"
-    assert settings.retry.attempts == 5
+    assert settings.resilience.retry.attempts == 5
+    assert settings.resilience.breaker.reset_timeout == 2.5
     assert settings.timeout.read == 12.5
     assert settings.http2 is True
 
 
 def test_settings_section_and_defaults() -> None:
     """The YAML section is "http" and nested defaults are present."""
-    settings = HttpClientSettings()
-    assert HttpClientSettings.yaml_section == "http"
-    assert settings.breaker == BreakerConfig()
+    settings = HttpSettings()
+    assert HttpSettings.yaml_section == "http"
+    assert settings.resilience.breaker == BreakerConfig()
+    assert settings.health_check is True
     assert settings.limits.max_connections == 100
     assert settings.headers == {}
 
@@ -96,13 +109,13 @@ def test_settings_section_and_defaults() -> None:
 def test_base_url_must_be_http() -> None:
     """A base URL without an http(s) scheme is rejected without echoing the input."""
     with pytest.raises(pydantic.ValidationError, match="must start with http") as info:
-        HttpClientSettings(base_url="ftp://user:hunter2@example.com")
+        HttpSettings(base_url="ftp://user:hunter2@example.com")
     assert "hunter2" not in str(info.value)
 
 
 def test_settings_repr_hides_secrets() -> None:
     """The settings repr masks credentials in default headers and the base URL."""
-    settings = HttpClientSettings(
+    settings = HttpSettings(
         base_url="https://user:hunter2@example.com",
         headers={"Authorization": "Bearer s3cr3t-token", "Accept": "application/json"},
     )
@@ -110,3 +123,44 @@ def test_settings_repr_hides_secrets() -> None:
     assert "hunter2" not in text
     assert "s3cr3t-token" not in text
     assert "application/json" in text
+
+
+def test_resilience_is_the_base_section() -> None:
+    """The resilience section and its retry/breaker parts are internal_base's sections (HTTP flavour)."""
+    resilience = HttpSettings().resilience
+    assert isinstance(resilience, ResilienceSettings)
+    assert isinstance(resilience.retry, RetrySettings)
+    assert isinstance(resilience.breaker, BreakerSettings)
+
+
+def test_resilience_defaults() -> None:
+    """Defaults: 3 attempts in 30 s, 0.1-5 s jittered backoff, breaker of 5 calls reset after 5 s."""
+    resilience = HttpResilienceSettings()
+    retry, breaker = resilience.retry, resilience.breaker
+    assert (retry.attempts, retry.total_timeout, retry.retry_after_cap) == (3, 30.0, 60.0)
+    assert retry.backoff == BackoffSettings(initial=0.1, maximum=5.0, multiplier=2.0, jitter=True)
+    assert (breaker.failure_threshold, breaker.reset_timeout, breaker.half_open_probes) == (5, 5.0, 1)
+    assert resilience.timeout is None
+
+
+@pytest.mark.parametrize("key", ["retry", "breaker"])
+def test_moved_top_level_keys_are_refused(key: str) -> None:
+    """The first shape's top-level retry/breaker keys fail, naming their new place."""
+    with pytest.raises(pydantic.ValidationError, match=f"{key} -> resilience.{key}"):
+        HttpSettings.model_validate({key: {}})
+
+
+def test_load_reads_the_yaml_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With only COMMONS_CONFIG_FILE set, HttpSettings.load() reads the http: section of the file."""
+    config = tmp_path / "service.yaml"
+    config.write_text(
+        "http:\n  base_url: https://orders.internal\n"
+        "  resilience:\n    retry:\n      attempts: 4\n      statuses: [503]\n"
+        "    breaker:\n      reset_timeout: 2\n"
+    )
+    monkeypatch.setenv("COMMONS_CONFIG_FILE", str(config))
+    settings = HttpSettings.load()
+    resilience = settings.resilience
+    assert settings.base_url == "https://orders.internal"
+    assert (resilience.retry.attempts, resilience.retry.statuses) == (4, frozenset({503}))
+    assert resilience.breaker.reset_timeout == 2.0

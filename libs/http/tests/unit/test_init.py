@@ -1,12 +1,30 @@
-"""The curated public API."""
+"""The curated public API: the package root and the public modules."""
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
+import pytest
+
 import internal_http
+from internal_testing.public_api import assert_public_api
 
 
-def test_all_is_sorted_and_complete() -> None:
-    """__all__ is sorted and lists exactly the public names of the package."""
-    public = {name for name in vars(internal_http) if not name.startswith("_") and name != "annotations"}
-    assert internal_http.__all__ == sorted(internal_http.__all__)
-    assert set(internal_http.__all__) == public
+@pytest.mark.parametrize(
+    "module", ["internal_http", "internal_http.auth", "internal_http.client", "internal_http.config"]
+)
+def test_public_api(module: str) -> None:
+    """Each public module's __all__ is sorted, resolvable, complete and documented."""
+    assert_public_api(module)
+
+
+def test_version_is_the_distribution_version() -> None:
+    """__version__ is the installed internal-http distribution's version."""
+    assert internal_http.__version__ == version("internal-http")
+
+
+@pytest.mark.parametrize("module", ["internal_http.auth", "internal_http.client", "internal_http.config"])
+def test_root_re_exports_the_public_modules(module: str) -> None:
+    """Every name of a public module is importable from the package root too."""
+    names = __import__(module, fromlist=["__all__"]).__all__
+    assert [name for name in names if name not in internal_http.__all__] == []

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from internal_base.resilience import testing
-from internal_http import HttpClientSettings, RetryConfig, RetryTransport, create_client
+from internal_http import HttpSettings, RetryConfig, RetryTransport, create_client
 from internal_http._logging import mark_secret, safe_headers, safe_url
 
 
@@ -96,7 +96,7 @@ async def test_token_as_url_username_masked(caplog: pytest.LogCaptureFixture) ->
     """A URL's lone username (httpx sends it as Basic credentials, often a token) never reaches a log."""
     caplog.set_level(logging.DEBUG)
     transport = httpx.MockTransport(lambda r: httpx.Response(200))
-    async with create_client(HttpClientSettings(), transport=transport) as client:
+    async with create_client(HttpSettings(), transport=transport) as client:
         await client.get("https://ghp_tok-321@api.test/x?page=2")
     lines = [r.getMessage() for r in caplog.records if r.name in ("internal_http", "httpx")]
     assert len(lines) == 2

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from internal_http import ApiKeyAuth, BasicAuth, BearerAuth, HttpClientSettings, create_client
+from internal_http import ApiKeyAuth, BasicAuth, BearerAuth, HttpSettings, create_client
 from internal_http._origin import origin_of, trusted_hop
 
 SECRET = "s3cret-value"
@@ -45,7 +45,7 @@ AUTHS: dict[str, Callable[[], httpx.Auth]] = {
 
 async def _follow(start: str, target: str, auth: httpx.Auth) -> Hops:
     hops = Hops(target)
-    settings = HttpClientSettings(follow_redirects=True)
+    settings = HttpSettings(follow_redirects=True)
     async with create_client(settings, auth=auth, transport=httpx.MockTransport(hops)) as client:
         response = await client.get(start)
     assert response.status_code == 200
@@ -93,7 +93,7 @@ async def test_only_this_requests_marks_strip_query_parameters() -> None:
     """A query name another client's ApiKeyAuth registered is kept on this client's foreign redirect."""
     ApiKeyAuth("other-key", query_param="page")
     hops = Hops("https://other.test/b")
-    settings = HttpClientSettings(follow_redirects=True)
+    settings = HttpSettings(follow_redirects=True)
     transport = httpx.MockTransport(hops)
     async with create_client(settings, auth=BearerAuth(SECRET), transport=transport) as client:
         await client.get("https://api.test/a", params={"page": "2"})
@@ -105,7 +105,7 @@ async def test_caller_secret_query_dropped_redirect_own_kept() -> None:
     """A secret-named query value of the first hop is dropped abroad; the Location's own signature stays."""
     hops = Hops("https://files.test/b?X-Amz-Signature=sig-1&token=other")
     transport = httpx.MockTransport(hops)
-    async with create_client(HttpClientSettings(follow_redirects=True), transport=transport) as client:
+    async with create_client(HttpSettings(follow_redirects=True), transport=transport) as client:
         await client.get("https://api.test/a", params={"token": SECRET, "page": "2"})
     params = hops.requests[-1].url.params
     assert sorted(params.multi_items()) == [("X-Amz-Signature", "sig-1"), ("page", "2"), ("token", "other")]

@@ -11,13 +11,13 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from internal_base.errors import CircuitOpenError
-from internal_base.resilience import testing
+from internal_base.resilience import BackoffSettings, testing
 from internal_http import (
     ATTEMPTS_EXTENSION,
     RETRY_EXTENSION,
     BreakerConfig,
     BreakerRegistry,
+    HttpUnavailableError,
     RetryConfig,
     RetryTransport,
     parse_retry_after,
@@ -55,7 +55,8 @@ def no_wait() -> Iterator[testing]:
 
 
 def _client(script: Script, **retry: object) -> httpx.AsyncClient:
-    config = RetryConfig(initial_wait=0.1, max_wait=1.0, **retry)
+    options: dict[str, object] = {"backoff": BackoffSettings(initial=0.1, maximum=1.0), **retry}
+    config = RetryConfig.model_validate(options)
     return httpx.AsyncClient(transport=RetryTransport(httpx.MockTransport(script), retry=config))
 
 
@@ -265,15 +266,16 @@ def _breaker_client(script: Script, registry: BreakerRegistry) -> httpx.AsyncCli
 
 
 async def test_breaker_opens_after_server_errors() -> None:
-    """Consecutive 5xx responses open the host's breaker; the next call raises CircuitOpenError."""
+    """Consecutive 5xx responses open the host's breaker; the next call raises HttpUnavailableError."""
     registry = BreakerRegistry(BreakerConfig(failure_threshold=3, reset_timeout=60))
     script = Script(503)
     async with _breaker_client(script, registry) as client:
         statuses = [(await client.get(URL)).status_code for _ in range(3)]
-        with pytest.raises(CircuitOpenError) as info:
+        with pytest.raises(HttpUnavailableError) as info:
             await client.get(URL)
     assert statuses == [503, 503, 503]
-    assert info.value.name == "http:https://api.test"
+    assert info.value.host == "https://api.test"
+    assert info.value.retry_after == pytest.approx(60, abs=5)
     assert len(script.requests) == 3
     assert registry.for_url(httpx.URL(URL)).state == "open"
 
@@ -307,13 +309,15 @@ async def test_transport_exceptions_count_once_per_call(no_wait: testing) -> Non
     registry = BreakerRegistry(BreakerConfig(failure_threshold=2))
     script = Script(httpx.ConnectError("refused"))
     transport = RetryTransport(
-        httpx.MockTransport(script), retry=RetryConfig(attempts=5, max_wait=0.1), breaker_registry=registry
+        httpx.MockTransport(script),
+        retry=RetryConfig(attempts=5, backoff=BackoffSettings(maximum=0.1)),
+        breaker_registry=registry,
     )
     async with httpx.AsyncClient(transport=transport) as client:
         for _ in range(2):
             with pytest.raises(httpx.ConnectError):
                 await client.get(URL)
-        with pytest.raises(CircuitOpenError):
+        with pytest.raises(HttpUnavailableError):
             await client.get(URL)
     assert len(script.requests) == 10
 
@@ -418,3 +422,74 @@ async def test_total_timeout_counts_skipped_waits(no_wait: testing) -> None:
     assert response.status_code == 503
     assert no_wait.sleeps == [4.0, 4.0]
     assert len(script.requests) == 3
+
+
+async def test_waits_follow_the_backoff_settings(no_wait: testing) -> None:
+    """The waits are the retry.backoff schedule (internal_base's Backoff): 0.2, 0.6 without jitter."""
+    backoff = BackoffSettings(initial=0.2, maximum=1.0, multiplier=3.0, jitter=False)
+    async with _client(Script(503, 503, 200), attempts=3, backoff=backoff) as client:
+        response = await client.get(URL)
+    assert response.status_code == 200
+    assert no_wait.sleeps == pytest.approx([0.2, 0.6])
+
+
+async def test_attempt_timeout_is_a_retried_read_timeout(no_wait: testing) -> None:
+    """An attempt that overruns resilience.timeout is an httpx.ReadTimeout, retried like one."""
+    calls: list[int] = []
+
+    async def hang_once(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            await asyncio.Event().wait()  # never answers: only the attempt timeout ends it
+        return httpx.Response(200)
+
+    transport = RetryTransport(httpx.MockTransport(hang_once), retry=RetryConfig(attempts=2), timeout=0.5)
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get(URL)
+    assert (response.status_code, response.extensions[ATTEMPTS_EXTENSION], len(calls)) == (200, 2, 2)
+
+
+async def test_attempt_timeout_counts_at_the_host() -> None:
+    """A call ended by resilience.timeout is a host failure: it opens the breaker and names the timeout."""
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1, reset_timeout=60))
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    transport = RetryTransport(
+        httpx.MockTransport(hang), retry=RetryConfig(attempts=1), timeout=0.5, breaker_registry=registry
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.ReadTimeout, match=r"no response within 0.5s \(resilience.timeout\)"):
+            await client.get(URL)
+    assert registry.for_url(httpx.URL(URL)).state == "open"
+    assert transport.last_error(httpx.URL(URL)) == "ReadTimeout: no response within 0.5s (resilience.timeout)"
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("inf"), float("nan")])
+def test_attempt_timeout_must_be_positive(timeout: float) -> None:
+    """A per-attempt timeout that is not a finite number > 0 is refused, naming it."""
+    with pytest.raises(ValueError, match="timeout must be a finite number of seconds > 0"):
+        RetryTransport(httpx.MockTransport(lambda request: httpx.Response(200)), timeout=timeout)
+
+
+def test_registry_refuses_threshold_zero() -> None:
+    """A BreakerRegistry with failure_threshold=0 (breakers off) is refused rather than never opening."""
+    with pytest.raises(ValueError, match="failure_threshold >= 1"):
+        BreakerRegistry(BreakerConfig(failure_threshold=0))
+
+
+async def test_open_breaker_error_carries_retry_after_and_last_error() -> None:
+    """The open breaker's HttpUnavailableError is a ConnectionError naming the host, wait and last failure."""
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1, reset_timeout=30))
+    async with _breaker_client(Script(httpx.ConnectError("refused")), registry) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(URL)
+        with pytest.raises(ConnectionError) as info:
+            await client.get(URL)
+    error = info.value
+    assert isinstance(error, HttpUnavailableError)
+    assert error.retry_after is not None
+    assert 0 < error.retry_after <= 30
+    assert (error.host, error.last_error) == ("https://api.test", "ConnectError: refused")
