@@ -80,6 +80,11 @@ def redacted_text_of(value: object) -> str:
             return f"<unprintable {type(value).__name__}>"
 
 
+def _plain(value: object) -> object:
+    """``value`` when it is a string or None, else its redacted text (``<unprintable T>`` at worst)."""
+    return value if value is None or isinstance(value, str) else redacted_text_of(value)
+
+
 class _RedactingEncoder(JsonEncoder):
     """python-json-logger's encoder whose conversions of unknown objects are redacted afterwards."""
 
@@ -112,7 +117,10 @@ class JsonFormatter(_BaseJsonFormatter):
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Serialise with the shared encoder; U+0085/U+2028/U+2029 escaped so a record stays one line."""
-        line = self._encoder.encode(log_data)
+        try:
+            line = self._encoder.encode(log_data)
+        except (TypeError, ValueError, RecursionError):  # never lose the record: write its values as text
+            line = self._encoder.encode({key: _plain(value) for key, value in log_data.items()})
         return (
             line if line.isascii() or not _JSON_BREAKS.search(line) else line.translate(_JSON_BREAK_ESCAPES)
         )

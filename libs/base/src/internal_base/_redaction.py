@@ -61,6 +61,8 @@ _SCHEME: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://")
 _MAX_DEPTH: Final = 20
 _MAX_ITEMS: Final = 10_000
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
+# Key types JSON can write; any other key (a tuple, bytes, an object) becomes its redacted text.
+_KEYS: Final = frozenset({str, int, float, bool, type(None)})
 _WHITESPACE: Final = str.maketrans("", "", "\r\n\t")
 
 
@@ -167,6 +169,13 @@ def _redact_bytes(value: bytes) -> str:
     return redact_text(repr(value))
 
 
+def _key_text(key: object) -> str:
+    """A mapping key JSON cannot write, as text: bytes as ``_redact_bytes``, others as their repr."""
+    if isinstance(key, bytes):
+        return _redact_bytes(key)
+    return key if isinstance(key, str) else redact_text(repr(key))
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Copy headers with Authorization, Cookie, Set-Cookie, X-API-Key and secret-looking names masked."""
     return {name: (MASK if is_secret_key(name) else value) for name, value in headers.items()}
@@ -175,7 +184,8 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 def redact(value: object) -> object:
     """Return a redacted copy of ``value``.
 
-    Mappings are copied with values under secret keys replaced by ``***``; lists, tuples and
+    Mappings are copied (keys JSON cannot write, such as tuples or bytes, become their text)
+    with values under secret keys replaced by ``***``; lists, tuples and
     sets are copied element by element, and a ``(name, value)`` pair with a secret name (a
     header tuple) gets its value masked; strings go through ``redact_text``; ``bytes`` become
     their redacted ``repr`` when they are text and ``<N bytes>`` when binary; pydantic
@@ -258,7 +268,9 @@ class _Walk:
         kind = type(value)
         if kind is dict or (kind is not list and kind is not tuple and isinstance(value, Mapping)):
             return {
-                key: MASK if _is_secret_name(key) else self._item(entry, depth)
+                (key if type(key) in _KEYS else _key_text(key)): (
+                    MASK if _is_secret_name(key) else self._item(entry, depth)
+                )
                 for key, entry in value.items()
             }
         if kind is list or kind is tuple or isinstance(value, list | tuple):

@@ -256,3 +256,15 @@ def test_queued_traceback_is_indented_in_text() -> None:
     lines = buffer.getvalue().splitlines()
     assert all(line.startswith("  ") for line in lines[1:])
     assert ("token=***" in buffer.getvalue(), "abc" in buffer.getvalue()) == (True, False)
+
+
+def test_unencodable_values_do_not_lose_the_record(output: io.StringIO) -> None:
+    """An int past Python's digit limit (``str()`` raises) and tuple keys still give one record."""
+    get_logger("t.huge").warning("huge", extra={"n": 10**5000, "m": {("a", "b"): 1}})
+    text = output.getvalue()
+    assert ("huge" in text, "<unprintable int>" in text, "('a', 'b')" in text, text.count("\n")) == (
+        True,
+        True,
+        True,
+        1,
+    )
