@@ -27,7 +27,7 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _log = logging.getLogger("internal_base.resilience")
 
-
+# Compared by identity: "wait= not given", so initial_wait/max_wait may build the schedule instead.
 _DEFAULT_WAIT = Backoff()
 
 
