@@ -71,7 +71,8 @@ _OTHER_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 # up to three separators inside compound names (``api_key``, ``Signing-Key``, ``session id``).
 TRIGGER: Final = re.compile(
     r"://|bearer|basic|eyj|akia|asia|pass|pwd|secret|token|credential|auth|cookie|sig"
-    r"|(?:api|access|private|signing|encryption)[^a-z0-9]{0,3}key|session[^a-z0-9]{0,3}id"
+    r"|(?:api|access|private|signing|encryption|account|subscription|master|session)[^a-z0-9]{0,3}key"
+    r"|session[^a-z0-9]{0,3}id"
 )
 # The shortest text any pattern can match ("pwd=x"); shorter strings are returned as they are.
 MIN_SECRET_LEN: Final = 5

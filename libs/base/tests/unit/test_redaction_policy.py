@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from internal_base import _redaction
 from internal_base.redaction import MASK, redact, redact_text, redact_url
 
 PASSWORDS = ["ab/xyz", "a/b/c", "ab?x", "ab#x", "p@ss", "1234/abc"]
@@ -184,3 +185,33 @@ def test_long_word_before_scheme_does_not_hide_the_password() -> None:
 def test_cookie_and_authorization_lines_are_masked_to_the_end(text: str, expected: str) -> None:
     """An unquoted Cookie or Authorization value hides every part, not only the first."""
     assert redact_text(text) == expected
+
+
+def _spellings(fragment: str) -> list[str]:
+    """The fragment as written in code and headers: as is, upper case, snake, kebab and camel case."""
+    words = {
+        "apikey": ["api", "key"],
+        "accesskey": ["access", "key"],
+        "privatekey": ["private", "key"],
+        "signingkey": ["signing", "key"],
+        "encryptionkey": ["encryption", "key"],
+        "accountkey": ["account", "key"],
+        "subscriptionkey": ["subscription", "key"],
+        "masterkey": ["master", "key"],
+        "sessionkey": ["session", "key"],
+        "sessionid": ["session", "id"],
+    }.get(fragment, [fragment])
+    camel = words[0] + "".join(word.title() for word in words[1:])
+    return [fragment, fragment.upper(), "_".join(words), "-".join(words), camel, f"x-{'-'.join(words)}"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [name for fragment in _redaction._SECRET_FRAGMENTS for name in _spellings(fragment)]
+    + sorted(_redaction._SECRET_NAMES | _redaction._SECRET_HEADERS),
+)
+def test_every_secret_key_name_is_masked_in_free_text(name: str) -> None:
+    """Free text follows ``is_secret_key`` for every name it accepts, in every spelling."""
+    assert _redaction.is_secret_key(name) is True
+    assert redact_text(f"{name}=s3cr3t\nother=1") == f"{name}=***\nother=1"
+    assert redact_text(f"{{'{name}': 's 3'}}") == f"{{'{name}': '***'}}"
