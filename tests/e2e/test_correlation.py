@@ -29,7 +29,7 @@ from internal_base.context import (
 from internal_base.logging import configure_logging, get_logger, shutdown_logging
 from internal_base.telemetry import Telemetry, configure_telemetry, span
 from internal_cache import CacheClient
-from internal_http import HttpClientSettings, create_client
+from internal_http import HttpSettings, create_client
 
 CORRELATION_ID = "corr-123"
 SERVER_LOGGER = "e2e.server"
@@ -121,11 +121,11 @@ def echo_url(serve_asgi: Callable[..., str]) -> str:
 
 def _fast_client(base_url: str) -> httpx.AsyncClient:
     """An internal_http client for the loopback server with short timeouts and a single attempt."""
-    settings = HttpClientSettings.model_validate(
+    settings = HttpSettings.model_validate(
         {
             "base_url": base_url,
             "timeout": {"connect": 5, "read": 10, "write": 10, "pool": 5},
-            "retry": {"attempts": 1},
+            "resilience": {"retry": {"attempts": 1}},
         }
     )
     return create_client(settings)
