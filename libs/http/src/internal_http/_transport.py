@@ -35,6 +35,7 @@ __all__ = [
     "RETRY_EXTENSION",
     "BreakerRegistry",
     "RetryTransport",
+    "host_name",
     "parse_retry_after",
 ]
 
@@ -318,16 +319,14 @@ class RetryTransport(httpx.AsyncBaseTransport):
     def _host_failed(self, url: httpx.URL, description: str) -> None:
         self._host_errors[_host_key(url)] = redact_text(description)[:500]
 
-    async def _attempt(self, request: httpx.Request) -> httpx.Response:
-        """One attempt, bounded by ``timeout`` up to the response headers."""
-        if self._timeout is None:
-            return await self._wrapped.handle_async_request(request)
+    async def _bounded_attempt(self, request: httpx.Request, timeout: float) -> httpx.Response:
+        """One attempt, bounded by ``timeout`` seconds up to the response headers."""
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(timeout):
                 return await self._wrapped.handle_async_request(request)
         except TimeoutError as exc:
             raise httpx.ReadTimeout(
-                f"no response within {self._timeout:g}s (resilience.timeout)", request=request
+                f"no response within {timeout:g}s (resilience.timeout)", request=request
             ) from exc
 
     async def _send(self, request: httpx.Request, attempts: _Attempts) -> httpx.Response:
@@ -340,7 +339,10 @@ class RetryTransport(httpx.AsyncBaseTransport):
         while True:
             started = time.perf_counter()
             try:
-                response = await self._attempt(request)
+                if self._timeout is None:
+                    response = await self._wrapped.handle_async_request(request)
+                else:
+                    response = await self._bounded_attempt(request, self._timeout)
             except RETRYABLE_EXCEPTIONS as exc:
                 duration = time.perf_counter() - started
                 if isinstance(exc, HOST_FAILURE_EXCEPTIONS):
