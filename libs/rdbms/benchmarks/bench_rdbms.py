@@ -29,9 +29,9 @@ from commons_bench import BenchContext, Benchmark, CurvePoint, Target
 from internal_rdbms import (
     Base,
     Database,
-    DatabaseSettings,
     IntPrimaryKeyMixin,
     Range,
+    RdbmsSettings,
     Repository,
     parse_order,
 )
@@ -158,7 +158,7 @@ async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
     """Repository against Core, and keyset against offset pagination at three depths."""
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get(URL_ENV) or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        async with Database(DatabaseSettings(url=url, pool_size=5), register_health=False) as db:
+        async with Database(RdbmsSettings(url=url, pool_size=5, health_check=False)) as db:
             await _seed(db)
             try:
                 yield [*_crud(db), *[await _depth(db, depth) for depth in DEPTHS]]

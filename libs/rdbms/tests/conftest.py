@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from internal_base.health import HealthRegistry
-from internal_rdbms import Base, Database, DatabaseSettings
+from internal_rdbms import Base, Database, RdbmsSettings
 
 pytest_plugins = ["internal_testing.plugin"]
 
@@ -21,7 +21,7 @@ def health_registry() -> HealthRegistry:
 @pytest.fixture()
 async def sqlite_db(health_registry: HealthRegistry) -> AsyncIterator[Database]:
     """An in-memory SQLite database with every table of ``Base.metadata`` created."""
-    db = Database(DatabaseSettings(url="sqlite://"), health_registry=health_registry)
+    db = Database(RdbmsSettings(url="sqlite://"), health_registry=health_registry)
     await db.create_all(Base.metadata)
     yield db
-    await db.dispose()
+    await db.aclose()

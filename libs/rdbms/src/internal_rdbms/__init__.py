@@ -3,14 +3,28 @@
 Works with PostgreSQL (asyncpg), MySQL/MariaDB (aiomysql) and SQLite (aiosqlite). Plain URLs
 (``postgresql://``, ``mysql://``, ``mariadb://``, ``sqlite://``) get their async driver; passwords
 are masked everywhere; SQLAlchemy errors come out as :class:`RdbmsError` subclasses. Nothing runs
-at import.
+at import. Public modules: ``internal_rdbms.base`` (models), ``.session`` (:class:`Database`),
+``.repository``, ``.query`` (filters, sorting, pagination) and ``.config`` (:class:`RdbmsSettings`);
+this root re-exports them and the errors.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from internal_rdbms._base import (
+from internal_rdbms._errors import (
+    InvalidQueryError,
+    QueryError,
+    RdbmsConflictError,
+    RdbmsError,
+    RdbmsNotFoundError,
+    RdbmsTimeoutError,
+    RdbmsUnavailableError,
+    TransactionConflictError,
+    translate_error,
+    translating_errors,
+)
+from internal_rdbms.base import (
     NAMING_CONVENTION,
     Base,
     IntPrimaryKeyMixin,
@@ -20,54 +34,38 @@ from internal_rdbms._base import (
     UUIDPrimaryKeyMixin,
     utcnow,
 )
-from internal_rdbms._config import DatabaseSettings, normalize_url
-from internal_rdbms._errors import (
-    ConflictError,
-    DatabaseUnavailableError,
-    InvalidQueryError,
-    NotFoundError,
-    QueryError,
-    RdbmsError,
-    TransactionConflictError,
-    translate_error,
-    translating_errors,
-)
-from internal_rdbms._filters import (
+from internal_rdbms.config import RdbmsSettings, normalize_url
+from internal_rdbms.query import (
+    DEFAULT_PAGE_SIZE,
     MAX_IN_VALUES,
+    MAX_PAGE_SIZE,
     MAX_SEARCH_LENGTH,
+    CursorPage,
     Eq,
     Filter,
     In,
     IsNull,
     Ne,
     OrderBy,
+    Page,
     Range,
     Search,
     apply_filters,
     apply_order,
     filter_condition,
+    paginate_keyset,
+    paginate_offset,
     parse_filters,
     parse_order,
 )
-from internal_rdbms._pagination import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    CursorPage,
-    Page,
-    paginate_keyset,
-    paginate_offset,
-)
-from internal_rdbms._repository import Repository
-from internal_rdbms._session import Database, transaction
+from internal_rdbms.repository import Repository
+from internal_rdbms.session import Database, transaction
 
 __all__ = [
     "Base",
-    "ConflictError",
     "CursorPage",
     "DEFAULT_PAGE_SIZE",
     "Database",
-    "DatabaseSettings",
-    "DatabaseUnavailableError",
     "Eq",
     "Filter",
     "In",
@@ -79,12 +77,16 @@ __all__ = [
     "MAX_SEARCH_LENGTH",
     "NAMING_CONVENTION",
     "Ne",
-    "NotFoundError",
     "OrderBy",
     "Page",
     "QueryError",
     "Range",
+    "RdbmsConflictError",
     "RdbmsError",
+    "RdbmsNotFoundError",
+    "RdbmsSettings",
+    "RdbmsTimeoutError",
+    "RdbmsUnavailableError",
     "Repository",
     "Search",
     "SoftDeleteMixin",

@@ -10,9 +10,10 @@ from pydantic_settings import SettingsConfigDict
 
 from internal_base.cursor import MIN_SECRET_BYTES
 from internal_base.redaction import redact_url
+from internal_base.resilience import ResilienceSettings
 from internal_base.settings import LibrarySettings
 
-__all__ = ["DatabaseSettings", "normalize_url"]
+__all__ = ["RdbmsSettings", "normalize_url"]
 
 #: Plain schemes rewritten to their async driver.
 _DEFAULT_DRIVERS: Final = {
@@ -65,8 +66,8 @@ def normalize_url(url: str) -> str:
     )
 
 
-class DatabaseSettings(LibrarySettings):
-    """Connection and pool settings of a :class:`~internal_rdbms.Database`.
+class RdbmsSettings(LibrarySettings):
+    """Connection, pool, health and resilience settings of a :class:`~internal_rdbms.Database`.
 
     The URL is a :class:`~pydantic.SecretStr` normalised to an async driver; reprs, logs and
     errors only show :attr:`redacted_url`. Pool settings are ignored for in-memory SQLite, which
@@ -83,7 +84,11 @@ class DatabaseSettings(LibrarySettings):
     echo: bool = Field(default=False, description="Log every statement (parameters stay hidden).")
     pool_size: int = Field(default=5, ge=1, description="Connections kept open in the pool.")
     max_overflow: int = Field(default=10, ge=0, description="Extra connections beyond pool_size.")
-    pool_timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for a free connection.")
+    pool_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds to wait for a free connection before RdbmsUnavailableError (fail fast: a 503).",
+    )
     pool_pre_ping: bool = Field(default=True, description="Test a connection before handing it out.")
     pool_recycle: float = Field(
         default=1800.0, description="Replace connections older than this many seconds (-1 = never)."
@@ -102,8 +107,19 @@ class DatabaseSettings(LibrarySettings):
             "stop working after a restart and across worker processes."
         ),
     )
+    health_check: bool = Field(
+        default=True, description="Register a readiness check (False: register nothing anywhere)."
+    )
     health_check_name: str = Field(default="rdbms", min_length=1, description="Name in the health registry.")
     health_check_timeout: float = Field(default=2.0, gt=0, description="Seconds before the check fails.")
+
+    resilience: ResilienceSettings = Field(
+        default_factory=ResilienceSettings,
+        description=(
+            "Retries, breaker and per-attempt timeout of Database.run (deadlocks, serialization "
+            "failures, unavailable database); nothing else is retried."
+        ),
+    )
 
     @field_validator("url")
     @classmethod

@@ -8,7 +8,7 @@ value, which may equal another member's name), floats as JSON numbers including 
 through the same storable-value checks as filter values.
 
 The codec comes from the ``codec`` argument, else from ``session.info`` (sessions of
-:class:`~internal_rdbms.Database` carry one made from ``DatabaseSettings.cursor_secret``), else a
+:class:`~internal_rdbms.Database` carry one made from ``RdbmsSettings.cursor_secret``), else a
 codec with a random per-process key.
 """
 

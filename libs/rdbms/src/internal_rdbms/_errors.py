@@ -2,17 +2,22 @@
 
 Hierarchy::
 
-    CommonsError                          (internal_base.errors)
-    └── RdbmsError                        every error raised by this library
-        ├── ConflictError                 integrity violation: unique, foreign key, not null, check
-        │   │                             (``.constraint``: the constraint name when known)
-        │   └── TransactionConflictError  deadlock, lock wait timeout, serialization failure (retryable)
-        ├── NotFoundError (LookupError)   no row with the given primary key
-        ├── DatabaseUnavailableError      cannot connect, connection lost, pool exhausted
-        │   (ConnectionError)             (retried by ``RetryPolicy``'s default ``retry_on``)
-        ├── InvalidQueryError (ValueError) bad filter/order field, operator, value or cursor (also
-        │                                 MySQL's "Illegal mix of collations" for an unstorable value)
-        └── QueryError                    any other database error (syntax, data, programming)
+    CommonsError                            (internal_base.errors)
+    └── RdbmsError                          every error raised by this library
+        ├── RdbmsConflictError              integrity violation: unique, foreign key, not null, check
+        │   │                               (``.constraint``: the constraint name when known)
+        │   └── TransactionConflictError    deadlock, lock wait timeout, serialization failure
+        │                                   (retried by ``Database.run``)
+        ├── RdbmsNotFoundError              no row with the given primary key
+        │   (LookupError)
+        ├── RdbmsUnavailableError           cannot connect, connection lost, pool exhausted, circuit
+        │   (ConnectionError)               open (``.retry_after``: seconds, when known; retried by
+        │                                   ``Database.run``)
+        ├── RdbmsTimeoutError               a ``Database.run`` attempt overran
+        │   (TimeoutError)                  ``settings.resilience.timeout`` (never retried)
+        ├── InvalidQueryError (ValueError)  bad filter/order field, operator, value or cursor (also
+        │                                   MySQL's "Illegal mix of collations" for an unstorable value)
+        └── QueryError                      any other database error (syntax, data, programming)
 
 Settings errors are :class:`internal_base.errors.ConfigurationError`. Every message goes through
 :func:`internal_base.redaction.redact_text`, and engines hide bound parameters, so neither a password
@@ -26,7 +31,7 @@ import contextlib
 import re
 import socket
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import exc as sa_exc
 
@@ -34,12 +39,13 @@ from internal_base.errors import CommonsError
 from internal_base.redaction import redact_text
 
 __all__ = [
-    "ConflictError",
-    "DatabaseUnavailableError",
     "InvalidQueryError",
-    "NotFoundError",
     "QueryError",
+    "RdbmsConflictError",
     "RdbmsError",
+    "RdbmsNotFoundError",
+    "RdbmsTimeoutError",
+    "RdbmsUnavailableError",
     "TransactionConflictError",
     "translate_error",
     "translating_errors",
@@ -55,6 +61,8 @@ _MYSQL_UNAVAILABLE: Final = frozenset(
 _MYSQL_CONFLICT: Final = frozenset({1205, 1213})  # lock wait timeout, deadlock
 # "Illegal mix of collations": a value with characters the column's character set cannot hold.
 _MYSQL_UNREPRESENTABLE: Final = frozenset({1267, 1270, 1271})
+#: ``retry_after`` (seconds) of the error raised when the pool had no free connection in time.
+_POOL_RETRY_AFTER: Final = 1.0
 # Raised unwrapped by some drivers while connecting (asyncpg: ConnectionRefusedError, DNS errors).
 _NETWORK_ERRORS: Final = (sa_exc.TimeoutError, ConnectionError, TimeoutError, socket.gaierror)
 
@@ -63,7 +71,7 @@ class RdbmsError(CommonsError):
     """Root of every error raised by ``internal_rdbms``."""
 
 
-class ConflictError(RdbmsError):
+class RdbmsConflictError(RdbmsError):
     """The statement violates an integrity constraint (unique, foreign key, not null, check).
 
     Attributes:
@@ -75,15 +83,15 @@ class ConflictError(RdbmsError):
         self.constraint = constraint
         super().__init__(message)
 
-    def __reduce__(self) -> tuple[type[ConflictError], tuple[str, str | None]]:
+    def __reduce__(self) -> tuple[type[RdbmsConflictError], tuple[str, str | None]]:
         return (type(self), (str(self), self.constraint))
 
 
-class TransactionConflictError(ConflictError):
+class TransactionConflictError(RdbmsConflictError):
     """The transaction lost a race: deadlock, lock wait timeout or serialization failure; retry it."""
 
 
-class NotFoundError(RdbmsError, LookupError):
+class RdbmsNotFoundError(RdbmsError, LookupError):
     """No row matches the given primary key.
 
     Attributes:
@@ -96,12 +104,35 @@ class NotFoundError(RdbmsError, LookupError):
         self.key = key
         super().__init__(f"{model} with primary key {key!r} not found")
 
-    def __reduce__(self) -> tuple[type[NotFoundError], tuple[str, object]]:
+    def __reduce__(self) -> tuple[type[RdbmsNotFoundError], tuple[str, object]]:
         return (type(self), (self.model, self.key))
 
 
-class DatabaseUnavailableError(RdbmsError, ConnectionError):
-    """The database cannot be reached, dropped the connection, or the pool had no free connection."""
+class RdbmsUnavailableError(RdbmsError, ConnectionError):
+    """The database cannot be reached, dropped the connection, the pool had no free connection, or
+    the circuit breaker of ``Database.run`` is open.
+
+    Attributes:
+        retry_after: Seconds after which a retry may succeed, when known (an exhausted pool, an open
+            breaker's remaining reset time), else ``None``.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = None if retry_after is None else max(0.0, retry_after)
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_unavailable, (type(self), str(self), self.retry_after))
+
+
+def _rebuild_unavailable(
+    kind: type[RdbmsUnavailableError], message: str, retry_after: float | None
+) -> RdbmsUnavailableError:
+    return kind(message, retry_after=retry_after)
+
+
+class RdbmsTimeoutError(RdbmsError, TimeoutError):
+    """An attempt of :meth:`Database.run` overran ``settings.resilience.timeout`` (rolled back)."""
 
 
 class InvalidQueryError(RdbmsError, ValueError):
@@ -155,27 +186,27 @@ def _describe(exc: BaseException) -> str:
 
 def _classify(exc: BaseException) -> type[RdbmsError]:
     if isinstance(exc, _NETWORK_ERRORS):
-        return DatabaseUnavailableError  # pool timeout, refused/reset connection, connect timeout
+        return RdbmsUnavailableError  # pool timeout, refused/reset connection, connect timeout
     if not isinstance(exc, sa_exc.DBAPIError):
         return QueryError
     if exc.connection_invalidated:
-        return DatabaseUnavailableError
+        return RdbmsUnavailableError
     orig = exc.orig
     state, code = _sqlstate(orig), _mysql_code(orig)
     if (state is not None and state in _CONFLICT_SQLSTATES) or code in _MYSQL_CONFLICT:
         return TransactionConflictError
     if isinstance(exc, sa_exc.IntegrityError):
-        return ConflictError
+        return RdbmsConflictError
     if code in _MYSQL_UNREPRESENTABLE:
         return InvalidQueryError
     if state is not None and state.startswith(_CONNECTION_SQLSTATE_PREFIXES):
-        return DatabaseUnavailableError
+        return RdbmsUnavailableError
     if code in _MYSQL_UNAVAILABLE:
-        return DatabaseUnavailableError
+        return RdbmsUnavailableError
     if isinstance(exc, sa_exc.OperationalError) and "unable to open database file" in str(orig):
-        return DatabaseUnavailableError  # SQLite
+        return RdbmsUnavailableError  # SQLite
     if isinstance(exc, sa_exc.InterfaceError) and "closed" in str(orig).lower():
-        return DatabaseUnavailableError
+        return RdbmsUnavailableError
     return QueryError
 
 
@@ -194,15 +225,19 @@ def translate_error(exc: BaseException) -> RdbmsError:
         return exc
     kind = _classify(exc)
     prefix = {
-        ConflictError: "integrity constraint violated",
+        RdbmsConflictError: "integrity constraint violated",
         TransactionConflictError: "transaction conflict",
-        DatabaseUnavailableError: "database unavailable",
+        RdbmsUnavailableError: "database unavailable",
         InvalidQueryError: "a value has characters the column's character set cannot store",
         QueryError: "database error",
     }.get(kind, "database error")
     message = f"{prefix}: {_describe(exc)}"
-    if issubclass(kind, ConflictError):
+    if issubclass(kind, RdbmsConflictError):
         return kind(message, constraint=_constraint(exc))
+    if isinstance(exc, sa_exc.TimeoutError):  # every pooled connection stayed busy for pool_timeout
+        return RdbmsUnavailableError(
+            f"{prefix}: connection pool exhausted: {_describe(exc)}", retry_after=_POOL_RETRY_AFTER
+        )
     return kind(message)
 
 

@@ -202,7 +202,7 @@ async def paginate_keyset(
         allowed_order: Allow-list of sort fields.
         max_limit: Largest accepted ``limit``.
         codec: Signs and verifies cursors; default: the session's (``Database`` sessions carry one
-            made from ``DatabaseSettings.cursor_secret``), else a random per-process key.
+            made from ``RdbmsSettings.cursor_secret``), else a random per-process key.
 
     Raises:
         InvalidQueryError: Bad limit, sort field or cursor (edited, or issued for another model,

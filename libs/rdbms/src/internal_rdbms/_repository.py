@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from internal_base.cursor import CursorCodec
 from internal_rdbms._base import SoftDeleteMixin, utcnow
 from internal_rdbms._cursor import backend_of
-from internal_rdbms._errors import InvalidQueryError, NotFoundError, translating_errors
+from internal_rdbms._errors import InvalidQueryError, RdbmsNotFoundError, translating_errors
 from internal_rdbms._filters import Eq, Filter, OrderBy, apply_filters, apply_order, parse_order
 from internal_rdbms._pagination import (
     DEFAULT_PAGE_SIZE,
@@ -35,7 +35,7 @@ class Repository(Generic[ModelT]):
 
     The repository flushes (so keys and constraint errors show up at once) but never commits:
     wrap the work in :meth:`Database.transaction`. Errors come out translated
-    (:class:`ConflictError`, :class:`NotFoundError`, :class:`DatabaseUnavailableError`,
+    (:class:`RdbmsConflictError`, :class:`RdbmsNotFoundError`, :class:`RdbmsUnavailableError`,
     :class:`InvalidQueryError`). For models with :class:`SoftDeleteMixin`, soft-deleted rows are
     hidden unless ``include_deleted=True``, and :meth:`delete` soft-deletes unless ``hard=True``.
 
@@ -94,11 +94,11 @@ class Repository(Generic[ModelT]):
         """The row with primary key ``pk`` (a tuple for composite keys).
 
         Raises:
-            NotFoundError: No such row (or it is soft-deleted).
+            RdbmsNotFoundError: No such row (or it is soft-deleted).
         """
         found = await self.get_or_none(pk, include_deleted=include_deleted)
         if found is None:
-            raise NotFoundError(self.model.__name__, pk)
+            raise RdbmsNotFoundError(self.model.__name__, pk)
         return found
 
     async def get_or_none(self, pk: object, *, include_deleted: bool = False) -> ModelT | None:
@@ -216,7 +216,7 @@ class Repository(Generic[ModelT]):
     ) -> CursorPage[ModelT]:
         """One keyset page after ``cursor``; see :func:`paginate_keyset`. Keep filters and order stable.
 
-        ``codec`` signs the cursors (default: the session's, from ``DatabaseSettings.cursor_secret``).
+        ``codec`` signs the cursors (default: the session's, from ``RdbmsSettings.cursor_secret``).
         """
         statement = self.select(*filters, include_deleted=include_deleted, **equals)
         with translating_errors():
@@ -238,7 +238,7 @@ class Repository(Generic[ModelT]):
         """Add ``obj`` and flush (defaults and generated keys are filled in).
 
         Raises:
-            ConflictError: A unique or other integrity constraint is violated.
+            RdbmsConflictError: A unique or other integrity constraint is violated.
         """
         with translating_errors():
             self.session.add(obj)
@@ -249,7 +249,7 @@ class Repository(Generic[ModelT]):
         """Add every object and flush once (batched inserts where the backend allows).
 
         Raises:
-            ConflictError: A constraint is violated; nothing of the batch is kept in the transaction.
+            RdbmsConflictError: A constraint is violated; nothing of the batch is kept in the transaction.
         """
         items = builtins.list(objs)
         with translating_errors():
@@ -261,9 +261,9 @@ class Repository(Generic[ModelT]):
         """Set column attributes on ``target`` (an instance or a primary key) and flush.
 
         Raises:
-            NotFoundError: ``target`` is a key with no row.
+            RdbmsNotFoundError: ``target`` is a key with no row.
             InvalidQueryError: A name is not a column or is part of the primary key.
-            ConflictError: The new values violate a constraint.
+            RdbmsConflictError: The new values violate a constraint.
         """
         for name in values:
             if name not in self._columns or name in self._primary_key:
@@ -286,7 +286,7 @@ class Repository(Generic[ModelT]):
             hard: Remove the row even when the model supports soft deletion.
 
         Raises:
-            NotFoundError: ``target`` is a key with no (live) row.
+            RdbmsNotFoundError: ``target`` is a key with no (live) row.
         """
         obj = await self._resolve(target, include_deleted=hard)
         with translating_errors():
@@ -302,7 +302,7 @@ class Repository(Generic[ModelT]):
 
         Raises:
             InvalidQueryError: The model does not support soft deletion.
-            NotFoundError: No row with that key.
+            RdbmsNotFoundError: No row with that key.
         """
         if not self._soft_delete:
             raise InvalidQueryError(f"{self.model.__name__} does not support soft deletion")

@@ -6,22 +6,32 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from internal_base.cursor import CursorCodec
+from internal_base.errors import CircuitOpenError
 from internal_base.health import HealthRegistry, default_registry
-from internal_base.resilience import RetryPolicy
-from internal_rdbms._config import DatabaseSettings
+from internal_rdbms._config import RdbmsSettings
 from internal_rdbms._cursor import CURSOR_CODEC_KEY, MAX_CURSOR_LENGTH
-from internal_rdbms._errors import translating_errors
+from internal_rdbms._errors import (
+    RdbmsError,
+    RdbmsTimeoutError,
+    RdbmsUnavailableError,
+    TransactionConflictError,
+    translating_errors,
+)
 
 __all__ = ["Database", "transaction"]
 
 _log = logging.getLogger("internal_rdbms")
 R = TypeVar("R")
+
+# What Database.run retries, and what counts toward its breaker (unavailable or timed out).
+_RETRIED: Final = (RdbmsUnavailableError, TransactionConflictError)
+_BREAKER_FAILURES: Final = (ConnectionError, TimeoutError)
 
 
 def _lower(value: object) -> object:
@@ -56,17 +66,19 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
 
 
 class Database:
-    """An async engine with its session factory, built from :class:`DatabaseSettings`.
+    """An async engine with its session factory, built from :class:`RdbmsSettings`.
 
     The real :class:`~sqlalchemy.ext.asyncio.AsyncEngine` and
     :class:`~sqlalchemy.ext.asyncio.async_sessionmaker` stay reachable as :attr:`engine` and
-    :attr:`session_factory`. A ``SELECT 1`` readiness check is registered in the health registry
-    under ``settings.health_check_name`` and removed by :meth:`dispose`.
+    :attr:`session_factory`. A ``SELECT 1`` readiness check is registered under
+    ``settings.health_check_name`` (unless ``settings.health_check`` is off) and removed by
+    :meth:`aclose`. :meth:`run` retries a whole unit of work through the policy built from
+    ``settings.resilience``; nothing else is retried.
 
     Args:
-        settings: Settings, a URL, or ``None`` to load :class:`DatabaseSettings` from env/YAML.
+        settings: Settings, a URL, or ``None`` to load :class:`RdbmsSettings` (init, env,
+            the YAML file named by ``COMMONS_CONFIG_FILE``, .env, defaults).
         health_registry: Where to register the check (default: the process-wide registry).
-        register_health: Set False to skip registering the check.
 
     Example:
         >>> async with Database("sqlite://") as db:          # doctest: +SKIP
@@ -76,15 +88,14 @@ class Database:
 
     def __init__(
         self,
-        settings: DatabaseSettings | str | None = None,
+        settings: RdbmsSettings | str | None = None,
         *,
         health_registry: HealthRegistry | None = None,
-        register_health: bool = True,
     ) -> None:
         if settings is None:
-            settings = DatabaseSettings.load()
+            settings = RdbmsSettings.load()
         elif isinstance(settings, str):
-            settings = DatabaseSettings.load(url=settings)
+            settings = RdbmsSettings.load(url=settings)
         self._settings = settings
         self._engine = create_async_engine(settings.url.get_secret_value(), **settings.engine_options())
         if settings.backend == "sqlite":
@@ -93,8 +104,11 @@ class Database:
         self._factory = async_sessionmaker(
             self._engine, expire_on_commit=settings.expire_on_commit, info={CURSOR_CODEC_KEY: codec}
         )
+        self._policy = settings.resilience.to_policy(
+            settings.health_check_name, retry_on=_RETRIED, failure_on=_BREAKER_FAILURES
+        )
         self._registry: HealthRegistry | None = None
-        if register_health:
+        if settings.health_check:
             self._registry = health_registry if health_registry is not None else default_registry()
             self._registry.register(
                 settings.health_check_name, self.health_check, timeout=settings.health_check_timeout
@@ -105,7 +119,7 @@ class Database:
         return f"Database(url={self._settings.redacted_url!r})"
 
     @property
-    def settings(self) -> DatabaseSettings:
+    def settings(self) -> RdbmsSettings:
         """The settings this database was built from."""
         return self._settings
 
@@ -153,30 +167,45 @@ class Database:
         async with self.session() as new, transaction(new) as active:
             yield active
 
-    async def run(
-        self,
-        work: Callable[[AsyncSession], Awaitable[R]],
-        *,
-        retry: RetryPolicy | None = None,
-    ) -> R:
-        """Run ``work(session)`` in a new transaction, retried as a whole by ``retry``.
+    async def run(self, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
+        """Run ``work(session)`` in a new transaction, retried as a whole per ``settings.resilience``.
 
-        The default ``RetryPolicy`` retries :class:`DatabaseUnavailableError` (a ``ConnectionError``);
-        add :class:`TransactionConflictError` to ``retry_on`` to retry deadlocks too. ``work`` must
-        be safe to run again: each attempt starts from a fresh session.
+        The only retries of this library: an attempt that fails with
+        :class:`RdbmsUnavailableError` (cannot connect, connection lost, pool exhausted) or
+        :class:`TransactionConflictError` (deadlock, lock wait timeout, serialization failure) is
+        rolled back and ``work`` runs again in a fresh session, up to ``resilience.retry.attempts``
+        calls within ``resilience.retry.total_timeout`` seconds, with backoff. Every other error,
+        and an attempt overrunning ``resilience.timeout``, is raised at once. ``work`` must be safe to
+        run again (a connection lost during COMMIT may leave an attempt committed). Each call counts
+        once toward the breaker when it ends unavailable or timed out; while the breaker is open,
+        calls fail at once.
+
+        Raises:
+            RdbmsUnavailableError: Still unavailable after the retries, or the breaker is open
+                (``retry_after``: seconds until it lets a call through).
+            TransactionConflictError: Still conflicting after the retries.
+            RdbmsTimeoutError: An attempt overran ``resilience.timeout``.
+            RdbmsError: Any other error of ``work`` or the commit, translated.
         """
 
         async def attempt() -> R:
             async with self.transaction() as session:
                 return await work(session)
 
-        return await (retry.call(attempt) if retry is not None else attempt())
+        try:
+            return await self._policy.run(attempt)
+        except CircuitOpenError as exc:
+            raise RdbmsUnavailableError(f"database unavailable: {exc}", retry_after=exc.retry_after) from exc
+        except TimeoutError as exc:
+            if isinstance(exc, RdbmsError):
+                raise
+            raise RdbmsTimeoutError(f"database call {exc}") from exc
 
     async def ping(self) -> None:
         """Run ``SELECT 1``.
 
         Raises:
-            DatabaseUnavailableError: The database cannot be reached.
+            RdbmsUnavailableError: The database cannot be reached.
         """
         with translating_errors():
             async with self._engine.connect() as connection:
@@ -205,13 +234,13 @@ class Database:
             async with self._engine.begin() as connection:
                 await connection.run_sync(metadata.drop_all)
 
-    async def dispose(self) -> None:
+    async def aclose(self) -> None:
         """Unregister the health check and close every pooled connection (idempotent)."""
         if self._registry is not None:
             self._registry.unregister(self._settings.health_check_name, self.health_check)
             self._registry = None
         await self._engine.dispose()
-        _log.debug("disposed engine for %s", self._settings.redacted_url)
+        _log.debug("closed engine for %s", self._settings.redacted_url)
 
     async def __aenter__(self) -> Self:
         """Return the database itself."""
@@ -223,5 +252,5 @@ class Database:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Dispose of the engine."""
-        await self.dispose()
+        """Close the database (:meth:`aclose`)."""
+        await self.aclose()

@@ -44,12 +44,12 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column
 from internal_rdbms import (
     Base,
     Database,
-    DatabaseSettings,
     Eq,
     IntPrimaryKeyMixin,
     InvalidQueryError,
-    NotFoundError,
     Range,
+    RdbmsNotFoundError,
+    RdbmsSettings,
     Repository,
     Search,
     UTCDateTime,
@@ -167,12 +167,12 @@ def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def typed_db(backend_url: str) -> AsyncIterator[Database]:
     """A Database per backend with the ``ct_typed`` table."""
-    database = Database(DatabaseSettings(url=backend_url), register_health=False)
+    database = Database(RdbmsSettings(url=backend_url, health_check=False))
     tables = [Base.metadata.tables[model.__tablename__] for model in (Typed, Keyed)]
     async with database.engine.begin() as connection:
         await connection.run_sync(lambda sync: Base.metadata.create_all(sync, tables=tables))
     yield database
-    await database.dispose()
+    await database.aclose()
 
 
 def _floats(backend: str) -> list[float]:
@@ -429,12 +429,12 @@ async def test_unstorable_filter_values_are_client_errors(
 
 @pytest.mark.parametrize("key", [(2**31, "a"), (-(2**63) - 1, "a"), (1, "nul\x00"), (1, "\udc80")])
 async def test_unstorable_primary_key_is_not_found(typed_db: Database, key: tuple[int, str]) -> None:
-    """get() of a key no row can hold is NotFoundError (get_or_none: None), never a driver error."""
+    """get() of a key no row can hold is RdbmsNotFoundError (get_or_none: None), never a driver error."""
     async with typed_db.session() as session:  # never committed: each case starts from an empty table
         repo = Repository(session, Keyed)
         await repo.add(Keyed(number=1, code="a"))
         assert await repo.get_or_none(key) is None
-        with pytest.raises(NotFoundError):
+        with pytest.raises(RdbmsNotFoundError):
             await repo.get(key)
         assert (await repo.get((1, "a"))).code == "a"
 

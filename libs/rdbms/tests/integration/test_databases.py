@@ -15,11 +15,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from internal_base.health import HealthRegistry, HealthStatus
 from internal_rdbms import (
     Base,
-    ConflictError,
     Database,
-    DatabaseSettings,
-    DatabaseUnavailableError,
     IntPrimaryKeyMixin,
+    RdbmsConflictError,
+    RdbmsSettings,
+    RdbmsUnavailableError,
     Repository,
     SoftDeleteMixin,
     TimestampMixin,
@@ -62,14 +62,14 @@ def database_url(request: pytest.FixtureRequest) -> str:
 async def db(database_url: str) -> AsyncIterator[Database]:
     """A Database per server with the test tables created (dropped with the database at the end)."""
     # Generous pool and health timeouts: 20 concurrent units of work on a busy machine must queue, not fail.
-    settings = DatabaseSettings(
+    settings = RdbmsSettings(
         url=database_url, pool_size=5, max_overflow=5, pool_timeout=30, health_check_timeout=30
     )
     database = Database(settings, health_registry=HealthRegistry(cache_ttl=0))
     async with database.engine.begin() as connection:
         await connection.run_sync(lambda sync: Base.metadata.create_all(sync, tables=TABLES))
     yield database
-    await database.dispose()
+    await database.aclose()
 
 
 def _members(tag: str, count: int, **values: object) -> list[Member]:
@@ -79,7 +79,7 @@ def _members(tag: str, count: int, **values: object) -> list[Member]:
 async def test_health_check_is_healthy(db: Database, database_url: str) -> None:
     """The registered SELECT 1 check passes and names the backend."""
     registry = HealthRegistry(cache_ttl=0)
-    settings = DatabaseSettings(url=database_url, health_check_timeout=30)  # busy machine: seconds, not ms
+    settings = RdbmsSettings(url=database_url, health_check_timeout=30)  # busy machine: seconds, not ms
     async with Database(settings, health_registry=registry) as other:
         report = await registry.readiness()
         assert report.status == HealthStatus.HEALTHY
@@ -104,12 +104,12 @@ async def test_transaction_commits_or_rolls_back(db: Database, unique_name: str)
 
 
 async def test_unique_constraint_conflict(db: Database, unique_name: str) -> None:
-    """A duplicate email is a ConflictError whose message carries no parameters; a savepoint survives it."""
+    """A duplicate email is an RdbmsConflictError without parameters in its message; a savepoint survives."""
     email = f"{unique_name}@example.com"
     async with db.transaction() as session:
         repo = Repository(session, Member)
         await repo.add(Member(tag=unique_name, email=email))
-        with pytest.raises(ConflictError, match="integrity constraint violated") as info:
+        with pytest.raises(RdbmsConflictError, match="integrity constraint violated") as info:
             async with db.transaction(session):
                 await repo.add(Member(tag=unique_name, email=email))
         assert email not in str(info.value)
@@ -229,7 +229,7 @@ async def test_concurrent_sessions(db: Database, unique_name: str) -> None:
     async def duplicate() -> str:
         try:
             await insert(999)
-        except ConflictError:
+        except RdbmsConflictError:
             return "conflict"
         return "ok"
 
@@ -241,14 +241,17 @@ async def test_concurrent_sessions(db: Database, unique_name: str) -> None:
 
 
 async def test_pool_exhaustion_is_unavailable(database_url: str) -> None:
-    """With every pooled connection busy, a checkout times out as DatabaseUnavailableError, then recovers."""
-    settings = DatabaseSettings(url=database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
-    async with Database(settings, register_health=False) as small:
+    """With every pooled connection busy, a checkout fails as RdbmsUnavailableError with retry_after."""
+    settings = RdbmsSettings(
+        url=database_url, pool_size=1, max_overflow=0, pool_timeout=0.2, health_check=False
+    )
+    async with Database(settings) as small:
         async with small.session() as holder:
             await holder.execute(text("SELECT 1"))
             assert small.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-            with pytest.raises(DatabaseUnavailableError, match="database unavailable"):
+            with pytest.raises(RdbmsUnavailableError, match="connection pool exhausted") as info:
                 await small.ping()
+            assert info.value.retry_after == 1.0
         assert small.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
         await small.ping()
 
@@ -272,8 +275,8 @@ async def _wait_until_gone(db: Database, backend_id: int) -> None:
 async def test_pre_ping_replaces_a_killed_connection(db: Database, database_url: str) -> None:
     """A pooled connection killed by the server is detected by pre-ping and replaced transparently."""
     backend_id = "SELECT pg_backend_pid()" if db.backend == "postgresql" else "SELECT CONNECTION_ID()"
-    settings = DatabaseSettings(url=database_url, pool_size=1, max_overflow=0)
-    async with Database(settings, register_health=False) as small:
+    settings = RdbmsSettings(url=database_url, pool_size=1, max_overflow=0, health_check=False)
+    async with Database(settings) as small:
         async with small.engine.connect() as connection:
             first: int = (await connection.execute(text(backend_id))).scalar_one()
         async with db.engine.connect() as admin:
@@ -297,8 +300,10 @@ async def test_count_matches_raw_sql(db: Database, unique_name: str) -> None:
 
 
 async def test_refused_connection_is_unavailable_and_redacted() -> None:
-    """A server that refuses connections raises DatabaseUnavailableError without the password."""
-    async with Database("postgresql://app:hunter2@127.0.0.1:1/app", register_health=False) as dead:
-        with pytest.raises(DatabaseUnavailableError, match="database unavailable") as info:
+    """A server that refuses connections raises RdbmsUnavailableError without the password."""
+    async with Database(
+        RdbmsSettings(url="postgresql://app:hunter2@127.0.0.1:1/app", health_check=False)
+    ) as dead:
+        with pytest.raises(RdbmsUnavailableError, match="database unavailable") as info:
             await dead.ping()
     assert "hunter2" not in str(info.value)

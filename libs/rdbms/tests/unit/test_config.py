@@ -1,8 +1,9 @@
-"""DatabaseSettings: URL normalisation, secrecy, sources and engine options; Database construction."""
+"""RdbmsSettings: URL normalisation, secrecy, sources and engine options; Database construction."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,8 +13,8 @@ from pydantic import ValidationError
 from sqlalchemy import Column, Integer, MetaData, Table, inspect
 
 from internal_base.errors import ConfigurationError
-from internal_base.health import HealthRegistry, HealthStatus
-from internal_rdbms import Database, DatabaseSettings, DatabaseUnavailableError, normalize_url
+from internal_base.health import HealthRegistry, HealthStatus, default_registry
+from internal_rdbms import Database, RdbmsSettings, RdbmsUnavailableError, normalize_url
 
 SECRET = "s3cr3t-pw"
 
@@ -53,7 +54,7 @@ def test_url_without_scheme_is_rejected() -> None:
 
 def test_settings_normalise_and_mask_the_url() -> None:
     """The URL is normalised, kept secret in repr/str and shown redacted on demand."""
-    settings = DatabaseSettings(url=f"postgresql://app:{SECRET}@db:5432/app")
+    settings = RdbmsSettings(url=f"postgresql://app:{SECRET}@db:5432/app")
     assert settings.url.get_secret_value() == f"postgresql+asyncpg://app:{SECRET}@db:5432/app"
     assert settings.redacted_url == "postgresql+asyncpg://app:***@db:5432/app"
     assert SECRET not in repr(settings)
@@ -65,10 +66,10 @@ def test_settings_normalise_and_mask_the_url() -> None:
 def test_invalid_url_error_hides_the_password() -> None:
     """A bad URL fails validation through ``load`` as ConfigurationError without the secret."""
     with pytest.raises(ConfigurationError, match="url") as info:
-        DatabaseSettings.load(url=f"oracle://u:{SECRET}@h/db")
+        RdbmsSettings.load(url=f"oracle://u:{SECRET}@h/db")
     assert SECRET not in str(info.value)
     with pytest.raises(ValidationError) as raw:
-        DatabaseSettings(url=f"oracle://u:{SECRET}@h/db")
+        RdbmsSettings(url=f"oracle://u:{SECRET}@h/db")
     assert SECRET not in str(raw.value)
 
 
@@ -76,7 +77,7 @@ def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     """``COMMONS_RDBMS_*`` variables configure the settings."""
     monkeypatch.setenv("COMMONS_RDBMS_URL", "mariadb://root@db/app")
     monkeypatch.setenv("COMMONS_RDBMS_POOL_SIZE", "7")
-    settings = DatabaseSettings.load()
+    settings = RdbmsSettings.load()
     assert settings.url.get_secret_value() == "mysql+aiomysql://root@db/app"
     assert settings.pool_size == 7
     assert settings.backend == "mysql"
@@ -90,7 +91,7 @@ def test_yaml_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "rdbms:\n  url: postgresql://app:${DB_PASSWORD}@db/app\n  pool_timeout: 2.5\n  echo: true\n",
         encoding="utf-8",
     )
-    settings = DatabaseSettings.load(yaml_file=config)
+    settings = RdbmsSettings.load(yaml_file=config)
     assert settings.url.get_secret_value() == f"postgresql+asyncpg://app:{SECRET}@db/app"
     assert (settings.pool_timeout, settings.echo) == (2.5, True)
 
@@ -98,15 +99,15 @@ def test_yaml_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_invalid_pool_values_name_the_field() -> None:
     """Bad pool numbers are rejected, naming the field."""
     with pytest.raises(ConfigurationError, match="pool_size"):
-        DatabaseSettings.load(pool_size=0)
+        RdbmsSettings.load(pool_size=0)
     with pytest.raises(ConfigurationError, match="pool_recycle"):
-        DatabaseSettings.load(pool_recycle=0)
-    assert DatabaseSettings(pool_recycle=-1).pool_recycle == -1
+        RdbmsSettings.load(pool_recycle=0)
+    assert RdbmsSettings(pool_recycle=-1).pool_recycle == -1
 
 
 def test_engine_options_per_backend() -> None:
     """Pool options go to server backends; connect timeouts use each driver's argument."""
-    pg = DatabaseSettings(url="postgresql://u@h/db", pool_size=3, max_overflow=1, pool_timeout=4)
+    pg = RdbmsSettings(url="postgresql://u@h/db", pool_size=3, max_overflow=1, pool_timeout=4)
     assert pg.engine_options() == {
         "echo": False,
         "hide_parameters": True,
@@ -117,19 +118,19 @@ def test_engine_options_per_backend() -> None:
         "pool_timeout": 4.0,
         "pool_recycle": 1800.0,
     }
-    my = DatabaseSettings(url="mysql://u@h/db", connect_timeout=2.4)
+    my = RdbmsSettings(url="mysql://u@h/db", connect_timeout=2.4)
     assert my.engine_options()["connect_args"] == {"connect_timeout": 2}
-    memory = DatabaseSettings(url="sqlite://").engine_options()
+    memory = RdbmsSettings(url="sqlite://").engine_options()
     assert "pool_size" not in memory
-    assert DatabaseSettings(url="sqlite:///:memory:").is_memory_sqlite is True
-    assert DatabaseSettings(url="sqlite:////tmp/file.db").is_memory_sqlite is False
-    assert DatabaseSettings(url="postgresql://u@h/db").is_memory_sqlite is False
-    assert "pool_size" in DatabaseSettings(url="sqlite:////tmp/file.db").engine_options()
+    assert RdbmsSettings(url="sqlite:///:memory:").is_memory_sqlite is True
+    assert RdbmsSettings(url="sqlite:////tmp/file.db").is_memory_sqlite is False
+    assert RdbmsSettings(url="postgresql://u@h/db").is_memory_sqlite is False
+    assert "pool_size" in RdbmsSettings(url="sqlite:////tmp/file.db").engine_options()
 
 
 async def test_database_builds_engine_without_connecting(health_registry: HealthRegistry) -> None:
     """A Database exposes the real engine with the async driver and pool size; repr masks the password."""
-    settings = DatabaseSettings(url=f"postgresql://app:{SECRET}@127.0.0.1:1/app", pool_size=4)
+    settings = RdbmsSettings(url=f"postgresql://app:{SECRET}@127.0.0.1:1/app", pool_size=4)
     db = Database(settings, health_registry=health_registry)
     try:
         assert db.engine.url.drivername == "postgresql+asyncpg"
@@ -139,7 +140,7 @@ async def test_database_builds_engine_without_connecting(health_registry: Health
         assert db.settings is settings
         assert db.session_factory.kw["expire_on_commit"] is False
     finally:
-        await db.dispose()
+        await db.aclose()
 
 
 async def test_database_from_url_string(health_registry: HealthRegistry) -> None:
@@ -153,35 +154,74 @@ async def test_health_check_registration_and_report(health_registry: HealthRegis
     """The SELECT 1 check is registered under the configured name, reports pool details, and is removed."""
     db = Database(
         # A generous check timeout: a busy machine must not turn a healthy database unhealthy.
-        DatabaseSettings(url="sqlite://", health_check_name="main-db", health_check_timeout=30),
+        RdbmsSettings(url="sqlite://", health_check_name="main-db", health_check_timeout=30),
         health_registry=health_registry,
     )
     assert health_registry.names == ["main-db"]
     report = await health_registry.readiness()
     assert report.status == HealthStatus.HEALTHY
     assert report.check("main-db").details["backend"] == "sqlite"
-    await db.dispose()
-    await db.dispose()
+    await db.aclose()
+    await db.aclose()
     assert health_registry.names == []
 
 
-async def test_registration_can_be_skipped(health_registry: HealthRegistry) -> None:
-    """``register_health=False`` leaves the registry untouched."""
-    async with Database("sqlite://", health_registry=health_registry, register_health=False):
+async def test_health_check_off_registers_nothing(health_registry: HealthRegistry) -> None:
+    """``health_check=False`` in the settings leaves even a given registry untouched."""
+    async with Database(RdbmsSettings(url="sqlite://", health_check=False), health_registry=health_registry):
         assert health_registry.names == []
+
+
+async def test_health_check_off_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COMMONS_RDBMS_HEALTH_CHECK=false`` keeps the process-wide registry untouched."""
+    monkeypatch.setenv("COMMONS_RDBMS_URL", "sqlite://")
+    monkeypatch.setenv("COMMONS_RDBMS_HEALTH_CHECK", "false")
+    monkeypatch.setenv("COMMONS_RDBMS_HEALTH_CHECK_NAME", "rdbms-env-off")
+    async with Database() as db:
+        assert db.settings.health_check is False
+        assert "rdbms-env-off" not in default_registry().names
+
+
+async def test_default_registry_is_used_and_aclose_unregisters() -> None:
+    """Without a registry the check goes to the process-wide one; ``aclose`` (twice) removes it."""
+    db = Database(RdbmsSettings(url="sqlite://", health_check_name="rdbms-default-registry"))
+    assert "rdbms-default-registry" in default_registry().names
+    await db.aclose()
+    await db.aclose()
+    assert "rdbms-default-registry" not in default_registry().names
+
+
+async def test_database_reads_only_the_yaml_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, health_registry: HealthRegistry
+) -> None:
+    """With only ``COMMONS_CONFIG_FILE`` set, ``Database()`` reads the ``rdbms:`` section of that file."""
+    for name in [name for name in os.environ if name.startswith("COMMONS_")]:
+        monkeypatch.delenv(name)
+    config = tmp_path / "service.yaml"
+    config.write_text(
+        f"rdbms:\n  url: sqlite:///{tmp_path}/yaml.db\n  pool_size: 3\n  health_check_name: from-yaml\n"
+        "  resilience:\n    retry:\n      attempts: 7\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("COMMONS_CONFIG_FILE", str(config))
+    async with Database(health_registry=health_registry) as db:
+        assert db.engine.url.database == f"{tmp_path}/yaml.db"
+        assert db.engine.pool.size() == 3  # type: ignore[attr-defined]
+        assert db.settings.resilience.retry.attempts == 7
+        assert health_registry.names == ["from-yaml"]
 
 
 async def test_unreachable_database_is_unavailable_and_unhealthy(
     tmp_path: Path, health_registry: HealthRegistry
 ) -> None:
-    """A database that cannot be opened raises DatabaseUnavailableError and fails the health check."""
+    """A database that cannot be opened raises RdbmsUnavailableError and fails the health check."""
     url = f"sqlite:///{tmp_path}/missing-dir/x.db"
     async with Database(url, health_registry=health_registry) as db:
-        with pytest.raises(DatabaseUnavailableError, match="database unavailable"):
+        with pytest.raises(RdbmsUnavailableError, match="database unavailable"):
             await db.ping()
         report = await health_registry.readiness()
         assert report.status == HealthStatus.UNHEALTHY
-        assert "DatabaseUnavailableError" in (report.check("rdbms").error or "")
+        assert "RdbmsUnavailableError" in (report.check("rdbms").error or "")
     await _aiosqlite_threads_stopped()
 
 
@@ -200,7 +240,7 @@ async def _aiosqlite_threads_stopped() -> None:
 async def test_database_from_environment(
     monkeypatch: pytest.MonkeyPatch, health_registry: HealthRegistry
 ) -> None:
-    """``Database()`` without arguments loads DatabaseSettings from the environment."""
+    """``Database()`` without arguments loads RdbmsSettings from the environment."""
     monkeypatch.setenv("COMMONS_RDBMS_URL", "sqlite://")
     monkeypatch.setenv("COMMONS_RDBMS_HEALTH_CHECK_NAME", "from-env")
     async with Database(health_registry=health_registry) as db:

@@ -1,4 +1,4 @@
-"""Keyset cursors are signed with ``DatabaseSettings.cursor_secret`` through the sessions of a Database."""
+"""Keyset cursors are signed with ``RdbmsSettings.cursor_secret`` through the sessions of a Database."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from internal_base.errors import ConfigurationError
 from internal_rdbms import (
     Base,
     Database,
-    DatabaseSettings,
     IntPrimaryKeyMixin,
     InvalidQueryError,
+    RdbmsSettings,
     Repository,
     paginate_keyset,
 )
@@ -31,7 +31,7 @@ class Note(IntPrimaryKeyMixin, Base):
 
 
 async def _database(secret: str | None) -> Database:
-    db = Database(DatabaseSettings(url="sqlite://", cursor_secret=secret), register_health=False)
+    db = Database(RdbmsSettings(url="sqlite://", cursor_secret=secret, health_check=False))
     await db.create_all(Base.metadata)
     async with db.transaction() as session:
         await Repository(session, Note).add_many(Note(text=f"n{i}") for i in range(5))
@@ -48,7 +48,7 @@ async def databases() -> AsyncIterator[tuple[Database, Database, Database]]:
     )
     yield dbs
     for db in dbs:
-        await db.dispose()
+        await db.aclose()
 
 
 async def _first_cursor(db: Database) -> str:
@@ -98,14 +98,14 @@ async def test_explicit_codec_wins_over_the_session_codec(
 def test_short_cursor_secret_is_rejected_naming_the_field() -> None:
     """A cursor_secret under 16 bytes is a configuration error naming the field, without the value."""
     with pytest.raises(ConfigurationError, match="cursor_secret") as info:
-        DatabaseSettings.load(cursor_secret="short-secret")
+        RdbmsSettings.load(cursor_secret="short-secret")
     assert "short-secret" not in str(info.value)
 
 
 def test_cursor_secret_from_environment_is_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     """COMMONS_RDBMS_CURSOR_SECRET is read and never shown in the settings repr."""
     monkeypatch.setenv("COMMONS_RDBMS_CURSOR_SECRET", SECRET)
-    settings = DatabaseSettings.load()
+    settings = RdbmsSettings.load()
     assert settings.cursor_secret is not None
     assert settings.cursor_secret.get_secret_value() == SECRET
     assert SECRET not in repr(settings)
@@ -113,7 +113,7 @@ def test_cursor_secret_from_environment_is_hidden(monkeypatch: pytest.MonkeyPatc
 
 async def test_sqlite_lower_folds_non_ascii_letters() -> None:
     """Database installs a Unicode lower() on SQLite connections, as PostgreSQL's and MariaDB's."""
-    async with Database("sqlite://", register_health=False) as db, db.session() as session:
+    async with Database(RdbmsSettings(url="sqlite://", health_check=False)) as db, db.session() as session:
         folded = (await session.execute(select(func.lower("ÄÉÇ ABC"), func.lower(None)))).one()
     assert tuple(folded) == ("äéç abc", None)
 

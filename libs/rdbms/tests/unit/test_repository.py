@@ -9,16 +9,14 @@ import pytest
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from internal_base.resilience import RetryPolicy, testing
 from internal_rdbms import (
     Base,
-    ConflictError,
     Database,
-    DatabaseUnavailableError,
     Eq,
     IntPrimaryKeyMixin,
     InvalidQueryError,
-    NotFoundError,
+    RdbmsConflictError,
+    RdbmsNotFoundError,
     Repository,
     SoftDeleteMixin,
     TimestampMixin,
@@ -64,11 +62,11 @@ async def test_add_get_and_defaults(sqlite_db: Database) -> None:
 
 
 async def test_get_missing_raises_not_found(sqlite_db: Database) -> None:
-    """A missing key raises NotFoundError naming the model and key; ``get_or_none`` returns None."""
+    """A missing key raises RdbmsNotFoundError naming the model and key; ``get_or_none`` returns None."""
     async with sqlite_db.session() as session:
         repo = AccountRepository(session)
         assert await repo.get_or_none(999) is None
-        with pytest.raises(NotFoundError, match="Account with primary key 999 not found") as info:
+        with pytest.raises(RdbmsNotFoundError, match="Account with primary key 999 not found") as info:
             await repo.get(999)
     assert (info.value.model, info.value.key) == ("Account", 999)
     assert isinstance(info.value, LookupError)
@@ -106,10 +104,10 @@ async def test_list_rejects_bad_limit_and_offset(sqlite_db: Database) -> None:
 
 
 async def test_unique_violation_is_conflict(sqlite_db: Database) -> None:
-    """A duplicate unique value raises ConflictError chained to the IntegrityError, without parameters."""
+    """A duplicate unique value is an RdbmsConflictError chained to the IntegrityError, without parameters."""
     async with sqlite_db.transaction() as session:
         await AccountRepository(session).add(Account(email="dup@example.com"))
-    with pytest.raises(ConflictError, match="integrity constraint violated") as info:
+    with pytest.raises(RdbmsConflictError, match="integrity constraint violated") as info:
         async with sqlite_db.transaction() as session:
             await AccountRepository(session).add(Account(email="dup@example.com"))
     assert "dup@example.com" not in str(info.value)
@@ -144,7 +142,7 @@ async def test_nested_transaction_is_a_savepoint(sqlite_db: Database) -> None:
                 await repo.add(Account(email="other@example.com"))
                 await repo.add(Account(email="keep@example.com"))
 
-        with pytest.raises(ConflictError):
+        with pytest.raises(RdbmsConflictError):
             await conflicting_block()
         async with transaction(session):
             await repo.add(Account(email="also@example.com"))
@@ -187,18 +185,18 @@ async def test_update_rejects_unknown_and_primary_key_fields(sqlite_db: Database
             await repo.update(account, nope=1)
         with pytest.raises(InvalidQueryError, match=r"'id'.*primary key"):
             await repo.update(account, id=5)
-        with pytest.raises(NotFoundError):
+        with pytest.raises(RdbmsNotFoundError):
             await repo.update(12345, name="x")
 
 
 async def test_hard_delete(sqlite_db: Database) -> None:
-    """``delete`` removes rows of models without soft deletion; a missing key raises NotFoundError."""
+    """``delete`` removes rows of models without soft deletion; a missing key raises RdbmsNotFoundError."""
     async with sqlite_db.transaction() as session:
         repo = AccountRepository(session)
         account = await repo.add(Account(email="del@example.com"))
         await repo.delete(account.id)
         assert await repo.get_or_none(account.id) is None
-        with pytest.raises(NotFoundError):
+        with pytest.raises(RdbmsNotFoundError):
             await repo.delete(account.id)
         with pytest.raises(InvalidQueryError, match="soft deletion"):
             await repo.restore(account)
@@ -219,7 +217,7 @@ async def test_soft_delete_hides_and_restores(sqlite_db: Database) -> None:
         assert await notes.count(include_deleted=True) == 2
         assert await notes.get_or_none(dropped.id) is None
         assert (await notes.get(dropped.id, include_deleted=True)).body == "d"
-        with pytest.raises(NotFoundError):
+        with pytest.raises(RdbmsNotFoundError):
             await notes.delete(dropped.id)
         restored = await notes.restore(dropped.id)
         assert restored.is_deleted is False
@@ -271,21 +269,6 @@ async def test_timestamps_are_stored_in_utc(sqlite_db: Database) -> None:
         ]
 
 
-async def test_run_retries_unavailable_work(sqlite_db: Database) -> None:
-    """``run`` retries the whole unit of work on DatabaseUnavailableError and returns its result."""
-    calls: list[int] = []
-
-    async def work(session: object) -> str:
-        calls.append(1)
-        if len(calls) < 3:
-            raise DatabaseUnavailableError("database unavailable: flaky")
-        return "done"
-
-    with testing():
-        result = await sqlite_db.run(work, retry=RetryPolicy(attempts=3))
-    assert (result, len(calls)) == ("done", 3)
-
-
 async def test_run_commits_without_retry(sqlite_db: Database) -> None:
     """``run`` without a policy runs once in a committed transaction."""
 
@@ -303,7 +286,7 @@ async def test_out_of_range_keys_and_offsets_are_client_errors(sqlite_db: Databa
     async with sqlite_db.session() as session:
         repo = AccountRepository(session)
         assert await repo.get_or_none(2**63) is None
-        with pytest.raises(NotFoundError, match="not found"):
+        with pytest.raises(RdbmsNotFoundError, match="not found"):
             await repo.get(-(2**70))
         with pytest.raises(InvalidQueryError, match="'offset'"):
             await repo.list(offset=2**64)
