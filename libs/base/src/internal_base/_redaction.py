@@ -62,6 +62,8 @@ _SECRET_HEADERS: Final = frozenset(
 )
 _NORMALISE: Final = re.compile(r"[^a-z0-9]")
 _SCHEME: Final = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://")
+# URL_USERINFO for one whole URL: its password may hold spaces too (SQLAlchemy accepts them).
+_URL_USERINFO: Final = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://[^:/?#@]*:)(?:[^/?#]*@|[^@]*@)")
 _MAX_DEPTH: Final = 20
 _MAX_ITEMS: Final = 10_000
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
@@ -132,10 +134,11 @@ def redact_url(url: str) -> str:
     scheme = _SCHEME.match(url)
     if scheme is None:
         return redact_text(url)
-    redacted = URL_USERINFO.sub(rf"\1{MASK}@", url, count=1)
-    userinfo = URL_USERINFO.match(redacted)
-    rest_at = userinfo.end() if userinfo is not None else scheme.end()
-    head, rest = redacted[:rest_at], redacted[rest_at:]
+    userinfo = _URL_USERINFO.match(url)
+    if userinfo is None:
+        head, rest = url[: scheme.end()], url[scheme.end() :]
+    else:
+        head, rest = f"{userinfo.group(1)}{MASK}@", url[userinfo.end() :]
     path, hash_sign, fragment = rest.partition("#")
     path, question, query = path.partition("?")
     if question:

@@ -215,3 +215,8 @@ def test_every_secret_key_name_is_masked_in_free_text(name: str) -> None:
     assert _redaction.is_secret_key(name) is True
     assert redact_text(f"{name}=s3cr3t\nother=1") == f"{name}=***\nother=1"
     assert redact_text(f"{{'{name}': 's 3'}}") == f"{{'{name}': '***'}}"
+
+
+def test_redact_url_masks_a_password_with_spaces() -> None:
+    """A whole URL's password may hold spaces (SQLAlchemy accepts them): masked whole."""
+    assert redact_url("postgresql://app:two words@db/app") == "postgresql://app:***@db/app"
