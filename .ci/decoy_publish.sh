@@ -54,7 +54,8 @@ scenario_args() {  # array name, then a dependency_confusion.py command that pri
 devpi_port="$(free_port)"
 devpi_url="http://127.0.0.1:$devpi_port"
 password="$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
-"$tools/bin/devpi-init" --serverdir "$work/devpi" --no-root-pypi --root-passwd "$password" >"$work/devpi.log" 2>&1
+"$tools/bin/devpi-init" --serverdir "$work/devpi" --no-root-pypi --root-passwd "$password" >"$work/devpi.log" 2>&1 \
+  || { tail -20 "$work/devpi.log" >&2; exit 1; }
 "$tools/bin/devpi-server" --serverdir "$work/devpi" --host 127.0.0.1 --port "$devpi_port" \
   >>"$work/devpi.log" 2>&1 &
 servers+=($!)
@@ -102,7 +103,7 @@ say "devpi at $devpi_url: root/internal based on root/public (a mirror of the st
 
 # Only the configured uploader may publish: a wrong password must be refused.
 bad_upload_status="$(curl -s -o /dev/null -w '%{http_code}' -u root:not-the-password -F ":action=file_upload" \
-  -F name=internal-base -F version=0.0.1 -F "content=@$(ls dist/internal_base-*.whl | head -1)" \
+  -F name=internal-base -F version=0.0.1 -F "content=@${download[0]%%\[*}" \
   "$devpi_url/root/internal/" || true)"
 
 say "publishing (./pants publish ::) to root/internal"
