@@ -17,4 +17,4 @@ from __future__ import annotations
 
 from internal_base._cursor import DEFAULT_MAX_LENGTH, MIN_SECRET_BYTES, CursorCodec, InvalidCursorError
 
-__all__ = ["DEFAULT_MAX_LENGTH", "MIN_SECRET_BYTES", "CursorCodec", "InvalidCursorError"]
+__all__ = ["CursorCodec", "DEFAULT_MAX_LENGTH", "InvalidCursorError", "MIN_SECRET_BYTES"]

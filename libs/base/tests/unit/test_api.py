@@ -31,12 +31,7 @@ THIRD_PARTY = {"SecretBytes", "SecretStr", "SettingsConfigDict"}
     [
         "internal_base",
         "internal_base.context",
-        pytest.param(
-            "internal_base.cursor",
-            marks=pytest.mark.xfail(
-                strict=True, reason="cursor.__all__ is in isort order, not sorted(); owner to sort it"
-            ),
-        ),
+        "internal_base.cursor",
         "internal_base.errors",
         "internal_base.health",
         "internal_base.logging",
