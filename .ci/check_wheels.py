@@ -2,7 +2,7 @@
 
 pyproject.toml is the one list of a library's metadata (name, version, summary, Python floor,
 dependencies, extras, entry points); Pants builds the wheels from BUILD and from the imports it infers.
-This compares the two, so a dependency the code never imports (uvicorn[standard]), a stub package the
+This compares the two (and that each wheel ships its py.typed marker), so a dependency the code never imports (uvicorn[standard]), a stub package the
 inference drags in (types-PyYAML), or an extra declared on one side only is caught before publishing.
 
 Usage: python3 .ci/check_wheels.py [dist]
@@ -45,7 +45,7 @@ def depends_on() -> dict[str, tuple[str, ...]]:
     raise SystemExit("build-support/commons.py has no _DEPENDS_ON table")
 
 
-def wheel_metadata(wheel: Path) -> tuple[dict[str, list[str]], str]:
+def wheel_metadata(wheel: Path) -> tuple[dict[str, list[str]], str, list[str]]:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
@@ -55,7 +55,7 @@ def wheel_metadata(wheel: Path) -> tuple[dict[str, list[str]], str]:
     fields: dict[str, list[str]] = {}
     for key, value in message.items():
         fields.setdefault(key, []).append(value)
-    return fields, entry_points
+    return fields, entry_points, names
 
 
 def parse_entry_points(text: str) -> dict[str, dict[str, str]]:
@@ -77,8 +77,10 @@ def check(lib: str, dist: Path, table: dict[str, tuple[str, ...]], versions: dic
     wheels = sorted(dist.glob(f"{name.replace('-', '_')}-{version}-*.whl"))
     if not wheels:
         return [f"no wheel {name}-{version} in {dist} (was `./pants package ::` run, and do BUILD and pyproject agree on the version?)"]
-    fields, entry_points = wheel_metadata(wheels[-1])
+    fields, entry_points, files = wheel_metadata(wheels[-1])
     problems = []
+    if f"internal_{lib}/py.typed" not in files:
+        problems.append(f"internal_{lib}/py.typed is missing: type checkers would ignore the installed package")
 
     def same(field: str, expected: str) -> None:
         actual = fields.get(field, [""])[0]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `./pants publish ::` against real, throwaway package indexes (pypiserver), through both documented
 # credential paths (TWINE_*_COMMONS variables, and a .pypirc at the repo root), then proves every
-# library can be downloaded from each index alone. (tests/e2e installs from such an index in a fresh venv.)
+# library can be downloaded from each index alone. (.ci/decoy_publish.sh installs from a devpi index
+# that shadows a public one, in a fresh venv.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
