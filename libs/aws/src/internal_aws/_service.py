@@ -111,8 +111,11 @@ class ServiceClient:
         if self._client is not None:
             return self
         stack = AsyncExitStack()
-        factory = self.session.client(self.service, config=self.config, **self.credentials.client_kwargs())
         try:
+            # Inside the try: building the session reads the profile, which botocore may reject.
+            factory = self.session.client(
+                self.service, config=self.config, **self.credentials.client_kwargs()
+            )
             self._client = await stack.enter_async_context(factory)
         except Exception as exc:
             await stack.aclose()

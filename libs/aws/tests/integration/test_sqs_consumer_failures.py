@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from internal_aws import (
+    AwsConfigurationError,
     AwsConnectionError,
     AwsSettings,
     ConsumerStats,
@@ -218,3 +219,19 @@ async def test_a_delete_call_failing_on_the_server_is_retried(
     assert sorted(handled) == ["m0", "m1", "m2"]
     assert consumer.stats.delete_failed == 0
     assert aws_proxy.fail_next["DeleteMessageBatch"] == 0
+
+
+async def test_a_client_that_cannot_open_stops_the_consumer_loudly(
+    settings: AwsSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unknown profile fails run() at start-up with the configuration error, logged at ERROR, unhealthy."""
+    broken = settings.model_copy(
+        update={"access_key_id": None, "secret_access_key": None, "profile": "no-such"}
+    )
+    registry = HealthRegistry(cache_ttl=0)
+    caplog.set_level(logging.ERROR, logger="internal_aws.sqs.consumer")
+    consumer = SqsConsumer(SqsClient(queue_name="q", settings=broken), never, health=registry)
+    with pytest.raises(AwsConfigurationError):
+        await consumer.run()
+    assert (await status_of(registry, "aws.sqs.consumer:q"))[0] == HealthStatus.UNHEALTHY
+    assert [r.levelno for r in caplog.records if r.name == "internal_aws.sqs.consumer"] == [logging.ERROR]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from internal_aws import AwsConfigurationError, AwsCredentials, AwsSettings
+from internal_aws import AwsConfigurationError, AwsCredentials, AwsSettings, SqsClient
 from internal_base.errors import ConfigurationError
 
 
@@ -165,3 +165,11 @@ async def test_no_credentials_anywhere(isolated_env: Path) -> None:
     """With nothing in the chain, verify explains where it looked."""
     with pytest.raises(AwsConfigurationError, match="no AWS credentials found"):
         await AwsCredentials(region="us-east-1").verify()
+
+
+async def test_open_with_an_unknown_profile_is_a_configuration_error(isolated_env: Path) -> None:
+    """A profile botocore cannot find fails open() with AwsConfigurationError, not a botocore error."""
+    client = SqsClient(queue_name="q", settings=AwsSettings(profile="no-such", region="us-east-1"))
+    with pytest.raises(AwsConfigurationError, match="no-such"):
+        await client.open()
+    assert not client.is_open

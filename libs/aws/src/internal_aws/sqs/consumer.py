@@ -256,14 +256,14 @@ class SqsConsumer:
                 ``poll_retry`` gives up. Each is logged at ERROR first.
         """
         opened = not self.client.is_open
-        if opened:
-            await self.client.open()
         self._error = None
         self._receive_errors = 0
         if self._health is not None:
             self._health.register(self._health_name, self._check, liveness=True)
         self._running = True
         try:
+            if opened:
+                await self.client.open()
             await self._poll()
         except Exception as exc:
             self._error = exc
