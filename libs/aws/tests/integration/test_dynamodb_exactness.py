@@ -78,3 +78,10 @@ async def test_update_rejects_a_placeholder_given_twice(table: DynamoTable) -> N
     with pytest.raises(SerializationError, match="':v' is given twice"):
         await table.update({"pk": "x", "sk": 1}, expression="SET a = :v", values={":v": 1, "v": 2})
     assert await table.get({"pk": "x", "sk": 1}) is None
+
+
+async def test_update_rejects_expression_together_with_updates(table: DynamoTable) -> None:
+    """A raw expression next to updates= would drop the updates silently: a clear error, nothing written."""
+    with pytest.raises(SerializationError, match="not both"):
+        await table.update({"pk": "x", "sk": 1}, expression="SET a = :v", values={"v": 1}, updates={"b": 2})
+    assert await table.get({"pk": "x", "sk": 1}) is None

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
-from internal_aws._errors import BatchError, ConditionFailedError, NotFoundError, TableNotFoundError
+from internal_aws._errors import (
+    BatchError,
+    ConditionFailedError,
+    NotFoundError,
+    SerializationError,
+    TableNotFoundError,
+)
 from internal_aws._service import ServiceClient
 from internal_aws.dynamodb._expressions import Expressions, update_expression
 from internal_aws.dynamodb._serialization import NumberMode, deserialize_item, serialize_item
@@ -263,8 +269,11 @@ class DynamoTable(ServiceClient):
 
         Raises:
             ConditionFailedError: ``condition`` was false; ``.item`` is the stored item.
-            SerializationError: Nothing to update, or an attribute given twice.
+            SerializationError: Nothing to update, an attribute given twice, a placeholder given
+                twice, or both ``expression`` and ``updates``/``remove``/``add``.
         """
+        if expression is not None and (updates or remove or add):
+            raise SerializationError("give either expression= or updates/remove/add, not both")
         expressions = Expressions()
         expressions.add_names(names)
         expressions.add_values(values)
