@@ -96,6 +96,17 @@ def test_yaml_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.pool_timeout, settings.echo) == (2.5, True)
 
 
+def test_resilience_from_nested_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COMMONS_RDBMS_RESILIENCE__...`` variables set the resilience section; bad values name the field."""
+    monkeypatch.setenv("COMMONS_RDBMS_RESILIENCE__RETRY__ATTEMPTS", "5")
+    monkeypatch.setenv("COMMONS_RDBMS_RESILIENCE__BREAKER__RESET_TIMEOUT", "2")
+    settings = RdbmsSettings.load()
+    assert (settings.resilience.retry.attempts, settings.resilience.breaker.reset_timeout) == (5, 2.0)
+    monkeypatch.setenv("COMMONS_RDBMS_RESILIENCE__RETRY__ATTEMPTS", "0")
+    with pytest.raises(ConfigurationError, match="resilience.retry.attempts"):
+        RdbmsSettings.load()
+
+
 def test_invalid_pool_values_name_the_field() -> None:
     """Bad pool numbers are rejected, naming the field."""
     with pytest.raises(ConfigurationError, match="pool_size"):
