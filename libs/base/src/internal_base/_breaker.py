@@ -160,7 +160,11 @@ class CircuitBreaker:
 
     def _notify(self, changes: list[tuple[BreakerState, BreakerState]]) -> None:
         for old, new in changes:
-            _log.warning("circuit %s: %s -> %s", self.name, old, new)
+            # One line an operator needs per outage: going down (closed -> open) and coming back
+            # (-> closed). The probe cycle in between (open <-> half_open) repeats every reset
+            # period while the dependency stays down, so it is logged at DEBUG and counted.
+            level = logging.DEBUG if {old, new} == {OPEN, HALF_OPEN} else logging.WARNING
+            _log.log(level, "circuit %s: %s -> %s", self.name, old, new)
             counter("commons.breaker.transitions", description="Circuit breaker state changes").add(
                 1, {"breaker": self.name, "state": new}
             )
@@ -235,6 +239,17 @@ class CircuitBreaker:
     def record_failure(self) -> None:
         """Record a failure (settles the enclosing ``async with``/``call`` if there is one)."""
         self._record(failure=True)
+
+    def release(self) -> None:
+        """Settle the enclosing ``async with`` without an outcome.
+
+        For a call that says nothing about the dependency (a local error: a full pool, a request
+        that could not be encoded). Neither a success nor a failure is counted, and a half-open
+        probe slot is freed for the next call. Outside an ``async with`` this does nothing.
+        """
+        frame = self._active.get()
+        if frame is not None:
+            self._settle(frame.ticket, failure=None)
 
     # -- call styles -----------------------------------------------------------------------
     async def __aenter__(self) -> CircuitBreaker:

@@ -137,3 +137,44 @@ def test_invalid_arguments_are_rejected(kwargs: dict[str, object], message: str)
     """Out-of-range counts and non-exception types raise ConfigurationError naming the argument."""
     with pytest.raises(ConfigurationError, match=message):
         CircuitBreaker("dep", **kwargs)  # type: ignore[arg-type]
+
+
+async def test_release_counts_neither_success_nor_failure() -> None:
+    """A released call leaves the failure count alone and frees a half-open probe slot."""
+    clock = Clock()
+    breaker = CircuitBreaker("dep", failure_threshold=2, clock=clock)
+    breaker.record_failure()
+    async with breaker:
+        breaker.release()
+    assert breaker.failure_count == 1
+    breaker.record_failure()
+    assert breaker.state == "open"
+    clock.now += breaker.reset_timeout
+    async with breaker:  # the half-open probe ...
+        breaker.release()  # ... says nothing about the dependency
+    assert breaker.state == "half_open"
+    async with breaker:  # so the next call may probe
+        pass
+    assert breaker.state == "closed"
+
+
+def test_release_outside_a_call_does_nothing() -> None:
+    """release() with no enclosing call changes no state."""
+    breaker = CircuitBreaker("dep", failure_threshold=1)
+    breaker.release()
+    assert (breaker.state, breaker.failure_count) == ("closed", 0)
+
+
+async def test_an_outage_logs_one_line_down_and_one_line_back(caplog: pytest.LogCaptureFixture) -> None:
+    """Failed probes while the dependency stays down are not logged at WARNING; down and back are."""
+    clock = Clock()
+    breaker = opened(clock)
+    for _ in range(3):  # three failed probes, one reset period apart
+        clock.now += breaker.reset_timeout
+        with pytest.raises(ConnectionError):
+            await breaker.call(fail)
+    clock.now += breaker.reset_timeout
+    async with breaker:
+        pass
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["circuit dep: closed -> open", "circuit dep: half_open -> closed"]
