@@ -4,9 +4,10 @@ moto never throttles and never loses a receipt handle, so the retry and failure 
 would never run against it. This proxy sits between the client and the real server, forwards every
 request and makes chosen operations fail the way AWS does, for real:
 
-* ``unprocessed_fraction``: of each DynamoDB ``BatchWriteItem`` request, this fraction of the items
-  (rounded down) is held back and returned as ``UnprocessedItems``; only the others are forwarded,
-  so an item reported unprocessed was never written.
+* ``unprocessed_fraction``: of each DynamoDB ``BatchWriteItem`` (``BatchGetItem``) request, this
+  fraction of the items (keys), rounded down, is held back and returned as ``UnprocessedItems``
+  (``UnprocessedKeys``); only the others are forwarded, so an item reported unprocessed was never
+  written (a key reported unprocessed was never read).
 * ``fail_next``: operation name → how many of its next calls get an HTTP 500 ``InternalFailure``
   without reaching the server (an outage of that operation; botocore's own retries use these up too).
 * ``corrupt_receipt_handles``: for these SQS operations (``"DeleteMessage"``,
@@ -38,6 +39,7 @@ __all__ = ["AwsProxy"]
 _HOP_BY_HOP: Final = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
 )
+_UNPROCESSED: Final = {"BatchWriteItem": "UnprocessedItems", "BatchGetItem": "UnprocessedKeys"}
 _RECEIPT_OPERATIONS: Final = frozenset(
     {"DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"}
 )
@@ -84,11 +86,11 @@ class AwsProxy:
     Set the fault attributes at any time; they apply to the requests that follow.
 
     Attributes:
-        unprocessed_fraction: Fraction (0-1) of each ``BatchWriteItem``'s items held back as unprocessed.
+        unprocessed_fraction: Fraction (0-1) of each batch write's items or batch get's keys held back.
         corrupt_receipt_handles: SQS operations whose receipt handles are made invalid.
         fail_next: Operation → number of its next calls answered with HTTP 500 (not forwarded).
         operations: How often each operation (``X-Amz-Target`` suffix) was forwarded or answered.
-        held_back: How many batch-write items were reported unprocessed so far.
+        held_back: How many batch items or keys were reported unprocessed so far.
         forwarded_writes: How many batch-write items were forwarded (and so written) so far.
 
     Example::
@@ -220,40 +222,52 @@ class AwsProxy:
             error = {"__type": "InternalFailure", "message": "injected by AwsProxy"}
             status, headers, body = self._json_response(error)
             return "500 Internal Server Error", headers, body
-        held: dict[str, list[Any]] = {}
-        if operation == "BatchWriteItem":
+        held: dict[str, Any] = {}
+        if operation in _UNPROCESSED:
             if self.unprocessed_fraction > 0:
-                body, held = self._hold_back(body)
+                body, held = self._hold_back(operation, body)
             remaining = json.loads(body)["RequestItems"]
-            with self._lock:
-                self.forwarded_writes += sum(len(requests) for requests in remaining.values())
+            if operation == "BatchWriteItem":
+                with self._lock:
+                    self.forwarded_writes += sum(len(requests) for requests in remaining.values())
             if not remaining:
-                return self._json_response({"UnprocessedItems": held})
+                answer: dict[str, Any] = {_UNPROCESSED[operation]: held}
+                if operation == "BatchGetItem":
+                    answer["Responses"] = {}
+                return self._json_response(answer)
         elif operation in _RECEIPT_OPERATIONS and operation in self.corrupt_receipt_handles:
             body = self._corrupt(body)
         status, response_headers, response_body = await self._forward(start, headers, body)
         if held and status.startswith("200"):
             document = json.loads(response_body)
-            unprocessed = document.setdefault("UnprocessedItems", {})
-            for table, requests in held.items():
-                unprocessed.setdefault(table, []).extend(requests)
+            unprocessed = document.setdefault(_UNPROCESSED[operation], {})
+            for table, part in held.items():
+                if operation == "BatchWriteItem":
+                    unprocessed.setdefault(table, []).extend(part)
+                else:
+                    unprocessed.setdefault(table, {**part, "Keys": []})["Keys"].extend(part["Keys"])
             return self._json_response(document)
         return status, response_headers, response_body
 
-    def _hold_back(self, body: bytes) -> tuple[bytes, dict[str, list[Any]]]:
+    def _hold_back(self, operation: str, body: bytes) -> tuple[bytes, dict[str, Any]]:
+        """Take the last ``unprocessed_fraction`` of each table's requests (writes) or keys (gets) out."""
         document = json.loads(body)
-        held: dict[str, list[Any]] = {}
-        for table, requests in list(document["RequestItems"].items()):
+        items = document["RequestItems"]
+        writes = operation == "BatchWriteItem"
+        held: dict[str, Any] = {}
+        for table, value in list(items.items()):
+            requests = value if writes else value["Keys"]
             count = math.floor(len(requests) * min(self.unprocessed_fraction, 1.0))
-            if count:
-                held[table] = requests[len(requests) - count :]
-                remaining = requests[: len(requests) - count]
-                if remaining:
-                    document["RequestItems"][table] = remaining
-                else:
-                    del document["RequestItems"][table]
-                with self._lock:
-                    self.held_back += count
+            if not count:
+                continue
+            kept, back = requests[: len(requests) - count], requests[len(requests) - count :]
+            held[table] = back if writes else {**value, "Keys": back}
+            if kept:
+                items[table] = kept if writes else {**value, "Keys": kept}
+            else:
+                del items[table]
+            with self._lock:
+                self.held_back += count
         return json.dumps(document).encode(), held
 
     @staticmethod

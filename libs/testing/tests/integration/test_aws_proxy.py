@@ -132,6 +132,23 @@ def test_corrupted_receipt_handles_are_rejected_by_the_server(
         call(aws_endpoint_url, "AmazonSQS.DeleteQueue", {"QueueUrl": queue})
 
 
+def test_batch_get_keys_held_back_are_reported_unread(
+    aws_proxy: AwsProxy, aws_endpoint_url: str, table: str
+) -> None:
+    """Half of a BatchGetItem's keys come back as UnprocessedKeys, the others as items."""
+    dynamo(aws_endpoint_url, "BatchWriteItem", RequestItems={table: puts("a", "b", "c", "d")})
+    aws_proxy.unprocessed_fraction = 0.5
+    keys = [{"pk": {"S": key}} for key in "abcd"]
+    result = dynamo(
+        aws_proxy.url, "BatchGetItem", RequestItems={table: {"Keys": keys, "ConsistentRead": True}}
+    )
+    assert sorted(item["pk"]["S"] for item in result["Responses"][table]) == ["a", "b"]
+    assert result["UnprocessedKeys"][table] == {"Keys": keys[2:], "ConsistentRead": True}
+    aws_proxy.unprocessed_fraction = 1.0
+    nothing = dynamo(aws_proxy.url, "BatchGetItem", RequestItems={table: {"Keys": keys[:1]}})
+    assert nothing == {"Responses": {}, "UnprocessedKeys": {table: {"Keys": keys[:1]}}}
+
+
 def test_fail_next_answers_500_without_forwarding(
     aws_proxy: AwsProxy, aws_endpoint_url: str, table: str
 ) -> None:
