@@ -49,3 +49,36 @@ async def test_a_batch_that_never_succeeds_raises_naming_what_is_left(
     assert aws_proxy.operations["BatchWriteItem"] == 2 * 3
     assert sorted(entry["put"]["sk"] for entry in info.value.failed) == list(range(30))
     assert [item async for item in table.scan()] == []
+
+
+async def test_unprocessed_keys_are_retried_until_every_item_is_read(
+    aws_proxy: AwsProxy, settings: AwsSettings, table: DynamoTable
+) -> None:
+    """Half of every BatchGetItem comes back unprocessed; retries read each of 150 items exactly once."""
+    await table.batch_write(puts=[{"pk": "p", "sk": i} for i in range(150)])
+    aws_proxy.unprocessed_fraction = 0.5
+    client = await through(
+        aws_proxy, settings, table, batch_retry=RetryPolicy(attempts=10, initial_wait=0.01)
+    )
+    try:
+        with testing():
+            found = await client.batch_get([{"pk": "p", "sk": i} for i in range(150)], consistent=True)
+    finally:
+        await client.close()
+    assert sorted(int(item["sk"]) for item in found) == list(range(150))
+    assert aws_proxy.held_back > 0
+
+
+async def test_keys_never_read_raise_naming_how_many(
+    aws_proxy: AwsProxy, settings: AwsSettings, table: DynamoTable
+) -> None:
+    """With every key held back batch_get stops after batch_retry.attempts and BatchError counts the keys."""
+    aws_proxy.unprocessed_fraction = 1.0
+    client = await through(aws_proxy, settings, table, batch_retry=RetryPolicy(attempts=2, initial_wait=0.01))
+    try:
+        with testing(), pytest.raises(BatchError, match="5 keys were not read") as info:
+            await client.batch_get([{"pk": "p", "sk": i} for i in range(5)])
+    finally:
+        await client.close()
+    assert aws_proxy.operations["BatchGetItem"] == 2
+    assert sorted(key["sk"] for key in info.value.failed) == list(range(5))
