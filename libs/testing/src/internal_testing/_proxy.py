@@ -8,8 +8,9 @@ request and makes chosen operations fail the way AWS does, for real:
   fraction of the items (keys), rounded down, is held back and returned as ``UnprocessedItems``
   (``UnprocessedKeys``); only the others are forwarded, so an item reported unprocessed was never
   written (a key reported unprocessed was never read).
-* ``fail_next``: operation name → how many of its next calls get an HTTP 500 ``InternalFailure``
-  without reaching the server (an outage of that operation; botocore's own retries use these up too).
+* ``fail_next``: operation name → how many of its next calls get an error without reaching the
+  server: ``failure`` (default HTTP 500 ``InternalFailure``, an outage; ``(403, "AccessDenied")``
+  for revoked credentials). botocore's own retries use these up too.
 * ``corrupt_receipt_handles``: for these SQS operations (``"DeleteMessage"``,
   ``"ChangeMessageVisibility"``, their ``Batch`` forms) the receipt handles are replaced by invalid
   ones before forwarding, so the server itself rejects the call (``ReceiptHandleIsInvalid``).
@@ -88,7 +89,8 @@ class AwsProxy:
     Attributes:
         unprocessed_fraction: Fraction (0-1) of each batch write's items or batch get's keys held back.
         corrupt_receipt_handles: SQS operations whose receipt handles are made invalid.
-        fail_next: Operation → number of its next calls answered with HTTP 500 (not forwarded).
+        fail_next: Operation → number of its next calls answered with ``failure`` (not forwarded).
+        failure: ``(HTTP status, AWS error code)`` of those answers.
         operations: How often each operation (``X-Amz-Target`` suffix) was forwarded or answered.
         held_back: How many batch items or keys were reported unprocessed so far.
         forwarded_writes: How many batch-write items were forwarded (and so written) so far.
@@ -110,6 +112,7 @@ class AwsProxy:
         self.unprocessed_fraction = 0.0
         self.corrupt_receipt_handles: set[str] = set()
         self.fail_next: Counter[str] = Counter()
+        self.failure: tuple[int, str] = (500, "InternalFailure")
         self.operations: Counter[str] = Counter()
         self.held_back = 0
         self.forwarded_writes = 0
@@ -219,9 +222,11 @@ class AwsProxy:
             if failing:
                 self.fail_next[operation] -= 1
         if failing:
-            error = {"__type": "InternalFailure", "message": "injected by AwsProxy"}
-            status, headers, body = self._json_response(error)
-            return "500 Internal Server Error", headers, body
+            code, name = self.failure
+            _, error_headers, error_body = self._json_response(
+                {"__type": name, "message": "injected by AwsProxy"}
+            )
+            return f"{code} {name}", error_headers, error_body
         held: dict[str, Any] = {}
         if operation in _UNPROCESSED:
             if self.unprocessed_fraction > 0:

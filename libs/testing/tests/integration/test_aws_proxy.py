@@ -162,6 +162,10 @@ def test_fail_next_answers_500_without_forwarding(
     assert stored_keys(aws_endpoint_url, table) == []
     dynamo(aws_proxy.url, "BatchWriteItem", RequestItems={table: puts("a")})
     assert stored_keys(aws_endpoint_url, table) == ["a"]
+    aws_proxy.failure = (403, "AccessDenied")
+    aws_proxy.fail_next["ListTables"] = 1
+    status, error, _ = call(aws_proxy.url, "DynamoDB_20120810.ListTables", {})
+    assert (status, error["__type"]) == (403, "AccessDenied")
 
 
 def test_a_stopped_proxy_refuses_connections(aws_endpoint_url: str) -> None:
