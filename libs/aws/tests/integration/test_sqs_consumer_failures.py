@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from internal_aws import (
+    AccessDeniedError,
     AwsConfigurationError,
     AwsConnectionError,
     AwsSettings,
@@ -235,3 +236,22 @@ async def test_a_client_that_cannot_open_stops_the_consumer_loudly(
         await consumer.run()
     assert (await status_of(registry, "aws.sqs.consumer:q"))[0] == HealthStatus.UNHEALTHY
     assert [r.levelno for r in caplog.records if r.name == "internal_aws.sqs.consumer"] == [logging.ERROR]
+
+
+async def test_revoked_credentials_stop_the_consumer_without_retrying(
+    aws_proxy: AwsProxy, proxied: SqsClient
+) -> None:
+    """ReceiveMessage answered 403 AccessDenied is not retried: AccessDeniedError reaches the caller."""
+    aws_proxy.failure = (403, "AccessDenied")
+    aws_proxy.fail_next["ReceiveMessage"] = 1_000
+    registry = HealthRegistry(cache_ttl=0)
+    consumer = SqsConsumer(proxied, never, wait_time=1, health=registry)
+
+    async def consume_until_interrupted() -> None:
+        async with consumer:
+            await asyncio.sleep(60)
+
+    with pytest.raises(AccessDeniedError):
+        await asyncio.wait_for(consume_until_interrupted(), 30)
+    assert consumer.stats.receive_failed == 1
+    assert (await registry.readiness()).status == HealthStatus.UNHEALTHY
