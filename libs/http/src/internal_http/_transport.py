@@ -173,18 +173,6 @@ class _Attempts:
         self.host_failed = False
 
 
-class _NoVerdict(BaseException):
-    """Handed to the breaker's ``__aexit__`` for a call that says nothing about the host.
-
-    The breaker gives no verdict on a ``BaseException`` that is not an ``Exception`` (as for a
-    cancellation): the call, and a half-open probe slot, is released without being counted.
-    Never raised.
-    """
-
-
-_NO_VERDICT = _NoVerdict()
-
-
 class RetryTransport(httpx.AsyncBaseTransport):
     """Wraps a transport with safe retries, per-host circuit breakers and redacted logs.
 
@@ -302,9 +290,9 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 if breaker is not None:
                     breaker.record_failure()
             if breaker is not None:
-                # No verdict unless a failure was recorded: base's breaker has no public way to
-                # release a call without an outcome, so it is handed a BaseException it ignores.
-                await breaker.__aexit__(_NoVerdict, _NO_VERDICT, None)
+                # No verdict unless a failure was recorded: a local error says nothing about the host.
+                breaker.release()
+                await breaker.__aexit__(None, None, None)
             raise
         if response.status_code >= 500:
             self._host_failed(request.url, f"HTTP {response.status_code} {response.reason_phrase}")
