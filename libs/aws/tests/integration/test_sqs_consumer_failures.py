@@ -255,3 +255,22 @@ async def test_revoked_credentials_stop_the_consumer_without_retrying(
         await asyncio.wait_for(consume_until_interrupted(), 30)
     assert consumer.stats.receive_failed == 1
     assert (await registry.readiness()).status == HealthStatus.UNHEALTHY
+
+
+async def test_a_receive_outage_is_retried_and_consumption_resumes(
+    aws_proxy: AwsProxy, proxied: SqsClient, queue: SqsClient
+) -> None:
+    """ReceiveMessage failing with 500s is retried with backoff; once it answers, messages flow again."""
+    handled: list[str] = []
+
+    async def handle(message: Message) -> None:
+        handled.append(message.body)
+
+    aws_proxy.fail_next["ReceiveMessage"] = 4  # two calls, each with botocore's two attempts
+    await queue.send("after-outage")
+    with testing():
+        async with SqsConsumer(proxied, handle, wait_time=1, visibility_timeout=30) as consumer:
+            await eventually(lambda: consumer.stats.deleted == 1)
+    assert handled == ["after-outage"]
+    assert consumer.stats.receive_failed == 2
+    assert consumer.error is None
