@@ -4,8 +4,9 @@
 replaces the handler it installed before. Two filters run on the emitting thread, before any
 queue: ``ContextFilter`` stamps ``correlation_id``, ``request_id``, ``trace_id``, ``span_id``
 and the keys from ``bind``; ``RedactionFilter`` masks secrets in message args, in the final
-message and in extra fields (recursively). With ``queue=True`` the records are handed to a
-``QueueListener`` thread so slow output never blocks the event loop.
+message and in extra fields (recursively), and never raises into the logging call. The
+formatters (``_log_format``) redact what only becomes text when written. With ``queue=True``
+the records are handed to a ``QueueListener`` thread so slow output never blocks the event loop.
 """
 
 from __future__ import annotations
