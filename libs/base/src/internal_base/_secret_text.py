@@ -1,9 +1,10 @@
 """Secrets inside free text: URL passwords, ``key=value`` pairs, header tuples, tokens.
 
 A *pair* is a key followed by ``=``, ``:`` or (for quoted values) ``,``; the key may be bare
-(``password=x``), quoted (``"password": "x"``, ``'X-Amz-Security-Token': b'x'``), a byte
-string as in header tuples (``(b'authorization', b'Bearer x')``) or escaped inside another
-string (``\\"token\\": \\"x\\"``). Whether the key is secret is decided by the same
+(``password=x``), a command-line flag (``--password=x``, ``--api-key x``), quoted
+(``"password": "x"``, ``'X-Amz-Security-Token': b'x'``), a byte string as in header tuples
+(``(b'authorization', b'Bearer x')``) or escaped inside another string
+(``\\"token\\": \\"x\\"``). Whether the key is secret is decided by the same
 ``is_secret_key`` that masks mapping keys, so free text and structured data follow one policy.
 A secret value is masked whole: a quoted value up to its closing quote (to the end of the text
 when it has none), a bracketed value up to its matching bracket, an unquoted value up to the
@@ -30,9 +31,12 @@ _PAIR_KEY: Final = re.compile(
     r"""(?:
         (?:\bb)?(?P<q>["'])(?P<qkey>[^"'\\\r\n]{1,128})(?P=q)
       | \\(?P<e>["'])(?P<ekey>[^"'\\\r\n]{1,128})\\(?P=e)
-      | (?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]{0,127}+)(?:\\?["'])?
+      | (?<![\w.\-])(?P<dash>-{1,2})?(?P<key>[A-Za-z_][\w.\-]{0,127}+)(?:\\?["'])?
     )
-    \s*(?:[:=]|,(?=\s*b?["']|\s*\\["']))\s*""",
+    (?:
+        \s*(?:[:=]|,(?=\s*b?["']|\s*\\["']))\s*
+      | (?(dash)[ \t]+(?=[^\s\-])|(?!))    # a command-line flag: --password value
+    )""",
     re.VERBOSE,
 )
 _QUOTED: Final = {

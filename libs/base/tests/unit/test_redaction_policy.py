@@ -220,3 +220,17 @@ def test_every_secret_key_name_is_masked_in_free_text(name: str) -> None:
 def test_redact_url_masks_a_password_with_spaces() -> None:
     """A whole URL's password may hold spaces (SQLAlchemy accepts them): masked whole."""
     assert redact_url("postgresql://app:two words@db/app") == "postgresql://app:***@db/app"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mysql --password=hunter2 -u root", "mysql --password=*** -u root"),
+        ("cmd -password=hunter2", "cmd -password=***"),
+        ("run --api-key abc --verbose", "run --api-key *** --verbose"),
+        ("run --api-key --verbose", "run --api-key --verbose"),
+    ],
+)
+def test_command_line_flags_are_masked(text: str, expected: str) -> None:
+    """A logged command line loses the values of its secret flags, with ``=`` or a space."""
+    assert redact_text(text) == expected
