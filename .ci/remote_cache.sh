@@ -84,7 +84,7 @@ run reader "$work/reader" --no-local-cache --local-store-dir="$work/empty-store"
   --named-caches-dir="$work/empty-named-caches" "${common[@]}"
 
 # Pants' result lines: "✓ <target> succeeded in 1.23s (cached remotely)."
-results="$(grep -E ' (succeeded|failed)( \(exit code [0-9]+\))?( in [0-9.]+s)?( \(.*\))?\.$' "$work/reader.log" || true)"
+results="$(grep -E '^(✓|✕) .* (succeeded|failed)( \(exit code [0-9]+\))?( in [0-9.]+s)?( \(.*\))?\.$' "$work/reader.log" || true)"
 total="$(grep -c . <<<"$results" || true)"
 remote="$(grep -c '(cached remotely)' <<<"$results" || true)"
 echo "$results"
