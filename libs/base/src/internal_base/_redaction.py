@@ -38,6 +38,7 @@ _SECRET_FRAGMENTS: Final = (
     "password",
     "passwd",
     "passphrase",
+    "pwd",
     "secret",
     "token",
     "apikey",

@@ -234,3 +234,10 @@ def test_redact_url_masks_a_password_with_spaces() -> None:
 def test_command_line_flags_are_masked(text: str, expected: str) -> None:
     """A logged command line loses the values of its secret flags, with ``=`` or a space."""
     assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize("text", ["MYSQL_PWD=hunter2", "env .db_password=hunter2", "x 1password: hunter2"])
+def test_keys_with_prefixes_are_masked(text: str) -> None:
+    """A secret name inside a longer key (``MYSQL_PWD``, ``.db_password``, ``1password``) is masked."""
+    assert "hunter2" not in redact_text(text)
+    assert redact({"MYSQL_PWD": "hunter2"}) == {"MYSQL_PWD": MASK}
