@@ -146,7 +146,8 @@ def redact_url(url: str) -> str:
         query = _mask_parameters(query)
     if hash_sign:
         fragment = _mask_parameters(fragment)
-    return f"{head}{path}{question}{query}{hash_sign}{fragment}"
+    # Free-text patterns for what the parameters may carry (a DSN in ?next=, a JWT in a path).
+    return head + redact_text(f"{path}{question}{query}{hash_sign}{fragment}")
 
 
 def _mask_parameters(query: str) -> str:

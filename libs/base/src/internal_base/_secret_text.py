@@ -52,8 +52,8 @@ _BARE_VALUE: Final = re.compile(
 )
 # A Cookie or Authorization header value holds several "; "- or ", "-separated parts
 # (``a=1; session=abc``, ``Digest username="u", response="..."``): unquoted, it runs to the end
-# of the line.
-_HEADER_VALUE: Final = re.compile(r"[^\r\n]+")
+# of the line (or of a query parameter).
+_HEADER_VALUE: Final = re.compile(r"[^\r\n&]+")
 _WHOLE_LINE_KEYS: Final = ("cookie", "authorization")
 _CLOSING: Final = {"[": "]", "(": ")", "{": "}"}
 # <SessionToken>value</SessionToken> as in STS, IMDS and other XML bodies.

@@ -241,3 +241,11 @@ def test_keys_with_prefixes_are_masked(text: str) -> None:
     """A secret name inside a longer key (``MYSQL_PWD``, ``.db_password``, ``1password``) is masked."""
     assert "hunter2" not in redact_text(text)
     assert redact({"MYSQL_PWD": "hunter2"}) == {"MYSQL_PWD": MASK}
+
+
+def test_redact_url_masks_secrets_nested_in_parameters() -> None:
+    """A DSN carried in a query parameter (``?next=postgresql://u:pw@h``) is masked too."""
+    assert (
+        redact_url("https://h/cb?next=postgresql://u:pw@h/db&x=1")
+        == "https://h/cb?next=postgresql://u:***@h/db&x=1"
+    )
