@@ -12,7 +12,6 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from internal_base.health import HealthRegistry
-from internal_cache import CacheClient, CacheSettings
 from internal_fastapi import (
     ApiResponse,
     BearerAuth,
@@ -32,7 +31,7 @@ from internal_fastapi.extensions.rdbms import (
 )
 from internal_rdbms import Base, Database, IntPrimaryKeyMixin, Repository, paginate_keyset
 
-from .siblings import rdbms_settings
+from .siblings import cache_client, rdbms_settings
 
 auth = BearerAuth(StaticTokenVerifier({"admin-token": "admin"}))
 # Health details for the same token; anonymous probes still get the status.
@@ -77,9 +76,7 @@ def build_app(postgres_url: str, redis_url: str, key_prefix: str, registry: Heal
         database = Database(
             rdbms_settings(url=postgres_url, health_check_timeout=30), health_registry=registry
         )
-        cache = CacheClient.from_settings(
-            CacheSettings(url=redis_url, key_prefix=key_prefix), health_registry=registry
-        )
+        cache = cache_client(url=redis_url, key_prefix=key_prefix, health_registry=registry)
         cache.register_health_check(registry, timeout=30)
         async with database, cache:
             await database.drop_all(Base.metadata)

@@ -14,7 +14,6 @@ from sqlalchemy import String, UniqueConstraint, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from internal_base.health import HealthRegistry
-from internal_cache import CacheClient
 from internal_fastapi import (
     ConflictError,
     FastAPISettings,
@@ -33,7 +32,7 @@ from internal_fastapi.extensions.rdbms import (
 )
 from internal_rdbms import Database, paginate_offset
 
-from .siblings import rdbms_settings
+from .siblings import cache_client, rdbms_settings
 
 notes_page = offset_pagination(default_limit=2, max_limit=10)
 
@@ -103,8 +102,13 @@ def _app(database_url: str, cache_url: str, prefix: str, *, create_tables: bool 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(rdbms_settings(url=database_url), health_registry=HealthRegistry())
-        cache = CacheClient.from_url(
-            cache_url, key_prefix=prefix, retry_attempts=1, socket_connect_timeout=5, socket_timeout=5
+        cache = cache_client(
+            url=cache_url,
+            key_prefix=prefix,
+            attempts=1,
+            socket_connect_timeout=5,
+            socket_timeout=5,
+            health_registry=HealthRegistry(),
         )
         async with database, cache:
             if create_tables:

@@ -16,12 +16,12 @@ from fastapi import FastAPI
 from internal_aws import AwsSettings, SqsClient
 from internal_base.health import HealthRegistry
 from internal_base.resilience import testing
-from internal_cache import CacheClient, CacheSettings, CacheUnavailableError
+from internal_cache import CacheUnavailableError
 from internal_fastapi import FastAPISettings, install
 from internal_http import create_client
 from internal_rdbms import Database
 
-from .siblings import http_settings, rdbms_settings, sibling
+from .siblings import cache_client, http_settings, rdbms_settings, sibling
 
 DETAIL = "A dependency is temporarily unavailable; retry later."
 
@@ -155,11 +155,11 @@ async def test_cache_unreachable_server_is_503(
     serve_asgi: Callable[..., str], app: FastAPI, closed_port: int
 ) -> None:
     """A cache read from a Redis URL on a closed port (internal_cache's unavailable error) is a 503."""
-    settings = CacheSettings.model_validate({"url": f"redis://:hunter2@127.0.0.1:{closed_port}/0"})
 
     @app.get("/read")
     async def read() -> dict[str, object]:
-        async with CacheClient.from_settings(settings, health_registry=HealthRegistry()) as cache:
+        url = f"redis://:hunter2@127.0.0.1:{closed_port}/0"
+        async with cache_client(url=url, health_registry=HealthRegistry()) as cache:
             return {"value": await cache.get("k")}
 
     with testing():
