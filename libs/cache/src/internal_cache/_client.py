@@ -22,10 +22,9 @@ from redis.typing import EncodableT
 
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry, default_registry
-from internal_base.redaction import redact_url
-from internal_base.resilience import CircuitBreaker, RetryPolicy
-from internal_cache._config import CONNECTION_ERRORS, UNCAPPED, CacheSettings
-from internal_cache._connection import LinkStats, RedisLink, Replay
+from internal_base.resilience import Backoff, ResiliencePolicy
+from internal_cache._config import CacheSettings
+from internal_cache._connection import CONNECTION_ERRORS, LinkStats, RedisLink, Replay
 from internal_cache._errors import CacheError, CacheUnavailableError
 from internal_cache._keys import FENCE_MARK, KeyPrefix
 from internal_cache._lock import Lock
@@ -49,6 +48,24 @@ def _single_command(fn: Callable[..., Awaitable[Any]]) -> bool:
     return isinstance(getattr(fn, "__self__", None), aioredis.Redis)
 
 
+def _own_client(settings: CacheSettings, timeout: float | None) -> aioredis.Redis:
+    """A redis-py client on an :class:`IdleClosingPool` built from ``settings``."""
+    # A plain (non-blocking) pool: BlockingConnectionPool costs ~15% throughput per
+    # command. Exhaustion raises MaxConnectionsError, which the slow path turns into a
+    # bounded wait of pool_timeout seconds (see RedisLink._wait_for_pool).
+    pool = IdleClosingPool.from_url(
+        settings.url.get_secret_value(),
+        idle_timeout=settings.pool_idle_timeout,
+        max_connections=settings.max_connections,
+        socket_timeout=timeout,
+        socket_connect_timeout=settings.socket_connect_timeout,
+        health_check_interval=settings.health_check_interval,
+        # Reconnection is ours (fast path + the policy's retry); redis-py must not retry too.
+        retry=Retry(NoBackoff(), 0),
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
 def describe_redis(client: aioredis.Redis) -> str:
     """A password-free description of where ``client`` connects."""
     kwargs = client.connection_pool.connection_kwargs
@@ -60,27 +77,31 @@ def describe_redis(client: aioredis.Redis) -> str:
 class CacheClient:
     """Async Redis client with a key prefix, TTL defaults, serialization and reconnection.
 
-    Wraps a :class:`redis.asyncio.Redis` (reachable as :attr:`redis`, *unprefixed*).
-    Build one with :meth:`from_settings` / :meth:`from_url` (the client then owns the
-    connection pool and closes it in :meth:`aclose`) or pass an existing client,
-    e.g. ``fakeredis.FakeAsyncRedis()`` in unit tests (its owner closes it).
+    ``CacheClient()`` reads ``CacheSettings.load()`` (env ``COMMONS_CACHE_*``, the ``cache:`` YAML
+    section of ``COMMONS_CONFIG_FILE``, ``.env``, defaults) and builds its own bounded connection
+    pool, closed by :meth:`aclose`. ``CacheClient(settings, redis=...)`` wraps a redis-py client
+    the caller owns instead (e.g. ``fakeredis.FakeAsyncRedis()`` in unit tests): the settings'
+    prefix, TTL, resilience and health options apply, its pool is left alone and not closed.
+    The redis-py client is reachable as :attr:`redis` (keys sent through it are *not* prefixed).
+
+    Example::
+
+        async with CacheClient() as cache:
+            await cache.set_value("user:1", {"name": "Ada"}, ttl=60)
 
     Args:
-        redis: The underlying redis-py asyncio client.
-        key_prefix: Namespace prepended once to every key this client sends.
-        default_ttl: Seconds applied by :meth:`set` and friends when ``ttl`` is omitted.
-        serializer: Used by :meth:`get_value`, :meth:`set_value`, :meth:`get_or_set`.
-        retry: Reconnection policy entered only after a connection error; its
-            ``total_timeout`` is the reconnection window, ``attempts`` an optional cap.
-        url: Description of the server for errors and logs (password is masked).
-        owns_redis: Close ``redis`` in :meth:`aclose`.
-        pool_timeout: Seconds to wait for a free connection when the pool is exhausted.
-        health_registry: Register a readiness check (a PING) there.
-        health_check_name: Name of that check.
-        breaker: Circuit breaker opened by calls that used up their window (default:
-            threshold 1, a probe after 2 s).
-        link: Share the recovery state of another client (used by :meth:`with_prefix`);
-            ``retry``, ``url``, ``breaker`` and ``pool_timeout`` are then ignored.
+        settings: The client's settings; ``CacheSettings.load()`` when ``None``.
+        redis: A redis-py asyncio client to use instead of building a pool from ``settings.url``.
+        health_registry: Where the PING readiness check goes (default: the process-wide
+            ``internal_base.health.default_registry()``); nothing is registered when
+            ``settings.health_check`` is off.
+        serializer: Used by :meth:`get_value`, :meth:`set_value`, :meth:`get_or_set` (JSON).
+        policy: Resilience policy to use instead of ``settings.resilience.to_policy(...)``
+            (e.g. a breaker shared between clients); its ``retry`` is the reconnection
+            window and its ``timeout`` the socket timeout of a pool the client builds.
+
+    Raises:
+        ConfigurationError: The settings cannot be loaded, or ``redis`` decodes responses.
     """
 
     __slots__ = (
@@ -100,106 +121,85 @@ class CacheClient:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        settings: CacheSettings | None = None,
         *,
-        key_prefix: str = "",
-        default_ttl: float | None = None,
-        serializer: Serializer | None = None,
-        retry: RetryPolicy | None = None,
-        url: str | None = None,
-        owns_redis: bool = False,
-        pool_timeout: float = 5.0,
+        redis: aioredis.Redis | None = None,
         health_registry: HealthRegistry | None = None,
-        health_check_name: str = "redis",
-        breaker: CircuitBreaker | None = None,
-        link: RedisLink | None = None,
+        serializer: Serializer | None = None,
+        policy: ResiliencePolicy | None = None,
     ) -> None:
-        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if settings is None:
+            settings = CacheSettings.load()
+        if policy is None:
+            policy = settings.resilience.to_policy(
+                f"redis {settings.redacted_url}", retry_on=CONNECTION_ERRORS
+            )
+        self._owns_redis = redis is None
+        if redis is None:
+            redis, url = _own_client(settings, policy.timeout), settings.redacted_url
+        elif redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ConfigurationError(
                 "CacheClient needs a redis client with decode_responses=False (values are bytes)"
             )
+        else:
+            url = describe_redis(redis)
+        self._setup(
+            redis,
+            RedisLink(redis, url=url, policy=policy, pool_timeout=settings.pool_timeout),
+            key_prefix=settings.key_prefix,
+            default_ttl=settings.default_ttl,
+            serializer=serializer,
+            health_name=settings.health_check_name,
+        )
+        if settings.health_check:
+            self.register_health_check(health_registry)
+
+    def _setup(
+        self,
+        redis: aioredis.Redis,
+        link: RedisLink,
+        *,
+        key_prefix: str,
+        default_ttl: float | None,
+        serializer: Serializer | None,
+        health_name: str,
+    ) -> None:
         self._r = redis
+        self._link = link
         self._prefix = KeyPrefix(key_prefix)
         self._p = key_prefix
         self._default_ttl = default_ttl
         self._default_px = None if default_ttl is None else ttl_to_ms(default_ttl)
         self._serializer: Serializer = serializer if serializer is not None else JsonSerializer()
-        if link is None:
-            policy = retry or RetryPolicy(
-                attempts=UNCAPPED,
-                initial_wait=0.05,
-                max_wait=1.0,
-                total_timeout=10.0,
-                retry_on=CONNECTION_ERRORS,
-                name="cache",
-            )
-            description = redact_url(url) if url is not None else describe_redis(redis)
-            link = RedisLink(redis, url=description, retry=policy, breaker=breaker, pool_timeout=pool_timeout)
-        self._link = link
-        self._owns_redis = owns_redis
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._closed = False
         self._health_registry: HealthRegistry | None = None
-        self._health_name = health_check_name
-        if health_registry is not None:
-            self.register_health_check(health_registry, name=health_check_name)
+        self._health_name = health_name
 
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def from_settings(
+    def from_url(
         cls,
-        settings: CacheSettings | None = None,
+        url: str,
         *,
-        serializer: Serializer | None = None,
         health_registry: HealthRegistry | None = None,
-        register_health: bool = True,
+        serializer: Serializer | None = None,
+        **settings: Any,
     ) -> CacheClient:
-        """Build a client owning a bounded connection pool built from ``settings``.
+        """``CacheClient(CacheSettings.load(url=url, **settings))``: the other settings still load.
 
         Args:
-            settings: Defaults to ``CacheSettings.load()`` (env ``COMMONS_CACHE_*``, YAML).
-            serializer: Value serializer (JSON by default).
-            health_registry: Where to register the health check (default: the process
-                registry from ``internal_base.health.default_registry()``).
-            register_health: Set False to skip health registration.
-        """
-        if settings is None:
-            settings = CacheSettings.load()
-        # A plain (non-blocking) pool: BlockingConnectionPool costs ~15% throughput per
-        # command. Exhaustion raises MaxConnectionsError, which the slow path turns into a
-        # bounded wait of pool_timeout seconds (see RedisLink._wait_for_pool).
-        pool = IdleClosingPool.from_url(
-            settings.url.get_secret_value(),
-            idle_timeout=settings.pool_idle_timeout,
-            max_connections=settings.max_connections,
-            socket_timeout=settings.socket_timeout,
-            socket_connect_timeout=settings.socket_connect_timeout,
-            health_check_interval=settings.health_check_interval,
-            # Reconnection is ours (fast path + RetryPolicy); redis-py must not retry too.
-            retry=Retry(NoBackoff(), 0),
-        )
-        registry = None
-        if register_health:
-            registry = health_registry if health_registry is not None else default_registry()
-        return cls(
-            aioredis.Redis.from_pool(pool),
-            key_prefix=settings.key_prefix,
-            default_ttl=settings.default_ttl,
-            serializer=serializer,
-            retry=settings.retry_policy(),
-            url=settings.redacted_url,
-            owns_redis=True,
-            pool_timeout=settings.pool_timeout,
-            health_registry=registry,
-            health_check_name=settings.health_check_name,
-            breaker=settings.breaker(f"redis {settings.redacted_url}"),
-        )
+            url: The Redis URL (wins over ``COMMONS_CACHE_URL`` and YAML).
+            health_registry: As for the constructor.
+            serializer: As for the constructor.
+            **settings: Other ``CacheSettings`` fields (they win over env and YAML too).
 
-    @classmethod
-    def from_url(cls, url: str, **settings: Any) -> CacheClient:
-        """Shortcut for ``from_settings(CacheSettings(url=url, **settings), register_health=False)``."""
-        return cls.from_settings(CacheSettings(url=SecretStr(url), **settings), register_health=False)
+        Raises:
+            ConfigurationError: An unknown or invalid setting (named, never its value).
+        """
+        loaded = CacheSettings.load(url=SecretStr(url), **settings)
+        return cls(loaded, health_registry=health_registry, serializer=serializer)
 
     def with_prefix(self, suffix: str) -> CacheClient:
         """A client sharing this connection pool, namespaced under ``prefix + suffix``.
@@ -207,13 +207,17 @@ class CacheClient:
         The view does not own the pool (closing it closes nothing) and registers no
         health check.
         """
-        return CacheClient(
+        view = CacheClient.__new__(CacheClient)
+        view._owns_redis = False
+        view._setup(
             self._r,
+            self._link,
             key_prefix=self._p + suffix,
             default_ttl=self._default_ttl,
             serializer=self._serializer,
-            link=self._link,
+            health_name=self._health_name,
         )
+        return view
 
     # ------------------------------------------------------------------ properties
 
@@ -253,9 +257,9 @@ class CacheClient:
         return self._serializer
 
     @property
-    def retry_policy(self) -> RetryPolicy:
-        """The reconnection policy."""
-        return self._link.retry
+    def policy(self) -> ResiliencePolicy:
+        """The resilience policy (reconnection window, breaker, per-attempt timeout)."""
+        return self._link.policy
 
     def key(self, key: str) -> str:
         """The full server-side key (for use with :attr:`redis`)."""
@@ -602,6 +606,7 @@ class CacheClient:
         ttl: float = 10.0,
         timeout: float | None = 10.0,
         retry_interval: float = 0.05,
+        backoff: Backoff | None = None,
         auto_renew: bool = False,
         renew_interval: float | None = None,
         fencing: bool = True,
@@ -614,6 +619,7 @@ class CacheClient:
             ttl=ttl,
             timeout=timeout,
             retry_interval=retry_interval,
+            backoff=backoff,
             auto_renew=auto_renew,
             renew_interval=renew_interval,
             fencing=fencing,

@@ -1,36 +1,104 @@
-"""Settings of the Redis client (env prefix ``COMMONS_CACHE_``, YAML section ``cache``)."""
+"""Settings of the Redis client (env prefix ``COMMONS_CACHE_``, YAML section ``cache``).
+
+The ``resilience`` section is internal_base's ``ResilienceSettings`` with the cache's defaults:
+a reconnection window of 10 s (``retry.total_timeout``) with short backoff, a breaker that opens
+on the first call that used up its window and probes after 2 s, and a 5 s timeout per attempt
+(redis-py's socket timeout). Nested keys use ``__`` in the environment, e.g.
+``COMMONS_CACHE_RESILIENCE__BREAKER__RESET_TIMEOUT=1``.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-import redis.exceptions
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from internal_base.redaction import redact_url
-from internal_base.resilience import CircuitBreaker, RetryPolicy
+from internal_base.resilience import BackoffSettings, BreakerSettings, ResilienceSettings, RetrySettings
 from internal_base.settings import LibrarySettings
 
-__all__ = ["CONNECTION_ERRORS", "UNCAPPED", "CacheSettings"]
+__all__ = [
+    "CacheBackoffSettings",
+    "CacheBreakerSettings",
+    "CacheResilienceSettings",
+    "CacheRetrySettings",
+    "CacheSettings",
+]
 
 _SCHEMES = frozenset({"redis", "rediss", "unix"})
 
-#: Errors that mean "the server is unreachable or the connection broke"; only these are
-#: retried. ``OSError`` covers the builtin ``ConnectionError``/``TimeoutError``.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    OSError,
-)
 
-#: ``RetryPolicy.attempts`` meaning "no cap": the reconnection window alone bounds retries.
-UNCAPPED: int = 2**31 - 1
+class CacheBackoffSettings(BackoffSettings):
+    """Waits between reconnection attempts: 0.05 s doubling up to 1 s, full jitter."""
+
+    initial: float = Field(default=0.05, gt=0, allow_inf_nan=False, description="First wait cap, seconds.")
+    maximum: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="Longest wait, seconds.")
+
+
+class CacheRetrySettings(RetrySettings):
+    """The reconnection window: a call keeps reconnecting for ``total_timeout`` seconds (10).
+
+    ``attempts`` is only a safety cap (1000): with the default backoff the window ends a call's
+    retries long before. ``attempts: 1`` turns reconnection off.
+    """
+
+    attempts: int = Field(
+        default=1000, ge=1, description="Cap on attempts per call, the first included (1: no retry)."
+    )
+    total_timeout: float | None = Field(
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Reconnection window: seconds a call keeps reconnecting (null: attempts alone bound it).",
+    )
+    backoff: CacheBackoffSettings = Field(
+        default_factory=CacheBackoffSettings, description="Waits between attempts."
+    )
+
+
+class CacheBreakerSettings(BreakerSettings):
+    """The breaker: opened by the first call that used up its window, a probe after 2 s."""
+
+    failure_threshold: int = Field(
+        default=1, ge=0, description="Calls that used up their window before the circuit opens (0: off)."
+    )
+    reset_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds the open circuit fails calls fast before one probe.",
+    )
+
+
+class CacheResilienceSettings(ResilienceSettings):
+    """internal_base's ``ResilienceSettings`` with the cache's defaults.
+
+    ``timeout`` (5 s) bounds each attempt: it is redis-py's socket timeout, so a read or write
+    that waits longer fails the attempt (and is retried within the window like a lost connection).
+    """
+
+    timeout: float | None = Field(
+        default=5.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds per attempt: redis-py's socket timeout (null: none).",
+    )
+    retry: CacheRetrySettings = Field(
+        default_factory=CacheRetrySettings, description="The reconnection window."
+    )
+    breaker: CacheBreakerSettings = Field(
+        default_factory=CacheBreakerSettings, description="The circuit breaker."
+    )
 
 
 class CacheSettings(LibrarySettings):
-    """Connection, pool, timeout, retry and TTL settings of a :class:`CacheClient`.
+    """Connection, pool, TTL, health and resilience settings of a :class:`CacheClient`.
+
+    ``CacheSettings.load()`` reads init values, the environment (``COMMONS_CACHE_*``), the ``cache:``
+    section of the YAML file named by ``COMMONS_CONFIG_FILE``, ``.env`` and defaults; a client built
+    without settings does exactly that.
 
     The URL is a :class:`~pydantic.SecretStr`: reprs, logs and errors only ever
     show :attr:`redacted_url` (password masked).
@@ -56,30 +124,18 @@ class CacheSettings(LibrarySettings):
     pool_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for a free connection when all are busy."
     )
-    socket_timeout: float = Field(default=5.0, gt=0, description="Seconds per command.")
     socket_connect_timeout: float = Field(default=2.0, gt=0, description="Seconds per connect.")
     health_check_interval: float = Field(
         default=15.0, ge=0, description="PING connections idle longer than this (0 = never)."
     )
-    retry_attempts: int | None = Field(
-        default=None,
-        ge=1,
-        description="Optional cap on attempts per call; by default only the window bounds them.",
-    )
-    retry_initial_wait: float = Field(default=0.05, ge=0, description="First backoff, seconds.")
-    retry_max_wait: float = Field(default=1.0, ge=0, description="Backoff cap, seconds.")
-    retry_total_timeout: float | None = Field(
-        default=10.0,
-        gt=0,
-        description="Reconnection window: seconds a call keeps reconnecting before giving up.",
-    )
-    breaker_failure_threshold: int = Field(
-        default=1, ge=1, description="Calls that used up their window before the circuit opens."
-    )
-    breaker_reset_timeout: float = Field(
-        default=2.0, ge=0, description="Seconds the open circuit fails calls fast before one probe."
+    health_check: bool = Field(
+        default=True, description="Register a PING readiness check (default registry unless one is given)."
     )
     health_check_name: str = Field(default="redis", min_length=1, description="Name in the health registry.")
+    resilience: CacheResilienceSettings = Field(
+        default_factory=CacheResilienceSettings,
+        description="Reconnection window (retry), circuit breaker and per-attempt timeout.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -94,20 +150,3 @@ class CacheSettings(LibrarySettings):
     def redacted_url(self) -> str:
         """The URL with its password masked; safe for logs and errors."""
         return redact_url(self.url.get_secret_value())
-
-    def breaker(self, name: str = "cache") -> CircuitBreaker:
-        """A circuit breaker for the connection (opened by calls that used up their window)."""
-        return CircuitBreaker(
-            name, failure_threshold=self.breaker_failure_threshold, reset_timeout=self.breaker_reset_timeout
-        )
-
-    def retry_policy(self) -> RetryPolicy:
-        """The reconnection policy: only connection errors are retried."""
-        return RetryPolicy(
-            attempts=UNCAPPED if self.retry_attempts is None else self.retry_attempts,
-            initial_wait=self.retry_initial_wait,
-            max_wait=self.retry_max_wait,
-            total_timeout=self.retry_total_timeout,
-            retry_on=CONNECTION_ERRORS,
-            name="cache",
-        )

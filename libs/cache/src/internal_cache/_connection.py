@@ -3,9 +3,12 @@
 Callers (the client, pipelines, locks) await redis-py directly on their fast path and
 hand a failure to :meth:`RedisLink.recover`; nothing here runs while Redis answers.
 
+* **One policy**: the client's ``ResiliencePolicy`` (built from ``CacheSettings.resilience``)
+  supplies the retry schedule and the breaker; the loop that applies them lives here because
+  a cache call is retried only under the replay rules below and must stay free on the fast path.
 * **Reconnection window**: a connection error starts retries with full-jitter backoff
-  that stop when the window (a duration, ``RetryPolicy.total_timeout``) is used up;
-  ``RetryPolicy.attempts`` is only an optional cap. The error raised afterwards says how
+  that stop when the window (a duration, ``retry.total_timeout``) is used up;
+  ``retry.attempts`` is only a cap. The error raised afterwards says how
   many attempts were made over how long.
 * **At most once where it matters**: a command that is not idempotent (``INCRBY``, a
   raw :meth:`CacheClient.call`) is retried only when the failure happened while getting
@@ -15,7 +18,8 @@ hand a failure to :meth:`RedisLink.recover`; nothing here runs while Redis answe
   ``internal_base`` :class:`CircuitBreaker`, however many attempts it made. A used-up
   window opens the circuit; calls still reconnecting then give up too, so no call waits
   longer than one window after an outage began. While it is open calls fail at once
-  without touching the network, and after ``reset_timeout`` one call probes the server.
+  without touching the network (``CacheUnavailableError.retry_after`` says when the probe is
+  due), and after ``reset_timeout`` one call probes the server.
 * **Quiet outages**: one WARNING when Redis stops answering, one when it answers again;
   everything in between is counted in :class:`LinkStats`.
 * **Cancellation**: redis-py on Python 3.11 awaits ``asyncio.wait_for``, which drops a
@@ -33,16 +37,25 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from redis.exceptions import AuthenticationError, AuthorizationError, MaxConnectionsError, RedisError
 
 from internal_base.errors import CircuitOpenError
 from internal_base.logging import get_logger
 from internal_base.redaction import redact_text
-from internal_base.resilience import CircuitBreaker, RetryPolicy, sleep
-from internal_cache._config import CONNECTION_ERRORS
+from internal_base.resilience import Backoff, CircuitBreaker, ResiliencePolicy, RetryPolicy, sleep
 from internal_cache._errors import CacheError, CacheUnavailableError
 
-__all__ = ["LinkStats", "RedisLink", "Replay", "cancel_requested", "maybe_sent"]
+__all__ = ["CONNECTION_ERRORS", "LinkStats", "RedisLink", "Replay", "cancel_requested", "maybe_sent"]
+
+#: Errors that mean "the server is unreachable or the connection broke"; only these are
+#: retried. ``OSError`` covers the builtin ``ConnectionError``/``TimeoutError`` -- and so this
+#: library's own ``CacheUnavailableError``, which every handler below lets through first.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+)
 
 _log = get_logger("internal_cache")
 
@@ -54,6 +67,8 @@ T = TypeVar("T")
 Replay = Literal["always", "unsent", "never"]
 
 _CONN: Final = CONNECTION_ERRORS
+# Waits for a free pooled connection: local and short, so no jitter and a low cap.
+_POOL_WAIT: Final = Backoff(initial=0.001, maximum=0.05, jitter=False)
 _FATAL: Final = (AuthenticationError, AuthorizationError)
 # redis-py frames that only obtain a connection (connect, AUTH/HELLO, health check):
 # an error raised below one of them was raised before the command was written.
@@ -114,8 +129,8 @@ class RedisLink:
     Args:
         redis: The redis-py asyncio client.
         url: Password-free description of the server for errors and logs.
-        retry: Backoff and window (``total_timeout``; ``attempts`` caps the attempts).
-        breaker: Circuit breaker; ``None`` builds one (threshold 1, reset after 2 s).
+        policy: Its ``retry`` gives the backoff, the window (``total_timeout``) and the attempt
+            cap (``None``: no reconnection); its ``breaker`` guards recovery (``None``: none).
         pool_timeout: Seconds to wait for a free pooled connection.
     """
 
@@ -123,6 +138,7 @@ class RedisLink:
         "_breaker",
         "_down_since",
         "_pending",
+        "_policy",
         "_pool_timeout",
         "_r",
         "_retry",
@@ -136,19 +152,16 @@ class RedisLink:
         redis: aioredis.Redis,
         *,
         url: str,
-        retry: RetryPolicy,
-        breaker: CircuitBreaker | None = None,
+        policy: ResiliencePolicy,
         pool_timeout: float = 5.0,
     ) -> None:
         self._r = redis
         self.url = url
-        self._retry = retry
-        self._breaker = (
-            breaker
-            if breaker is not None
-            else CircuitBreaker("cache", failure_threshold=1, reset_timeout=2.0)
-        )
-        self._breaker.add_listener(self._on_breaker)
+        self._policy = policy
+        self._retry = policy.retry if policy.retry is not None else RetryPolicy(attempts=1, wait=None)
+        self._breaker = policy.breaker
+        if self._breaker is not None:
+            self._breaker.add_listener(self._on_breaker)
         self._pool_timeout = pool_timeout
         self._pending: set[asyncio.Task[Any]] = set()
         self._down_since: float | None = None
@@ -157,13 +170,18 @@ class RedisLink:
         self.stats = LinkStats()
 
     @property
+    def policy(self) -> ResiliencePolicy:
+        """The resilience policy: retry schedule and window, breaker, per-attempt timeout."""
+        return self._policy
+
+    @property
     def retry(self) -> RetryPolicy:
-        """The reconnection policy."""
+        """The reconnection policy (one attempt when the policy has no retry)."""
         return self._retry
 
     @property
-    def breaker(self) -> CircuitBreaker:
-        """The circuit breaker guarding recovery."""
+    def breaker(self) -> CircuitBreaker | None:
+        """The circuit breaker guarding recovery (``None`` when turned off)."""
         return self._breaker
 
     @property
@@ -178,6 +196,15 @@ class RedisLink:
         """A :class:`CacheUnavailableError` naming the server (never its password)."""
         detail = redact_text(str(exc)) or type(exc).__name__
         return CacheUnavailableError(f"Redis at {self.url} {what}: {detail}")
+
+    def circuit_open(self, exc: CircuitOpenError) -> CacheUnavailableError:
+        """The error of a call the open circuit rejected; ``retry_after`` is when it probes."""
+        self.stats.rejected += 1
+        return CacheUnavailableError(
+            f"Redis at {self.url} is unreachable (circuit open; next probe in "
+            f"{exc.retry_after:.1f}s): failing fast",
+            retry_after=exc.retry_after,
+        )
 
     def error(self, exc: RedisError) -> CacheError:
         """A :class:`CacheError` for a command the server answered with an error."""
@@ -223,6 +250,8 @@ class RedisLink:
             return await self.guarded(fn, args, kwargs, replay=replay)
         try:
             return await fn(*args, **kwargs)
+        except CacheError:
+            raise  # a CacheUnavailableError is an OSError: not a connection error of this call
         except _CONN as exc:
             result: T = await self.recover(exc, fn, args, kwargs, replay=replay)
             return result
@@ -238,24 +267,25 @@ class RedisLink:
         replay: Replay = "always",
     ) -> T:
         """The circuit is not closed: fail at once, or be the one probe call."""
+        breaker = self._breaker
+        if breaker is None:  # pragma: no cover - down is only set by a breaker
+            return await fn(*args, **kwargs)
         try:
-            async with self._breaker:
+            async with breaker:
                 try:
                     return await fn(*args, **kwargs)
+                except CacheError:
+                    raise
                 except _CONN as exc:
                     self._raise_fatal(exc)
                     if not replayable(exc, replay):
                         raise self._ambiguous(exc) from exc
                     raise self.unavailable(exc, "is still unreachable") from exc
                 except RedisError as exc:
-                    self._breaker.record_success()
+                    breaker.record_success()
                     raise self.error(exc) from exc
         except CircuitOpenError as exc:
-            self.stats.rejected += 1
-            raise CacheUnavailableError(
-                f"Redis at {self.url} is unreachable (circuit open; next probe in "
-                f"{max(exc.retry_after, 0.0):.1f}s): failing fast"
-            ) from exc
+            raise self.circuit_open(exc) from exc
 
     async def recover(
         self,
@@ -283,15 +313,18 @@ class RedisLink:
         if isinstance(exc, MaxConnectionsError):
             return await self._wait_for_pool(exc, fn, args, kwargs, replay, until)
         self._went_down(exc)
+        breaker = self._breaker
+        if breaker is None:
+            return await self._within_window(exc, fn, args, kwargs, replay, until)
         try:
-            async with self._breaker:
+            async with breaker:
                 return await self._within_window(exc, fn, args, kwargs, replay, until)
         except CircuitOpenError as open_exc:
-            self.stats.rejected += 1
-            raise CacheUnavailableError(
-                f"Redis at {self.url} is unreachable (circuit open; next probe in "
-                f"{max(open_exc.retry_after, 0.0):.1f}s): failing fast"
-            ) from exc
+            raise self.circuit_open(open_exc) from exc
+        except CacheUnavailableError as failed:
+            if failed.retry_after is None and breaker.state == "open":
+                failed.retry_after = breaker.reset_timeout  # this call's failure opened the circuit
+            raise
 
     def spawn(self, coro: Awaitable[T]) -> asyncio.Task[T]:
         """Run ``coro`` as a task kept alive until it ends (see :meth:`drain`)."""
@@ -361,16 +394,19 @@ class RedisLink:
             self.stats.retries += 1
             try:
                 result = await fn(*args, **kwargs)
+            except CacheError:
+                raise
             except _CONN as exc:
                 self._raise_fatal(exc)
                 if not replayable(exc, replay):
                     raise self._ambiguous(exc) from exc
                 last = exc
-                if self.down and self._breaker.state == "open":
+                if self.down and self._breaker is not None and self._breaker.state == "open":
                     break  # another call used up its window: Redis is known down, stop waiting
                 continue
             except RedisError as exc:  # the server answered: it is reachable
-                self._breaker.record_success()
+                if self._breaker is not None:
+                    self._breaker.record_success()
                 self._back()
                 raise self.error(exc) from exc
             finally:
@@ -403,16 +439,17 @@ class RedisLink:
         task = asyncio.current_task()
         baseline = task.cancelling() if task is not None else 0
         deadline = time.monotonic() + self._pool_timeout
-        delay = 0.001
+        waits = _POOL_WAIT.delays()
         while True:
             if time.monotonic() >= deadline:
                 raise self.unavailable(
                     exc, f"has no free pooled connection after {self._pool_timeout}s"
                 ) from exc
-            await sleep(delay)
-            delay = min(delay * 2, 0.05)
+            await sleep(next(waits))
             try:
                 return await fn(*args, **kwargs)
+            except CacheError:
+                raise
             except MaxConnectionsError as again:
                 if not replayable(again, replay):
                     raise self._ambiguous(again) from again

@@ -5,28 +5,31 @@ Every error derives from :class:`CacheError`, itself an
 the I/O boundary (``raise ... from exc``), so the original error stays in
 ``__cause__`` and callers never need to import ``redis.exceptions``::
 
-    CommonsError
+    CommonsError                      (internal_base.errors)
     └── CacheError                    any failure of this library
-        ├── CacheUnavailableError     server unreachable after the retry window
-        ├── SerializationError        a value could not be encoded/decoded
+        ├── CacheUnavailableError     (also a ConnectionError) Redis unreachable: window used up,
+        │                             circuit open (``retry_after`` set), or a command lost in flight
+        ├── CacheSerializationError   (also a ValueError) a value could not be encoded/decoded
         └── LockError                 misuse or failure of a distributed lock
-            ├── LockAcquireTimeout    blocking acquire gave up (also TimeoutError)
+            ├── LockAcquireTimeout    (also a TimeoutError) blocking acquire gave up
             └── LockNotOwnedError     release/extend of a lock we do not hold
                 └── LockLostError     a held lock expired or was taken over
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from internal_base.errors import CommonsError
 
 __all__ = [
     "CacheError",
+    "CacheSerializationError",
     "CacheUnavailableError",
     "LockAcquireTimeout",
     "LockError",
     "LockLostError",
     "LockNotOwnedError",
-    "SerializationError",
 ]
 
 
@@ -34,12 +37,30 @@ class CacheError(CommonsError):
     """Root of every error raised by internal_cache."""
 
 
-class CacheUnavailableError(CacheError):
-    """The Redis server could not be reached within the reconnection window."""
+class CacheUnavailableError(CacheError, ConnectionError):
+    """Redis could not be used: unreachable within the reconnection window, or its circuit is open.
+
+    Attributes:
+        retry_after: Seconds until the circuit breaker lets a probe call through, when known
+            (the circuit is open); ``None`` otherwise.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = None if retry_after is None else max(0.0, retry_after)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), str(self), self.retry_after))
 
 
-class SerializationError(CacheError):
-    """A value could not be serialized or deserialized."""
+def _rebuild(
+    cls: type[CacheUnavailableError], message: str, retry_after: float | None
+) -> CacheUnavailableError:
+    return cls(message, retry_after=retry_after)
+
+
+class CacheSerializationError(CacheError, ValueError):
+    """A value could not be serialized, or stored bytes could not be deserialized."""
 
 
 class LockError(CacheError):

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -44,9 +43,8 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from internal_base.logging import get_logger
-from internal_base.resilience import sleep, with_timeout
-from internal_cache._config import CONNECTION_ERRORS
-from internal_cache._connection import RedisLink, cancel_requested
+from internal_base.resilience import Backoff, sleep, with_timeout
+from internal_cache._connection import CONNECTION_ERRORS, RedisLink, cancel_requested
 from internal_cache._errors import (
     CacheError,
     LockAcquireTimeout,
@@ -148,7 +146,10 @@ class Lock:
             stay monotonic). Names may not contain ``FENCE_MARK`` (``"__lock_fence__:"``).
         ttl: Seconds before an unreleased lock expires (a crashed holder frees it then).
         timeout: Default seconds a blocking :meth:`acquire` waits (``None``: forever).
-        retry_interval: Mean pause between acquire attempts while the lock is busy.
+        retry_interval: Mean pause between acquire attempts while the lock is busy (each
+            pause drawn uniformly from ``[0, 2 * retry_interval]``).
+        backoff: A schedule for those pauses instead of ``retry_interval``, e.g.
+            ``Backoff(initial=0.01, maximum=0.5)`` to poll less as the wait grows.
         auto_renew: Extend the TTL in the background while held.
         renew_interval: Seconds between renewals (default ``ttl / 3``).
         fencing: Issue a fencing token (:attr:`fencing_token`) per acquisition.
@@ -167,10 +168,10 @@ class Lock:
         "_lost_event",
         "_name",
         "_on_lost",
+        "_poll",
         "_px",
         "_renew_interval",
         "_renew_task",
-        "_retry_interval",
         "_timeout",
         "_token",
         "_ttl",
@@ -186,6 +187,7 @@ class Lock:
         ttl: float = 10.0,
         timeout: float | None = 10.0,
         retry_interval: float = 0.05,
+        backoff: Backoff | None = None,
         auto_renew: bool = False,
         renew_interval: float | None = None,
         fencing: bool = True,
@@ -211,7 +213,11 @@ class Lock:
         self._ttl = ttl
         self._drift = ttl * 0.01 + 0.002
         self._timeout = timeout
-        self._retry_interval = retry_interval
+        self._poll = (
+            backoff
+            if backoff is not None
+            else Backoff(initial=2 * retry_interval, maximum=2 * retry_interval, multiplier=1.0)
+        )
         self.auto_renew = auto_renew
         self._renew_interval = renew_interval
         self._fencing = fencing
@@ -391,7 +397,9 @@ class Lock:
         deadline = None if wait is None else _monotonic() + wait
         task = asyncio.current_task()
         baseline = task.cancelling() if task is not None else 0
+        attempt = 0
         while True:
+            attempt += 1
             started = _monotonic()
             result = await self._try_acquire(token, deadline)
             if cancel_requested(task, baseline):
@@ -407,7 +415,7 @@ class Lock:
             now = _monotonic()
             if deadline is not None and now >= deadline:
                 raise LockAcquireTimeout(f"lock {self._name!r} not acquired within {wait}s")
-            pause = self._retry_interval * (0.5 + random.random())  # noqa: S311 - jitter only
+            pause = self._poll.delay(attempt)
             if deadline is not None:
                 pause = min(pause, deadline - now)
             await sleep(pause)

@@ -10,8 +10,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from redis.typing import EncodableT
 
-from internal_cache._config import CONNECTION_ERRORS
-from internal_cache._connection import RedisLink, Replay
+from internal_cache._connection import CONNECTION_ERRORS, RedisLink, Replay
 from internal_cache._keys import KeyPrefix
 from internal_cache._serialization import Serializer
 from internal_cache._types import DEFAULT, TTL, set_command, ttl_to_ms

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol, runtime_checkable
 
-from internal_cache._errors import SerializationError
+from internal_cache._errors import CacheSerializationError
 
 __all__ = ["JsonSerializer", "RawSerializer", "Serializer"]
 
@@ -22,7 +22,7 @@ class Serializer(Protocol):
     """Encodes values to bytes for storage and decodes them back."""
 
     def dumps(self, value: Any) -> bytes:
-        """Encode ``value``; raise :class:`SerializationError` when impossible."""
+        """Encode ``value``; raise :class:`CacheSerializationError` when impossible."""
         ...
 
     def loads(self, data: bytes) -> Any:
@@ -46,14 +46,14 @@ class JsonSerializer:
         try:
             return self._encoder.encode(value).encode()
         except (TypeError, ValueError) as exc:
-            raise SerializationError(f"cannot encode {type(value).__name__} as JSON: {exc}") from exc
+            raise CacheSerializationError(f"cannot encode {type(value).__name__} as JSON: {exc}") from exc
 
     def loads(self, data: bytes) -> Any:
         """Decode JSON bytes."""
         try:
             return self._decoder.decode(data.decode())
         except (UnicodeDecodeError, ValueError) as exc:
-            raise SerializationError(f"stored value is not valid JSON: {exc}") from exc
+            raise CacheSerializationError(f"stored value is not valid JSON: {exc}") from exc
 
 
 class RawSerializer:
@@ -67,7 +67,7 @@ class RawSerializer:
             return value
         if isinstance(value, str):
             return value.encode()
-        raise SerializationError(f"RawSerializer stores bytes or str, not {type(value).__name__}")
+        raise CacheSerializationError(f"RawSerializer stores bytes or str, not {type(value).__name__}")
 
     def loads(self, data: bytes) -> Any:
         """Return the stored bytes."""

@@ -21,17 +21,15 @@ async def make_client_fixture(
 
     def make(url: str | None = None, **settings: object) -> CacheClient:
         options: dict[str, object] = {"key_prefix": namespace, **settings}
-        client = CacheClient.from_settings(
-            CacheSettings(url=SecretStr(url or redis_url), **options),  # type: ignore[arg-type]
-            register_health=False,
-        )
+        options.setdefault("health_check", False)
+        client = CacheClient(CacheSettings(url=SecretStr(url or redis_url), **options))  # type: ignore[arg-type]
         made.append(client)
         return client
 
     yield make
     if made:
-        cleaner = CacheClient.from_settings(
-            CacheSettings(url=SecretStr(redis_url), key_prefix=namespace), register_health=False
+        cleaner = CacheClient(
+            CacheSettings(url=SecretStr(redis_url), key_prefix=namespace, health_check=False)
         )
         await cleaner.clear()
         await cleaner.aclose()

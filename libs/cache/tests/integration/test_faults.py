@@ -29,8 +29,8 @@ from pydantic import SecretStr
 from internal_cache import CacheClient, CacheSettings
 
 async def main(url, prefix, mode):
-    settings = CacheSettings(url=SecretStr(url), key_prefix=prefix)
-    async with CacheClient.from_settings(settings, register_health=False) as c:
+    settings = CacheSettings(url=SecretStr(url), key_prefix=prefix, health_check=False)
+    async with CacheClient(settings) as c:
         if mode == "counter":
             fences = []
             async def worker():
@@ -86,19 +86,20 @@ async def eventually(call: Callable[[], Awaitable[T]], timeout: float = 20.0) ->
             await asyncio.sleep(0.05)
 
 
-def dedicated(url: str, **options: Any) -> CacheClient:
-    """A client for a dedicated server with a short, fast reconnection window."""
-    defaults: dict[str, Any] = {
-        "key_prefix": "f:",
-        "retry_attempts": 200,
-        "retry_initial_wait": 0.01,
-        "retry_max_wait": 0.1,
-        "retry_total_timeout": 5.0,
-        "socket_timeout": 1.0,
-        "breaker_reset_timeout": 0.2,
+def dedicated(url: str, *, timeout: float = 1.0, **retry: Any) -> CacheClient:
+    """A client for a dedicated server with a short, fast reconnection window (``retry`` overrides)."""
+    resilience = {
+        "timeout": timeout,
+        "retry": {
+            "attempts": 200,
+            "total_timeout": 5.0,
+            "backoff": {"initial": 0.01, "maximum": 0.1},
+            **retry,
+        },
+        "breaker": {"reset_timeout": 0.2},
     }
-    settings = CacheSettings(url=SecretStr(url), **{**defaults, **options})
-    return CacheClient.from_settings(settings, register_health=False)
+    settings = CacheSettings(url=SecretStr(url), key_prefix="f:", health_check=False, resilience=resilience)
+    return CacheClient(settings)
 
 
 async def test_recovers_from_restart_mid_run(redis_server_factory: Callable[..., Any]) -> None:
@@ -138,7 +139,7 @@ async def test_recovers_from_restart_mid_run(redis_server_factory: Callable[...,
 async def test_server_stays_down_clear_error(redis_server_factory: Callable[..., Any]) -> None:
     """A server that stays down yields CacheUnavailableError after the window; then recovery."""
     server = redis_server_factory()
-    client = dedicated(server.url, retry_attempts=5, retry_total_timeout=0.5)
+    client = dedicated(server.url, attempts=5, total_timeout=0.5)
     await client.set("k", 1)
     server.stop()
     start = time.monotonic()
@@ -156,7 +157,7 @@ async def test_server_stays_down_clear_error(redis_server_factory: Callable[...,
 async def test_hung_server_times_out(redis_server_factory: Callable[..., Any]) -> None:
     """A frozen server (SIGSTOP) never hangs a caller: socket timeouts bound the wait."""
     server = redis_server_factory()
-    client = dedicated(server.url, retry_attempts=2, retry_total_timeout=0.5, socket_timeout=0.2)
+    client = dedicated(server.url, attempts=2, total_timeout=0.5, timeout=0.2)
     await client.set("k", 1)
     server.pause()
     try:

@@ -72,10 +72,10 @@ async def test_get_or_set_once_across_clients(make_client: Callable[..., CacheCl
 
 
 async def test_health_check_in_default_registry(redis_url: str, redis_key_prefix: str) -> None:
-    """from_settings registers a readiness check in the process registry; aclose removes it."""
+    """A client registers a readiness check in the process registry; aclose removes it."""
     name = f"redis-{redis_key_prefix}"
     settings = CacheSettings(url=SecretStr(redis_url), health_check_name=name)
-    async with CacheClient.from_settings(settings) as client:
+    async with CacheClient(settings) as client:
         registry = default_registry()
         assert name in registry.names
         report = await registry.readiness()
@@ -88,10 +88,10 @@ async def test_unreachable_server_fails_fast(unused_tcp_port: int) -> None:
     """Nothing listening: a clear CacheUnavailableError within the window, never a hang."""
     client = CacheClient.from_url(
         f"redis://:pw-secret@127.0.0.1:{unused_tcp_port}/0",
-        retry_attempts=3,
-        retry_initial_wait=0.01,
-        retry_max_wait=0.02,
-        retry_total_timeout=0.5,
+        health_check=False,
+        resilience={
+            "retry": {"attempts": 3, "total_timeout": 0.5, "backoff": {"initial": 0.01, "maximum": 0.02}}
+        },
     )
     start = time.monotonic()
     with pytest.raises(CacheUnavailableError, match=r"3 attempts over [\d.]+s of the 0.5s") as info:
@@ -109,7 +109,11 @@ async def test_wrong_password_not_retried(redis_server_factory: Callable[..., An
     """A wrong password fails at once (no retries) and the error does not show it."""
     server = redis_server_factory(extra_args=("--requirepass", "right-pass"))
     url = f"redis://:wrong-pass@127.0.0.1:{server.port}/0"
-    client = CacheClient.from_url(url, retry_attempts=10, retry_initial_wait=0.5, retry_max_wait=1)
+    client = CacheClient.from_url(
+        url,
+        health_check=False,
+        resilience={"retry": {"attempts": 10, "backoff": {"initial": 0.5, "maximum": 1}}},
+    )
     start = time.monotonic()
     with pytest.raises(CacheUnavailableError, match="refused the credentials") as info:
         await client.get("k")
@@ -117,7 +121,9 @@ async def test_wrong_password_not_retried(redis_server_factory: Callable[..., An
     assert "wrong-pass" not in str(info.value)
     assert "wrong-pass" not in repr(client)
     await client.aclose()
-    async with CacheClient.from_url(f"redis://:right-pass@127.0.0.1:{server.port}/0") as good:
+    async with CacheClient.from_url(
+        f"redis://:right-pass@127.0.0.1:{server.port}/0", health_check=False
+    ) as good:
         assert await good.set("k", 1) is True
         assert await good.get("k") == b"1"
 
@@ -141,6 +147,7 @@ async def test_pool_exhaustion_waits_then_fails(make_client: Callable[..., Cache
     await make_client().redis.rpush(client.key("q"), "go")
     assert await blocker == (client.key("q").encode(), b"go")
     assert client.stats.failures == 0  # pool exhaustion never counts toward the breaker
+    assert client.link.breaker is not None
     assert client.link.breaker.state == "closed"
 
 

@@ -20,9 +20,7 @@ pytestmark = pytest.mark.slow
 
 def defaults(url: str) -> CacheClient:
     """A client with every resilience setting at its default."""
-    return CacheClient.from_settings(
-        CacheSettings(url=SecretStr(url), key_prefix="d:"), register_health=False
-    )
+    return CacheClient(CacheSettings(url=SecretStr(url), key_prefix="d:", health_check=False))
 
 
 @pytest.mark.parametrize("downtime", [1.0, 3.0])
@@ -49,7 +47,11 @@ async def test_default_window_rides_through_restart(
 
 async def test_window_error_says_what_was_tried(unused_tcp_port: int) -> None:
     """After the window the error names the attempts and the time they really took."""
-    client = CacheClient.from_url(f"redis://127.0.0.1:{unused_tcp_port}/0", retry_total_timeout=1.5)
+    client = CacheClient.from_url(
+        f"redis://127.0.0.1:{unused_tcp_port}/0",
+        health_check=False,
+        resilience={"retry": {"total_timeout": 1.5}},
+    )
     start = time.monotonic()
     with pytest.raises(CacheUnavailableError, match=r"could not be reached: \d+ attempts over") as info:
         await client.get("k")
@@ -67,8 +69,10 @@ async def test_window_error_says_what_was_tried(unused_tcp_port: int) -> None:
 async def test_incr_not_replayed_after_lost_reply(redis_server_factory: Callable[..., Any]) -> None:
     """An INCRBY whose reply is lost raises instead of running a second time."""
     server = redis_server_factory()
-    settings = CacheSettings(url=SecretStr(server.url), key_prefix="i:", socket_timeout=0.5)
-    async with CacheClient.from_settings(settings, register_health=False) as client:
+    settings = CacheSettings(
+        url=SecretStr(server.url), key_prefix="i:", health_check=False, resilience={"timeout": 0.5}
+    )
+    async with CacheClient(settings) as client:
         assert await client.incr("n") == 1  # a pooled connection: the next command is sent at once
         server.pause()  # INCRBY is written to the socket, then no reply comes
         try:
@@ -87,8 +91,10 @@ async def test_incr_not_replayed_after_lost_reply(redis_server_factory: Callable
 async def test_raw_call_not_replayed_after_lost_reply(redis_server_factory: Callable[..., Any]) -> None:
     """call() of a raw command is not replayed once sent, unless declared idempotent."""
     server = redis_server_factory()
-    settings = CacheSettings(url=SecretStr(server.url), key_prefix="c:", socket_timeout=0.5)
-    async with CacheClient.from_settings(settings, register_health=False) as client:
+    settings = CacheSettings(
+        url=SecretStr(server.url), key_prefix="c:", health_check=False, resilience={"timeout": 0.5}
+    )
+    async with CacheClient(settings) as client:
         key = client.key("list")
         assert await client.ping() is True  # a pooled connection: the next command is sent at once
         server.pause()

@@ -1,6 +1,9 @@
-"""Public surface: __all__, error tree and serializers."""
+"""Public surface: public modules, error tree and serializers."""
 
 from __future__ import annotations
+
+import pickle
+from importlib.metadata import version
 
 import pytest
 
@@ -8,6 +11,7 @@ import internal_cache
 from internal_base.errors import CommonsError
 from internal_cache import (
     CacheError,
+    CacheSerializationError,
     CacheUnavailableError,
     JsonSerializer,
     LockAcquireTimeout,
@@ -15,30 +19,44 @@ from internal_cache import (
     LockLostError,
     LockNotOwnedError,
     RawSerializer,
-    SerializationError,
     Serializer,
 )
+from internal_testing.public_api import assert_public_api
 
 
-def test_all_is_sorted_and_complete() -> None:
-    """__all__ is sorted and every name is importable."""
-    assert internal_cache.__all__ == sorted(internal_cache.__all__)
-    public = {name for name in dir(internal_cache) if not name.startswith("_")}
-    assert set(internal_cache.__all__) == public - {"annotations"}
-    for name in internal_cache.__all__:
-        assert getattr(internal_cache, name) is not None
+@pytest.mark.parametrize(
+    "module", ["internal_cache", "internal_cache.client", "internal_cache.locks", "internal_cache.config"]
+)
+def test_public_api(module: str) -> None:
+    """Each public module has a sorted, complete, documented __all__."""
+    assert_public_api(module)
+
+
+def test_version() -> None:
+    """The package root carries the installed distribution's version."""
+    assert internal_cache.__version__ == version("internal-cache")
 
 
 def test_error_tree() -> None:
     """Errors hang off CommonsError as drawn in _errors.py."""
     assert issubclass(CacheError, CommonsError)
     assert issubclass(CacheUnavailableError, CacheError)
-    assert issubclass(SerializationError, CacheError)
+    assert issubclass(CacheUnavailableError, ConnectionError)
+    assert issubclass(CacheSerializationError, CacheError)
+    assert issubclass(CacheSerializationError, ValueError)
     assert issubclass(LockError, CacheError)
     assert issubclass(LockAcquireTimeout, LockError)
     assert issubclass(LockAcquireTimeout, TimeoutError)
     assert issubclass(LockNotOwnedError, LockError)
     assert issubclass(LockLostError, LockNotOwnedError)
+
+
+def test_unavailable_error_carries_retry_after() -> None:
+    """CacheUnavailableError keeps retry_after (never negative) across pickling."""
+    assert CacheUnavailableError("down").retry_after is None
+    error = pickle.loads(pickle.dumps(CacheUnavailableError("down", retry_after=1.5)))
+    assert (str(error), error.retry_after) == ("down", 1.5)
+    assert CacheUnavailableError("down", retry_after=-1).retry_after == 0.0
 
 
 def test_json_serializer_round_trip() -> None:
@@ -52,14 +70,14 @@ def test_json_serializer_round_trip() -> None:
 
 @pytest.mark.parametrize("value", [object(), float("nan"), {1j}])
 def test_json_serializer_rejects(value: object) -> None:
-    """Unencodable values raise SerializationError."""
-    with pytest.raises(SerializationError, match="cannot encode"):
+    """Unencodable values raise CacheSerializationError."""
+    with pytest.raises(CacheSerializationError, match="cannot encode"):
         JsonSerializer().dumps(value)
 
 
 def test_json_serializer_bad_data() -> None:
-    """Corrupt stored bytes raise SerializationError."""
-    with pytest.raises(SerializationError, match="not valid JSON"):
+    """Corrupt stored bytes raise CacheSerializationError."""
+    with pytest.raises(CacheSerializationError, match="not valid JSON"):
         JsonSerializer().loads(b"\xff{")
 
 
@@ -69,5 +87,5 @@ def test_raw_serializer() -> None:
     assert serializer.dumps(b"x") == b"x"
     assert serializer.dumps("é") == "é".encode()
     assert serializer.loads(b"y") == b"y"
-    with pytest.raises(SerializationError, match="bytes or str"):
+    with pytest.raises(CacheSerializationError, match="bytes or str"):
         serializer.dumps(3)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry, HealthStatus
-from internal_base.resilience import RetryPolicy
-from internal_cache import CacheClient, CacheError, CacheUnavailableError, RawSerializer
+from internal_cache import CacheClient, CacheError, CacheSettings, CacheUnavailableError, RawSerializer
 
 
 async def test_set_get_are_prefixed(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
@@ -56,9 +56,9 @@ async def test_ttl_management(cache: CacheClient) -> None:
     assert await cache.expire("missing", 1) is False
 
 
-async def test_default_ttl_applies(fake_redis: FakeAsyncRedis) -> None:
+async def test_default_ttl_applies(make_cache: Callable[..., CacheClient]) -> None:
     """default_ttl is used when ttl is omitted and refresh() falls back to it."""
-    client = CacheClient(fake_redis, key_prefix="d:", default_ttl=30)
+    client = make_cache(key_prefix="d:", default_ttl=30)
     await client.set("a", 1)
     assert 29 < (await client.ttl("a") or 0) <= 30
     await client.set("b", 1, ttl=None)
@@ -122,7 +122,7 @@ async def test_values_round_trip(cache: CacheClient) -> None:
 
 async def test_custom_serializer(fake_redis: FakeAsyncRedis) -> None:
     """A serializer passed to the client is used for values."""
-    client = CacheClient(fake_redis, serializer=RawSerializer())
+    client = CacheClient(CacheSettings(health_check=False), redis=fake_redis, serializer=RawSerializer())
     await client.set_value("raw", "text")
     assert await client.get_value("raw") == b"text"
     assert isinstance(client.serializer, RawSerializer)
@@ -206,10 +206,10 @@ async def test_scan_keys_and_clear(cache: CacheClient, fake_redis: FakeAsyncRedi
     assert await fake_redis.get("other:k") == b"1"
 
 
-async def test_clear_refuses_without_prefix(fake_redis: FakeAsyncRedis) -> None:
+async def test_clear_refuses_without_prefix(make_cache: Callable[..., CacheClient]) -> None:
     """clear() on an unprefixed client refuses to wipe the database."""
     with pytest.raises(CacheError, match="needs a key prefix"):
-        await CacheClient(fake_redis).clear()
+        await make_cache().clear()
 
 
 async def test_with_prefix_nests_once(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
@@ -283,10 +283,10 @@ async def test_server_down_raises_unavailable(fake_server: FakeServer, cache: Ca
 
 
 async def test_recovers_when_server_returns(
-    fake_server: FakeServer, fake_redis: FakeAsyncRedis, fast_retry: Callable[..., RetryPolicy]
+    fake_server: FakeServer, make_cache: Callable[..., CacheClient], fast_retry: Callable[..., dict[str, Any]]
 ) -> None:
     """Commands issued while the server is down succeed once it is back within the window."""
-    client = CacheClient(fake_redis, key_prefix="r:", retry=fast_retry(attempts=50, total_timeout=5))
+    client = make_cache(key_prefix="r:", resilience=fast_retry(attempts=50, total_timeout=5))
     await client.set("k", "before")
     fake_server.connected = False
 
@@ -311,7 +311,8 @@ async def test_recovers_when_server_returns(
 async def test_health_check_registration(fake_redis: FakeAsyncRedis, fake_server: FakeServer) -> None:
     """The client registers a PING readiness check and removes it on close."""
     registry = HealthRegistry(cache_ttl=0)
-    client = CacheClient(fake_redis, health_registry=registry, health_check_name="cache-test")
+    settings = CacheSettings(health_check_name="cache-test")
+    client = CacheClient(settings, redis=fake_redis, health_registry=registry)
     assert registry.names == ["cache-test"]
     report = await registry.readiness()
     assert report.status == HealthStatus.HEALTHY
@@ -329,31 +330,34 @@ async def test_health_check_registration(fake_redis: FakeAsyncRedis, fake_server
 def test_decode_responses_rejected() -> None:
     """A client that decodes responses would break bytes/str typing: rejected."""
     with pytest.raises(ConfigurationError, match="decode_responses=False"):
-        CacheClient(FakeAsyncRedis(decode_responses=True))
+        CacheClient(CacheSettings(health_check=False), redis=FakeAsyncRedis(decode_responses=True))
 
 
 def test_repr_and_url_hide_password() -> None:
     """repr and url never show the password of the URL."""
-    client = CacheClient.from_url("redis://user:s3cr3t-pw@localhost:6399/1", key_prefix="p:")
+    client = CacheClient.from_url(
+        "redis://user:s3cr3t-pw@localhost:6399/1", key_prefix="p:", health_check=False
+    )
     assert "s3cr3t-pw" not in repr(client)
     assert "s3cr3t-pw" not in client.url
     assert repr(client).startswith("CacheClient(url='redis://user:")
-    assert client.retry_policy.total_timeout == 10.0  # the window is a duration
+    assert client.link.retry.total_timeout == 10.0  # the window is a duration
+    assert client.link.breaker is not None
     assert client.link.breaker.reset_timeout == 2.0
 
 
-def test_describe_redis_without_url(fake_redis: FakeAsyncRedis) -> None:
+def test_describe_redis_without_url(make_cache: Callable[..., CacheClient]) -> None:
     """Without a URL the description comes from the pool, without credentials."""
-    client = CacheClient(fake_redis)
+    client = make_cache()
     assert client.url.startswith("redis://")
     assert client.url.endswith(":6379/0")
 
 
 async def test_pipeline_queue_emptied_after_recovery(
-    fake_server: FakeServer, fake_redis: FakeAsyncRedis, fast_retry: Callable[..., RetryPolicy]
+    fake_server: FakeServer, make_cache: Callable[..., CacheClient], fast_retry: Callable[..., dict[str, Any]]
 ) -> None:
     """A batch replayed after a connection error is not sent again by the next execute()."""
-    client = CacheClient(fake_redis, key_prefix="r:", retry=fast_retry(attempts=50, total_timeout=5))
+    client = make_cache(key_prefix="r:", resilience=fast_retry(attempts=50, total_timeout=5))
     async with client.pipeline() as pipe:
         fake_server.connected = False
         asyncio.get_running_loop().call_later(0.05, setattr, fake_server, "connected", True)

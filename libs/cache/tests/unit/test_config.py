@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from internal_base.errors import ConfigurationError
+from internal_base.resilience import ResilienceSettings
 from internal_cache import CacheSettings
-from internal_cache._config import CONNECTION_ERRORS
+from internal_cache._connection import CONNECTION_ERRORS
 
 SECRET = "hunter2-very-secret"
 
@@ -19,7 +21,7 @@ def test_defaults() -> None:
     assert settings.url.get_secret_value() == "redis://localhost:6379/0"
     assert settings.key_prefix == ""
     assert settings.max_connections == 50
-    assert settings.socket_timeout == 5.0
+    assert settings.socket_connect_timeout == 2.0
     assert settings.default_ttl is None
     assert settings.health_check_name == "redis"
 
@@ -69,25 +71,12 @@ def test_bad_scheme_error_hides_password() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("max_connections", 0), ("socket_timeout", 0), ("default_ttl", -1), ("retry_attempts", 0)],
+    [("max_connections", 0), ("pool_timeout", 0), ("default_ttl", -1), ("pool_idle_timeout", -1)],
 )
 def test_invalid_values_rejected(field: str, value: float) -> None:
     """Out-of-range numbers fail validation."""
     with pytest.raises(ValidationError, match=field):
         CacheSettings(**{field: value})  # type: ignore[arg-type]
-
-
-def test_retry_policy_from_settings() -> None:
-    """retry_policy() carries the reconnection window and retries only connection errors."""
-    settings = CacheSettings(
-        retry_attempts=4, retry_initial_wait=0.01, retry_max_wait=0.2, retry_total_timeout=3
-    )
-    policy = settings.retry_policy()
-    assert policy.attempts == 4
-    assert policy.initial_wait == 0.01
-    assert policy.max_wait == 0.2
-    assert policy.total_timeout == 3
-    assert policy.retry_on == CONNECTION_ERRORS
 
 
 def test_unix_and_tls_schemes_accepted() -> None:
@@ -97,32 +86,92 @@ def test_unix_and_tls_schemes_accepted() -> None:
 
 
 def test_resilience_defaults() -> None:
-    """Window 10 s without an attempt cap; breaker probes after 2 s; idle connections close after 60 s."""
+    """A 10 s window with short backoff, a breaker probing after 2 s, 5 s per attempt, 60 s idle pool."""
     settings = CacheSettings()
-    assert settings.retry_total_timeout == 10.0
-    assert settings.retry_attempts is None
-    assert settings.retry_policy().attempts > 10**6
+    resilience = settings.resilience
+    assert (resilience.retry.total_timeout, resilience.retry.attempts) == (10.0, 1000)
+    assert (resilience.retry.backoff.initial, resilience.retry.backoff.maximum) == (0.05, 1.0)
+    assert (resilience.breaker.failure_threshold, resilience.breaker.reset_timeout) == (1, 2.0)
+    assert resilience.timeout == 5.0
     assert settings.pool_idle_timeout == 60.0
-    breaker = settings.breaker("x")
-    assert (breaker.name, breaker.failure_threshold, breaker.reset_timeout) == ("x", 1, 2.0)
+    assert settings.health_check is True
+
+
+def test_resilience_is_base_section() -> None:
+    """The resilience section is internal_base's ResilienceSettings and builds its policy."""
+    settings = CacheSettings()
+    assert isinstance(settings.resilience, ResilienceSettings)
+    policy = settings.resilience.to_policy("x", retry_on=CONNECTION_ERRORS)
+    assert policy.retry is not None
+    assert (policy.retry.total_timeout, policy.retry.retry_on) == (10.0, CONNECTION_ERRORS)
+    assert policy.breaker is not None
+    assert (policy.breaker.name, policy.breaker.failure_threshold, policy.breaker.reset_timeout) == (
+        "x",
+        1,
+        2.0,
+    )
 
 
 def test_resilience_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pool idle timeout and breaker settings come from COMMONS_CACHE_* too."""
+    """Nested COMMONS_CACHE_RESILIENCE__* variables set one key and keep the cache's other defaults."""
     monkeypatch.setenv("COMMONS_CACHE_POOL_IDLE_TIMEOUT", "5")
-    monkeypatch.setenv("COMMONS_CACHE_BREAKER_RESET_TIMEOUT", "0.5")
-    monkeypatch.setenv("COMMONS_CACHE_RETRY_ATTEMPTS", "7")
-    settings = CacheSettings()
+    monkeypatch.setenv("COMMONS_CACHE_RESILIENCE__BREAKER__RESET_TIMEOUT", "0.5")
+    monkeypatch.setenv("COMMONS_CACHE_RESILIENCE__RETRY__ATTEMPTS", "7")
+    monkeypatch.setenv("COMMONS_CACHE_RESILIENCE__RETRY__BACKOFF__INITIAL", "0.2")
+    settings = CacheSettings.load()
     assert settings.pool_idle_timeout == 5.0
-    assert settings.breaker().reset_timeout == 0.5
-    assert settings.retry_policy().attempts == 7
+    assert settings.resilience.breaker.reset_timeout == 0.5
+    assert settings.resilience.breaker.failure_threshold == 1
+    assert settings.resilience.retry.attempts == 7
+    assert settings.resilience.retry.total_timeout == 10.0
+    assert (settings.resilience.retry.backoff.initial, settings.resilience.retry.backoff.maximum) == (
+        0.2,
+        1.0,
+    )
+
+
+def test_resilience_from_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache: resilience: YAML section sets the window and the breaker."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "cache:\n  resilience:\n    timeout: 1.5\n"
+        "    retry: {total_timeout: 3}\n    breaker: {reset_timeout: 1}\n"
+    )
+    monkeypatch.setenv("COMMONS_CONFIG_FILE", str(config))
+    resilience = CacheSettings.load().resilience
+    assert (resilience.timeout, resilience.retry.total_timeout, resilience.breaker.reset_timeout) == (
+        1.5,
+        3,
+        1,
+    )
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
-    [("pool_idle_timeout", -1), ("breaker_failure_threshold", 0), ("breaker_reset_timeout", -1)],
+    "key",
+    [
+        "retry_attempts",
+        "retry_total_timeout",
+        "breaker_reset_timeout",
+        "breaker_failure_threshold",
+        "socket_timeout",
+    ],
 )
-def test_invalid_resilience_values_rejected(field: str, value: float) -> None:
-    """Negative idle timeouts and breaker settings fail validation, naming the field."""
-    with pytest.raises(ValidationError, match=field):
-        CacheSettings(**{field: value})  # type: ignore[arg-type]
+def test_moved_keys_rejected_by_load(key: str) -> None:
+    """The flat keys that moved into the resilience section are refused by load(), naming the key."""
+    with pytest.raises(ConfigurationError, match=key):
+        CacheSettings.load(**{key: 1})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("section", "value"),
+    [
+        ({"breaker": {"reset_timeout": 0}}, "reset_timeout"),
+        ({"breaker": {"failure_threshold": -1}}, "failure_threshold"),
+        ({"retry": {"total_timeout": -1}}, "total_timeout"),
+        ({"timeout": 0}, "timeout"),
+    ],
+)
+def test_invalid_resilience_values_rejected(section: dict[str, object], value: str) -> None:
+    """Out-of-range resilience values fail validation, naming the field."""
+    with pytest.raises(ValidationError, match=value):
+        CacheSettings(resilience=section)

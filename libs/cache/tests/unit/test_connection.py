@@ -8,9 +8,8 @@ import logging
 import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
-from internal_base.resilience import CircuitBreaker, RetryPolicy, testing
+from internal_base.resilience import CircuitBreaker, ResiliencePolicy, testing
 from internal_cache import CacheClient, CacheError, CacheSettings, CacheUnavailableError
-from internal_cache._config import CONNECTION_ERRORS
 
 
 class Clock:
@@ -25,11 +24,26 @@ class Clock:
 
 def client_with(fake_redis: FakeAsyncRedis, clock: Clock | None = None, threshold: int = 1) -> CacheClient:
     """A client with the default reconnection policy and a breaker on ``clock``."""
-    settings = CacheSettings()
+    settings = CacheSettings(key_prefix="c:", health_check=False)
     breaker = CircuitBreaker(
         "cache-test", failure_threshold=threshold, reset_timeout=2.0, clock=clock or Clock()
     )
-    return CacheClient(fake_redis, key_prefix="c:", retry=settings.retry_policy(), breaker=breaker)
+    default = settings.resilience.to_policy("cache-test")
+    policy = ResiliencePolicy(timeout=default.timeout, retry=default.retry, breaker=breaker)
+    return CacheClient(settings, redis=fake_redis, policy=policy)
+
+
+def breaker_of(client: CacheClient) -> CircuitBreaker:
+    """The client's breaker (the default settings always have one)."""
+    breaker = client.link.breaker
+    assert breaker is not None
+    return breaker
+
+
+def default_client(fake_redis: FakeAsyncRedis, **resilience: object) -> CacheClient:
+    """A client with the default settings (or the given resilience section) over fakeredis."""
+    settings = CacheSettings(key_prefix="c:", health_check=False, resilience=resilience)
+    return CacheClient(settings, redis=fake_redis)
 
 
 async def test_default_window_is_a_duration(fake_server: FakeServer, fake_redis: FakeAsyncRedis) -> None:
@@ -64,7 +78,7 @@ async def test_open_circuit_fails_fast_then_probes(
     assert await fake_redis.exists("c:k") == 0
     clock.now += 2.0
     assert await client.set("k", 1) is True  # the probe
-    assert client.link.breaker.state == "closed"
+    assert breaker_of(client).state == "closed"
     assert await client.get("k") == b"1"
 
 
@@ -99,8 +113,8 @@ async def test_logical_call_counts_once(fake_server: FakeServer, fake_redis: Fak
     with testing() as waits, pytest.raises(CacheUnavailableError):
         await client.get("k")
     assert len(waits.sleeps) > 3
-    assert client.link.breaker.failure_count == 1
-    assert client.link.breaker.state == "closed"
+    assert breaker_of(client).failure_count == 1
+    assert breaker_of(client).state == "closed"
 
 
 async def test_success_within_window_closes_outage(
@@ -123,8 +137,8 @@ async def test_success_within_window_closes_outage(
     with caplog.at_level(logging.INFO, logger="internal_cache"), testing():
         assert await client.call(flaky_get, "c:k", idempotent=True) == b"v"
     assert calls == 3
-    assert client.link.breaker.state == "closed"
-    assert client.link.breaker.failure_count == 0
+    assert breaker_of(client).state == "closed"
+    assert breaker_of(client).failure_count == 0
     lines = [r.getMessage() for r in caplog.records if r.name == "internal_cache"]
     assert len(lines) == 2
     assert "stopped answering" in lines[0]
@@ -133,7 +147,7 @@ async def test_success_within_window_closes_outage(
 
 async def test_incr_in_flight_is_not_retried(fake_server: FakeServer, fake_redis: FakeAsyncRedis) -> None:
     """INCR/DECR whose connection breaks after sending raise instead of running twice."""
-    client = CacheClient(fake_redis, key_prefix="c:", retry=CacheSettings().retry_policy())
+    client = default_client(fake_redis)
     assert await client.incr("n") == 1  # the pooled connection is now open
     fake_server.connected = False
     with testing() as waits, pytest.raises(CacheUnavailableError, match="may have run; not retried"):
@@ -151,7 +165,7 @@ async def test_incr_in_flight_is_not_retried(fake_server: FakeServer, fake_redis
 
 async def test_opaque_call_is_not_retried(fake_server: FakeServer, fake_redis: FakeAsyncRedis) -> None:
     """call() of a callable that is not one redis-py command is never replayed unless idempotent."""
-    client = CacheClient(fake_redis, key_prefix="c:", retry=CacheSettings().retry_policy())
+    client = default_client(fake_redis)
     runs = 0
 
     async def two_commands() -> None:
@@ -170,7 +184,7 @@ async def test_opaque_call_is_not_retried(fake_server: FakeServer, fake_redis: F
 
 async def test_pipeline_with_incr_not_replayed(fake_server: FakeServer, fake_redis: FakeAsyncRedis) -> None:
     """A pipeline holding INCR is not replayed once it may have been sent; a pure-SET one is."""
-    client = CacheClient(fake_redis, key_prefix="c:", retry=CacheSettings().retry_policy())
+    client = default_client(fake_redis)
     await client.set("warm", 1)
     async with client.pipeline() as pipe:
         fake_server.connected = False
@@ -184,10 +198,9 @@ async def test_pipeline_with_incr_not_replayed(fake_server: FakeServer, fake_red
 
 async def test_open_circuit_ends_waiting_calls(fake_server: FakeServer, fake_redis: FakeAsyncRedis) -> None:
     """When one call's window runs out, calls still reconnecting give up instead of waiting theirs."""
-    policy = RetryPolicy(
-        attempts=10**6, initial_wait=0.01, max_wait=0.05, total_timeout=3.0, retry_on=CONNECTION_ERRORS
+    client = default_client(
+        fake_redis, retry={"total_timeout": 3.0, "backoff": {"initial": 0.01, "maximum": 0.05}}
     )
-    client = CacheClient(fake_redis, key_prefix="c:", retry=policy)
     fake_server.connected = False
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -214,9 +227,75 @@ async def test_failed_probe_reopens_and_error_reply_closes(
     clock.now += 2.0
     with pytest.raises(CacheUnavailableError, match="still unreachable"):
         await client.get("k")  # the probe
-    assert client.link.breaker.state == "open"
+    assert breaker_of(client).state == "open"
     fake_server.connected = True
     clock.now += 2.0
     with pytest.raises(CacheError, match="WRONGTYPE"):
         await client.get("list")  # the probe gets an answer: Redis is up
-    assert (client.link.breaker.state, client.link.down) == ("closed", False)
+    assert (breaker_of(client).state, client.link.down) == ("closed", False)
+
+
+async def test_open_circuit_error_carries_retry_after(
+    fake_server: FakeServer, fake_redis: FakeAsyncRedis
+) -> None:
+    """The call that opens the circuit and the calls it rejects say when the probe is due."""
+    clock = Clock()
+    client = client_with(fake_redis, clock)
+    fake_server.connected = False
+    with testing(), pytest.raises(CacheUnavailableError) as opened:
+        await client.get("k")
+    assert opened.value.retry_after == 2.0
+    clock.now += 0.5
+    with pytest.raises(CacheUnavailableError, match="circuit open") as rejected:
+        await client.get("k")
+    assert rejected.value.retry_after == pytest.approx(1.5)
+
+
+async def test_window_error_without_open_circuit_has_no_retry_after(
+    fake_server: FakeServer, fake_redis: FakeAsyncRedis
+) -> None:
+    """A used-up window that did not open the circuit gives no retry_after."""
+    client = client_with(fake_redis, threshold=3)
+    fake_server.connected = False
+    with testing(), pytest.raises(CacheUnavailableError) as info:
+        await client.get("k")
+    assert info.value.retry_after is None
+
+
+async def test_nested_unavailable_error_is_not_retried(fake_redis: FakeAsyncRedis) -> None:
+    """A CacheUnavailableError (an OSError) raised inside call() propagates unretried and unwrapped."""
+    client = default_client(fake_redis)
+    runs = 0
+    inner = CacheUnavailableError("inner", retry_after=3.0)
+
+    async def fails() -> None:
+        nonlocal runs
+        runs += 1
+        raise inner
+
+    with testing() as waits, pytest.raises(CacheUnavailableError) as info:
+        await client.call(fails, idempotent=True)
+    assert (info.value, runs, waits.sleeps) == (inner, 1, [])
+    assert client.stats.outages == 0
+
+
+async def test_breaker_off_keeps_reconnecting(fake_server: FakeServer, fake_redis: FakeAsyncRedis) -> None:
+    """breaker.failure_threshold=0 turns the breaker off: every call gets its own window."""
+    client = default_client(fake_redis, breaker={"failure_threshold": 0}, retry={"total_timeout": 1.0})
+    assert client.link.breaker is None
+    fake_server.connected = False
+    for _ in range(3):
+        with testing() as waits, pytest.raises(CacheUnavailableError, match="reconnection window"):
+            await client.get("k")
+        assert waits.sleeps  # no fail-fast: it reconnected again
+    fake_server.connected = True
+    assert await client.get("k") is None
+
+
+async def test_one_attempt_without_retry(fake_server: FakeServer, fake_redis: FakeAsyncRedis) -> None:
+    """retry.attempts=1 fails a call at its first connection error, without waiting."""
+    client = default_client(fake_redis, retry={"attempts": 1})
+    fake_server.connected = False
+    with testing() as waits, pytest.raises(CacheUnavailableError, match="1 attempts"):
+        await client.get("k")
+    assert waits.sleeps == []

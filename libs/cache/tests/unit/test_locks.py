@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
+from internal_base.resilience import Backoff, testing
 from internal_cache import (
     CacheClient,
     CacheError,
@@ -79,6 +80,30 @@ async def test_blocking_timeout(cache: CacheClient) -> None:
     assert 0.04 < loop.time() - start < 10.0
     with pytest.raises(TimeoutError):
         await waiter.acquire(timeout=0)
+    await holder.release()
+
+
+async def test_acquire_polls_on_the_given_backoff(cache: CacheClient) -> None:
+    """While the lock is busy, acquire waits follow the Backoff it was given."""
+    holder = cache.lock("busy", ttl=30)
+    await holder.acquire()
+    waiter = cache.lock("busy", ttl=30, backoff=Backoff(initial=0.001, maximum=0.004, jitter=False))
+    with testing() as waits, pytest.raises(LockAcquireTimeout):
+        await waiter.acquire(timeout=1.0)  # waits are skipped: about 1 s of polling
+    assert waits.sleeps[:3] == [0.001, 0.002, 0.004]
+    assert max(waits.sleeps) == 0.004
+    await holder.release()
+
+
+async def test_default_polling_averages_retry_interval(cache: CacheClient) -> None:
+    """Without a backoff, pauses are drawn from [0, 2 * retry_interval] (mean retry_interval)."""
+    holder = cache.lock("busy", ttl=30)
+    await holder.acquire()
+    waiter = cache.lock("busy", ttl=30, retry_interval=0.1)
+    with testing() as waits, pytest.raises(LockAcquireTimeout):
+        await waiter.acquire(timeout=0.5)
+    assert waits.sleeps
+    assert all(0 <= pause <= 0.2 for pause in waits.sleeps)
     await holder.release()
 
 
