@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
-from internal_aws._errors import RETRYABLE_ERRORS, AwsConfigurationError, AwsError
+from internal_aws._errors import CALLER_ERRORS, RETRYABLE_ERRORS, AwsConfigurationError, AwsError
 from internal_aws.sqs._acks import DeleteBatcher
 from internal_aws.sqs._types import Message
 from internal_aws.sqs.client import SqsClient
@@ -417,10 +417,14 @@ class SqsConsumer:
                     await self.client.change_visibility(message, self.visibility_timeout)
                 except AwsError as exc:
                     self.stats.extend_failed += 1
+                    rejected = isinstance(exc, CALLER_ERRORS)
                     _log.warning(
-                        "could not extend visibility of message %s (another consumer may receive it): %s",
+                        "could not extend visibility of message %s (another consumer may receive it)%s: %s",
                         message.message_id,
+                        "; no further extensions" if rejected else "",
                         exc,
                     )
+                    if rejected:  # the handle was refused (expired, queue gone): retrying cannot help
+                        return
                 else:
                     self.stats.extended += 1
