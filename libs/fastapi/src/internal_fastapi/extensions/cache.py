@@ -10,7 +10,7 @@ Example::
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with CacheClient.from_settings(CacheSettings(url="redis://cache:6379/0")) as cache:
+        async with CacheClient(CacheSettings(url="redis://cache:6379/0")) as cache:
             setup_cache(app, cache)
             yield
 
