@@ -12,7 +12,10 @@ from internal_testing._asgi import AsgiServer, serve_asgi_app
 from internal_testing._aws import MotoServer, fake_credentials
 from internal_testing._discovery import ServiceSpec, ServiceUnavailable, find_service, services_required
 from internal_testing._names import redis_key_prefix, unique_name
+from internal_testing._pg_replica import PostgresReplica
 from internal_testing._redis import LocalRedisServer
+from internal_testing._redis_cluster import RedisCluster
+from internal_testing._redis_sentinel import RedisSentinel
 from internal_testing.public_api import assert_public_api, public_api_problems
 
 try:
@@ -24,6 +27,9 @@ __all__ = [
     "AsgiServer",
     "LocalRedisServer",
     "MotoServer",
+    "PostgresReplica",
+    "RedisCluster",
+    "RedisSentinel",
     "ServiceSpec",
     "ServiceUnavailable",
     "assert_public_api",
