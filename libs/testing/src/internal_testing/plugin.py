@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from internal_testing import _asgi, _aws, _mysql, _names, _postgres, _proxy, _redis
+from internal_testing import _asgi, _aws, _mysql, _names, _postgres, _proxy, _redis, _topologies
 from internal_testing._discovery import ServiceSpec, ServiceUnavailable, find_service, not_available
 
 __all__ = [
@@ -22,8 +22,11 @@ __all__ = [
     "aws_endpoint_url",
     "aws_proxy",
     "mysql_url",
+    "postgres_replica",
     "postgres_url",
+    "redis_cluster",
     "redis_key_prefix",
+    "redis_sentinel",
     "redis_server_factory",
     "redis_url",
     "serve_asgi",
@@ -94,6 +97,39 @@ def redis_server_factory() -> Iterator[Callable[..., _redis.LocalRedisServer]]:
             return server.start()
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[_topologies.RedisCluster]:
+    """A Redis Cluster: COMMONS_REDIS_CLUSTER_URL (``redis://host:port,...``), else six local nodes.
+
+    Locally: three primaries with one replica each, ``cluster_state:ok``; ``kill(port)``/``restart(port)``
+    a node for failover tests. Every process is stopped at session end.
+    """
+    with ExitStack() as stack:
+        yield _topologies.find_redis_cluster(stack)
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[_topologies.RedisSentinel]:
+    """Redis Sentinel: COMMONS_REDIS_SENTINEL_URL (``redis+sentinel://host:port,.../name``), else local.
+
+    Locally: a master, its replica and three sentinels (quorum 2, down after 1 s); ``kill_master()`` for
+    failover tests. Every process is stopped at session end.
+    """
+    with ExitStack() as stack:
+        yield _topologies.find_redis_sentinel(stack)
+
+
+@pytest.fixture(scope="session")
+def postgres_replica() -> Iterator[_topologies.PostgresReplica]:
+    """A PostgreSQL primary and its streaming replica (``primary_url``, ``replica_url``).
+
+    COMMONS_POSTGRES_REPLICA_URL with COMMONS_POSTGRES_PRIMARY_URL, else a local pair (``pg_basebackup -R``);
+    ``stop_replica()``/``start_replica()`` for fallback tests. Both servers are stopped at session end.
+    """
+    with ExitStack() as stack:
+        yield _topologies.find_postgres_replica(stack)
 
 
 def _fresh_database(
