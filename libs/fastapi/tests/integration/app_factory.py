@@ -29,9 +29,9 @@ from internal_fastapi.extensions.rdbms import (
     keyset_pagination,
     setup_database,
 )
-from internal_rdbms import Base, Database, IntPrimaryKeyMixin, Repository, paginate_keyset
+from internal_rdbms import Base, Database, IntPrimaryKeyMixin, RdbmsSettings, Repository, paginate_keyset
 
-from .siblings import cache_client, rdbms_settings
+from .siblings import cache_client
 
 auth = BearerAuth(StaticTokenVerifier({"admin-token": "admin"}))
 # Health details for the same token; anonymous probes still get the status.
@@ -74,7 +74,7 @@ def build_app(postgres_url: str, redis_url: str, key_prefix: str, registry: Heal
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Generous check timeouts: readiness must say "healthy" on a busy machine too.
         database = Database(
-            rdbms_settings(url=postgres_url, health_check_timeout=30), health_registry=registry
+            RdbmsSettings(url=postgres_url, health_check_timeout=30), health_registry=registry
         )
         cache = cache_client(url=redis_url, key_prefix=key_prefix, health_registry=registry)
         cache.register_health_check(registry, timeout=30)

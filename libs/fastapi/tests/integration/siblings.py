@@ -1,8 +1,7 @@
-"""Sibling-library names that issue #12 renames, looked up under the new name first.
+"""Sibling-library names that issue #12 changes, looked up under the new name first.
 
-The sibling libraries rename settings and errors (``HttpClientSettings`` → ``HttpSettings``,
-``DatabaseSettings`` → ``RdbmsSettings`` ...) in parallel with this library's tests; these lookups keep
-the tests importable on both sides of each rename.
+internal_cache changes its constructor and settings (``CacheClient(settings)``, a ``resilience``
+section) in parallel with this library's tests; these lookups keep the tests working on both sides.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["cache_client", "http_settings", "rdbms_settings", "sibling"]
+__all__ = ["cache_client", "sibling"]
 
 
 def sibling(module: str, *names: str) -> Any:
@@ -24,16 +23,6 @@ def sibling(module: str, *names: str) -> Any:
         if hasattr(found, name):
             return getattr(found, name)
     raise AttributeError(f"{module} defines none of {names}")
-
-
-def http_settings(**values: Any) -> Any:
-    """internal_http's settings validated from ``values``."""
-    return sibling("internal_http", "HttpSettings", "HttpClientSettings").model_validate(values)
-
-
-def rdbms_settings(**values: Any) -> Any:
-    """internal_rdbms's settings validated from ``values``."""
-    return sibling("internal_rdbms", "RdbmsSettings", "DatabaseSettings").model_validate(values)
 
 
 def cache_client(*, health_registry: Any = None, attempts: int | None = None, **values: Any) -> Any:

@@ -30,9 +30,9 @@ from internal_fastapi.extensions.rdbms import (
     offset_page_response,
     setup_database,
 )
-from internal_rdbms import Database, paginate_offset
+from internal_rdbms import Database, RdbmsSettings, paginate_offset
 
-from .siblings import cache_client, rdbms_settings
+from .siblings import cache_client
 
 notes_page = offset_pagination(default_limit=2, max_limit=10)
 
@@ -101,7 +101,7 @@ def _routes(app: FastAPI) -> None:
 def _app(database_url: str, cache_url: str, prefix: str, *, create_tables: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(rdbms_settings(url=database_url), health_registry=HealthRegistry())
+        database = Database(RdbmsSettings(url=database_url), health_registry=HealthRegistry())
         cache = cache_client(
             url=cache_url,
             key_prefix=prefix,

@@ -22,9 +22,7 @@ from internal_fastapi.extensions.rdbms import (
     keyset_pagination,
     setup_database,
 )
-from internal_rdbms import Database, Filter, Repository, Search
-
-from .siblings import rdbms_settings
+from internal_rdbms import Database, Filter, RdbmsSettings, Repository, Search
 
 
 class FilterBase(DeclarativeBase):
@@ -57,7 +55,7 @@ articles_page = keyset_pagination(default_limit=10, max_limit=10)
 def _app(postgres_url: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings = rdbms_settings(url=postgres_url, health_check_timeout=30)
+        settings = RdbmsSettings(url=postgres_url, health_check_timeout=30)
         async with Database(settings, health_registry=HealthRegistry()) as database:
             async with database.engine.begin() as connection:
                 await connection.run_sync(FilterBase.metadata.drop_all)

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 
 from internal_base.health import HealthRegistry
 from internal_fastapi import BearerAuth, FastAPISettings, install
-from internal_rdbms import Database
+from internal_rdbms import Database, RdbmsSettings
 
-from .siblings import cache_client, rdbms_settings
+from .siblings import cache_client
 
 GHOST_USER = "ghost_user_7f3a"
 GHOST_DB = "ghost_db_7f3a"
@@ -32,15 +32,15 @@ def _build(postgres_url: str, registry: HealthRegistry) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         up = Database(  # a generous timeout: "healthy" must hold on a busy machine
-            rdbms_settings(url=postgres_url, health_check_name="main", health_check_timeout=30),
+            RdbmsSettings(url=postgres_url, health_check_name="main", health_check_timeout=30),
             health_registry=registry,
         )
         no_role = Database(
-            rdbms_settings(url=f"postgresql://{GHOST_USER}@{host}/postgres", health_check_name="users"),
+            RdbmsSettings(url=f"postgresql://{GHOST_USER}@{host}/postgres", health_check_name="users"),
             health_registry=registry,
         )
         no_db = Database(
-            rdbms_settings(url=f"postgresql://postgres@{host}/{GHOST_DB}", health_check_name="orders"),
+            RdbmsSettings(url=f"postgresql://postgres@{host}/{GHOST_DB}", health_check_name="orders"),
             health_registry=registry,
         )
         cache = cache_client(url="redis://localhost:1/0", health_registry=registry)

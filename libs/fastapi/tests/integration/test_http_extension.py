@@ -19,9 +19,7 @@ from internal_fastapi.extensions.http import (
     install_http_client,
     setup_http_client,
 )
-from internal_http import create_client
-
-from .siblings import http_settings, sibling
+from internal_http import HttpSettings, create_client
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +53,7 @@ async def test_routes_call_downstream_with_the_request_correlation(
     serve_asgi: Callable[..., str], downstream: str
 ) -> None:
     """The app's client reaches the downstream server and carries the request's correlation ID."""
-    app = _app(http_settings(base_url=downstream))
+    app = _app(HttpSettings(base_url=downstream))
     async with httpx.AsyncClient(base_url=serve_asgi(app), timeout=30) as http:
         response = await http.get("/proxy", headers={"X-Correlation-ID": "it-http-42"})
     assert response.status_code == 200
@@ -64,7 +62,7 @@ async def test_routes_call_downstream_with_the_request_correlation(
 
 async def test_one_client_per_app_closed_at_shutdown(downstream: str) -> None:
     """The lifespan creates the client once (the same for every request) and closes it at shutdown."""
-    app = _app(http_settings(base_url=downstream))
+    app = _app(HttpSettings(base_url=downstream))
     async with app.router.lifespan_context(app):
         client = app.state.commons_http_client
         assert isinstance(client, httpx.AsyncClient)
@@ -88,17 +86,12 @@ async def test_the_apps_own_lifespan_can_use_the_client(downstream: str) -> None
         yield
 
     app = FastAPI(lifespan=lifespan)
-    install_http_client(app, http_settings(base_url=downstream))
+    install_http_client(app, HttpSettings(base_url=downstream))
     async with app.router.lifespan_context(app):
         pass
     assert seen == [200]
 
 
-@pytest.mark.xfail(
-    sibling("internal_http", "HttpSettings", "HttpClientSettings").__name__ == "HttpClientSettings",
-    reason="internal_http's create_client() reads HttpSettings.load() once issue #12 lands there",
-    strict=True,
-)
 async def test_settings_come_from_the_yaml_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, downstream: str
 ) -> None:
@@ -119,7 +112,7 @@ def get_http_client_of(app: FastAPI) -> httpx.AsyncClient:
 
 async def test_without_the_lifespan_the_dependency_is_a_configuration_error() -> None:
     """A route served without the lifespan (no client yet) is a 500 configuration_error, no detail."""
-    app = _app(http_settings(base_url="http://127.0.0.1:9"))
+    app = _app(HttpSettings(base_url="http://127.0.0.1:9"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         response = await http.get("/proxy")
     assert (response.status_code, response.json()["code"]) == (500, "configuration_error")
@@ -129,9 +122,9 @@ async def test_without_the_lifespan_the_dependency_is_a_configuration_error() ->
 def test_installing_twice_is_refused() -> None:
     """A second install_http_client on one app would create two clients, so it is refused."""
     app = FastAPI()
-    install_http_client(app, http_settings())
+    install_http_client(app, HttpSettings())
     with pytest.raises(ConfigurationError, match="already called"):
-        install_http_client(app, http_settings())
+        install_http_client(app, HttpSettings())
 
 
 async def test_a_client_of_your_own_can_be_handed_over(downstream: str) -> None:
@@ -139,7 +132,7 @@ async def test_a_client_of_your_own_can_be_handed_over(downstream: str) -> None:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with create_client(http_settings(base_url=downstream)) as client:
+        async with create_client(HttpSettings(base_url=downstream)) as client:
             setup_http_client(app, client)
             yield
 

@@ -20,9 +20,7 @@ from internal_fastapi.extensions.rdbms import (
     keyset_pagination,
     setup_database,
 )
-from internal_rdbms import Database, OrderBy, paginate_keyset
-
-from .siblings import rdbms_settings
+from internal_rdbms import Database, OrderBy, RdbmsSettings, paginate_keyset
 
 # Sort values this long make a cursor of about 3,400 characters: over the 2,048 of a default
 # CursorCodec, under the 4,096 internal_rdbms allows for the cursors it issues.
@@ -46,7 +44,7 @@ class Label(LongBase):
 def _build(postgres_url: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Database(rdbms_settings(url=postgres_url), health_registry=HealthRegistry()) as database:
+        async with Database(RdbmsSettings(url=postgres_url), health_registry=HealthRegistry()) as database:
             async with database.engine.begin() as connection:
                 await connection.run_sync(LongBase.metadata.drop_all)
                 await connection.run_sync(LongBase.metadata.create_all)

@@ -18,10 +18,10 @@ from internal_base.health import HealthRegistry
 from internal_base.resilience import testing
 from internal_cache import CacheUnavailableError
 from internal_fastapi import FastAPISettings, install
-from internal_http import create_client
-from internal_rdbms import Database
+from internal_http import HttpSettings, create_client
+from internal_rdbms import Database, RdbmsSettings
 
-from .siblings import cache_client, http_settings, rdbms_settings, sibling
+from .siblings import cache_client
 
 DETAIL = "A dependency is temporarily unavailable; retry later."
 
@@ -96,12 +96,9 @@ async def test_open_http_breaker_is_503_with_retry_after(
     serve_asgi: Callable[..., str], app: FastAPI, closed_port: int
 ) -> None:
     """internal_http's breaker, opened by a refused call, fails the next call fast: 503 + Retry-After."""
-    knobs = {"retry": {"attempts": 1}, "breaker": {"failure_threshold": 1, "reset_timeout": 30}}
-    # internal_http moves retry and breaker into a resilience section (issue #12).
-    fields = sibling("internal_http", "HttpSettings", "HttpClientSettings").model_fields
-    settings = http_settings(
+    settings = HttpSettings(
         base_url=f"http://127.0.0.1:{closed_port}",
-        **({"resilience": knobs} if "resilience" in fields else knobs),
+        resilience={"retry": {"attempts": 1}, "breaker": {"failure_threshold": 1, "reset_timeout": 30}},
     )
     client = create_client(settings)
 
@@ -171,8 +168,8 @@ async def test_database_unreachable_server_is_503(
     serve_asgi: Callable[..., str], app: FastAPI, closed_port: int
 ) -> None:
     """A query on a PostgreSQL URL at a closed port (internal_rdbms's unavailable error) is a 503."""
-    settings = rdbms_settings(
-        **{"url": f"postgresql://svc:hunter2@127.0.0.1:{closed_port}/orders", "connect_timeout": 5}
+    settings = RdbmsSettings(
+        url=f"postgresql://svc:hunter2@127.0.0.1:{closed_port}/orders", connect_timeout=5
     )
 
     @app.get("/count")

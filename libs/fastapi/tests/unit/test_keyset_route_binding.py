@@ -15,7 +15,6 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-import internal_rdbms
 from internal_base.health import HealthRegistry
 from internal_fastapi import CursorPageResponse, CursorParams, FastAPISettings, install
 from internal_fastapi.extensions.rdbms import (
@@ -24,7 +23,7 @@ from internal_fastapi.extensions.rdbms import (
     keyset_pagination,
     setup_database,
 )
-from internal_rdbms import Database, Eq, Repository
+from internal_rdbms import Database, Eq, RdbmsSettings, Repository
 
 SECRET = "cursor-secret-for-the-tests-0123"
 LONG = 2500  # sort values this long make cursors longer than a default codec's 2,048 characters
@@ -45,16 +44,10 @@ class Item(BindingBase):
     kind: Mapped[str] = mapped_column(String(10))
 
 
-def _settings_class() -> Any:
-    # internal_rdbms renames DatabaseSettings to RdbmsSettings (issue #12); either works here.
-    names = vars(internal_rdbms)
-    return names.get("RdbmsSettings") or names["DatabaseSettings"]
-
-
 def _build(names: list[str]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings = _settings_class().model_validate({"url": "sqlite+aiosqlite:///:memory:"})
+        settings = RdbmsSettings(url="sqlite+aiosqlite:///:memory:")
         async with Database(settings, health_registry=HealthRegistry()) as database:
             await database.create_all(BindingBase.metadata)
             async with database.transaction() as session:

@@ -34,7 +34,6 @@ from internal_fastapi._responses import CursorPageResponse, OffsetPageResponse
 try:
     from sqlalchemy.ext.asyncio import AsyncSession  # pants: no-infer-dep
 
-    import internal_rdbms  # pants: no-infer-dep
     from internal_rdbms import (
         CursorPage,  # pants: no-infer-dep
         Database,  # pants: no-infer-dep
@@ -42,6 +41,7 @@ try:
         InvalidQueryError,  # pants: no-infer-dep
         IsNull,  # pants: no-infer-dep
         Page,  # pants: no-infer-dep
+        RdbmsConflictError,  # pants: no-infer-dep
         RdbmsError,  # pants: no-infer-dep
         TransactionConflictError,  # pants: no-infer-dep
         filter_condition,  # pants: no-infer-dep
@@ -70,17 +70,6 @@ __all__ = [
 ]
 
 
-def _renamed(name: str, before: str) -> type[RdbmsError]:
-    # internal_rdbms gives its generic names a prefix (issue #12); accept either side of the rename.
-    found: type[RdbmsError] | None = getattr(internal_rdbms, name, None) or getattr(
-        internal_rdbms, before, None
-    )
-    if found is None:  # pragma: no cover - one of the two always exists
-        raise ImportError(f"internal_rdbms defines neither {name} nor {before}")
-    return found
-
-
-_CONFLICT = _renamed("RdbmsConflictError", "ConflictError")
 _STATE_KEY = "commons_database"
 _MAX_NAME_SHOWN: Final = 64
 
@@ -102,7 +91,9 @@ def register_rdbms_errors(mapper: ErrorMapper) -> None:
     mapper.register(RdbmsError, 500, "database_error")
     mapper.register(LookupError, 404, "not_found", expose=True, within=RdbmsError)
     mapper.register(InvalidQueryError, 400, "invalid_query", expose=True)
-    mapper.register(_CONFLICT, 409, "conflict", detail="The request conflicts with data that already exists.")
+    mapper.register(
+        RdbmsConflictError, 409, "conflict", detail="The request conflicts with data that already exists."
+    )
     mapper.register(
         TransactionConflictError,
         409,
