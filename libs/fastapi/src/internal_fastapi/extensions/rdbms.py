@@ -113,7 +113,7 @@ def register_rdbms_errors(mapper: ErrorMapper) -> None:
 def setup_database(app: FastAPI, database: Database, *, mapper: ErrorMapper | None = None) -> None:
     """Make ``database`` available to the dependencies below and register the error mapping.
 
-    Call it from the app's lifespan (the database is disposed of by its owner).
+    Call it from the app's lifespan (the database is closed by its owner).
     """
     app.state.commons_database = database
     register_rdbms_errors(mapper if mapper is not None else error_mapper(app))
