@@ -130,19 +130,16 @@ class CacheClient:
     ) -> None:
         if settings is None:
             settings = CacheSettings.load()
-        if policy is None:
-            policy = settings.resilience.to_policy(
-                f"redis {settings.redacted_url}", retry_on=CONNECTION_ERRORS
-            )
-        self._owns_redis = redis is None
-        if redis is None:
-            redis, url = _own_client(settings, policy.timeout), settings.redacted_url
-        elif redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if redis is not None and redis.connection_pool.connection_kwargs.get("decode_responses"):
             raise ConfigurationError(
                 "CacheClient needs a redis client with decode_responses=False (values are bytes)"
             )
-        else:
-            url = describe_redis(redis)
+        url = settings.redacted_url if redis is None else describe_redis(redis)
+        if policy is None:
+            policy = settings.resilience.to_policy(f"redis {url}", retry_on=CONNECTION_ERRORS)
+        self._owns_redis = redis is None
+        if redis is None:
+            redis = _own_client(settings, policy.timeout)
         self._setup(
             redis,
             RedisLink(redis, url=url, policy=policy, pool_timeout=settings.pool_timeout),

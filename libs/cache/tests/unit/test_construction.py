@@ -96,3 +96,12 @@ async def test_async_with_closes_once(fake_redis: FakeAsyncRedis) -> None:
     assert registry.names == []
     await client.aclose()
     assert registry.names == []
+
+
+async def test_caller_redis_names_breaker_after_itself(fake_redis: FakeAsyncRedis) -> None:
+    """With redis= the URL in settings is unused: errors and the breaker name the caller's client."""
+    settings = CacheSettings(url="redis://:pw@elsewhere:1/0", health_check=False)
+    async with CacheClient(settings, redis=fake_redis) as client:
+        assert client.link.breaker is not None
+        assert client.link.breaker.name == f"redis {client.url}"
+        assert "elsewhere" not in client.url
