@@ -6,8 +6,9 @@ default) and SQLite's ``LIKE`` ignores ASCII case. :class:`TextMatch` compiles p
 - case-sensitive search matches exact code points everywhere (``LIKE`` on PostgreSQL, ``LIKE`` under
   ``utf8mb4_bin`` on MySQL/MariaDB, ``instr``/``substr`` on SQLite);
 - case-insensitive search compares ``lower(column)`` with ``lower(term)`` by code point, so accents are
-  never folded; ``lower()`` folds non-ASCII letters on PostgreSQL (UTF-8 locales), MySQL/MariaDB, and
-  SQLite connections opened by :class:`~internal_rdbms.Database` (which installs a Unicode ``lower``).
+  never folded; ``lower()`` folds non-ASCII letters on PostgreSQL (both sides under the database's
+  default collation, whatever the column's own, e.g. ``"C"``), MySQL/MariaDB, and SQLite connections
+  opened by :class:`~internal_rdbms.Database` (which installs a per-code-point Unicode ``lower``).
 
 The term is one bound parameter; ``%``, ``_`` and ``/`` in it are escaped in SQL, so they match literally.
 """
@@ -26,6 +27,7 @@ __all__ = ["SearchMode", "TextMatch"]
 
 SearchMode: TypeAlias = Literal["contains", "startswith", "endswith"]
 _ESCAPE: Final = "/"
+_PG_FOLDING: Final = "default"
 
 
 class TextMatch(ColumnElement[bool]):
@@ -74,6 +76,17 @@ def _compile_default(element: TextMatch, compiler: SQLCompiler, **kw: Any) -> st
     pattern = element.pattern()
     if not element.case_sensitive:
         column, pattern = func.lower(column), func.lower(pattern)
+    return compiler.process(column.like(pattern, escape=_ESCAPE), **kw)
+
+
+@compiles(TextMatch, "postgresql")
+def _compile_postgresql(element: TextMatch, compiler: SQLCompiler, **kw: Any) -> str:
+    if element.case_sensitive:
+        return _compile_default(element, compiler, **kw)
+    # lower() folds under its argument's collation: ASCII only for a column declared ``COLLATE "C"``,
+    # every letter for the term. Both sides under the database's default collation fold alike.
+    column = func.lower(element.column.collate(_PG_FOLDING))
+    pattern = func.lower(element.pattern().collate(_PG_FOLDING))
     return compiler.process(column.like(pattern, escape=_ESCAPE), **kw)
 
 

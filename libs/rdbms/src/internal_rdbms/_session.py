@@ -34,16 +34,41 @@ _RETRIED: Final = (RdbmsUnavailableError, TransactionConflictError)
 _BREAKER_FAILURES: Final = (ConnectionError, TimeoutError)
 
 
+# Python's str.lower applies context rules no server applies: a final capital sigma becomes "ς" and
+# "İ" becomes "i" plus a combining dot. Those two letters are folded one code point at a time, by the
+# first code point of their lower case, as PostgreSQL and MariaDB fold them (U+03C3, "i").
+_CONTEXT_FOLDED: Final = frozenset("\u03a3\u0130")
+
+
 def _lower(value: object) -> object:
     if value is None or isinstance(value, bytes):
         return value
-    return str(value).lower()
+    text = str(value)
+    if _CONTEXT_FOLDED.isdisjoint(text):
+        return text.lower()
+    return "".join(char.lower()[0] for char in text)
 
 
 def _install_unicode_lower(dbapi_connection: Any, _record: object) -> None:
     # SQLite's built-in lower() folds ASCII only; PostgreSQL's and MariaDB's fold every letter.
     # Replacing it per connection makes case-insensitive Search mean the same on every backend.
     dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+# Without a strict mode MySQL/MariaDB truncate over-long strings and clamp out-of-range numbers on
+# write, with only a warning: lost data. Added to whatever mode the server or init_command set.
+_STRICT_MODE: Final = (
+    "SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_ALL_TABLES', "
+    "CONCAT(@@SESSION.sql_mode, ',STRICT_ALL_TABLES'))"
+)
+
+
+def _install_strict_mode(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(_STRICT_MODE)
+    finally:
+        cursor.close()
 
 
 @asynccontextmanager
@@ -100,6 +125,8 @@ class Database:
         self._engine = create_async_engine(settings.url.get_secret_value(), **settings.engine_options())
         if settings.backend == "sqlite":
             event.listen(self._engine.sync_engine, "connect", _install_unicode_lower)
+        elif settings.backend == "mysql":
+            event.listen(self._engine.sync_engine, "connect", _install_strict_mode)
         codec = CursorCodec(settings.cursor_secret, max_length=MAX_CURSOR_LENGTH)
         self._factory = async_sessionmaker(
             self._engine, expire_on_commit=settings.expire_on_commit, info={CURSOR_CODEC_KEY: codec}
