@@ -154,10 +154,21 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
+#: Bytes of a retried answer's body read so its connection can be reused; a longer body is cut off
+#: (the connection is closed instead): an error page of any size must not cost memory or time.
+_DRAIN_LIMIT = 65536
+
+
 async def _discard(response: httpx.Response) -> None:
-    """Drain (so the connection can be reused) and close a response that will be retried."""
+    """Close a response that will be retried, draining at most 64 KiB of its body."""
     try:
-        await response.aread()
+        if response.is_stream_consumed:  # read already (e.g. by a MockTransport): nothing to drain
+            return
+        drained = 0
+        async for chunk in response.aiter_raw():
+            drained += len(chunk)
+            if drained > _DRAIN_LIMIT:
+                break
     except httpx.HTTPError:
         pass
     finally:
