@@ -17,7 +17,7 @@ from redis.typing import EncodableT
 
 from internal_base.logging import get_logger
 from internal_cache._connection import RedisLink
-from internal_cache._errors import LockAcquireTimeout
+from internal_cache._errors import CacheError, LockAcquireTimeout
 from internal_cache._lock import Lock
 from internal_cache._serialization import Serializer
 from internal_cache._types import TTL
@@ -113,7 +113,10 @@ async def _fill(
             return cache.serializer.loads(data)
         return await _compute(cache, key, factory, ttl)
     finally:
-        await lock._release_quietly()
+        try:
+            await lock.release()
+        except CacheError as exc:  # lost or Redis down: the value is computed either way
+            _log.warning("get_or_set(%r): releasing its lock failed: %s", key, exc)
 
 
 async def _compute(cache: _Cache, key: str, factory: Callable[[], Awaitable[Any]], ttl: TTL) -> Any:

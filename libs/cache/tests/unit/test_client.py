@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -368,3 +369,18 @@ async def test_pipeline_queue_emptied_after_recovery(
         pipe.set("m", 11)
         assert await pipe.execute() == [True]
     assert await client.mget(["n", "m"]) == [b"1", b"11"]
+
+
+async def test_get_or_set_lost_lock_still_returns_value(
+    cache: CacheClient, fake_redis: FakeAsyncRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A get_or_set whose lock was taken over meanwhile returns and stores its value, logging the loss."""
+
+    async def factory() -> int:
+        await fake_redis.delete("app:report:get_or_set.lock")  # expired or taken over
+        return 7
+
+    with caplog.at_level(logging.WARNING, logger="internal_cache"):
+        assert await cache.get_or_set("report", factory, ttl=30) == 7
+    assert await cache.get_value("report") == 7
+    assert any("releasing its lock failed" in r.getMessage() for r in caplog.records)
