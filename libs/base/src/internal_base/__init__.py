@@ -56,6 +56,7 @@ from internal_base.redaction import (
     redact_headers,
     redact_text,
     redact_url,
+    register_secret_key,
 )
 from internal_base.resilience import (
     Backoff,
@@ -162,6 +163,7 @@ __all__ = [
     "redact_headers",
     "redact_text",
     "redact_url",
+    "register_secret_key",
     "run_check",
     "run_in_context",
     "shutdown_logging",

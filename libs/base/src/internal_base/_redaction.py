@@ -28,7 +28,16 @@ from internal_base._secret_text import (
     redact_patterns,
 )
 
-__all__ = ["CYCLE", "MASK", "is_secret_key", "redact", "redact_headers", "redact_text", "redact_url"]
+__all__ = [
+    "CYCLE",
+    "MASK",
+    "is_secret_key",
+    "redact",
+    "redact_headers",
+    "redact_text",
+    "redact_url",
+    "register_secret_key",
+]
 
 #: What a reference back to an enclosing container becomes in a redacted copy.
 CYCLE: Final = "<cycle>"
@@ -71,6 +80,8 @@ _SCALARS: Final = frozenset({int, float, bool, type(None)})
 # Key types JSON can write; any other key (a tuple, bytes, an object) becomes its redacted text.
 _KEYS: Final = frozenset({str, int, float, bool, type(None)})
 _WHITESPACE: Final = str.maketrans("", "", "\r\n\t")
+# Names a library declared secret at run time (a custom auth header such as ``X-Tenant``).
+_registered: set[str] = set()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -84,12 +95,28 @@ def is_secret_key(name: str) -> bool:
         True when values stored under this name must be masked.
     """
     lowered = name.lower()
-    if lowered in _SECRET_HEADERS:
+    if lowered in _SECRET_HEADERS or lowered in _registered:
         return True
     compact = _NORMALISE.sub("", lowered)
     if compact in _SECRET_NAMES or lowered in _SECRET_NAMES:
         return True
     return any(fragment in compact for fragment in _SECRET_FRAGMENTS)
+
+
+def register_secret_key(name: str) -> None:
+    """Treat ``name`` as secret everywhere in this process from now on.
+
+    For names the policy cannot guess, e.g. a custom auth header (``X-Tenant``): internal_http
+    registers every header it knows carries a credential, so a server echoing it back, or a
+    library logging it at DEBUG, is masked too. Registration only ever adds secrets (fails closed).
+
+    Args:
+        name: A key, field or header name, in any case.
+    """
+    lowered = name.lower()
+    if lowered and lowered not in _registered:
+        _registered.add(lowered)
+        is_secret_key.cache_clear()
 
 
 def _is_secret_name(name: object) -> bool:
@@ -113,7 +140,10 @@ def redact_text(text: str) -> str:
         The masked text; the same object when nothing was masked.
     """
     # Fast path: too short for any pattern, or none of the trigger words: the same object back.
-    if len(text) < MIN_SECRET_LEN or TRIGGER.search(text.lower()) is None:
+    if len(text) < MIN_SECRET_LEN:
+        return text
+    lowered = text.lower()
+    if TRIGGER.search(lowered) is None and not any(name in lowered for name in _registered):
         return text
     redacted = URL_USERINFO.sub(rf"\1{MASK}@", text)
     redacted = redact_patterns(redact_elements(redact_pairs(redacted, is_secret_key), is_secret_key))

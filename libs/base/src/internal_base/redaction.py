@@ -9,6 +9,15 @@ from internal_base._redaction import (
     redact_headers,
     redact_text,
     redact_url,
+    register_secret_key,
 )
 
-__all__ = ["MASK", "is_secret_key", "redact", "redact_headers", "redact_text", "redact_url"]
+__all__ = [
+    "MASK",
+    "is_secret_key",
+    "redact",
+    "redact_headers",
+    "redact_text",
+    "redact_url",
+    "register_secret_key",
+]

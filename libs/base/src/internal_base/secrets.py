@@ -17,6 +17,7 @@ from internal_base.redaction import (
     redact_headers,
     redact_text,
     redact_url,
+    register_secret_key,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "redact_headers",
     "redact_text",
     "redact_url",
+    "register_secret_key",
 ]

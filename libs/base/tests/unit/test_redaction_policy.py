@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from internal_base import _redaction
-from internal_base.redaction import MASK, redact, redact_text, redact_url
+from internal_base.redaction import MASK, is_secret_key, redact, redact_text, redact_url, register_secret_key
 
 PASSWORDS = ["ab/xyz", "a/b/c", "ab?x", "ab#x", "p@ss", "1234/abc"]
 
@@ -249,3 +249,14 @@ def test_redact_url_masks_secrets_nested_in_parameters() -> None:
         redact_url("https://h/cb?next=postgresql://u:pw@h/db&x=1")
         == "https://h/cb?next=postgresql://u:***@h/db&x=1"
     )
+
+
+def test_a_registered_name_is_secret_everywhere() -> None:
+    """A name registered at run time is masked in mappings, headers and free text (header tuples)."""
+    name = "X-Review-Tenant"
+    assert not is_secret_key(name)
+    register_secret_key(name)
+    assert is_secret_key("x-review-tenant")
+    assert redact({"X-Review-Tenant": "t-123"}) == {"X-Review-Tenant": MASK}
+    assert "t-123" not in redact_text("[(b'x-review-tenant', b't-123'), (b'content-type', b'text/plain')]")
+    assert "t-123" not in redact_text("x-review-tenant=t-123")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 import httpx
 
-from internal_base.redaction import MASK, redact_headers, redact_text, redact_url
+from internal_base.redaction import MASK, redact_headers, redact_text, redact_url, register_secret_key
 
 __all__ = [
     "SECRET_NAMES_EXTENSION",
@@ -82,6 +82,8 @@ def mark_secret(request: httpx.Request, name: str) -> None:
     names: tuple[str, ...] = request.extensions.get(SECRET_NAMES_EXTENSION, ())
     if name.lower() not in names:
         request.extensions[SECRET_NAMES_EXTENSION] = (*names, name.lower())
+        # Process-wide too: a server echoing it back, or httpcore's DEBUG header tuples, are masked.
+        register_secret_key(name)
 
 
 def _secret_names(request: httpx.Request) -> tuple[str, ...]:

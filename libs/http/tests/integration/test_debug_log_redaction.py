@@ -64,7 +64,7 @@ class SecretHeadersApp:
                     return
         while (await receive()).get("more_body"):
             pass
-        echoed = [(k, v) for k, v in scope["headers"] if k in (b"authorization", b"x-api-key")]
+        echoed = [(k, v) for k, v in scope["headers"] if k in (b"authorization", b"x-api-key", b"x-tenant")]
         headers = [
             (b"content-type", b"application/json"),
             (b"set-cookie", f"session={self.secrets.cookie}; Path=/; HttpOnly".encode()),
@@ -76,14 +76,14 @@ class SecretHeadersApp:
 
 
 class TenantKeyAuth(httpx.Auth):
-    """A custom strategy putting its secret in a header whose name does not look secret."""
+    """A custom strategy putting its secret in a header whose name does not look secret (echoed back)."""
 
     def __init__(self, key: str) -> None:
         self.key = key
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the tenant key."""
-        request.headers["X-Tenant-Key"] = self.key
+        request.headers["X-Tenant"] = self.key
         yield request
 
 
