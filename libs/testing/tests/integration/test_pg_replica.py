@@ -70,6 +70,7 @@ def test_an_insert_on_the_replica_fails_read_only(postgres_replica: PostgresRepl
         _run(postgres_replica.replica_url, f"INSERT INTO {table} VALUES (2, 'refused')")
 
 
+@pytest.mark.slow()
 def test_a_stopped_replica_refuses_then_catches_up(postgres_replica: PostgresReplica, table: str) -> None:
     """With the replica stopped connections fail; started again it catches up on rows written meanwhile."""
     if not postgres_replica.managed:

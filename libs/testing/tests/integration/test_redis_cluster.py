@@ -49,6 +49,7 @@ def test_hash_tags_put_keys_in_one_slot(redis_cluster: RedisCluster, redis_key_p
     assert len(plain) > 1
 
 
+@pytest.mark.slow()
 def test_a_killed_primary_is_replaced_by_its_replica(
     redis_cluster: RedisCluster, redis_key_prefix: str
 ) -> None:

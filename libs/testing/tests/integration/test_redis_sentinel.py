@@ -17,6 +17,7 @@ def test_sentinels_name_a_master_that_says_it_is_one(redis_sentinel: RedisSentin
     assert redis_sentinel.url.startswith("redis+sentinel://127.0.0.1:")
 
 
+@pytest.mark.slow()
 def test_killing_the_master_promotes_the_replica(
     redis_sentinel: RedisSentinel, redis_key_prefix: str
 ) -> None:
