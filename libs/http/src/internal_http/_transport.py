@@ -77,9 +77,11 @@ def _host_key(url: httpx.URL) -> _HostKey:
 
 
 def host_name(url: httpx.URL) -> str:
-    """``scheme://host[:port]`` of ``url``: what names its breaker, health check and errors."""
-    port = f":{url.port}" if url.port is not None else ""
-    return f"{url.scheme}://{url.host}{port}"
+    """``scheme://host[:port]`` of ``url``: what names its breaker, health check and errors.
+
+    An IPv6 address keeps its brackets (``http://[::1]:8080``), so the name is a URL again.
+    """
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"  # netloc: no userinfo, default port dropped
 
 
 class BreakerRegistry:
