@@ -272,8 +272,16 @@ class RedisCluster:
         self._server(port).kill()
 
     def restart(self, port: int) -> None:
-        """Start the node on ``port`` again; it rejoins with its old identity (a replica, if failed over)."""
-        self._server(port).start()
+        """Start the node on ``port`` again; it rejoins with its old identity (a replica, if failed over).
+
+        Raises:
+            ServiceUnavailable: When it cannot listen on ``port`` again (another process took it).
+        """
+        server = self._server(port)
+        server.start()
+        if server.port != port:  # LocalRedisServer moves to a free port when its own was taken
+            server.close()
+            raise ServiceUnavailable(f"the cluster node could not listen on port {port} again")
 
     def close(self) -> None:
         """Stop every node started here and remove their directory; a no-op for a cluster given by URL."""
