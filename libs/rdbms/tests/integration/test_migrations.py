@@ -7,6 +7,7 @@ server default, 0003 add an index, 0004 rename a column.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
 import subprocess
@@ -322,3 +323,22 @@ async def test_lock_held_by_another_session_times_out_with_a_clear_error(
     finally:
         await engine.dispose()
     assert await current(scripts, url=url) == ()
+
+
+def test_internal_testing_checks_pass_on_the_sample_history(scripts: Path, url: str) -> None:
+    """The checks a service runs in its tests pass for the sample history with the library's env.py."""
+    from alembic.config import Config
+    from alembic.util import load_python_file
+
+    from internal_testing.migrations import (
+        assert_models_match_migrations,
+        assert_single_head,
+        assert_upgrade_downgrade_roundtrip,
+    )
+
+    config = Config(stdout=io.StringIO())
+    config.set_main_option("script_location", str(scripts))
+    assert_single_head(config)
+    assert_upgrade_downgrade_roundtrip(config, url)
+    metadata = load_python_file(str(scripts), "models.py").metadata
+    assert_models_match_migrations(config, url, metadata)
