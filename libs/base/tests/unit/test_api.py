@@ -56,17 +56,6 @@ def test_root_reexports_every_public_submodule() -> None:
     assert set(internal_base.__all__) == expected - THIRD_PARTY
 
 
-def test_version_is_a_string() -> None:
-    """``internal_base.__version__`` is the installed distribution's version (or the source fallback)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        expected = version("internal-base")
-    except PackageNotFoundError:  # pragma: no cover - source checkout without metadata
-        expected = "0.0.0+source"
-    assert internal_base.__version__ == expected
-
-
 @pytest.mark.parametrize(
     ("module", "names"),
     [

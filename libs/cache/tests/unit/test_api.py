@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pickle
-from importlib.metadata import version
 
 import pytest
 
-import internal_cache
 from internal_base.errors import CommonsError
 from internal_cache import (
     CacheError,
@@ -30,11 +28,6 @@ from internal_testing.public_api import assert_public_api
 def test_public_api(module: str) -> None:
     """Each public module has a sorted, complete, documented __all__."""
     assert_public_api(module)
-
-
-def test_version() -> None:
-    """The package root carries the installed distribution's version."""
-    assert internal_cache.__version__ == version("internal-cache")
 
 
 def test_error_tree() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,11 +46,6 @@ def test_the_root_re_exports_every_public_module(module: str) -> None:
     """Every name of a public module is also importable from the package root."""
     names = importlib.import_module(f"internal_fastapi.{module}").__all__
     assert [name for name in names if getattr(internal_fastapi, name, None) is None] == []
-
-
-def test_version_is_a_pep440_string() -> None:
-    """The version is a release or a local source marker."""
-    assert re.fullmatch(r"\d+\.\d+\.\d+(\+source)?", internal_fastapi.__version__)
 
 
 def test_root_never_imports_the_extensions() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
-
 import pytest
 
 import internal_http
@@ -16,11 +14,6 @@ from internal_testing.public_api import assert_public_api
 def test_public_api(module: str) -> None:
     """Each public module's __all__ is sorted, resolvable, complete and documented."""
     assert_public_api(module)
-
-
-def test_version_is_the_distribution_version() -> None:
-    """__version__ is the installed internal-http distribution's version."""
-    assert internal_http.__version__ == version("internal-http")
 
 
 @pytest.mark.parametrize("module", ["internal_http.auth", "internal_http.client", "internal_http.config"])

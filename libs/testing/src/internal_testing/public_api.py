@@ -8,6 +8,7 @@ def test_public_api(module: str) -> None:
     assert_public_api(module)
 ```
 
+A package root must also state its distribution's version as ``__version__``.
 A module passes when ``__all__`` exists, is a sorted list of unique strings, every name in it
 resolves, every public name *defined in* the module is in it, and every exported class or
 function of the module's own package has a docstring (third-party re-exports are documented by
@@ -77,6 +78,8 @@ def public_api_problems(module_name: str) -> list[str]:
     missing = sorted(_defined_here(module) - set(names))
     problems.extend(f"{name} is defined in {module_name} but missing from __all__" for name in missing)
     package = module_name.partition(".")[0]
+    if module_name == package and hasattr(module, "__path__"):  # a package root
+        problems.extend(_version_problems(module))
     for name in names:
         value = getattr(module, name, None)
         # Third-party re-exports (pydantic's SecretStr ...) are documented by their own project.
@@ -84,6 +87,25 @@ def public_api_problems(module_name: str) -> list[str]:
         if first_party and _needs_docstring(value) and not _has_docstring(value):
             problems.append(f"{name} is exported without a docstring")
     return problems
+
+
+def _version_problems(package: types.ModuleType) -> list[str]:
+    """A package root states its distribution's version (``internal_x`` → ``internal-x``).
+
+    From a source checkout without installed metadata (a Pants sandbox) the family's fallback
+    ``0.0.0+source`` is expected instead.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    distribution = package.__name__.replace("_", "-")
+    try:
+        expected = version(distribution)
+    except PackageNotFoundError:
+        expected = "0.0.0+source"
+    actual = getattr(package, "__version__", None)
+    if actual != expected:
+        return [f"{package.__name__}.__version__ is {actual!r}, expected {expected!r} (from {distribution})"]
+    return []
 
 
 def _defined_here(module: types.ModuleType) -> set[str]:

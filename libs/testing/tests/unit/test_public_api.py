@@ -214,12 +214,18 @@ def test_public_api_module_imports_no_library() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_version_is_the_installed_distributions() -> None:
-    """internal_testing.__version__ is the installed version (or the source-checkout fallback)."""
-    from importlib.metadata import PackageNotFoundError, version
+def test_internal_testing_passes_its_own_check() -> None:
+    """internal_testing's root is sound, its __version__ included."""
+    assert_public_api("internal_testing")
 
-    try:
-        expected = version("internal-testing")
-    except PackageNotFoundError:  # pragma: no cover - source checkout without metadata
-        expected = "0.0.0+source"
-    assert internal_testing.__version__ == expected
+
+def test_a_package_root_must_state_its_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A package root without the distribution's __version__ is a problem; plain modules need none."""
+    name = throwaway(monkeypatch, SOUND)
+    assert public_api_problems(name) == []
+    sys.modules[name].__path__ = []  # now a package root
+    assert public_api_problems(name) == [
+        f"{name}.__version__ is None, expected '0.0.0+source' (from {name.replace('_', '-')})"
+    ]
+    sys.modules[name].__version__ = "0.0.0+source"
+    assert public_api_problems(name) == []
