@@ -22,7 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 
 from internal_rdbms._errors import InvalidQueryError
-from internal_rdbms._ordering import Comparison, compare
+from internal_rdbms._ordering import Comparison, bind_value, compare
 from internal_rdbms._search import TextMatch
 from internal_rdbms._values import check_storable
 
@@ -276,15 +276,16 @@ def filter_condition(
     name = _show(flt.field)
     if isinstance(flt, Eq):
         value = coerce_value(model, flt.field, flt.value, backend=backend)
-        return column.is_(None) if value is None else column == value
+        return column.is_(None) if value is None else column == bind_value(column.expression, value)
     if isinstance(flt, Ne):
         value = coerce_value(model, flt.field, flt.value, backend=backend)
-        return column.is_not(None) if value is None else column != value
+        return column.is_not(None) if value is None else column != bind_value(column.expression, value)
     if isinstance(flt, In):
         values = [flt.values] if isinstance(flt.values, str | bytes) else _listed(flt.values, name)
         if len(values) > MAX_IN_VALUES:
             raise InvalidQueryError(f"too many values for field {name}: {len(values)} > {MAX_IN_VALUES}")
-        return column.in_([coerce_value(model, flt.field, item, backend=backend) for item in values])
+        coerced = [coerce_value(model, flt.field, item, backend=backend) for item in values]
+        return column.in_([bind_value(column.expression, item) for item in coerced])
     if isinstance(flt, Range):
         return _range_condition(model, column, flt, backend)
     if isinstance(flt, Search):

@@ -21,13 +21,13 @@ import operator
 from collections.abc import Callable
 from typing import Any, Final, Literal, TypeAlias
 
-from sqlalchemy import Boolean, ColumnElement, Enum, Integer, false, literal, type_coerce
+from sqlalchemy import Boolean, ColumnElement, Enum, Float, Integer, Numeric, false, literal, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-__all__ = ["Comparison", "compare", "enum_stored_value"]
+__all__ = ["Comparison", "bind_value", "compare", "enum_stored_value"]
 
 Comparison: TypeAlias = Literal["eq", "gt", "ge", "lt", "le"]
 
@@ -97,6 +97,19 @@ def _boolean(column: ColumnElement[Any], op: Comparison, value: bool) -> ColumnE
     return false()  # > true, < false: nothing
 
 
+def bind_value(column: ColumnElement[Any], value: object) -> object:
+    """``value`` ready to compare with ``column``: as it is, or as a bound parameter that keeps its digits.
+
+    PostgreSQL casts a parameter to the column's type, ``$1::NUMERIC(10, 3)``, which rounds a value
+    with more decimals than the scale (``1.0004`` would equal a stored ``1.000``, and ``9999999.9995``
+    would overflow): for a ``Numeric`` column with a scale the value is bound as plain ``NUMERIC``.
+    """
+    column_type = column.type
+    if type(column_type) is Numeric and not isinstance(column_type, Float) and column_type.scale is not None:
+        return literal(value, type_=Numeric(asdecimal=bool(column_type.asdecimal)))  # type: ignore[call-overload]
+    return value
+
+
 def compare(
     attribute: ColumnElement[Any] | InstrumentedAttribute[Any], op: Comparison, value: object
 ) -> ColumnElement[bool]:
@@ -115,5 +128,5 @@ def compare(
         stored = enum_stored_value(column_type, value)
         if stored in column_type.enums:
             return _NativeEnumComparison(column, op, value, column_type.enums.index(stored) + 1)
-    condition: ColumnElement[bool] = _OPERATORS[op](column, value)
+    condition: ColumnElement[bool] = _OPERATORS[op](column, bind_value(column, value))
     return condition
