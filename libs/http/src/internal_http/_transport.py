@@ -178,12 +178,17 @@ async def _discard(response: httpx.Response) -> None:
 
 
 class _Attempts:
-    """What the attempts of one call saw (only whether one failed at the host)."""
+    """What the attempts of one call saw: the last failure at the host, if any."""
 
-    __slots__ = ("host_failed",)
+    __slots__ = ("host_error",)
 
     def __init__(self) -> None:
-        self.host_failed = False
+        self.host_error: str | None = None
+
+    @property
+    def host_failed(self) -> bool:
+        """Whether an attempt failed at the host."""
+        return self.host_error is not None
 
 
 class RetryTransport(httpx.AsyncBaseTransport):
@@ -277,10 +282,10 @@ class RetryTransport(httpx.AsyncBaseTransport):
 
         The host's breaker admits the call once and records one outcome for it, however many
         attempts it took: a failure when the final answer is a 5xx or a host failure
-        (:data:`HOST_FAILURE_EXCEPTIONS`) ended it, or when a local error ended a call whose
-        earlier attempts had failed at the host; a success when the host answered below 500.
-        A local error alone (a full pool, an unsendable header, a body generator that raised,
-        a cancellation) is no verdict on the host and does not count.
+        (:data:`HOST_FAILURE_EXCEPTIONS`) ended it, or when a local error or a cancellation (the
+        caller's deadline) ended a call whose earlier attempts had failed at the host; a success
+        when the host answered below 500. A local error alone (a full pool, an unsendable header,
+        a body generator that raised, a cancellation) is no verdict on the host and does not count.
 
         Raises:
             HttpUnavailableError: The host's breaker is open; nothing was sent.
@@ -296,10 +301,12 @@ class RetryTransport(httpx.AsyncBaseTransport):
         try:
             response = await self._send(request, attempts)
         except BaseException as exc:
-            if isinstance(exc, Exception) and (
-                attempts.host_failed or isinstance(exc, HOST_FAILURE_EXCEPTIONS)
-            ):
-                self._host_failed(request.url, f"{type(exc).__name__}: {exc}")
+            # The host's failure stands even when the caller then gave up (a cancellation, a deadline,
+            # a local error while retrying): callers with short deadlines must still open the breaker.
+            if isinstance(exc, HOST_FAILURE_EXCEPTIONS):
+                attempts.host_error = f"{type(exc).__name__}: {exc}"
+            if attempts.host_error is not None:
+                self._host_failed(request.url, attempts.host_error)
                 if breaker is not None:
                     breaker.record_failure()
             if breaker is not None:
@@ -347,7 +354,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             except RETRYABLE_EXCEPTIONS as exc:
                 duration = time.perf_counter() - started
                 if isinstance(exc, HOST_FAILURE_EXCEPTIONS):
-                    attempts.host_failed = True
+                    attempts.host_error = f"{type(exc).__name__}: {exc}"
                 if logger.isEnabledFor(_WARNING):
                     log_exception(request, exc, attempt=attempt, duration=duration)
                 if first_started is None:
@@ -369,7 +376,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 response.extensions[ATTEMPTS_EXTENSION] = attempt
                 return response
             if status >= 500:
-                attempts.host_failed = True
+                attempts.host_error = f"HTTP {status} {response.reason_phrase}"
             if logger.isEnabledFor(_WARNING):
                 log_response(
                     request,
