@@ -32,7 +32,7 @@ from pydantic import SecretStr
 
 from commons_bench import BenchContext, Benchmark, ServiceUnavailable, Target
 from internal_aws import AwsSettings, Message, S3Client, SqsClient, SqsConsumer
-from internal_aws._settings import MIB
+from internal_aws._config import MIB
 
 __all__ = ["suite"]
 
@@ -226,7 +226,7 @@ async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
             access_key_id=SecretStr(_KEYS["aws_access_key_id"]),
             secret_access_key=SecretStr(_KEYS["aws_secret_access_key"]),
             s3_addressing_style="path",
-            register_health=False,
+            health_check=False,
         )
         session = aioboto3.Session(region_name=_REGION, **_KEYS)
         bucket = f"bench-{secrets.token_hex(4)}"

@@ -8,39 +8,41 @@ Example::
     async with S3Client(bucket="reports", settings=settings) as s3:
         await s3.put_bytes("hello.txt", b"hi", content_type="text/plain")
 
-Every client takes ``settings``, an existing ``session`` (``aioboto3.Session``), ``credentials``,
-an optional ``internal_base`` ``ResiliencePolicy`` and a health ``registry``; ``client.raw`` is the
-underlying aiobotocore client. Errors are ``AwsError`` subclasses (see ``internal_aws._errors``).
+Every client takes ``settings`` (default ``AwsSettings.load()``: env, the YAML file named by
+``COMMONS_CONFIG_FILE``, ``.env``), an existing ``session`` (``aioboto3.Session``), ``credentials``,
+an optional ``internal_base`` ``ResiliencePolicy`` and a ``health_registry``; ``client.client`` is the
+real aioboto3 client. ``async with`` opens a client, ``await client.aclose()`` closes it. Errors are
+``AwsError`` subclasses (the tree is in ``internal_aws._errors``).
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from internal_aws._config import AwsSettings
 from internal_aws._errors import (
     CALLER_ERRORS,
     RETRYABLE_ERRORS,
     AccessDeniedError,
     AlreadyExistsError,
     AwsConfigurationError,
-    AwsConnectionError,
     AwsError,
+    AwsNotFoundError,
+    AwsSerializationError,
     AwsTimeoutError,
+    AwsUnavailableError,
     BatchError,
     BucketNotFoundError,
     ConditionFailedError,
     InvalidRequestError,
-    NotFoundError,
     ObjectNotFoundError,
     QueueNotFoundError,
-    SerializationError,
     TableNotFoundError,
     ThrottlingError,
 )
 from internal_aws._service import ServiceClient
-from internal_aws._settings import AwsSettings
-from internal_aws.credentials import AwsCredentials, CredentialSource
-from internal_aws.dynamodb import DynamoTable, NumberMode, Page, deserialize_item, serialize_item
+from internal_aws.auth._credentials import AwsCredentials, CredentialSource
+from internal_aws.dynamodb import DynamoTable, KeyType, NumberMode, Page, deserialize_item, serialize_item
 from internal_aws.s3 import ObjectInfo, ObjectSummary, S3Client
 from internal_aws.sqs import (
     BatchFailure,
@@ -62,11 +64,13 @@ __all__ = [
     "AccessDeniedError",
     "AlreadyExistsError",
     "AwsConfigurationError",
-    "AwsConnectionError",
     "AwsCredentials",
     "AwsError",
+    "AwsNotFoundError",
+    "AwsSerializationError",
     "AwsSettings",
     "AwsTimeoutError",
+    "AwsUnavailableError",
     "BatchError",
     "BatchFailure",
     "BatchResult",
@@ -78,8 +82,8 @@ __all__ = [
     "DynamoTable",
     "Handler",
     "InvalidRequestError",
+    "KeyType",
     "Message",
-    "NotFoundError",
     "NumberMode",
     "ObjectInfo",
     "ObjectNotFoundError",
@@ -89,7 +93,6 @@ __all__ = [
     "QueueNotFoundError",
     "RETRYABLE_ERRORS",
     "S3Client",
-    "SerializationError",
     "ServiceClient",
     "SqsClient",
     "SqsConsumer",

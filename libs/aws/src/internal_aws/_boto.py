@@ -28,22 +28,22 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,  # type: ignore[import-untyped, unused-ignore]
 )
 
+from internal_aws._config import AwsSettings
 from internal_aws._errors import (
     AccessDeniedError,
     AlreadyExistsError,
     AwsConfigurationError,
-    AwsConnectionError,
     AwsError,
+    AwsNotFoundError,
     AwsTimeoutError,
+    AwsUnavailableError,
     BucketNotFoundError,
     ConditionFailedError,
     InvalidRequestError,
-    NotFoundError,
     ObjectNotFoundError,
     QueueNotFoundError,
     ThrottlingError,
 )
-from internal_aws._settings import AwsSettings
 from internal_base.redaction import redact_text
 
 __all__ = ["client_config", "error_code", "is_aws_error", "translate"]
@@ -134,7 +134,7 @@ def error_code(exc: BaseException) -> str | None:
 
 
 def _client_error(
-    exc: Any, operation: str, not_found: type[NotFoundError], item: dict[str, Any] | None
+    exc: Any, operation: str, not_found: type[AwsNotFoundError], item: dict[str, Any] | None
 ) -> AwsError:
     response: dict[str, Any] = exc.response
     error: dict[str, Any] = response.get("Error", {})
@@ -163,7 +163,7 @@ def _client_error(
     if code in _EXISTS or query_code in _EXISTS:
         return AlreadyExistsError(message, **kwargs)
     if code in _UNAVAILABLE or (status is not None and status >= 500):
-        return AwsConnectionError(message, **kwargs)
+        return AwsUnavailableError(message, **kwargs)
     if status is not None and 400 <= status < 500:
         return InvalidRequestError(message, **kwargs)
     return AwsError(message, **kwargs)
@@ -173,7 +173,7 @@ def translate(
     exc: BaseException,
     operation: str,
     *,
-    not_found: type[NotFoundError] = NotFoundError,
+    not_found: type[AwsNotFoundError] = AwsNotFoundError,
     item: dict[str, Any] | None = None,
 ) -> AwsError:
     """Translate a botocore exception into the matching ``AwsError`` subclass.
@@ -191,7 +191,7 @@ def translate(
     if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
         return AwsTimeoutError(message, operation=operation)
     if isinstance(exc, EndpointConnectionError | BotoConnectionError | ConnectionClosedError):
-        return AwsConnectionError(message, operation=operation)
+        return AwsUnavailableError(message, operation=operation)
     if isinstance(exc, _CONFIG_ERRORS):
         return AwsConfigurationError(message, operation=operation)
     if isinstance(exc, ParamValidationError):

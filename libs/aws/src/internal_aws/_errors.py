@@ -8,19 +8,20 @@ import ``botocore.exceptions``::
     CommonsError
     └── AwsError                        any failure of this library (.code, .operation, .status)
         ├── AwsConfigurationError       bad settings or unresolvable credentials (also ValueError)
-        ├── AwsConnectionError          endpoint unreachable (also ConnectionError; retryable)
+        ├── AwsUnavailableError         endpoint unreachable, 5xx, or the client's breaker is open
+        │                               (also ConnectionError; retryable; .retry_after when known)
         ├── AwsTimeoutError             connect/read timed out (also TimeoutError; retryable)
         ├── ThrottlingError             throttled / over provisioned throughput (retryable)
         ├── AccessDeniedError           bad credentials or missing IAM permission
         ├── InvalidRequestError         the service rejected the parameters (ValidationException ...)
-        ├── NotFoundError               a resource does not exist
+        ├── AwsNotFoundError            a resource does not exist (also LookupError)
         │   ├── BucketNotFoundError     S3 bucket
         │   ├── ObjectNotFoundError     S3 key
         │   ├── QueueNotFoundError      SQS queue
         │   └── TableNotFoundError      DynamoDB table
         ├── AlreadyExistsError          bucket/table/queue exists with another owner or settings
         ├── ConditionFailedError        a DynamoDB condition expression evaluated to false
-        ├── SerializationError          a value cannot be converted to/from DynamoDB types
+        ├── AwsSerializationError       a value cannot be converted to/from DynamoDB types (also ValueError)
         └── BatchError                  some entries of a batch still failed after retries (.failed)
 """
 
@@ -35,19 +36,19 @@ __all__ = [
     "AccessDeniedError",
     "AlreadyExistsError",
     "AwsConfigurationError",
-    "AwsConnectionError",
     "AwsError",
+    "AwsNotFoundError",
+    "AwsSerializationError",
     "AwsTimeoutError",
+    "AwsUnavailableError",
     "BatchError",
     "BucketNotFoundError",
     "CALLER_ERRORS",
     "ConditionFailedError",
     "InvalidRequestError",
-    "NotFoundError",
     "ObjectNotFoundError",
     "QueueNotFoundError",
     "RETRYABLE_ERRORS",
-    "SerializationError",
     "TableNotFoundError",
     "ThrottlingError",
 ]
@@ -80,8 +81,17 @@ class AwsConfigurationError(AwsError, ConfigurationError):
     """Settings are invalid or credentials cannot be resolved; never shows secret values."""
 
 
-class AwsConnectionError(AwsError, ConnectionError):
-    """The endpoint could not be reached (after botocore's own retries)."""
+class AwsUnavailableError(AwsError, ConnectionError):
+    """The endpoint could not be reached, answered 5xx, or the client's circuit breaker is open.
+
+    Attributes:
+        retry_after: Seconds until a call may succeed when known (an open breaker's remaining
+            reset time), else None.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class AwsTimeoutError(AwsError, TimeoutError):
@@ -100,23 +110,23 @@ class InvalidRequestError(AwsError):
     """The service rejected the request parameters."""
 
 
-class NotFoundError(AwsError):
+class AwsNotFoundError(AwsError, LookupError):
     """A bucket, object, queue or table does not exist."""
 
 
-class BucketNotFoundError(NotFoundError):
+class BucketNotFoundError(AwsNotFoundError):
     """The S3 bucket does not exist."""
 
 
-class ObjectNotFoundError(NotFoundError):
+class ObjectNotFoundError(AwsNotFoundError):
     """The S3 object does not exist."""
 
 
-class QueueNotFoundError(NotFoundError):
+class QueueNotFoundError(AwsNotFoundError):
     """The SQS queue does not exist."""
 
 
-class TableNotFoundError(NotFoundError):
+class TableNotFoundError(AwsNotFoundError):
     """The DynamoDB table does not exist (or is not active yet)."""
 
 
@@ -137,7 +147,7 @@ class ConditionFailedError(AwsError):
         self.item = item
 
 
-class SerializationError(AwsError, ValueError):
+class AwsSerializationError(AwsError, ValueError):
     """A value cannot be converted to or from DynamoDB attribute values."""
 
 
@@ -153,7 +163,7 @@ class BatchError(AwsError):
         self.failed = list(failed)
 
 
-RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (AwsConnectionError, AwsTimeoutError, ThrottlingError)
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (AwsUnavailableError, AwsTimeoutError, ThrottlingError)
 """Errors a ``RetryPolicy`` may retry: the service is unreachable, failing or throttling."""
 
 CALLER_ERRORS: tuple[type[BaseException], ...] = (
@@ -163,7 +173,7 @@ CALLER_ERRORS: tuple[type[BaseException], ...] = (
     BatchError,
     ConditionFailedError,
     InvalidRequestError,
-    NotFoundError,
-    SerializationError,
+    AwsNotFoundError,
+    AwsSerializationError,
 )
 """Errors caused by the request itself: they say nothing about the service's health (breakers skip them)."""

@@ -7,9 +7,10 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from internal_aws._boto import client_config, is_aws_error, translate
-from internal_aws._errors import AwsError, NotFoundError
-from internal_aws._settings import AwsSettings
-from internal_aws.credentials import AwsCredentials
+from internal_aws._config import AwsSettings
+from internal_aws._errors import AwsError, AwsNotFoundError, AwsUnavailableError
+from internal_aws.auth._credentials import AwsCredentials
+from internal_base.errors import CircuitOpenError
 from internal_base.health import HealthRegistry, default_registry
 from internal_base.resilience import ResiliencePolicy
 from internal_base.telemetry import span
@@ -26,17 +27,18 @@ class ServiceClient:
     """Owns one aiobotocore client; subclasses add the service's operations.
 
     Args:
-        settings: Endpoint, timeouts, retries (default: ``AwsSettings()``, i.e. env + defaults).
+        settings: Endpoint, timeouts, retries (default: ``AwsSettings.load()``: env, the YAML file
+            named by ``COMMONS_CONFIG_FILE``, ``.env``, defaults).
         session: An existing ``aioboto3.Session`` to reuse (default: one built from the credentials).
         credentials: Overrides the credentials part of ``settings``.
         policy: Optional ``ResiliencePolicy`` around every call. When it has a retry, botocore's own
             retries are turned off (one attempt) so calls are never retried twice over.
-        health: Registry for the readiness check (default: the process-wide registry when
-            ``settings.register_health``; pass a registry to register there instead).
+        health_registry: Registry for the readiness check (default: the process-wide registry when
+            ``settings.health_check``; pass a registry to register there instead).
     """
 
     service: ClassVar[str] = ""
-    not_found: ClassVar[type[NotFoundError]] = NotFoundError
+    not_found: ClassVar[type[AwsNotFoundError]] = AwsNotFoundError
 
     def __init__(
         self,
@@ -45,16 +47,18 @@ class ServiceClient:
         session: Any | None = None,
         credentials: AwsCredentials | None = None,
         policy: ResiliencePolicy | None = None,
-        health: HealthRegistry | None = None,
+        health_registry: HealthRegistry | None = None,
     ) -> None:
-        self.settings = settings if settings is not None else AwsSettings()
+        self.settings = settings if settings is not None else AwsSettings.load()
         self.credentials = (
             credentials if credentials is not None else AwsCredentials.from_settings(self.settings)
         )
         self.policy = policy if policy is not None else self.settings.resilience_policy(f"aws.{self.service}")
         self._session = session
         self._health = (
-            health if health is not None else (default_registry() if self.settings.register_health else None)
+            health_registry
+            if health_registry is not None
+            else (default_registry() if self.settings.health_check else None)
         )
         self._client: Any | None = None
         self._stack: AsyncExitStack | None = None
@@ -79,19 +83,19 @@ class ServiceClient:
         return client_config(self.settings, self.service, botocore_retries=not retry)
 
     @property
-    def raw(self) -> Any:
-        """The underlying aiobotocore client, for operations this wrapper does not cover.
+    def client(self) -> Any:
+        """The real aioboto3 (aiobotocore) client, for operations this wrapper does not cover.
 
         Raises:
-            AwsError: The client is not open (use ``async with`` or ``await open()``).
+            AwsError: The client is not open (use ``async with``).
         """
         if self._client is None:
-            raise AwsError(f"the {self.service} client is not open; use 'async with' or 'await open()'")
+            raise AwsError(f"the {self.service} client is not open; use 'async with'")
         return self._client
 
     @property
     def is_open(self) -> bool:
-        """Whether :meth:`open` has run and :meth:`close` has not."""
+        """Whether the client is open (entered or :meth:`open` ran, and :meth:`aclose` has not)."""
         return self._client is not None
 
     def health_check_name(self) -> str:
@@ -128,7 +132,7 @@ class ServiceClient:
             self._health.register(self._health_name, self.ping)
         return self
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Unregister the readiness check and close the client (idempotent)."""
         if self._health is not None and self._health_name is not None:
             self._health.unregister(self._health_name, self.ping)
@@ -146,15 +150,18 @@ class ServiceClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        await self.aclose()
 
     async def _call(
-        self, method: str, /, *, not_found: type[NotFoundError] | None = None, **params: Any
+        self, method: str, /, *, not_found: type[AwsNotFoundError] | None = None, **params: Any
     ) -> dict[str, Any]:
-        """Call ``raw.<method>(**params)`` under the policy; botocore errors become ``AwsError``."""
+        """Call ``client.<method>(**params)`` under the policy; botocore errors become ``AwsError``.
+
+        An open breaker becomes :class:`AwsUnavailableError` with its ``retry_after``.
+        """
         operation = operation_name(method)
         missing = not_found if not_found is not None else self.not_found
-        client = self.raw
+        client = self.client
 
         async def once() -> dict[str, Any]:
             try:
@@ -168,4 +175,12 @@ class ServiceClient:
         async with span(f"aws.{self.service}.{method}", **{"rpc.system": "aws-api", "rpc.method": operation}):
             if self.policy is None:
                 return await once()
-            return await self.policy.run(once)
+            try:
+                return await self.policy.run(once)
+            except CircuitOpenError as exc:
+                raise AwsUnavailableError(
+                    f"{operation} not attempted: circuit {exc.name!r} is open "
+                    f"(retry after {exc.retry_after:.1f} s)",
+                    operation=operation,
+                    retry_after=exc.retry_after,
+                ) from exc

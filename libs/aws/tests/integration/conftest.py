@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from internal_aws import AwsCredentials, AwsSettings, DynamoTable, S3Client, SqsClient
-from internal_aws._settings import MIB
+from internal_aws._config import MIB
 
 
 @pytest.fixture()
@@ -23,7 +23,7 @@ def settings(aws_endpoint_url: str, aws_credentials: dict[str, str]) -> AwsSetti
         s3_addressing_style="path",
         s3_multipart_threshold=5 * MIB,
         s3_part_size=5 * MIB,
-        register_health=False,
+        health_check=False,
         max_attempts=2,
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from internal_aws import AwsSettings, DynamoTable, SerializationError
+from internal_aws import AwsSerializationError, AwsSettings, DynamoTable
 
 # 19+ significant digits: a float keeps about 17, so a rounded key resumes at the wrong place.
 FRACTIONS = [Decimal("0.1234567890123456789") + Decimal(k) * Decimal("1E-19") for k in range(5)]
@@ -34,7 +34,7 @@ async def test_native_query_resumes_from_the_exact_key(
     try:
         found = [item async for item in reader.query("pk = :pk", values={"pk": "p"}, page_size=1, limit=20)]
     finally:
-        await reader.close()
+        await reader.aclose()
     assert len(found) == len(keys)
 
 
@@ -55,7 +55,7 @@ async def test_native_scan_pages_resume_exactly(
             assert Decimal(page.last_key["sk"]) in {Decimal(key) for key in keys}
             start = page.last_key
     finally:
-        await reader.close()
+        await reader.aclose()
     assert len(seen) == len(keys)
 
 
@@ -75,13 +75,13 @@ async def test_update_generated_placeholders_never_overwrite_the_callers(table: 
 
 async def test_update_rejects_a_placeholder_given_twice(table: DynamoTable) -> None:
     """One placeholder given twice (":v" and "v") is a clear error instead of one value silently winning."""
-    with pytest.raises(SerializationError, match="':v' is given twice"):
+    with pytest.raises(AwsSerializationError, match="':v' is given twice"):
         await table.update({"pk": "x", "sk": 1}, expression="SET a = :v", values={":v": 1, "v": 2})
     assert await table.get({"pk": "x", "sk": 1}) is None
 
 
 async def test_update_rejects_expression_together_with_updates(table: DynamoTable) -> None:
     """A raw expression next to updates= would drop the updates silently: a clear error, nothing written."""
-    with pytest.raises(SerializationError, match="not both"):
+    with pytest.raises(AwsSerializationError, match="not both"):
         await table.update({"pk": "x", "sk": 1}, expression="SET a = :v", values={"v": 1}, updates={"b": 2})
     assert await table.get({"pk": "x", "sk": 1}) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from internal_aws import AwsConnectionError, AwsSettings, ObjectNotFoundError, S3Client
+from internal_aws import AwsSettings, AwsUnavailableError, ObjectNotFoundError, S3Client
 from internal_base.errors import CircuitOpenError
 from internal_base.resilience import (
     CircuitBreaker,
@@ -17,7 +17,7 @@ from internal_base.resilience import (
 
 async def test_calls_succeed_through_a_policy(settings: AwsSettings, s3: S3Client) -> None:
     """With a retrying policy, calls work and botocore makes a single attempt per policy attempt."""
-    policy = ResiliencePolicy(timeout=5, retry=RetryPolicy(attempts=2, retry_on=(AwsConnectionError,)))
+    policy = ResiliencePolicy(timeout=5, retry=RetryPolicy(attempts=2, retry_on=(AwsUnavailableError,)))
     async with S3Client(bucket=s3.bucket, settings=settings, policy=policy) as guarded:
         assert guarded.config.retries["total_max_attempts"] == 1
         await guarded.put_bytes("k", b"v")
@@ -27,7 +27,7 @@ async def test_calls_succeed_through_a_policy(settings: AwsSettings, s3: S3Clien
 async def test_caller_errors_do_not_open_the_breaker(s3: S3Client, settings: AwsSettings) -> None:
     """Missing keys never count as failures of the service (settings-built policy)."""
     configured = settings.model_copy(
-        update={"resilience": ResilienceSettings(attempts=1, failure_threshold=1)}
+        update={"resilience": ResilienceSettings(retry={"attempts": 1}, breaker={"failure_threshold": 1})}
     )
     async with S3Client(bucket=s3.bucket, settings=configured) as guarded:
         assert guarded.policy is not None
@@ -42,12 +42,15 @@ async def test_unreachable_endpoint_retries_then_opens_the_breaker(settings: Aws
     """Connection errors are retried by the policy, then the breaker opens and fails fast."""
     unreachable = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "connect_timeout": 0.5})
     breaker = CircuitBreaker("aws.s3.test", failure_threshold=1, reset_timeout=60)
-    policy = ResiliencePolicy(retry=RetryPolicy(attempts=3, retry_on=(AwsConnectionError,)), breaker=breaker)
+    policy = ResiliencePolicy(retry=RetryPolicy(attempts=3, retry_on=(AwsUnavailableError,)), breaker=breaker)
     with testing() as switch:
         async with S3Client(bucket="any-bucket", settings=unreachable, policy=policy) as guarded:
-            with pytest.raises(AwsConnectionError, match="HeadObject failed"):
+            with pytest.raises(AwsUnavailableError, match="HeadObject failed"):
                 await guarded.head("k")
             assert len(switch.sleeps) == 2
             assert breaker.state == "open"
-            with pytest.raises(CircuitOpenError):
+            with pytest.raises(AwsUnavailableError, match="circuit 'aws.s3.test' is open") as failed:
                 await guarded.head("k")
+            assert isinstance(failed.value.__cause__, CircuitOpenError)
+            assert failed.value.retry_after is not None
+            assert 50 < failed.value.retry_after <= 60

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from internal_aws import AwsSettings, BucketNotFoundError, ObjectNotFoundError, S3Client
-from internal_aws._settings import MIB
+from internal_aws._config import MIB
 from internal_base.health import HealthRegistry, HealthStatus
 
 
@@ -131,14 +131,14 @@ async def test_presigned_get_and_put_with_httpx(s3: S3Client) -> None:
 async def test_health_check_reports_bucket(settings: AwsSettings, s3: S3Client, unique_name: str) -> None:
     """The registered check is healthy for an existing bucket and unhealthy for a missing one."""
     registry = HealthRegistry(cache_ttl=0)
-    async with S3Client(bucket=unique_name, settings=settings, health=registry):
+    async with S3Client(bucket=unique_name, settings=settings, health_registry=registry):
         report = await registry.readiness()
         assert report.check(f"aws.s3:{unique_name}").status == HealthStatus.HEALTHY
-    async with S3Client(bucket="no-such-bucket-anywhere-2", settings=settings, health=registry):
+    async with S3Client(bucket="no-such-bucket-anywhere-2", settings=settings, health_registry=registry):
         report = await registry.readiness()
         assert report.status == HealthStatus.UNHEALTHY
         assert "BucketNotFoundError" in (report.check("aws.s3:no-such-bucket-anywhere-2").error or "")
-    async with S3Client(settings=settings, health=registry):
+    async with S3Client(settings=settings, health_registry=registry):
         assert (await registry.readiness()).check("aws.s3").status == HealthStatus.HEALTHY
 
 
@@ -148,7 +148,7 @@ async def test_existing_session_is_reused(settings: AwsSettings, s3: S3Client) -
     async with S3Client(bucket=s3.bucket, settings=settings, session=session) as other:
         assert other.session is session
         await other.put_bytes("from-session", b"1")
-        response = await other.raw.get_object(Bucket=s3.bucket, Key="from-session")
+        response = await other.client.get_object(Bucket=s3.bucket, Key="from-session")
         assert await response["Body"].read() == b"1"
 
 
@@ -176,7 +176,7 @@ async def test_failed_multipart_upload_is_aborted(s3: S3Client) -> None:
     with pytest.raises(OSError, match="source went away"):
         await s3.upload_stream("broken.bin", broken())
     assert not await s3.exists("broken.bin")
-    pending = await s3.raw.list_multipart_uploads(Bucket=s3.bucket)
+    pending = await s3.client.list_multipart_uploads(Bucket=s3.bucket)
     assert pending.get("Uploads", []) == []
 
 

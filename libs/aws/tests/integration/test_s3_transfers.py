@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from internal_aws import AwsSettings, ObjectNotFoundError, S3Client
-from internal_aws._settings import MIB
+from internal_aws._config import MIB
 
 
 def pattern(seed: bytes, size: int) -> bytes:

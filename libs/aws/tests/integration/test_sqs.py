@@ -98,13 +98,13 @@ async def test_queue_url_resolved_from_name(settings: AwsSettings, queue: SqsCli
 async def test_health_checks(settings: AwsSettings, queue: SqsClient) -> None:
     """The queue check is healthy for an existing queue and unhealthy for a missing one."""
     registry = HealthRegistry(cache_ttl=0)
-    async with SqsClient(queue_url=queue.queue_url, settings=settings, health=registry):
+    async with SqsClient(queue_url=queue.queue_url, settings=settings, health_registry=registry):
         report = await registry.readiness()
         assert report.status == HealthStatus.HEALTHY
-    async with SqsClient(queue_name="no-such-queue-anywhere", settings=settings, health=registry):
+    async with SqsClient(queue_name="no-such-queue-anywhere", settings=settings, health_registry=registry):
         report = await registry.readiness()
         assert report.check("aws.sqs:no-such-queue-anywhere").status == HealthStatus.UNHEALTHY
-    async with SqsClient(settings=settings, health=registry):
+    async with SqsClient(settings=settings, health_registry=registry):
         assert (await registry.readiness()).check("aws.sqs").status == HealthStatus.HEALTHY
 
 

@@ -12,8 +12,8 @@ import pytest
 from internal_aws import (
     AccessDeniedError,
     AwsConfigurationError,
-    AwsConnectionError,
     AwsSettings,
+    AwsUnavailableError,
     ConsumerStats,
     Message,
     QueueNotFoundError,
@@ -60,7 +60,7 @@ async def test_a_deleted_queue_interrupts_the_async_with_block(
     caplog.set_level(logging.ERROR, logger="internal_aws.sqs.consumer")
     async with SqsClient(queue_name=unique_name, settings=settings) as client:
         await client.create_queue()
-        consumer = SqsConsumer(client, never, wait_time=1, health=registry)
+        consumer = SqsConsumer(client, never, wait_time=1, health_registry=registry)
         deleted_at: list[float] = []
 
         async def delete_the_queue_and_wait() -> None:
@@ -92,8 +92,8 @@ async def test_unreachable_endpoint_is_retried_then_stops_the_consumer(settings:
     registry = HealthRegistry(cache_ttl=0)
     client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=closed)
     retry = RetryPolicy(attempts=3, initial_wait=0.5, max_wait=1.0, retry_on=RETRYABLE_ERRORS)
-    consumer = SqsConsumer(client, never, wait_time=1, poll_retry=retry, health=registry)
-    with testing() as switch, pytest.raises(AwsConnectionError):
+    consumer = SqsConsumer(client, never, wait_time=1, poll_retry=retry, health_registry=registry)
+    with testing() as switch, pytest.raises(AwsUnavailableError):
         async with consumer:
             await asyncio.sleep(60)
     assert consumer.stats.receive_failed == 3
@@ -109,7 +109,9 @@ async def test_health_is_degraded_while_receive_calls_fail(settings: AwsSettings
     registry = HealthRegistry(cache_ttl=0)
     client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=closed)
     retry = RetryPolicy(attempts=10_000, initial_wait=0.01, max_wait=0.05, total_timeout=None)
-    async with SqsConsumer(client, never, wait_time=1, poll_retry=retry, health=registry) as consumer:
+    async with SqsConsumer(
+        client, never, wait_time=1, poll_retry=retry, health_registry=registry
+    ) as consumer:
         await eventually(lambda: consumer.stats.receive_failed >= 2)
         assert (await registry.readiness()).status == HealthStatus.DEGRADED
         assert consumer.running
@@ -233,7 +235,7 @@ async def test_a_client_that_cannot_open_stops_the_consumer_loudly(
     )
     registry = HealthRegistry(cache_ttl=0)
     caplog.set_level(logging.ERROR, logger="internal_aws.sqs.consumer")
-    consumer = SqsConsumer(SqsClient(queue_name="q", settings=broken), never, health=registry)
+    consumer = SqsConsumer(SqsClient(queue_name="q", settings=broken), never, health_registry=registry)
     with pytest.raises(AwsConfigurationError):
         await consumer.run()
     assert (await status_of(registry, "aws.sqs.consumer:q"))[0] == HealthStatus.UNHEALTHY
@@ -247,7 +249,7 @@ async def test_revoked_credentials_stop_the_consumer_without_retrying(
     aws_proxy.failure = (403, "AccessDenied")
     aws_proxy.fail_next["ReceiveMessage"] = 1_000
     registry = HealthRegistry(cache_ttl=0)
-    consumer = SqsConsumer(proxied, never, wait_time=1, health=registry)
+    consumer = SqsConsumer(proxied, never, wait_time=1, health_registry=registry)
 
     async def consume_until_interrupted() -> None:
         async with consumer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from internal_aws import AwsSettings, DynamoTable, Page, SerializationError
+from internal_aws import AwsSerializationError, AwsSettings, DynamoTable, Page
 from internal_aws.dynamodb._expressions import Expressions, update_expression
 from internal_base.health import HealthRegistry
 
@@ -33,22 +33,22 @@ def test_update_expression_uses_placeholders_for_every_attribute() -> None:
 
 def test_update_expression_needs_something_to_do() -> None:
     """An empty update is rejected before any call."""
-    with pytest.raises(SerializationError, match="at least one"):
+    with pytest.raises(AwsSerializationError, match="at least one"):
         update_expression(Expressions(), None, [], None)
 
 
 def test_update_expression_rejects_duplicates() -> None:
     """The same attribute in two clauses is rejected (DynamoDB would refuse it)."""
-    with pytest.raises(SerializationError, match="more than once"):
+    with pytest.raises(AwsSerializationError, match="more than once"):
         update_expression(Expressions(), {"a": 1}, ["a"], None)
 
 
 def test_table_defaults() -> None:
     """A table decodes numbers as Decimal and retries unprocessed batch items 5 times by default."""
-    table = DynamoTable("orders", settings=AwsSettings(register_health=False))
+    table = DynamoTable("orders", settings=AwsSettings(health_check=False))
     assert table.name == "orders"
     assert table.numbers == "decimal"
-    assert table.batch_retry.attempts == 5
+    assert table.batch_attempts == 5
     assert table.health_check_name() == "aws.dynamodb:orders"
     assert table.config.signature_version is None
 
@@ -67,6 +67,6 @@ async def test_table_registers_its_health_check() -> None:
         access_key_id=SecretStr("a"),
         secret_access_key=SecretStr("b"),
     )
-    async with DynamoTable("orders", settings=settings, health=registry):
+    async with DynamoTable("orders", settings=settings, health_registry=registry):
         assert registry.names == ["aws.dynamodb:orders"]
     assert registry.names == []

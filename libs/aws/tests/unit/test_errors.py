@@ -15,9 +15,9 @@ from internal_aws import (
     AccessDeniedError,
     AlreadyExistsError,
     AwsConfigurationError,
-    AwsConnectionError,
     AwsError,
     AwsTimeoutError,
+    AwsUnavailableError,
     BucketNotFoundError,
     ConditionFailedError,
     InvalidRequestError,
@@ -51,7 +51,7 @@ def client_error(code: str, status: int = 400, message: str = "boom", **error: s
         ("AccessDenied", 403, AccessDeniedError),
         ("InvalidClientTokenId", 403, AccessDeniedError),
         ("ResourceInUseException", 400, AlreadyExistsError),
-        ("InternalError", 500, AwsConnectionError),
+        ("InternalError", 500, AwsUnavailableError),
         ("ValidationException", 400, InvalidRequestError),
         ("Weird", 302, AwsError),
     ],
@@ -97,7 +97,7 @@ def test_messages_are_redacted() -> None:
 def test_connection_and_timeouts_are_builtin_subclasses() -> None:
     """Unreachable endpoints are ConnectionError and timeouts TimeoutError, for retry policies."""
     unreachable = translate(EndpointConnectionError(endpoint_url="http://x"), "ListQueues")
-    assert isinstance(unreachable, AwsConnectionError)
+    assert isinstance(unreachable, AwsUnavailableError)
     assert isinstance(unreachable, ConnectionError)
     timeout = translate(ReadTimeoutError(endpoint_url="http://x"), "ReceiveMessage")
     assert isinstance(timeout, AwsTimeoutError)

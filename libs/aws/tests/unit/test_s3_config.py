@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from internal_aws import AwsConfigurationError, AwsError, AwsSettings, S3Client
-from internal_aws._settings import MIB
+from internal_aws._config import MIB
 from internal_aws.s3._multipart import file_chunks, iterate, rechunk, slice_parts, upload_parts
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry
@@ -27,7 +27,7 @@ def offline_settings(**overrides: object) -> AwsSettings:
         "region": "us-east-1",
         "access_key_id": SecretStr("AKIATEST"),
         "secret_access_key": SecretStr("secret"),
-        "register_health": False,
+        "health_check": False,
     }
     values.update(overrides)
     return AwsSettings(**values)  # type: ignore[arg-type]
@@ -59,7 +59,7 @@ def test_settings_build_a_policy_that_only_retries_unavailability() -> None:
     """settings.resilience becomes a policy whose retry and breaker know the AWS error classes."""
     from internal_aws import RETRYABLE_ERRORS, ConditionFailedError
 
-    settings = offline_settings(resilience={"attempts": 2, "failure_threshold": 3})
+    settings = offline_settings(resilience={"retry": {"attempts": 2}, "breaker": {"failure_threshold": 3}})
     policy = settings.resilience_policy("aws.s3")
     assert policy is not None
     assert policy.retry is not None
@@ -86,13 +86,13 @@ def test_missing_bucket_is_a_configuration_error() -> None:
 def test_raw_client_needs_open() -> None:
     """The underlying client is only reachable while open."""
     with pytest.raises(AwsError, match="not open"):
-        _ = S3Client(bucket="b", settings=offline_settings()).raw
+        _ = S3Client(bucket="b", settings=offline_settings()).client
 
 
 async def test_presigned_urls_are_sigv4_and_expire() -> None:
     """Presigned GET/PUT URLs carry a SigV4 signature and the requested lifetime."""
     async with S3Client(bucket="photos", settings=offline_settings(s3_addressing_style="path")) as s3:
-        assert s3.raw.meta.service_model.service_name == "s3"
+        assert s3.client.meta.service_model.service_name == "s3"
         get_url = await s3.presigned_get_url("a/b.png", expires_in=300)
         put_url = await s3.presigned_put_url("a/c.png", content_type="image/png")
     get_query = parse_qs(urlsplit(get_url).query)
@@ -116,7 +116,7 @@ async def test_presign_lifetime_is_bounded() -> None:
 async def test_health_check_registered_while_open() -> None:
     """Opening registers aws.s3:<bucket>; closing removes it."""
     registry = HealthRegistry(cache_ttl=0)
-    client = S3Client(bucket="photos", settings=offline_settings(), health=registry)
+    client = S3Client(bucket="photos", settings=offline_settings(), health_registry=registry)
     async with client:
         assert registry.names == ["aws.s3:photos"]
         assert client.is_open
@@ -128,11 +128,11 @@ async def test_open_and_close_are_idempotent() -> None:
     """A second open returns the same client; a second close does nothing."""
     client = S3Client(bucket="b", settings=offline_settings())
     await client.open()
-    raw = client.raw
+    raw = client.client
     assert await client.open() is client
-    assert client.raw is raw
-    await client.close()
-    await client.close()
+    assert client.client is raw
+    await client.aclose()
+    await client.aclose()
     assert not client.is_open
 
 

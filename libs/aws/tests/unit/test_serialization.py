@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from internal_aws import SerializationError
+from internal_aws import AwsSerializationError
 from internal_aws.dynamodb import deserialize_item, deserialize_value, serialize_item, serialize_value
 
 
@@ -48,16 +48,16 @@ def test_nested_structures_convert_floats_everywhere() -> None:
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_floats_are_rejected(value: float) -> None:
     """DynamoDB cannot store NaN or infinities."""
-    with pytest.raises(SerializationError, match="cannot store"):
+    with pytest.raises(AwsSerializationError, match="cannot store"):
         serialize_value({"x": [value]})
 
 
 @pytest.mark.parametrize("value", [object(), set(), Decimal("1." + "1" * 40)])
 def test_unsupported_values_raise_serialization_error(value: Any) -> None:
-    """Unknown types, empty sets and over-precise numbers raise SerializationError (a ValueError)."""
-    with pytest.raises(SerializationError, match="cannot serialize"):
+    """Unknown types, empty sets and over-precise numbers raise AwsSerializationError (a ValueError)."""
+    with pytest.raises(AwsSerializationError, match="cannot serialize"):
         serialize_value(value)
-    assert issubclass(SerializationError, ValueError)
+    assert issubclass(AwsSerializationError, ValueError)
 
 
 def test_round_trip_decimal_mode() -> None:
@@ -96,6 +96,6 @@ def test_round_trip_native_mode() -> None:
 
 
 def test_malformed_attribute_value() -> None:
-    """An unknown type tag raises SerializationError."""
-    with pytest.raises(SerializationError, match="cannot deserialize"):
+    """An unknown type tag raises AwsSerializationError."""
+    with pytest.raises(AwsSerializationError, match="cannot deserialize"):
         deserialize_value({"XX": "1"})

@@ -9,8 +9,8 @@ from pydantic import SecretStr
 
 from internal_aws import AwsConfigurationError, AwsSettings, BatchError, SqsClient, SqsConsumer
 from internal_aws.sqs import BatchFailure, BatchResult, Message, OutgoingMessage, context_attributes
+from internal_aws.sqs._client import MAX_BATCH_BYTES, _chunks
 from internal_aws.sqs._types import AttributeValue, decode_attributes, encode_attributes
-from internal_aws.sqs.client import MAX_BATCH_BYTES, _chunks
 from internal_base.context import CORRELATION_ID_HEADER, correlation_scope
 from internal_base.telemetry import configure_telemetry, span
 
@@ -117,7 +117,7 @@ def settings() -> AwsSettings:
         region="us-east-1",
         access_key_id=SecretStr("a"),
         secret_access_key=SecretStr("b"),
-        register_health=False,
+        health_check=False,
     )
 
 

@@ -9,10 +9,11 @@ from internal_aws.dynamodb._serialization import (
     serialize_item,
     serialize_value,
 )
-from internal_aws.dynamodb.table import DynamoTable, Page
+from internal_aws.dynamodb._table import DynamoTable, KeyType, Page
 
 __all__ = [
     "DynamoTable",
+    "KeyType",
     "NumberMode",
     "Page",
     "deserialize_item",

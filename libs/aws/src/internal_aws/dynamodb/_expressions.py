@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from internal_aws._errors import SerializationError
+from internal_aws._errors import AwsSerializationError
 from internal_aws.dynamodb._serialization import serialize_value
 
 __all__ = ["Expressions", "update_expression"]
@@ -58,7 +58,7 @@ class Expressions:
 
 def _put(target: dict[str, Any], placeholder: str, value: Any) -> None:
     if placeholder in target:
-        raise SerializationError(
+        raise AwsSerializationError(
             f"expression placeholder {placeholder!r} is given twice (with and without prefix)"
         )
     target[placeholder] = value
@@ -82,14 +82,14 @@ def update_expression(
     The placeholders are generated around the caller's (already in ``expressions``), never over them.
 
     Raises:
-        SerializationError: Nothing to update, or an attribute appears twice.
+        AwsSerializationError: Nothing to update, or an attribute appears twice.
     """
     clauses: list[str] = []
     seen: set[str] = set()
 
     def name(prefix: str, attribute: str) -> str:
         if attribute in seen:
-            raise SerializationError(f"attribute {attribute!r} appears more than once in the update")
+            raise AwsSerializationError(f"attribute {attribute!r} appears more than once in the update")
         seen.add(attribute)
         return expressions.name_placeholder(prefix, attribute)
 
@@ -102,5 +102,5 @@ def update_expression(
         adds = [f"{name('a', a)} {expressions.value_placeholder('a', v)}" for a, v in add.items()]
         clauses.append("ADD " + ", ".join(adds))
     if not clauses:
-        raise SerializationError("an update needs at least one of updates, remove, add or expression")
+        raise AwsSerializationError("an update needs at least one of updates, remove, add or expression")
     return " ".join(clauses)

@@ -3,7 +3,7 @@
 boto3's ``TypeSerializer`` refuses ``float`` (DynamoDB numbers are decimal). Here a float is
 converted through its shortest ``repr`` (``0.1`` → ``Decimal("0.1")``, never
 ``0.1000000000000000055...``); NaN and infinities, which DynamoDB cannot store, raise
-``SerializationError``. Numbers come back as ``Decimal`` (lossless) or, with
+``AwsSerializationError``. Numbers come back as ``Decimal`` (lossless) or, with
 ``numbers="native"``, as ``int`` when integral and ``float`` otherwise.
 """
 
@@ -20,7 +20,7 @@ from boto3.dynamodb.types import (  # type: ignore[import-untyped, unused-ignore
     TypeSerializer,
 )
 
-from internal_aws._errors import SerializationError
+from internal_aws._errors import AwsSerializationError
 
 __all__ = ["NumberMode", "deserialize_item", "deserialize_value", "serialize_item", "serialize_value"]
 
@@ -32,7 +32,7 @@ _DESERIALIZER: Final = TypeDeserializer()
 
 def _float(value: float) -> Decimal:
     if math.isnan(value) or math.isinf(value):
-        raise SerializationError(f"DynamoDB cannot store the float {value!r}")
+        raise AwsSerializationError(f"DynamoDB cannot store the float {value!r}")
     return Decimal(repr(value))
 
 
@@ -46,7 +46,7 @@ def _prepare(value: Any) -> Any:
         return [_prepare(item) for item in value]
     if isinstance(value, Set):
         if not value:
-            raise SerializationError("cannot serialize an empty set: DynamoDB has no empty sets")
+            raise AwsSerializationError("cannot serialize an empty set: DynamoDB has no empty sets")
         return {_prepare(item) for item in value}
     return value
 
@@ -55,15 +55,15 @@ def serialize_value(value: Any) -> dict[str, Any]:
     """One Python value as a DynamoDB attribute value (``{"S": "x"}``, ``{"N": "1.5"}`` ...).
 
     Raises:
-        SerializationError: Unsupported type, empty set, NaN/infinity, or a number DynamoDB
+        AwsSerializationError: Unsupported type, empty set, NaN/infinity, or a number DynamoDB
             cannot represent (more than 38 significant digits).
     """
     try:
         result: dict[str, Any] = _SERIALIZER.serialize(_prepare(value))
-    except SerializationError:
+    except AwsSerializationError:
         raise
     except Exception as exc:
-        raise SerializationError(f"cannot serialize a {type(value).__name__}: {exc}") from exc
+        raise AwsSerializationError(f"cannot serialize a {type(value).__name__}: {exc}") from exc
     return result
 
 
@@ -91,12 +91,12 @@ def deserialize_value(value: Mapping[str, Any], *, numbers: NumberMode = "decima
     """One DynamoDB attribute value as a Python value (bytes for ``B``, ``set`` for ``SS``/``NS``/``BS``).
 
     Raises:
-        SerializationError: The attribute value is malformed.
+        AwsSerializationError: The attribute value is malformed.
     """
     try:
         result = _DESERIALIZER.deserialize(dict(value))
     except Exception as exc:
-        raise SerializationError(f"cannot deserialize attribute value: {exc}") from exc
+        raise AwsSerializationError(f"cannot deserialize attribute value: {exc}") from exc
     return _unwrap(result, numbers == "native")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
+from internal_aws.s3._client import S3Client
 from internal_aws.s3._types import ObjectInfo, ObjectSummary
-from internal_aws.s3.client import S3Client
 
 __all__ = ["ObjectInfo", "ObjectSummary", "S3Client"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from internal_aws.sqs._client import MAX_BATCH, SqsClient, context_attributes
+from internal_aws.sqs._consumer import ConsumerStats, Handler, SqsConsumer
 from internal_aws.sqs._types import (
     AttributeValue,
     BatchFailure,
@@ -9,8 +11,6 @@ from internal_aws.sqs._types import (
     Message,
     OutgoingMessage,
 )
-from internal_aws.sqs.client import MAX_BATCH, SqsClient, context_attributes
-from internal_aws.sqs.consumer import ConsumerStats, Handler, SqsConsumer
 
 __all__ = [
     "AttributeValue",

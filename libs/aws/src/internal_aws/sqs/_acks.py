@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import collections
 
+from internal_aws.sqs._client import MAX_BATCH, SqsClient
 from internal_aws.sqs._types import Message
-from internal_aws.sqs.client import MAX_BATCH, SqsClient
-from internal_base.resilience import RetryPolicy, sleep
+from internal_base.resilience import Backoff, sleep
 
 __all__ = ["DeleteBatcher"]
 
@@ -24,14 +24,16 @@ class DeleteBatcher:
 
     Args:
         client: The queue.
-        retry: Retry of entries that failed for a reason other than the request itself
-            (connection, throttling, server error), with its backoff.
+        attempts: Calls per entry that failed for a reason other than the request itself
+            (connection, throttling, server error), the first included.
+        backoff: Waits between those calls.
         concurrency: The consumer's concurrency; one call may be in flight per 10 handlers.
     """
 
-    def __init__(self, client: SqsClient, retry: RetryPolicy, *, concurrency: int) -> None:
+    def __init__(self, client: SqsClient, *, attempts: int, backoff: Backoff, concurrency: int) -> None:
         self._client = client
-        self._retry = retry
+        self._attempts = attempts
+        self._backoff = backoff
         self._max_calls = max(1, -(-concurrency // MAX_BATCH))
         self._pending: collections.deque[_Entry] = collections.deque()
         self._calls: set[asyncio.Task[None]] = set()
@@ -69,17 +71,17 @@ class DeleteBatcher:
                     raise
 
     async def _send(self, batch: list[_Entry]) -> None:
-        for attempt in range(1, self._retry.attempts + 1):
+        for attempt in range(1, self._attempts + 1):
             result = await self._client.delete_batch([message for message, _ in batch])
             failures = {failure.id: failure for failure in result.failed}
             again: list[_Entry] = []
             for index, (message, future) in enumerate(batch):
                 failure = failures.get(str(index))
-                if failure is not None and not failure.sender_fault and attempt < self._retry.attempts:
+                if failure is not None and not failure.sender_fault and attempt < self._attempts:
                     again.append((message, future))
                 elif not future.done():
                     future.set_result(None if failure is None else f"{failure.code}: {failure.message}")
             if not again:
                 return
             batch = again
-            await sleep(self._retry.backoff(attempt))
+            await sleep(self._backoff.delay(attempt))

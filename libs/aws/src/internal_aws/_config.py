@@ -1,4 +1,8 @@
-"""Settings shared by every AWS client (env prefix ``COMMONS_AWS_``, YAML section ``aws``)."""
+"""Settings shared by every AWS client (env prefix ``COMMONS_AWS_``, YAML section ``aws``).
+
+Clients given no settings call :meth:`AwsSettings.load` (init → env → the YAML file named by
+``COMMONS_CONFIG_FILE`` → ``.env`` → defaults); library code never builds ``AwsSettings()`` itself.
+"""
 
 from __future__ import annotations
 
@@ -65,11 +69,13 @@ class AwsSettings(LibrarySettings):
         default=3600, ge=1, le=7 * 24 * 3600, description="Default lifetime of presigned URLs, seconds."
     )
 
-    register_health: bool = Field(
-        default=True, description="Register a readiness check in the default health registry."
+    health_check: bool = Field(
+        default=True,
+        description="Register a readiness check in the default registry (unless health_registry= is given).",
     )
     resilience: ResilienceSettings | None = Field(
-        default=None, description="Optional timeout/retry/breaker around each call (see resilience_policy)."
+        default=None,
+        description="Optional timeout/retry/breaker sections around each call (see resilience_policy).",
     )
 
     @field_validator("region", "endpoint_url", "profile")

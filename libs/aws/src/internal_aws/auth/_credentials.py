@@ -19,8 +19,8 @@ import aioboto3
 from pydantic import SecretStr
 
 from internal_aws._boto import is_aws_error, translate
+from internal_aws._config import AwsSettings
 from internal_aws._errors import AwsConfigurationError
-from internal_aws._settings import AwsSettings
 from internal_base.redaction import redact_url
 
 __all__ = ["AwsCredentials", "CredentialSource"]
@@ -60,8 +60,10 @@ class AwsCredentials:
             raise AwsConfigurationError("session_token needs access_key_id and secret_access_key")
 
     @classmethod
-    def from_settings(cls, settings: AwsSettings) -> AwsCredentials:
-        """The credentials part of ``settings``."""
+    def from_settings(cls, settings: AwsSettings | None = None) -> AwsCredentials:
+        """The credentials part of ``settings`` (default: ``AwsSettings.load()``, YAML file included)."""
+        if settings is None:
+            settings = AwsSettings.load()
         return cls(
             access_key_id=settings.access_key_id,
             secret_access_key=settings.secret_access_key,
