@@ -13,6 +13,7 @@ from internal_testing._aws import MotoServer, fake_credentials
 from internal_testing._discovery import ServiceSpec, ServiceUnavailable, find_service, services_required
 from internal_testing._names import redis_key_prefix, unique_name
 from internal_testing._pg_replica import PostgresReplica
+from internal_testing._proxy import AwsProxy
 from internal_testing._redis import LocalRedisServer
 from internal_testing._redis_cluster import RedisCluster
 from internal_testing._redis_sentinel import RedisSentinel
@@ -25,6 +26,7 @@ except PackageNotFoundError:  # a source checkout without installed metadata
 
 __all__ = [
     "AsgiServer",
+    "AwsProxy",
     "LocalRedisServer",
     "MotoServer",
     "PostgresReplica",
