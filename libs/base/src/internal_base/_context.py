@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, ParamSpec, TypeVar
 
-from internal_base._propagation import extract_trace, inject_trace
+from internal_base._propagation import carrier_value, extract_trace, inject_trace
 
 CORRELATION_ID_HEADER: Final = "X-Correlation-ID"
 REQUEST_ID_HEADER: Final = "X-Request-ID"
@@ -257,25 +257,16 @@ def inject_context(carrier: MutableMapping[str, str]) -> None:
     inject_trace(carrier)
 
 
-def _lookup(carrier: Mapping[str, str], name: str) -> str | None:
-    value = carrier.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, item in carrier.items():
-        if key.lower() == lowered:
-            return item
-    return None
-
-
 @contextmanager
 def extract_context(carrier: Mapping[str, str], *, max_length: int = 128) -> Iterator[correlation_scope]:
     """Restore the correlation ID, request ID and trace context found in ``carrier`` for a block.
 
-    Header names are matched case-insensitively. IDs are reused only when
-    :func:`is_valid_correlation_id` accepts them. Without a valid correlation ID in the carrier a
-    new one is generated, so every unit of work has one; an invalid request ID is replaced by a
-    fresh one too (a missing one leaves the current request ID unchanged).
+    Header names are matched case-insensitively; bytes values (raw ASGI headers) are decoded,
+    non-str keys and other values ignored, and a trace header longer than 8192 characters
+    dropped. IDs are reused only when :func:`is_valid_correlation_id` accepts them. Without a
+    valid correlation ID in the carrier a new one is generated, so every unit of work has one;
+    an invalid request ID is replaced by a fresh one too (a missing one leaves the current
+    request ID unchanged).
 
     Args:
         carrier: HTTP headers, SQS message attributes or any string mapping.
@@ -287,8 +278,8 @@ def extract_context(carrier: Mapping[str, str], *, max_length: int = 128) -> Ite
     """
     from opentelemetry import context as otel_context
 
-    correlation_id = _lookup(carrier, CORRELATION_ID_HEADER)
-    request_id = _lookup(carrier, REQUEST_ID_HEADER)
+    correlation_id = carrier_value(carrier, CORRELATION_ID_HEADER)
+    request_id = carrier_value(carrier, REQUEST_ID_HEADER)
     limit = min(max_length, _MAX_SCOPE_ID)
     if request_id is not None and not is_valid_correlation_id(request_id, max_length=limit):
         request_id = uuid.uuid4().hex

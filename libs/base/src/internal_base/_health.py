@@ -9,8 +9,9 @@ never raises. Reports are cached for ``cache_ttl`` seconds and concurrent caller
 Coroutine functions run on the event loop. Any other callable runs in a daemon worker thread
 (in a copy of the caller's context), so a check that blocks cannot stall the loop and is
 reported unhealthy at its timeout; while it is still blocked, later runs wait for that same
-call instead of starting another thread. A check that raises ``CancelledError`` itself, or an
-exception that cannot be printed, is an unhealthy result like any other failure.
+call instead of starting another thread. A check that raises ``CancelledError`` or
+``SystemExit`` itself (a synchronous one also ``KeyboardInterrupt``, which no signal delivers to
+its thread), or an exception that cannot be printed, is an unhealthy result like any other failure.
 """
 
 from __future__ import annotations
@@ -115,6 +116,19 @@ _RUNNING_LOCK: Final = threading.Lock()
 _STUCK: WeakKeyDictionary[Callable[..., object], asyncio.Future[object]] = WeakKeyDictionary()
 
 
+class _Aborted(Exception):
+    """A check raised SystemExit/KeyboardInterrupt itself: a failed check, not the end of the process."""
+
+
+def _aborted(exc: BaseException) -> BaseException:
+    """``exc`` as something asyncio hands back as a result (it re-raises SystemExit out of the loop)."""
+    if isinstance(exc, SystemExit | KeyboardInterrupt):
+        aborted = _Aborted()
+        aborted.__cause__ = exc
+        return aborted
+    return exc
+
+
 def _text(exc: BaseException) -> str:
     try:
         return str(exc)
@@ -123,6 +137,8 @@ def _text(exc: BaseException) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _Aborted) and exc.__cause__ is not None:
+        exc = exc.__cause__
     text = _text(exc)
     described = redact_text(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
     return described if len(described) <= _MAX_ERROR else described[: _MAX_ERROR - 3] + "..."
@@ -182,7 +198,8 @@ def _in_thread(fn: Callable[[], object]) -> concurrent.futures.Future[object]:
         try:
             result = context.run(fn)
         except BaseException as exc:  # handed over to the waiting coroutine
-            future.set_exception(exc)
+            # No signal reaches this thread: a SystemExit here came from the check's own code.
+            future.set_exception(_aborted(exc))
         else:
             future.set_result(result)
 
@@ -192,12 +209,15 @@ def _in_thread(fn: Callable[[], object]) -> concurrent.futures.Future[object]:
 
 
 async def _call(fn: CheckFn) -> object:
-    if _is_async(fn):
-        value = fn()
-    else:
-        value = await asyncio.wrap_future(_in_thread(fn))
-    if inspect.isawaitable(value):
-        value = await value
+    try:
+        if _is_async(fn):
+            value = fn()
+        else:
+            value = await asyncio.wrap_future(_in_thread(fn))
+        if inspect.isawaitable(value):
+            value = await value
+    except SystemExit as exc:  # sys.exit() in a check must not stop the server
+        raise _aborted(exc) from exc
     return value
 
 

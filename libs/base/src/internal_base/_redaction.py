@@ -19,6 +19,7 @@ from urllib.parse import unquote_plus
 from pydantic import SecretBytes, SecretStr
 
 from internal_base._secret_text import (
+    ENCODED_USERINFO,
     MASK,
     MIN_SECRET_LEN,
     TRIGGER,
@@ -26,6 +27,7 @@ from internal_base._secret_text import (
     redact_elements,
     redact_pairs,
     redact_patterns,
+    redact_pem,
 )
 
 __all__ = [
@@ -64,7 +66,15 @@ _SECRET_FRAGMENTS: Final = (
     "cookie",
     "sessionid",
     "signature",
+    "authkey",
+    "hmackey",
+    "privkey",
+    "basicauth",
+    "httpauth",
+    "proxyauth",
 )
+# Whole words (between separators) that make a name secret: ``DB_PASS``, ``redis-pass``.
+_SECRET_WORDS: Final = frozenset({"pass", "pwd"})
 # Whole names (after normalisation) that are secret but too short to match as fragments.
 _SECRET_NAMES: Final = frozenset({"pwd", "pass", "auth", "xapikey", "dsn_password", "sig"})
 _SECRET_HEADERS: Final = frozenset(
@@ -100,7 +110,9 @@ def is_secret_key(name: str) -> bool:
     compact = _NORMALISE.sub("", lowered)
     if compact in _SECRET_NAMES or lowered in _SECRET_NAMES:
         return True
-    return any(fragment in compact for fragment in _SECRET_FRAGMENTS)
+    if any(fragment in compact for fragment in _SECRET_FRAGMENTS):
+        return True
+    return not _SECRET_WORDS.isdisjoint(_NORMALISE.split(lowered))
 
 
 def register_secret_key(name: str) -> None:
@@ -145,7 +157,9 @@ def redact_text(text: str) -> str:
     lowered = text.lower()
     if TRIGGER.search(lowered) is None and not any(name in lowered for name in _registered):
         return text
-    redacted = URL_USERINFO.sub(rf"\1{MASK}@", text)
+    redacted = URL_USERINFO.sub(rf"\1{MASK}@", redact_pem(text))
+    if "%" in redacted:
+        redacted = ENCODED_USERINFO.sub(rf"\1{MASK}%40", redacted)
     redacted = redact_patterns(redact_elements(redact_pairs(redacted, is_secret_key), is_secret_key))
     return text if redacted == text else redacted
 

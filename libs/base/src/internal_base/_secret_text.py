@@ -6,9 +6,11 @@ A *pair* is a key followed by ``=``, ``:`` or (for quoted values) ``,``; the key
 (``(b'authorization', b'Bearer x')``) or escaped inside another string
 (``\\"token\\": \\"x\\"``). Whether the key is secret is decided by the same
 ``is_secret_key`` that masks mapping keys, so free text and structured data follow one policy.
-A secret value is masked whole: a quoted value up to its closing quote (to the end of the text
-when it has none), a bracketed value up to its matching bracket, an unquoted value up to the
-next separator, an ``Authorization`` scheme together with its credentials.
+Separators also include ``=>`` (Ruby, PHP, Perl) and the percent-encoded ``%3D``/``%3A`` of
+a form body or an encoded redirect URL. A secret value is masked whole: a quoted value up to
+its closing quote (to the end of the text when it has none), a bracketed value up to its
+matching bracket, an unquoted value up to the next separator, an ``Authorization`` scheme
+together with its credentials.
 """
 
 from __future__ import annotations
@@ -24,8 +26,19 @@ MASK: Final = "***"
 # reads a password that contains "/"): whichever reaches further, so neither parser's view of
 # the password can show through. Every part is bounded, so hostile text (``a://b:`` repeated)
 # costs linear time; no \b before the scheme, so a long word before it cannot hide it.
+# A password holding spaces (SQLAlchemy accepts them) is read up to the first "@" on its line,
+# unless what follows the ":" is a port (``http://host:8080 as admin@corp`` keeps its port).
 URL_USERINFO: Final = re.compile(
-    r"([a-zA-Z][a-zA-Z0-9+.\-]{0,31}://[^:/?#@\s]{0,256}:)(?:[^\s/?#]{0,1024}|[^@\s]{0,1024})@"
+    r"([a-zA-Z][a-zA-Z0-9+.\-]{0,31}://[^:/?#@\s\[]{0,256}:)"
+    r"(?:[^\s/?#]{0,1024}|[^@\s]{0,1024}|(?=\S)(?!\d{1,5}(?:[\s/?#]|$))[^@\r\n]{0,256})@"
+)
+# The same userinfo percent-encoded inside another URL's parameter (``?next=https%3A%2F%2Fu%3Apw%40h``).
+ENCODED_USERINFO: Final = re.compile(r"(?i)(%3A%2F%2F[^\s%/?#@&]{0,256}%3A)[^\s/?#@&]{0,256}?%40")
+# A PEM private key block (also with escaped line breaks, inside JSON), to its END line or the end.
+PEM_PRIVATE_KEY: Final = re.compile(
+    r"-----BEGIN (?P<kind>[A-Z0-9 ]{0,40})PRIVATE KEY-----"
+    r"(?:.*?(?P<end>-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----)|.*)",
+    re.DOTALL,
 )
 _PAIR_KEY: Final = re.compile(
     r"""(?:
@@ -34,7 +47,7 @@ _PAIR_KEY: Final = re.compile(
       | (?<![\w.\-])(?P<dash>-{1,2})?(?P<key>[\w.][\w.\-]{0,127}+)(?:\\?["'])?
     )
     (?:
-        \s*(?:[:=]|,(?=\s*b?["']|\s*\\["']))\s*
+        \s*(?:=>|[:=]|%3[aAdD]|,(?=\s*b?["']|\s*\\["']))\s*
       | (?(dash)[ \t]+(?=[^\s\-])|(?!))    # a command-line flag: --password value
     )""",
     re.VERBOSE,
@@ -74,8 +87,9 @@ _OTHER_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 # superset of the URL pattern, the tokens and every key name ``is_secret_key`` accepts, with
 # up to three separators inside compound names (``api_key``, ``Signing-Key``, ``session id``).
 TRIGGER: Final = re.compile(
-    r"://|bearer|basic|eyj|akia|asia|pass|pwd|secret|token|credential|auth|cookie|sig"
-    r"|(?:api|access|private|signing|encryption|account|subscription|master|session)[^a-z0-9]{0,3}key"
+    r"://|%3a%2f%2f|bearer|basic|eyj|akia|asia|pass|pwd|secret|token|credential|auth|cookie|sig"
+    r"|private key|(?:api|access|private|priv|hmac|signing|encryption|account|subscription|master|session)"
+    r"[^a-z0-9]{0,3}key"
     r"|session[^a-z0-9]{0,3}id"
 )
 # The shortest text any pattern can match ("pwd=x"); shorter strings are returned as they are.
@@ -166,6 +180,18 @@ def _bracket_end(text: str, start: int) -> int:
                 return index + 1
         index += 1
     return length
+
+
+def redact_pem(text: str) -> str:
+    """Mask the body of every PEM private key block (before the pairs, which would stop at a space)."""
+    if "PRIVATE KEY-----" not in text:
+        return text
+
+    def mask(match: re.Match[str]) -> str:
+        kind, end = match.group("kind"), match.group("end")
+        return f"-----BEGIN {kind}PRIVATE KEY-----{MASK}{end or ''}"
+
+    return PEM_PRIVATE_KEY.sub(mask, text)
 
 
 def redact_patterns(text: str) -> str:

@@ -1,0 +1,78 @@
+"""Review cases: checks that exit or interrupt, hostile trace carriers (bytes, non-str keys, huge headers)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+
+from internal_base.context import extract_context, get_correlation_id
+from internal_base.health import HealthRegistry, HealthStatus
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def exits() -> bool:
+    """A synchronous check that calls sys.exit (a CLI helper reused as a check)."""
+    sys.exit(3)
+
+
+def interrupts() -> bool:
+    """A synchronous check that raises KeyboardInterrupt itself."""
+    raise KeyboardInterrupt("from the check")
+
+
+async def exits_async() -> bool:
+    """An async check that calls sys.exit."""
+    sys.exit(4)
+
+
+@pytest.mark.parametrize(
+    "check", [exits, interrupts, exits_async], ids=["sync-exit", "sync-interrupt", "async-exit"]
+)
+async def test_check_raising_system_exit_is_unhealthy_not_fatal(check: Any) -> None:
+    """A check raising SystemExit/KeyboardInterrupt is reported unhealthy; readiness() returns."""
+    registry = HealthRegistry(cache_ttl=0)
+    registry.register("exiting", check, timeout=10)
+    report = await asyncio.wait_for(registry.readiness(), 30)
+    result = report.check("exiting")
+    assert result.status is HealthStatus.UNHEALTHY
+    assert result.error is not None
+    assert "SystemExit" in result.error or "KeyboardInterrupt" in result.error
+
+
+@pytest.mark.parametrize(
+    "carrier",
+    [
+        {"traceparent": TRACEPARENT.encode(), "X-Correlation-ID": b"abc-123"},
+        {"traceparent": 5, "X-Correlation-ID": 7},
+        {"traceparent": [TRACEPARENT], "x-request-id": ["r"]},
+        {5: "x", None: "y", "X-Correlation-ID": "abc-123"},
+    ],
+    ids=["bytes", "ints", "lists", "non-str-keys"],
+)
+def test_extract_context_tolerates_non_string_carriers(carrier: dict[Any, Any]) -> None:
+    """Non-str keys or values in a carrier never raise: bytes are read, other values ignored."""
+    with extract_context(carrier):
+        correlation_id = get_correlation_id()
+    assert correlation_id is not None
+
+
+def test_extract_context_reads_bytes_values() -> None:
+    """Bytes values (raw ASGI headers) are decoded and used."""
+    carrier: dict[str, Any] = {"traceparent": TRACEPARENT.encode(), "x-correlation-id": b"abc-123"}
+    with extract_context(carrier):
+        assert get_correlation_id() == "abc-123"
+        assert format(trace.get_current_span().get_span_context().trace_id, "032x") == TRACEPARENT[3:35]
+
+
+def test_huge_baggage_header_is_not_logged_whole(caplog: pytest.LogCaptureFixture) -> None:
+    """An oversized baggage/tracestate header is dropped without writing it into a log record."""
+    carrier = {"baggage": "k=v," * 50_000, "tracestate": "a=b," * 50_000, "traceparent": TRACEPARENT}
+    with caplog.at_level(logging.DEBUG), extract_context(carrier):
+        assert trace.get_current_span().get_span_context().is_valid
+    assert all(len(record.getMessage()) < 10_000 for record in caplog.records)
