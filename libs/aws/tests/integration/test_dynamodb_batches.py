@@ -88,3 +88,18 @@ async def test_keys_never_read_raise_naming_how_many(
         await client.aclose()
     assert aws_proxy.operations["BatchGetItem"] == 2
     assert sorted(key["sk"] for key in info.value.failed) == list(range(5))
+
+
+async def test_batch_retries_wait_by_the_tables_backoff(
+    aws_proxy: AwsProxy, settings: AwsSettings, table: DynamoTable
+) -> None:
+    """The waits between unprocessed-item retries are the table's ``batch_backoff`` schedule."""
+    aws_proxy.unprocessed_fraction = 1.0
+    schedule = Backoff(initial=0.25, maximum=1.0, jitter=False)
+    client = await through(aws_proxy, settings, table, batch_attempts=4, batch_backoff=schedule)
+    try:
+        with testing() as switch, pytest.raises(BatchError):
+            await client.batch_write(puts=[{"pk": "p", "sk": 1}])
+    finally:
+        await client.aclose()
+    assert switch.sleeps == [0.25, 0.5, 1.0]

@@ -14,7 +14,7 @@ from opentelemetry import trace
 from internal_aws import AwsSettings, ConsumerStats, Message, QueueNotFoundError, SqsClient, SqsConsumer
 from internal_base.context import correlation_scope, get_correlation_id
 from internal_base.logging import ContextFilter
-from internal_base.resilience import RetryPolicy
+from internal_base.resilience import Backoff, RetryPolicy
 from internal_base.telemetry import configure_telemetry, span
 
 
@@ -267,7 +267,7 @@ async def test_receive_errors_are_retried(settings: AwsSettings, caplog: pytest.
         raise AssertionError("no message expected")
 
     client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=unreachable)
-    retry = RetryPolicy(attempts=100, initial_wait=0.01, max_wait=0.05, name="receive")
+    retry = RetryPolicy(attempts=100, wait=Backoff(initial=0.01, maximum=0.05), name="receive")
     caplog.set_level(logging.WARNING, logger="internal_base.resilience")
     async with SqsConsumer(client, handle, wait_time=1, poll_retry=retry) as consumer:
         await eventually(lambda: sum("retry receive" in r.getMessage() for r in caplog.records) >= 2)

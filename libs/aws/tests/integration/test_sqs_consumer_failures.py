@@ -23,7 +23,7 @@ from internal_aws import (
 from internal_aws._errors import RETRYABLE_ERRORS
 from internal_base.context import get_correlation_id, is_valid_correlation_id
 from internal_base.health import HealthRegistry, HealthStatus
-from internal_base.resilience import RetryPolicy, testing
+from internal_base.resilience import Backoff, RetryPolicy, testing
 from internal_testing._proxy import AwsProxy
 
 
@@ -91,7 +91,7 @@ async def test_unreachable_endpoint_is_retried_then_stops_the_consumer(settings:
     closed = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "max_attempts": 1})
     registry = HealthRegistry(cache_ttl=0)
     client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=closed)
-    retry = RetryPolicy(attempts=3, initial_wait=0.5, max_wait=1.0, retry_on=RETRYABLE_ERRORS)
+    retry = RetryPolicy(attempts=3, wait=Backoff(initial=0.5, maximum=1.0), retry_on=RETRYABLE_ERRORS)
     consumer = SqsConsumer(client, never, wait_time=1, poll_retry=retry, health_registry=registry)
     with testing() as switch, pytest.raises(AwsUnavailableError):
         async with consumer:
@@ -108,7 +108,7 @@ async def test_health_is_degraded_while_receive_calls_fail(settings: AwsSettings
     closed = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "max_attempts": 1})
     registry = HealthRegistry(cache_ttl=0)
     client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=closed)
-    retry = RetryPolicy(attempts=10_000, initial_wait=0.01, max_wait=0.05, total_timeout=None)
+    retry = RetryPolicy(attempts=10_000, wait=Backoff(initial=0.01, maximum=0.05), total_timeout=None)
     async with SqsConsumer(
         client, never, wait_time=1, poll_retry=retry, health_registry=registry
     ) as consumer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from internal_aws import AwsSerializationError, AwsSettings, DynamoTable, Page
+from internal_aws import AwsConfigurationError, AwsSerializationError, AwsSettings, DynamoTable, Page
 from internal_aws.dynamodb._expressions import Expressions, update_expression
 from internal_base.health import HealthRegistry
 
@@ -70,3 +70,9 @@ async def test_table_registers_its_health_check() -> None:
     async with DynamoTable("orders", settings=settings, health_registry=registry):
         assert registry.names == ["aws.dynamodb:orders"]
     assert registry.names == []
+
+
+def test_batch_attempts_below_one_are_refused() -> None:
+    """A table that would never send its batch requests is a configuration error naming the value."""
+    with pytest.raises(AwsConfigurationError, match="batch_attempts must be >= 1, got 0"):
+        DynamoTable("orders", settings=AwsSettings(health_check=False), batch_attempts=0)
