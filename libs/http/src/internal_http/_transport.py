@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -161,6 +162,29 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 _DRAIN_LIMIT = 65536
 
 
+# A header value h11 refuses to send (its field-value rule): NUL, CR, LF, vertical tab or form
+# feed, or whitespace at either end. h11 refuses these with the value in its message ("Illegal header
+# value b'<the key>'"), which would put a credential read with its trailing newline into every
+# traceback and httpcore's DEBUG line; checked first so the message names the header instead.
+_UNSENDABLE_VALUE = re.compile(rb"[\x00\n\r\x0b\x0c]|\A[ \t]|[ \t]\Z")
+
+
+def _check_header_values(request: httpx.Request) -> None:
+    """Refuse a request whose header value cannot be sent, naming the header, never the value.
+
+    Raises:
+        httpx.LocalProtocolError: As h11 would, before anything is sent or logged.
+    """
+    for name, value in request.headers.raw:
+        if _UNSENDABLE_VALUE.search(value):
+            shown = name.decode("latin-1")
+            raise httpx.LocalProtocolError(
+                f"header {shown!r} has a value HTTP cannot send (NUL, a line break, or whitespace at "
+                "either end); its value is not shown",
+                request=request,
+            )
+
+
 async def _discard(response: httpx.Response) -> None:
     """Close a response that will be retried, draining at most 64 KiB of its body."""
     try:
@@ -291,6 +315,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
             HttpUnavailableError: The host's breaker is open; nothing was sent.
         """
         bind_to_origin(request)
+        _check_header_values(request)
         breaker = None if self._breakers is None else self._breakers.for_url(request.url)
         if breaker is not None:
             try:
