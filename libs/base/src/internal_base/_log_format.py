@@ -141,7 +141,7 @@ class JsonFormatter(_BaseJsonFormatter):
                 key = renamed(key, message_dict)
             log_data[key] = value
         for key, value in attrs.items():
-            if key not in _SKIP and key[0] != "_":
+            if key not in _SKIP and key[:1] != "_":
                 if key in STANDARD_FIELDS:
                     key = renamed(key, attrs)
                 log_data[key] = value

@@ -19,7 +19,7 @@ import queue as queue_module
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, ClassVar, Final, Literal, cast
+from typing import IO, Any, ClassVar, Final, Literal, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -60,6 +60,10 @@ _SECRET_KEYS: Final[dict[str, bool]] = {}
 _SECRET_KEYS_MAX: Final = 4096
 
 
+# Set on a record once ContextFilter has stamped it (a second handler's filter sees its own stamp).
+_STAMPED: Final = "_commons_context"
+
+
 def _is_secret_key(key: str) -> bool:
     """``is_secret_key``, remembered in ``_SECRET_KEYS`` (callers look there first)."""
     secret = is_secret_key(key)
@@ -74,6 +78,12 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Add the context attributes; explicit ``extra`` keys win over bound ones."""
         attrs = record.__dict__
+        if _STAMPED not in attrs:
+            attrs[_STAMPED] = True
+            # An ``extra`` key named like a context field is the caller's data: kept, renamed.
+            for name in CONTEXT_FIELDS:
+                if name in attrs:
+                    attrs[renamed(name, attrs)] = attrs.pop(name)
         attrs["correlation_id"] = _correlation_id.get()
         attrs["request_id"] = _request_id.get()
         otel = otel_context.get_current()
@@ -132,6 +142,7 @@ class RedactionFilter(logging.Filter):
             if record.exc_text:  # cached unredacted by a handler that ran before this one
                 record.exc_text = redact_text(record.exc_text)
             attrs = record.__dict__
+            _stringify_keys(attrs)
             secret_keys = _SECRET_KEYS
             for key, value in attrs.items():  # values are replaced in place; no key is added
                 if key in _NOT_EXTRA:
@@ -153,6 +164,14 @@ class RedactionFilter(logging.Filter):
         except Exception as exc:  # the caller's log call must never fail
             _mask_record(record, exc)
         return True
+
+
+def _stringify_keys(attrs: dict[Any, object]) -> None:
+    """Give ``extra`` keys that are not strings (``extra={1: x}``) their redacted text as name."""
+    odd = [key for key in attrs if not isinstance(key, str)]
+    for key in odd:
+        name = redacted_text_of(key)
+        attrs[renamed(name, attrs) if name in attrs else name] = attrs.pop(key)
 
 
 def _without_standard_names(message: dict[object, object]) -> dict[object, object]:

@@ -148,11 +148,11 @@ async def test_release_counts_neither_success_nor_failure() -> None:
         breaker.release()
     assert breaker.failure_count == 1
     breaker.record_failure()
-    assert breaker.state == "open"
+    assert str(breaker.state) == "open"  # str(): mypy would keep the narrowed literal below
     clock.now += breaker.reset_timeout
     async with breaker:  # the half-open probe ...
         breaker.release()  # ... says nothing about the dependency
-    assert breaker.state == "half_open"
+    assert str(breaker.state) == "half_open"
     async with breaker:  # so the next call may probe
         pass
     assert breaker.state == "closed"

@@ -1,0 +1,72 @@
+"""Review cases of logging: odd ``extra`` keys never lose a record, context keys in ``extra`` are kept."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from internal_base.context import correlation_scope
+from internal_base.logging import configure_logging, shutdown_logging
+
+
+@pytest.fixture(params=[True, False], ids=["json", "text"])
+def output(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
+    """Logging configured into a buffer, once as JSON and once as text."""
+    buffer = io.StringIO()
+    configure_logging(stream=buffer, json=request.param, level="DEBUG")
+    yield buffer
+    shutdown_logging()
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+@pytest.fixture()
+def json_output() -> Iterator[io.StringIO]:
+    """JSON logging into a buffer."""
+    buffer = io.StringIO()
+    configure_logging(stream=buffer)
+    yield buffer
+    shutdown_logging()
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+def records(buffer: io.StringIO) -> list[dict[str, Any]]:
+    """Parse the JSON lines written so far."""
+    return [json.loads(line) for line in buffer.getvalue().split("\n") if line]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"": 1}, {1: "x"}, {None: "y"}, {("a", "b"): 2}],
+    ids=["empty", "int", "none", "tuple"],
+)
+def test_odd_extra_keys_do_not_lose_the_record(
+    output: io.StringIO, extra: dict[Any, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty or non-str ``extra`` key keeps the record and its message (no "Logging error")."""
+    logging.getLogger("review").warning("kept %s", "message", extra=extra)
+    text = output.getvalue()
+    assert "kept message" in text
+    assert "Logging error" not in capsys.readouterr().err
+
+
+def test_non_str_extra_key_secret_value_is_masked(json_output: io.StringIO) -> None:
+    """A non-str extra key is written as text and its value still redacted."""
+    extra: dict[Any, Any] = {7: "password=hunter2"}
+    logging.getLogger("review").warning("m", extra=extra)
+    (record,) = records(json_output)
+    assert record["7"] == "password=***"
+
+
+@pytest.mark.parametrize("name", ["correlation_id", "request_id", "trace_id", "span_id"])
+def test_context_field_in_extra_is_kept_renamed(json_output: io.StringIO, name: str) -> None:
+    """``extra={"correlation_id": ...}`` neither replaces the real ID nor vanishes: it is ``extra_<name>``."""
+    with correlation_scope("real-id"):
+        logging.getLogger("review").warning("m", extra={name: "from-caller"})
+    (record,) = records(json_output)
+    assert record["correlation_id"] == "real-id"
+    assert record[f"extra_{name}"] == "from-caller"
