@@ -121,8 +121,18 @@ def check(lib: str, dist: Path, table: dict[str, tuple[str, ...]], versions: dic
         for key, value in project.get("optional-dependencies", {}).items()
         if key not in DEVELOPMENT_EXTRAS
     }
-    if declared_extras != extras:
-        problems.append(f"extras: wheel {sorted(extras.items())}, pyproject {sorted(declared_extras.items())}")
+    # Extras made only of sibling libraries live in BUILD (pyproject would make Pants lock
+    # internal-* names from the public index): each must pin a library this one depends on.
+    sibling_extras = {key: reqs for key, reqs in extras.items() if all(r.startswith("internal-") for r in reqs)}
+    for key, reqs in sorted(sibling_extras.items()):
+        allowed = {normalized(f"internal-{dep}~={versions[dep]}") for dep in table.get(lib, ())}
+        if not reqs <= allowed or key in declared_extras:
+            problems.append(f"extra [{key}]: {sorted(reqs)} must pin siblings in _DEPENDS_ON, in BUILD only")
+    third_party_extras = {key: reqs for key, reqs in extras.items() if key not in sibling_extras}
+    if declared_extras != third_party_extras:
+        problems.append(
+            f"extras: wheel {sorted(third_party_extras.items())}, pyproject {sorted(declared_extras.items())}"
+        )
 
     declared_points = {group: dict(points) for group, points in project.get("entry-points", {}).items()}
     if declared_points != parse_entry_points(entry_points):

@@ -18,9 +18,10 @@ status=0
   || { echo "formatting: run ./pants fmt :: or ruff format" >&2; status=1; }
 
 # READMEs are the wheels' index pages: commands must be repo-relative, never one machine's checkout.
-# Lockfiles carry URLs, not local paths; the pattern is split so this file does not match itself.
+# A path starts a word (after a space, quote, =, bracket ...); inside a URL (`host/root/internal/`) it is
+# not a machine path. Lockfiles carry URLs, not local paths.
 machine_paths="$(git ls-files -z | grep -zv '\.lock$' \
-  | xargs -0 grep -nE '(^|[^A-Za-z0-9_.~-])/(work|root|home/[a-z]+|Users/[A-Za-z]+|farm)/' 2>/dev/null \
+  | xargs -0 grep -nE '(^|[][[:space:]"'"'"'=(,;|`])/(work|root|home/[a-z]+|Users/[A-Za-z]+|farm)/' 2>/dev/null \
   | grep -v '^\.ci/checks\.sh:')"
 if [[ -n "$machine_paths" ]]; then
   echo "machine-specific absolute paths in tracked files (write repo-relative commands):" >&2
