@@ -59,6 +59,8 @@ _MYSQL_UNAVAILABLE: Final = frozenset(
     {1040, 1042, 1043, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2014, 2055}
 )
 _MYSQL_CONFLICT: Final = frozenset({1205, 1213})  # lock wait timeout, deadlock
+# CHECK constraint violations, reported as OperationalError: MariaDB 4025, MySQL 8 3819.
+_MYSQL_CHECK_VIOLATIONS: Final = frozenset({3819, 4025})
 # "Illegal mix of collations": a value with characters the column's character set cannot hold.
 _MYSQL_UNREPRESENTABLE: Final = frozenset({1267, 1270, 1271})
 #: ``retry_after`` (seconds) of the error raised when the pool had no free connection in time.
@@ -155,6 +157,8 @@ def _mysql_code(orig: BaseException | None) -> int | None:
 
 _MYSQL_KEY: Final = re.compile(r"for key '([^']+)'")
 _SQLITE_KEY: Final = re.compile(r"constraint failed: ([\w.]+)")
+# MariaDB "CONSTRAINT `ck_x` failed for ...", MySQL 8 "Check constraint 'ck_x' is violated."
+_MYSQL_CHECK: Final = re.compile(r"CONSTRAINT `([^`]+)` failed|[Cc]heck constraint '([^']+)' is violated")
 # Row values quoted in MySQL/MariaDB messages ("Duplicate entry 'ann@example.com' for key ...").
 _MYSQL_ENTRY: Final = re.compile(r"(Duplicate entry )'.*?'( for key)")
 
@@ -170,6 +174,8 @@ def _constraint(exc: BaseException) -> str | None:
         return match.group(1).rsplit(".", 1)[-1]  # MySQL 8 prefixes the table name
     if match := _SQLITE_KEY.search(text):
         return match.group(1)
+    if match := _MYSQL_CHECK.search(text):
+        return match.group(1) or match.group(2)
     return None
 
 
@@ -195,7 +201,7 @@ def _classify(exc: BaseException) -> type[RdbmsError]:
     state, code = _sqlstate(orig), _mysql_code(orig)
     if (state is not None and state in _CONFLICT_SQLSTATES) or code in _MYSQL_CONFLICT:
         return TransactionConflictError
-    if isinstance(exc, sa_exc.IntegrityError):
+    if isinstance(exc, sa_exc.IntegrityError) or code in _MYSQL_CHECK_VIOLATIONS:
         return RdbmsConflictError
     if code in _MYSQL_UNREPRESENTABLE:
         return InvalidQueryError
