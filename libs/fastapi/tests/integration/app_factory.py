@@ -12,6 +12,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from internal_base.health import HealthRegistry
+from internal_cache import CacheClient, CacheSettings
 from internal_fastapi import (
     ApiResponse,
     BearerAuth,
@@ -30,8 +31,6 @@ from internal_fastapi.extensions.rdbms import (
     setup_database,
 )
 from internal_rdbms import Base, Database, IntPrimaryKeyMixin, RdbmsSettings, Repository, paginate_keyset
-
-from .siblings import cache_client
 
 auth = BearerAuth(StaticTokenVerifier({"admin-token": "admin"}))
 # Health details for the same token; anonymous probes still get the status.
@@ -76,7 +75,7 @@ def build_app(postgres_url: str, redis_url: str, key_prefix: str, registry: Heal
         database = Database(
             RdbmsSettings(url=postgres_url, health_check_timeout=30), health_registry=registry
         )
-        cache = cache_client(url=redis_url, key_prefix=key_prefix, health_registry=registry)
+        cache = CacheClient(CacheSettings(url=redis_url, key_prefix=key_prefix), health_registry=registry)
         cache.register_health_check(registry, timeout=30)
         async with database, cache:
             await database.drop_all(Base.metadata)

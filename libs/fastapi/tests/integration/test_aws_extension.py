@@ -17,10 +17,6 @@ from internal_base.health import HealthRegistry
 from internal_fastapi import FastAPISettings, install
 from internal_fastapi.extensions.aws import SqsDep, get_sqs, install_sqs, setup_sqs
 
-# internal_aws reads AwsSettings.load() when no settings are given once issue #12 lands there
-# (the same change renames register_health to health_check).
-_LOADS_YAML = "register_health" not in AwsSettings.model_fields
-
 
 @pytest.fixture()
 def aws_settings(aws_endpoint_url: str) -> AwsSettings:
@@ -83,7 +79,6 @@ async def test_one_client_per_app_closed_at_shutdown(aws_settings: AwsSettings, 
     assert app.state.commons_sqs is None
 
 
-@pytest.mark.xfail(not _LOADS_YAML, reason="internal_aws builds AwsSettings() from env only", strict=True)
 async def test_settings_come_from_the_yaml_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, aws_endpoint_url: str
 ) -> None:

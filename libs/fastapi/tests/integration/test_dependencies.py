@@ -14,6 +14,7 @@ from sqlalchemy import String, UniqueConstraint, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from internal_base.health import HealthRegistry
+from internal_cache import CacheClient, CacheSettings
 from internal_fastapi import (
     ConflictError,
     FastAPISettings,
@@ -31,8 +32,6 @@ from internal_fastapi.extensions.rdbms import (
     setup_database,
 )
 from internal_rdbms import Database, RdbmsSettings, paginate_offset
-
-from .siblings import cache_client
 
 notes_page = offset_pagination(default_limit=2, max_limit=10)
 
@@ -102,12 +101,13 @@ def _app(database_url: str, cache_url: str, prefix: str, *, create_tables: bool 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(RdbmsSettings(url=database_url), health_registry=HealthRegistry())
-        cache = cache_client(
-            url=cache_url,
-            key_prefix=prefix,
-            attempts=1,
-            socket_connect_timeout=5,
-            socket_timeout=5,
+        cache = CacheClient(
+            CacheSettings(
+                url=cache_url,
+                key_prefix=prefix,
+                socket_connect_timeout=5,
+                resilience={"retry": {"attempts": 1}},
+            ),
             health_registry=HealthRegistry(),
         )
         async with database, cache:

@@ -11,10 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from internal_base.health import HealthRegistry
+from internal_cache import CacheClient, CacheSettings
 from internal_fastapi import BearerAuth, FastAPISettings, install
 from internal_rdbms import Database, RdbmsSettings
-
-from .siblings import cache_client
 
 GHOST_USER = "ghost_user_7f3a"
 GHOST_DB = "ghost_db_7f3a"
@@ -43,7 +42,7 @@ def _build(postgres_url: str, registry: HealthRegistry) -> FastAPI:
             RdbmsSettings(url=f"postgresql://postgres@{host}/{GHOST_DB}", health_check_name="orders"),
             health_registry=registry,
         )
-        cache = cache_client(url="redis://localhost:1/0", health_registry=registry)
+        cache = CacheClient(CacheSettings(url="redis://localhost:1/0"), health_registry=registry)
         async with up, no_role, no_db, cache:
             yield
 

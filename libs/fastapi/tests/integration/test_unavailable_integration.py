@@ -16,12 +16,10 @@ from fastapi import FastAPI
 from internal_aws import AwsSettings, SqsClient
 from internal_base.health import HealthRegistry
 from internal_base.resilience import testing
-from internal_cache import CacheUnavailableError
+from internal_cache import CacheClient, CacheSettings
 from internal_fastapi import FastAPISettings, install
 from internal_http import HttpSettings, create_client
 from internal_rdbms import Database, RdbmsSettings
-
-from .siblings import cache_client
 
 DETAIL = "A dependency is temporarily unavailable; retry later."
 
@@ -122,15 +120,14 @@ async def test_aws_unreachable_endpoint_is_503(
 ) -> None:
     """An SQS send to an endpoint on a closed port (internal_aws's unavailable error) is a 503."""
     endpoint = f"http://127.0.0.1:{closed_port}"
-    values = {
-        "endpoint_url": endpoint,
-        "region": "us-east-1",
-        "access_key_id": "testing",
-        "secret_access_key": "hunter2-secret",
-        "max_attempts": 1,  # botocore's own retries (moving into the resilience section, issue #12)
-        "connect_timeout": 5,
-    }
-    settings = AwsSettings.model_validate({k: v for k, v in values.items() if k in AwsSettings.model_fields})
+    settings = AwsSettings(
+        endpoint_url=endpoint,
+        region="us-east-1",
+        access_key_id="testing",
+        secret_access_key="hunter2-secret",
+        connect_timeout=5,
+        resilience={"retry": {"attempts": 1}},
+    )
 
     @app.get("/send")
     async def send() -> dict[str, str]:
@@ -143,11 +140,6 @@ async def test_aws_unreachable_endpoint_is_503(
     _assert_unavailable(response, "hunter2", "jobs")
 
 
-@pytest.mark.xfail(
-    not issubclass(CacheUnavailableError, ConnectionError),
-    reason="internal_cache's CacheUnavailableError is not a ConnectionError yet (issue #12)",
-    strict=True,
-)
 async def test_cache_unreachable_server_is_503(
     serve_asgi: Callable[..., str], app: FastAPI, closed_port: int
 ) -> None:
@@ -156,7 +148,7 @@ async def test_cache_unreachable_server_is_503(
     @app.get("/read")
     async def read() -> dict[str, object]:
         url = f"redis://:hunter2@127.0.0.1:{closed_port}/0"
-        async with cache_client(url=url, health_registry=HealthRegistry()) as cache:
+        async with CacheClient(CacheSettings(url=url), health_registry=HealthRegistry()) as cache:
             return {"value": await cache.get("k")}
 
     with testing():
