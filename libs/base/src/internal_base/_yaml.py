@@ -22,6 +22,9 @@ from internal_base._errors import ConfigurationError
 from internal_base._redaction import redact_text
 
 MAX_NESTING: Final = 100
+# Nodes aliases may add beyond those written: enough for any real reuse, far below a
+# billion-laughs document (nine aliases of nine aliases ... expand to 9**n nodes).
+MAX_ALIAS_EXPANSION: Final = 100_000
 # The last alternative catches every other "${": a malformed reference is an error, not kept as text.
 _VARIABLE: Final = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}|\$\{")
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
@@ -76,6 +79,12 @@ class _Loader(yaml.SafeLoader):
         finally:
             self._nesting -= 1
 
+    def compose_document(self) -> yaml.Node | None:
+        node: yaml.Node | None = super().compose_document()
+        if node is not None:
+            _check_aliases(node)
+        return node
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         # PyYAML keeps the last of duplicate keys silently; a repeated key is almost always a
         # mistake. Keys merged in with ``<<`` may still be overridden.
@@ -101,6 +110,55 @@ class _Loader(yaml.SafeLoader):
             hint = " (quote it to keep it as text)" if _implicit_plain(node) else ""
             problem = f"value is not a valid {name}{hint} [{type(exc).__name__}]"
             raise ConstructorError(None, None, problem, node.start_mark) from None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
+
+
+def _check_aliases(root: yaml.Node) -> None:
+    """Refuse what aliases make of a document before it is built: a cycle, a bomb, deep nesting.
+
+    Aliases share one node, so the composed tree stays small while the value it describes can be
+    exponential (billion laughs) or cyclic; every later walk (validation, repr, redaction) would
+    pay for the expanded value. Iterative, each node once: linear in the written document.
+    """
+    sizes: dict[int, tuple[int, int]] = {}  # node -> (expanded node count, expanded depth)
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        ident = id(node)
+        children = _children(node)
+        if not finished:
+            if ident in sizes:
+                continue
+            open_nodes.add(ident)
+            stack.append((node, True))
+            for child in children:
+                if id(child) in open_nodes:
+                    raise ComposerError(
+                        None, None, "recursive alias (a value containing itself)", child.start_mark
+                    )
+                stack.append((child, False))
+            continue
+        open_nodes.discard(ident)
+        size, depth = 1, 0
+        for child in children:
+            child_size, child_depth = sizes[id(child)]
+            size, depth = size + child_size, max(depth, child_depth)
+        sizes[ident] = (size, depth + 1)
+        if depth + 1 > MAX_NESTING:
+            raise ComposerError(
+                None, None, f"nesting deeper than {MAX_NESTING} levels (through aliases)", node.start_mark
+            )
+        if size - len(sizes) > MAX_ALIAS_EXPANSION:
+            problem = f"aliases expand to more than {MAX_ALIAS_EXPANSION} nodes (a YAML alias bomb?)"
+            raise ComposerError(None, None, problem, node.start_mark)
 
 
 def _implicit_plain(node: yaml.Node) -> bool:
