@@ -49,10 +49,16 @@ def _lower(value: object) -> object:
     return "".join(char.lower()[0] for char in text)
 
 
-def _install_unicode_lower(dbapi_connection: Any, _record: object) -> None:
+def _prepare_sqlite(dbapi_connection: Any, _record: object) -> None:
     # SQLite's built-in lower() folds ASCII only; PostgreSQL's and MariaDB's fold every letter.
     # Replacing it per connection makes case-insensitive Search mean the same on every backend.
     dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+    # SQLite ignores FOREIGN KEY clauses unless each connection asks: orphans no server accepts.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
 
 
 # Without a strict mode MySQL/MariaDB truncate over-long strings and clamp out-of-range numbers on
@@ -124,7 +130,7 @@ class Database:
         self._settings = settings
         self._engine = create_async_engine(settings.url.get_secret_value(), **settings.engine_options())
         if settings.backend == "sqlite":
-            event.listen(self._engine.sync_engine, "connect", _install_unicode_lower)
+            event.listen(self._engine.sync_engine, "connect", _prepare_sqlite)
         elif settings.backend == "mysql":
             event.listen(self._engine.sync_engine, "connect", _install_strict_mode)
         codec = CursorCodec(settings.cursor_secret, max_length=MAX_CURSOR_LENGTH)
