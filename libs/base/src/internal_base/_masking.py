@@ -9,8 +9,9 @@ nested models and dataclasses):
 * URL objects (``AnyUrl``, ``PostgresDsn`` and every other pydantic URL, multi-host ones
   included) show every password as ``***`` and secret query values masked;
 * strings go through the redaction policy (``redact_url`` for URLs, ``redact_text`` otherwise);
-* any other object is shown by its redacted ``repr``; past the depth limit the value is masked
-  whole (fail closed).
+* any other object is shown by its redacted ``repr``; past the depth limit (20 levels) or the
+  item budget (10,000 items in one repr, so a heavily shared structure cannot make it run for
+  ever) the value is masked whole (fail closed).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydantic import BaseModel, SecretBytes, SecretStr
 from internal_base._redaction import MASK, is_secret_key, redact_text, redact_url
 
 _MAX_DEPTH: Final = 20
+MAX_ITEMS: Final = 10_000
 _SCALARS: Final = (bool, int, float, type(None))
 
 
@@ -37,13 +39,16 @@ class _Shown:
         return self.text
 
 
-def masked(value: object, name: str | None = None, *, depth: int = 0) -> object:
+def masked(
+    value: object, name: str | None = None, *, depth: int = 0, budget: list[int] | None = None
+) -> object:
     """Return ``value``, or a stand-in with the same repr minus every secret.
 
     Args:
         value: A settings value.
         name: The field or key it is stored under (secret names mask the whole value).
         depth: Nesting level (internal).
+        budget: Items left to show, shared by one repr (internal).
 
     Returns:
         An object whose ``repr`` shows no secret.
@@ -54,7 +59,11 @@ def masked(value: object, name: str | None = None, *, depth: int = 0) -> object:
         return MASK
     if isinstance(value, _SCALARS):
         return value
-    if depth >= _MAX_DEPTH:
+    if budget is None:
+        budget = [MAX_ITEMS]
+    size = len(value) if isinstance(value, Mapping | list | tuple | set | frozenset) else 1
+    budget[0] -= size
+    if depth >= _MAX_DEPTH or budget[0] < 0:
         return _Shown(MASK)
     if isinstance(value, str):
         # A URL's userinfo and query go through redact_url; tokens in its path or fragment
@@ -63,21 +72,23 @@ def masked(value: object, name: str | None = None, *, depth: int = 0) -> object:
     inner = depth + 1
     if isinstance(value, BaseModel):
         args = getattr(value, "__repr_args__", None)
-        return _Shown(_call(type(value).__name__, args() if args is not None else (), inner))
+        return _Shown(_call(type(value).__name__, args() if args is not None else (), inner, budget))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr]
-        return _Shown(_call(type(value).__name__, fields, inner))
+        return _Shown(_call(type(value).__name__, fields, inner, budget))
     if isinstance(value, Mapping):
         return {
-            masked(key, depth=inner): masked(item, key if isinstance(key, str) else None, depth=inner)
+            masked(key, depth=inner, budget=budget): masked(
+                item, key if isinstance(key, str) else None, depth=inner, budget=budget
+            )
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [masked(item, depth=inner) for item in value]
+        return [masked(item, depth=inner, budget=budget) for item in value]
     if isinstance(value, tuple):
-        return tuple(masked(item, depth=inner) for item in value)
+        return tuple(masked(item, depth=inner, budget=budget) for item in value)
     if isinstance(value, set | frozenset):
-        items = sorted(repr(masked(item, depth=inner)) for item in value)
+        items = sorted(repr(masked(item, depth=inner, budget=budget)) for item in value)
         body = ", ".join(items)
         if isinstance(value, frozenset):
             return _Shown(f"frozenset({{{body}}})" if items else "frozenset()")
@@ -91,10 +102,12 @@ def masked(value: object, name: str | None = None, *, depth: int = 0) -> object:
         return _Shown(f"<unprintable {type(value).__name__}>")
 
 
-def _call(name: str, pairs: Iterable[tuple[str | None, object]], depth: int) -> str:
+def _call(name: str, pairs: Iterable[tuple[str | None, object]], depth: int, budget: list[int]) -> str:
     """``Name(key=value, ...)`` with each value masked under its key."""
     args = (
-        f"{key}={masked(item, key, depth=depth)!r}" if key is not None else repr(masked(item, depth=depth))
+        f"{key}={masked(item, key, depth=depth, budget=budget)!r}"
+        if key is not None
+        else repr(masked(item, depth=depth, budget=budget))
         for key, item in pairs
     )
     return f"{name}({', '.join(args)})"

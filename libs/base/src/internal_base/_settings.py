@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from internal_base._errors import ConfigurationError
-from internal_base._masking import masked
+from internal_base._masking import MAX_ITEMS, masked
 from internal_base._redaction import redact_text
 from internal_base._sources import EnvSource, Origins, YamlSectionSource, record_sources
 from internal_base._unknown_keys import unknown_keys
@@ -172,5 +172,6 @@ class LibrarySettings(BaseSettings):
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """Repr arguments with every secret masked, at any depth (see ``internal_base._masking``)."""
+        budget = [MAX_ITEMS]  # one budget for the whole repr
         for name, value in super().__repr_args__():
-            yield name, masked(value, name)
+            yield name, masked(value, name, budget=budget)

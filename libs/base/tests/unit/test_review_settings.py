@@ -71,3 +71,16 @@ def test_recursive_alias_is_refused(tmp_path: Path) -> None:
     path.write_text("ok: 1\na: &a [1, *a]\n")
     with pytest.raises(ConfigurationError, match="line 2"):
         load_yaml(path)
+
+
+def test_repr_of_heavily_shared_settings_value_returns() -> None:
+    """A settings value sharing one list nine times per level (9**9 leaves) has a bounded repr."""
+    shared: list[Any] = ["password=hunter2"] * 9
+    for _ in range(8):
+        shared = [shared] * 9
+    settings = Opts(options={"x": shared})
+    text = repr(settings)
+    assert text.startswith("Opts(options={'x': [[")
+    assert "***" in text
+    assert "hunter2" not in text
+    assert len(text) < 1_000_000
