@@ -92,12 +92,14 @@ def library_test_utils(lib, dependencies=()):
     """The conftest.py target of libs/<lib>/tests (for libs/<lib>/tests/BUILD).
 
     conftest.py loads the shared service fixtures by name, which Pants cannot infer, and the tests get
-    every requirement the library declares (test extras included), since some are loaded lazily.
+    every requirement the library declares (test extras included), since some are loaded lazily, and
+    every module of the library (the public-API check imports modules by name).
     """
     python_test_utils(
         dependencies=[
             f"libs/testing/src/internal_testing/plugin.py@resolve={lib}",
             f"libs/{lib}:reqs@resolve={lib}",
+            f"libs/{lib}/src/internal_{lib}@resolve={lib}",
             *dependencies,
         ]
     )
