@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -112,6 +113,7 @@ class CacheClient:
         "_health_registry",
         "_inflight",
         "_link",
+        "_owns_link",
         "_owns_redis",
         "_p",
         "_prefix",
@@ -140,6 +142,7 @@ class CacheClient:
         self._owns_redis = redis is None
         if redis is None:
             redis = _own_client(settings, policy.timeout)
+        self._owns_link = True
         self._setup(
             redis,
             RedisLink(redis, url=url, policy=policy, pool_timeout=settings.pool_timeout),
@@ -206,6 +209,7 @@ class CacheClient:
         """
         view = CacheClient.__new__(CacheClient)
         view._owns_redis = False
+        view._owns_link = False
         view._setup(
             self._r,
             self._link,
@@ -281,13 +285,17 @@ class CacheClient:
     async def aclose(self, *, drain_timeout: float = 5.0) -> None:
         """Finish background lock releases, unregister the health check, close the pool.
 
-        Idempotent. The pool is closed only when this client owns it.
+        Idempotent. The pool is closed only when this client owns it. Afterwards every
+        command of this client (and of its :meth:`with_prefix` views) raises
+        :class:`CacheError` instead of silently reopening connections.
         """
         if self._closed:
             return
         self._closed = True
         self.unregister_health_check()
         await self._link.drain(drain_timeout)
+        if self._owns_link:
+            self._link.close()
         if self._owns_redis:
             await self._r.aclose()
 
@@ -473,7 +481,7 @@ class CacheClient:
 
     # ------------------------------------------------------------------ TTLs
 
-    async def expire(self, key: str, ttl: float) -> bool:
+    async def expire(self, key: str, ttl: float | timedelta) -> bool:
         """Set ``key`` to expire in ``ttl`` seconds; False when the key does not exist."""
         return bool(await self._link.run(self._r.pexpire, self._p + key, ttl_to_ms(ttl)))
 
@@ -542,6 +550,8 @@ class CacheClient:
         Lock fencing counters (``FENCE_MARK`` keys) are skipped: they must outlive
         :meth:`clear` so fencing tokens never go backwards.
         """
+        if self._link.closed:
+            await self._link.guarded(self._r.ping, (), {})  # raises: the client is closed
         try:
             async for raw in self._r.scan_iter(match=self._prefix.pattern(match), count=count):
                 if _FENCE not in raw:

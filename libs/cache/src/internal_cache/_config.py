@@ -141,9 +141,16 @@ class CacheSettings(LibrarySettings):
     @classmethod
     def _check_url(cls, value: SecretStr) -> SecretStr:
         raw = value.get_secret_value()
-        scheme = urlsplit(raw).scheme
-        if scheme not in _SCHEMES:
+        parts = urlsplit(raw)
+        if parts.scheme not in _SCHEMES:
             raise ValueError(f"cache url must use one of {sorted(_SCHEMES)}, got {redact_url(raw)!r}")
+        if parts.scheme != "unix" and "@" in parts.path + parts.query + parts.fragment:
+            # A raw '/', '?' or '#' in the password ends the host part early: redis-py would
+            # connect elsewhere and redaction would show the rest of the password. Name no part.
+            raise ValueError(
+                "cache url has an '@' after its host part: percent-encode '/', '?', '#', '@' "
+                "and '%' in the username and password (e.g. '/' as %2F)"
+            )
         return value
 
     @property

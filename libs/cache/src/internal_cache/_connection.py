@@ -142,6 +142,7 @@ class RedisLink:
         "_pool_timeout",
         "_r",
         "_retry",
+        "closed",
         "down",
         "stats",
         "url",
@@ -165,8 +166,11 @@ class RedisLink:
         self._pool_timeout = pool_timeout
         self._pending: set[asyncio.Task[Any]] = set()
         self._down_since: float | None = None
-        #: True while the circuit is open or half-open: calls go through :meth:`guarded`.
+        #: True while the circuit is open or half-open, or once closed: calls go through
+        #: :meth:`guarded` (so the hot path tests one flag for both).
         self.down = False
+        #: Set by :meth:`close`: every later call raises instead of reopening the pool.
+        self.closed = False
         self.stats = LinkStats()
 
     @property
@@ -213,7 +217,14 @@ class RedisLink:
 
     # ------------------------------------------------------------------ state and logging
 
+    def close(self) -> None:
+        """Refuse every later call with a :class:`CacheError` (the client was closed)."""
+        self.closed = True
+        self.down = True
+
     def _on_breaker(self, name: str, old: str, new: str) -> None:
+        if self.closed:
+            return
         if new == "closed":
             self.down = False
             self._back()
@@ -267,6 +278,8 @@ class RedisLink:
         replay: Replay = "always",
     ) -> T:
         """The circuit is not closed: fail at once, or be the one probe call."""
+        if self.closed:
+            raise CacheError(f"the cache client for {self.url} is closed (aclose() was called)")
         breaker = self._breaker
         if breaker is None:  # pragma: no cover - down is only set by a breaker
             return await fn(*args, **kwargs)

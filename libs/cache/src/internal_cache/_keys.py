@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 __all__ = ["FENCE_MARK", "KeyPrefix"]
 
-#: Marks the keys of lock fencing counters (``prefix + FENCE_MARK + lock name``). Lock
-#: names may not contain it, so no lock key can ever be another lock's counter, and
+#: Marks the keys of lock fencing counters (``FENCE_MARK + lock key``). Lock keys may
+#: not contain it, so no lock key can ever be another lock's counter, and
 #: ``scan_keys()``/``clear()`` skip keys containing it.
 FENCE_MARK = "__lock_fence__:"
 

@@ -3,8 +3,8 @@
 Protocol (single Redis server; all keys under the client's prefix):
 
 * acquire: one Lua script -- if the key is free, ``SET key token PX ttl`` and
-  ``INCR`` the fencing counter ``prefix + FENCE_MARK + name`` (a key no lock name can
-  produce, kept by ``clear()``); a missing counter starts from the server's clock in
+  ``INCR`` the fencing counter ``FENCE_MARK + prefix + name`` (one per lock key, a key
+  no lock key can be, kept by ``clear()``); a missing counter starts from the server's clock in
   microseconds, so tokens keep growing even after Redis lost its data. If the key already
   holds *our* token (a retried acquire whose first reply was lost), refresh it and return
   the current fence; otherwise return 0 (busy). Retrying an acquire is therefore safe.
@@ -142,8 +142,10 @@ class Lock:
     Args:
         client: The :class:`CacheClient` (its prefix and reconnection policy apply).
         name: Lock name; the key is ``prefix + name``, the fencing counter
-            ``prefix + FENCE_MARK + name`` (persistent and kept by ``clear()``, so tokens
-            stay monotonic). Names may not contain ``FENCE_MARK`` (``"__lock_fence__:"``).
+            ``FENCE_MARK + prefix + name`` (persistent and kept by ``clear()``, so tokens
+            stay monotonic). One counter per lock *key*: ``a:`` + ``jobs:x`` and
+            ``a:jobs:`` + ``x`` are one lock with one sequence of tokens. Neither name nor
+            prefix may contain ``FENCE_MARK`` (``"__lock_fence__:"``).
         ttl: Seconds before an unreleased lock expires (a crashed holder frees it then).
         timeout: Default seconds a blocking :meth:`acquire` waits (``None``: forever).
         retry_interval: Mean pause between acquire attempts while the lock is busy (each
@@ -195,8 +197,9 @@ class Lock:
     ) -> None:
         if not name:
             raise ValueError("lock name must not be empty")
-        if FENCE_MARK in name:
-            raise ValueError(f"lock name {name!r} contains the reserved marker {FENCE_MARK!r}")
+        key = client.key(name)
+        if FENCE_MARK in key:
+            raise ValueError(f"lock key {key!r} contains the reserved marker {FENCE_MARK!r}")
         if not retry_interval > 0:
             raise ValueError(f"retry_interval must be > 0, got {retry_interval!r}")
         if timeout is not None and not timeout >= 0:
@@ -208,8 +211,10 @@ class Lock:
             raise ValueError(f"renew_interval must be in (0, ttl), got {renew_interval!r}")
         self._client = client
         self._name = name
-        self._key = client.key(name)
-        self._fence_key = client.key(FENCE_MARK + name)
+        self._key = key
+        # Derived from the full key, not (prefix, name): the same key reached through two
+        # namespace splits must not get two counters, or its tokens would go backwards.
+        self._fence_key = FENCE_MARK + key
         self._ttl = ttl
         self._drift = ttl * 0.01 + 0.002
         self._timeout = timeout

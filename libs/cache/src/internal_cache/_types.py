@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+from datetime import timedelta
 from typing import Any, Final, Literal
 
 __all__ = ["DEFAULT", "TTL", "Default", "set_command", "ttl_to_ms"]
@@ -16,15 +17,30 @@ class Default(enum.Enum):
 
 
 DEFAULT: Final = Default.DEFAULT
-#: A TTL argument: seconds, ``None`` for "no expiry", or :data:`DEFAULT`.
-TTL = float | None | Literal[Default.DEFAULT]
+#: A TTL argument: seconds (or a ``timedelta``), ``None`` for "no expiry", or :data:`DEFAULT`.
+TTL = float | timedelta | None | Literal[Default.DEFAULT]
+
+#: The longest TTL accepted: Redis refuses an expiry whose absolute time overflows 64 bits.
+MAX_TTL_MS: Final = 2**62
 
 
-def ttl_to_ms(ttl: float) -> int:
-    """Seconds to whole milliseconds (rounded up, at least 1); rejects ttl <= 0."""
-    if not ttl > 0:  # also rejects NaN
-        raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
-    return max(1, math.ceil(ttl * 1000))
+def ttl_to_ms(ttl: float | timedelta) -> int:
+    """Seconds (or a ``timedelta``) to whole milliseconds (rounded up, at least 1).
+
+    Raises:
+        TypeError: ``ttl`` is a bool or not a number/timedelta.
+        ValueError: ``ttl`` is not > 0, not finite, or longer than Redis can store.
+    """
+    if isinstance(ttl, timedelta):
+        ttl = ttl.total_seconds()
+    elif isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        raise TypeError(f"ttl must be seconds (int/float) or a timedelta, not {type(ttl).__name__}")
+    if not 0 < ttl < math.inf:  # also rejects NaN
+        raise ValueError(f"ttl must be > 0 seconds and finite, got {ttl!r}")
+    ms = max(1, math.ceil(ttl * 1000))
+    if ms > MAX_TTL_MS:
+        raise ValueError(f"ttl of {ttl!r} seconds is longer than Redis can store ({MAX_TTL_MS // 1000}s)")
+    return ms
 
 
 def set_command(key: str, value: Any, px: int | None, nx: bool, xx: bool) -> tuple[Any, ...]:

@@ -19,7 +19,7 @@ from internal_cache import (
 from internal_cache._keys import FENCE_MARK
 from internal_cache._lock import _ACQUIRE
 
-FENCE = "app:" + FENCE_MARK
+FENCE = FENCE_MARK + "app:"
 
 
 async def test_acquire_release(cache: CacheClient, fake_redis: FakeAsyncRedis) -> None:
