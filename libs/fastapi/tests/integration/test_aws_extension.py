@@ -133,3 +133,16 @@ async def test_a_client_of_your_own_can_be_handed_over(aws_settings: AwsSettings
     async with SqsClient(settings=aws_settings, queue_name=queue) as sqs:
         received = await sqs.receive(wait_time=10)
     assert [(m.message_id, m.body) for m in received] == [(sent, "own-client")]
+
+
+async def test_the_clients_health_check_lives_as_long_as_the_app(
+    aws_settings: AwsSettings, queue: str
+) -> None:
+    """``health_registry=`` gets the client's check when the app starts; it is gone when it stops."""
+    registry = HealthRegistry(cache_ttl=0)
+    app = _app(aws_settings, queue_name=queue, health_registry=registry)
+    assert registry.names == []
+    async with app.router.lifespan_context(app):
+        names_while_serving = registry.names
+        healthy = (await registry.readiness()).status.value
+    assert (names_while_serving, healthy, registry.names) == ([f"aws.sqs:{queue}"], "healthy", [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,7 +38,7 @@ def downstream(serve_asgi: Callable[..., str]) -> str:
     return serve_asgi(echo)
 
 
-def _app(settings: object = None, **kwargs: object) -> FastAPI:
+def _app(settings: HttpSettings | None = None, **kwargs: Any) -> FastAPI:
     app = FastAPI()
     install(app, FastAPISettings(log_requests=False), health_registry=HealthRegistry())
     install_http_client(app, settings, **kwargs)
@@ -148,3 +149,14 @@ async def test_a_client_of_your_own_can_be_handed_over(downstream: str) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.get("/proxy", headers={"X-Correlation-ID": "own-client"})
     assert response.json()["correlation_id"] == "own-client"
+
+
+async def test_the_clients_health_check_lives_as_long_as_the_app(downstream: str) -> None:
+    """``health_registry=`` gets the client's check when the app starts; it is gone when it stops."""
+    registry = HealthRegistry(cache_ttl=0)
+    app = _app(HttpSettings(base_url=downstream), health_registry=registry)
+    assert registry.names == []
+    async with app.router.lifespan_context(app):
+        names_while_serving = registry.names
+        healthy = (await registry.readiness()).status.value
+    assert (len(names_while_serving), healthy, registry.names) == (1, "healthy", [])

@@ -28,10 +28,11 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 
 from internal_base.errors import ConfigurationError
+from internal_base.health import HealthRegistry
 from internal_fastapi.extensions._lifespan import hold_for_lifespan
 
 try:
-    from internal_aws import SqsClient  # pants: no-infer-dep
+    from internal_aws import AwsSettings, SqsClient  # pants: no-infer-dep
 except ImportError as exc:  # pragma: no cover - the extra is in the test environment
     raise ImportError(
         f"internal_fastapi.extensions.aws needs internal_aws ({exc}); "
@@ -43,22 +44,37 @@ __all__ = ["SqsDep", "get_sqs", "install_sqs", "setup_sqs"]
 _STATE_KEY = "commons_sqs"
 
 
-def install_sqs(app: FastAPI, settings: Any = None, **options: Any) -> None:
+def install_sqs(
+    app: FastAPI,
+    settings: AwsSettings | None = None,
+    *,
+    health_registry: HealthRegistry | None = None,
+    **options: Any,
+) -> None:
     """Give ``app`` one :class:`~internal_aws.SqsClient`, opened when it starts, closed when it stops.
 
-    The client is ``SqsClient(settings=settings, **options)``, opened in the app's lifespan (around
-    the app's own lifespan, so the client is there when it starts and while it shuts down).
+    The client is ``SqsClient(settings=settings, health_registry=..., **options)``, opened in the
+    app's lifespan (around the app's own lifespan, so the client is there when it starts and while
+    it shuts down).
 
     Args:
         app: The application.
-        settings: ``internal_aws.AwsSettings``; None lets internal_aws load them (env
-            ``COMMONS_AWS_*``, the ``aws`` YAML section).
-        **options: Passed to ``SqsClient`` (``queue_name=``/``queue_url=``, ``health_registry=``...).
+        settings: None lets internal_aws load them (``AwsSettings.load()``: env ``COMMONS_AWS_*``,
+            the ``aws`` YAML section).
+        health_registry: Where the client registers its readiness check (internal_aws's rule: the
+            process-wide registry when None and ``settings.health_check`` is on); it is removed when
+            the app stops.
+        **options: Passed to ``SqsClient`` (``queue_name=`` or ``queue_url=``, ``policy=`` ...).
 
     Raises:
         ConfigurationError: Called twice for the same app.
     """
-    hold_for_lifespan(app, _STATE_KEY, lambda: SqsClient(settings=settings, **options), name="install_sqs")
+    hold_for_lifespan(
+        app,
+        _STATE_KEY,
+        lambda: SqsClient(settings=settings, health_registry=health_registry, **options),
+        name="install_sqs",
+    )
 
 
 def setup_sqs(app: FastAPI, client: SqsClient) -> None:

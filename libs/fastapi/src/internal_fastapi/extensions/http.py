@@ -29,12 +29,13 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 
 from internal_base.errors import ConfigurationError
+from internal_base.health import HealthRegistry
 from internal_fastapi.extensions._lifespan import hold_for_lifespan
 
 try:
     import httpx  # pants: no-infer-dep
 
-    from internal_http import create_client  # pants: no-infer-dep
+    from internal_http import HttpSettings, create_client  # pants: no-infer-dep
 except ImportError as exc:  # pragma: no cover - the extra is in the test environment
     raise ImportError(
         f"internal_fastapi.extensions.http needs internal_http ({exc}); "
@@ -46,24 +47,36 @@ __all__ = ["HttpClientDep", "get_http_client", "install_http_client", "setup_htt
 _STATE_KEY = "commons_http_client"
 
 
-def install_http_client(app: FastAPI, settings: Any = None, **create_client_kwargs: Any) -> None:
+def install_http_client(
+    app: FastAPI,
+    settings: HttpSettings | None = None,
+    *,
+    health_registry: HealthRegistry | None = None,
+    **create_client_kwargs: Any,
+) -> None:
     """Give ``app`` one ``httpx.AsyncClient``, created when the app starts and closed when it stops.
 
-    The client is ``internal_http.create_client(settings, **create_client_kwargs)``, built in the
-    app's lifespan (around the app's own lifespan, so the client is there when it starts and
-    still there while it shuts down).
+    The client is ``internal_http.create_client(settings, health_registry=..., **create_client_kwargs)``,
+    built in the app's lifespan (around the app's own lifespan, so the client is there when it
+    starts and still there while it shuts down).
 
     Args:
         app: The application.
-        settings: internal_http's settings; None lets internal_http load them (env ``COMMONS_HTTP_*``,
+        settings: None lets internal_http load them (``HttpSettings.load()``: env ``COMMONS_HTTP_*``,
             the ``http`` YAML section).
+        health_registry: Where the client registers its readiness check (internal_http's rule:
+            the process-wide registry when None and ``settings.health_check`` is on); it is removed
+            when the app stops.
         **create_client_kwargs: Passed to ``create_client`` (``auth=``, ``transport=``, ...).
 
     Raises:
         ConfigurationError: Called twice for the same app.
     """
     hold_for_lifespan(
-        app, _STATE_KEY, lambda: create_client(settings, **create_client_kwargs), name="install_http_client"
+        app,
+        _STATE_KEY,
+        lambda: create_client(settings, health_registry=health_registry, **create_client_kwargs),
+        name="install_http_client",
     )
 
 
