@@ -26,11 +26,11 @@ MASK: Final = "***"
 # reads a password that contains "/"): whichever reaches further, so neither parser's view of
 # the password can show through. Every part is bounded, so hostile text (``a://b:`` repeated)
 # costs linear time; no \b before the scheme, so a long word before it cannot hide it.
-# A password holding spaces (SQLAlchemy accepts them) is read up to the first "@" on its line,
-# unless what follows the ":" is a port (``http://host:8080 as admin@corp`` keeps its port).
+# A password holding spaces (SQLAlchemy accepts them) is read up to the first "@" on its line
+# (within 128 characters), unless a port follows the ":" (``http://host:8080 as admin@corp``).
 URL_USERINFO: Final = re.compile(
     r"([a-zA-Z][a-zA-Z0-9+.\-]{0,31}://[^:/?#@\s\[]{0,256}:)"
-    r"(?:[^\s/?#]{0,1024}|[^@\s]{0,1024}|(?=\S)(?!\d{1,5}(?:[\s/?#]|$))[^@\r\n]{0,256})@"
+    r"(?:[^\s/?#]{0,1024}|[^@\s]{0,1024}|(?=\S)(?!\d{1,5}(?:[\s/?#]|$))[^@\r\n]{0,128})@"
 )
 # The same userinfo percent-encoded inside another URL's parameter (``?next=https%3A%2F%2Fu%3Apw%40h``).
 ENCODED_USERINFO: Final = re.compile(r"(?i)(%3A%2F%2F[^\s%/?#@&]{0,256}%3A)[^\s/?#@&]{0,256}?%40")
