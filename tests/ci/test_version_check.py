@@ -217,3 +217,24 @@ def test_published_lists_each_current_version(
         "internal-alpha 0.1.0 absent",
         "internal-beta 0.1.0 published",
     ]
+
+
+def test_changed_lists_libraries_needing_a_release(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--changed names each library whose shipped files changed, including a README-only change."""
+    (repo / "libs/beta/README.md").write_text("# beta\n")
+    _commit(repo)
+    assert main(["--changed", "--since", "base"], root=repo) == 0
+    assert capsys.readouterr().out.splitlines() == ["beta"]
+
+
+def test_invalid_library_is_reported_not_fatal(
+    repo: Path, index: _Index, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A library whose BUILD and pyproject disagree fails the check with its own line; others still print."""
+    (repo / "libs/alpha/BUILD").write_text('commons_library("alpha", version="0.1.1")\n')
+    code, lines = _run(repo, index, capsys)
+    assert code == 1
+    assert lines == [
+        "alpha: INVALID: libs/alpha: pyproject.toml says version 0.1.0, BUILD says 0.1.1",
+        "beta: unchanged (0.1.0)",
+    ]

@@ -12,6 +12,7 @@ Exit 2 means the check could not run (unknown ref, index not answering, unreadab
 
 `--published` prints, instead, `internal-<lib> <version> published|absent` per library (the publish
 scripts compare it before and after `pants publish`, which says "published" even for skipped uploads).
+`--changed --since <ref>` prints the names of the libraries whose shipped files or version changed.
 """
 
 from __future__ import annotations
@@ -180,8 +181,22 @@ def _name_version(filename: str) -> tuple[str, str] | None:
     return None
 
 
-def _check(root: Path, since: str, index: str) -> tuple[list[str], bool]:
+def _changed_or_bumped(root: Path, since: str) -> list[str]:
+    """Libraries whose shipped files or version changed since `since`, sorted."""
     changed = changed_libraries(root, since)
+    result = []
+    for name in _libraries(root):
+        try:
+            bumped = _version_at(root, since, name) != read_library(root, name).version
+        except CheckError:
+            bumped = True  # reported as INVALID by the check
+        if name in changed or bumped:
+            result.append(name)
+    return result
+
+
+def _check(root: Path, since: str, index: str) -> tuple[list[str], bool]:
+    changed = set(_changed_or_bumped(root, since))
     lines, ok = [], True
     for name in _libraries(root):
         try:
@@ -190,8 +205,7 @@ def _check(root: Path, since: str, index: str) -> tuple[list[str], bool]:
             lines.append(f"{name}: INVALID: {exc}")
             ok = False
             continue
-        before = _version_at(root, since, name)
-        if name not in changed and before == lib.version:
+        if name not in changed:
             lines.append(f"{name}: unchanged ({lib.version})")
             continue
         if is_published(index, f"internal-{name}", lib.version):
@@ -210,14 +224,21 @@ def _check(root: Path, since: str, index: str) -> tuple[list[str], bool]:
 def main(argv: list[str] | None = None, root: Path | None = None) -> int:
     """Runs the check; returns 0 (every changed library has a new version and an entry), 1, or 2."""
     parser = argparse.ArgumentParser(prog="version_check.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--index", required=True, help="PEP 503 simple index URL, e.g. http://host/simple/")
+    parser.add_argument(
+        "--index", help="PEP 503 simple index URL, e.g. http://host/simple/ (not for --changed)"
+    )
     parser.add_argument("--since", help="git ref to compare with (required unless --published)")
+    parser.add_argument(
+        "--changed", action="store_true", help="only print the libraries changed since --since, one a line"
+    )
     parser.add_argument(
         "--published", action="store_true", help="print which current versions are on the index"
     )
     args = parser.parse_args(argv)
     root = root or Path.cwd()
     try:
+        if not args.index and not args.changed:
+            parser.error("--index is required")
         if args.published:
             for name in _libraries(root):
                 lib = read_library(root, name)
@@ -226,6 +247,9 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
             return 0
         if not args.since:
             parser.error("--since is required")
+        if args.changed:
+            print("\n".join(_changed_or_bumped(root, args.since)))
+            return 0
         lines, ok = _check(root, args.since, args.index)
     except CheckError as exc:
         print(f"version check: cannot check: {exc}", file=sys.stderr)
