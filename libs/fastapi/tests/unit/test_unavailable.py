@@ -8,12 +8,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from internal_aws import AwsNotFoundError, AwsTimeoutError, AwsUnavailableError
 from internal_base.errors import CircuitOpenError, CommonsError
 from internal_cache import CacheUnavailableError
 from internal_fastapi import ErrorMapper, default_error_mapper, error_mapper
 from internal_fastapi.extensions.cache import register_cache_errors
 from internal_fastapi.extensions.rdbms import register_rdbms_errors
-from internal_rdbms import RdbmsError
+from internal_http import HttpUnavailableError
+from internal_rdbms import RdbmsError, RdbmsNotFoundError, RdbmsTimeoutError, RdbmsUnavailableError
 
 ClientFactory = Callable[[FastAPI], httpx.AsyncClient]
 
@@ -199,3 +201,32 @@ def test_cache_unavailable_sends_retry_after() -> None:
     vars(exc)["retry_after"] = 4  # the attribute internal_cache sets when its circuit is open
     problem, headers = mapper.problem(exc)
     assert (problem.status, headers) == (503, {"Retry-After": "4"})
+
+
+@pytest.mark.parametrize(
+    ("exc", "retry_after"),
+    [
+        (CacheUnavailableError("redis down", retry_after=1.5), "2"),
+        (RdbmsUnavailableError("db down", retry_after=1), "1"),
+        (RdbmsTimeoutError("statement timeout"), None),
+        (AwsUnavailableError("endpoint down", retry_after=0.2), "1"),
+        (AwsTimeoutError("read timed out"), None),
+        (HttpUnavailableError("api.internal:443", 4.5), "5"),
+    ],
+)
+def test_every_librarys_unavailable_error_is_503(exc: BaseException, retry_after: str | None) -> None:
+    """The real unavailable/timeout errors of cache, rdbms, aws and http are 503s with their Retry-After."""
+    problem, headers = default_error_mapper().problem(exc)
+    assert (problem.status, problem.code, headers.get("Retry-After")) == (
+        503,
+        "dependency_unavailable",
+        retry_after,
+    )
+
+
+@pytest.mark.parametrize("exc", [AwsNotFoundError("no such key"), RdbmsNotFoundError("User", 7)])
+def test_library_not_found_is_500_without_its_extension(exc: BaseException) -> None:
+    """A library's not-found error means nothing to HTTP by itself: 500, its message not shown."""
+    problem, _ = default_error_mapper().problem(exc)
+    assert (problem.status, problem.code) == (500, "internal_error")
+    assert "no such key" not in str(problem.detail)
