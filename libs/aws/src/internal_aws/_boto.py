@@ -96,21 +96,21 @@ _CONFIG_ERRORS: Final = (
 )
 
 
-def client_config(settings: AwsSettings, service: str, *, botocore_retries: bool = True) -> Any:
+def client_config(settings: AwsSettings, service: str) -> Any:
     """The botocore ``Config`` of a client of ``service``.
 
     Args:
         settings: Timeouts, retries and pool size.
         service: ``"s3"`` adds SigV4 signing (needed by presigned URLs) and the addressing style.
-        botocore_retries: False when a ``ResiliencePolicy`` retries instead (one botocore attempt).
     """
     options: dict[str, Any] = {
         "connect_timeout": settings.connect_timeout,
         "read_timeout": settings.read_timeout,
         "max_pool_connections": settings.max_pool_connections,
         "retries": {
-            "mode": settings.retry_mode,
-            "total_max_attempts": settings.max_attempts if botocore_retries else 1,
+            # One attempt: the client's ResiliencePolicy is the one retry loop (never retried twice over).
+            "mode": "standard",
+            "total_max_attempts": 1,
         },
         "user_agent_extra": "internal-aws",
     }

@@ -6,7 +6,7 @@ Clients given no settings call :meth:`AwsSettings.load` (init → env → the YA
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -16,6 +16,9 @@ from internal_base.resilience import ResiliencePolicy, ResilienceSettings
 from internal_base.settings import LibrarySettings
 
 __all__ = ["AwsSettings", "MIB"]
+
+# Keys of the first settings shape -> where they live now (botocore's own retries are gone).
+_MOVED = {"max_attempts": "resilience.retry.attempts", "retry_mode": "resilience.retry"}
 
 MIB = 1024 * 1024
 """One mebibyte; S3 parts (except the last) must be at least 5 MiB."""
@@ -45,12 +48,6 @@ class AwsSettings(LibrarySettings):
     read_timeout: float = Field(
         default=60.0, gt=0, description="Seconds to wait for a response; keep above SQS long-poll waits."
     )
-    max_attempts: int = Field(
-        default=3, ge=1, description="botocore attempts per call (1 when a ResiliencePolicy retries)."
-    )
-    retry_mode: Literal["legacy", "standard", "adaptive"] = Field(
-        default="standard", description="botocore retry mode."
-    )
     max_pool_connections: int = Field(default=10, ge=1, description="HTTP connections per client.")
 
     s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
@@ -73,10 +70,23 @@ class AwsSettings(LibrarySettings):
         default=True,
         description="Register a readiness check in the default registry (unless health_registry= is given).",
     )
-    resilience: ResilienceSettings | None = Field(
-        default=None,
-        description="Optional timeout/retry/breaker sections around each call (see resilience_policy).",
+    resilience: ResilienceSettings = Field(
+        default_factory=ResilienceSettings,
+        description=(
+            "Timeout, retry and breaker around each call (see resilience_policy); the one retry loop: "
+            "botocore makes a single attempt per policy attempt."
+        ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_moved_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = sorted(key for key in _MOVED if key in data)
+            if moved:
+                where = ", ".join(f"{key} -> {_MOVED[key]}" for key in moved)
+                raise ValueError(f"aws settings moved into the resilience section: {where}")
+        return data
 
     @field_validator("region", "endpoint_url", "profile")
     @classmethod
@@ -91,12 +101,12 @@ class AwsSettings(LibrarySettings):
             raise ValueError("session_token needs access_key_id and secret_access_key")
         return self
 
-    def resilience_policy(self, name: str) -> ResiliencePolicy | None:
-        """The policy built from ``resilience`` (None when unset).
+    def resilience_policy(self, name: str) -> ResiliencePolicy:
+        """The policy built from ``resilience``, named ``name`` (its breaker's and retry logs' label).
 
         Only unavailability (connection, timeout, 5xx) and throttling are retried, and client
         errors (not found, condition failed, access denied, invalid request) never open the breaker.
         """
-        if self.resilience is None:
-            return None
-        return self.resilience.to_policy(name, retry_on=RETRYABLE_ERRORS, excluded=CALLER_ERRORS)
+        # TimeoutError: the policy's own per-attempt timeout, raised before the client translates it.
+        retry_on = (*RETRYABLE_ERRORS, TimeoutError)
+        return self.resilience.to_policy(name, retry_on=retry_on, excluded=CALLER_ERRORS)

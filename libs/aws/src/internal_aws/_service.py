@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from internal_aws._boto import client_config, is_aws_error, translate
 from internal_aws._config import AwsSettings
-from internal_aws._errors import AwsError, AwsNotFoundError, AwsUnavailableError
+from internal_aws._errors import AwsError, AwsNotFoundError, AwsTimeoutError, AwsUnavailableError
 from internal_aws.auth._credentials import AwsCredentials
 from internal_base.errors import CircuitOpenError
 from internal_base.health import HealthRegistry, default_registry
@@ -31,8 +32,9 @@ class ServiceClient:
             named by ``COMMONS_CONFIG_FILE``, ``.env``, defaults).
         session: An existing ``aioboto3.Session`` to reuse (default: one built from the credentials).
         credentials: Overrides the credentials part of ``settings``.
-        policy: Optional ``ResiliencePolicy`` around every call. When it has a retry, botocore's own
-            retries are turned off (one attempt) so calls are never retried twice over.
+        policy: The ``ResiliencePolicy`` around every call (default: built from
+            ``settings.resilience``). botocore makes one attempt per policy attempt, so calls are
+            never retried twice over.
         health_registry: Registry for the readiness check (default: the process-wide registry when
             ``settings.health_check``; pass a registry to register there instead).
     """
@@ -79,8 +81,7 @@ class ServiceClient:
     @property
     def config(self) -> Any:
         """The botocore ``Config`` the client is created with."""
-        retry = self.policy is not None and self.policy.retry is not None
-        return client_config(self.settings, self.service, botocore_retries=not retry)
+        return client_config(self.settings, self.service)
 
     @property
     def client(self) -> Any:
@@ -153,15 +154,26 @@ class ServiceClient:
         await self.aclose()
 
     async def _call(
-        self, method: str, /, *, not_found: type[AwsNotFoundError] | None = None, **params: Any
+        self,
+        method: str,
+        /,
+        *,
+        not_found: type[AwsNotFoundError] | None = None,
+        patience: float = 0.0,
+        **params: Any,
     ) -> dict[str, Any]:
         """Call ``client.<method>(**params)`` under the policy; botocore errors become ``AwsError``.
 
-        An open breaker becomes :class:`AwsUnavailableError` with its ``retry_after``.
+        An open breaker becomes :class:`AwsUnavailableError` with its ``retry_after``, an attempt
+        over the policy's ``timeout`` :class:`AwsTimeoutError`. ``patience`` adds seconds to that
+        timeout for calls that wait on purpose (SQS long polls).
         """
         operation = operation_name(method)
         missing = not_found if not_found is not None else self.not_found
         client = self.client
+        policy = self.policy
+        if patience > 0 and policy.timeout is not None:
+            policy = dataclasses.replace(policy, timeout=policy.timeout + patience)
 
         async def once() -> dict[str, Any]:
             try:
@@ -173,10 +185,14 @@ class ServiceClient:
             return result
 
         async with span(f"aws.{self.service}.{method}", **{"rpc.system": "aws-api", "rpc.method": operation}):
-            if self.policy is None:
-                return await once()
             try:
-                return await self.policy.run(once)
+                return await policy.run(once)
+            except AwsError:
+                raise
+            except TimeoutError as exc:  # the policy's per-attempt timeout (botocore's are AwsErrors)
+                raise AwsTimeoutError(
+                    f"{operation} timed out after {policy.timeout} s", operation=operation
+                ) from exc
             except CircuitOpenError as exc:
                 raise AwsUnavailableError(
                     f"{operation} not attempted: circuit {exc.name!r} is open "

@@ -24,7 +24,6 @@ def settings(aws_endpoint_url: str, aws_credentials: dict[str, str]) -> AwsSetti
         s3_multipart_threshold=5 * MIB,
         s3_part_size=5 * MIB,
         health_check=False,
-        max_attempts=2,
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from internal_aws import AwsSettings, BatchError, DynamoTable
 from internal_base.resilience import Backoff, testing
-from internal_testing._proxy import AwsProxy
+from internal_testing import AwsProxy
 
 
 async def through(proxy: AwsProxy, settings: AwsSettings, table: DynamoTable, **options: Any) -> DynamoTable:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+
 import pytest
 
-from internal_aws import AwsSettings, AwsUnavailableError, ObjectNotFoundError, S3Client
+from internal_aws import (
+    AwsSettings,
+    AwsTimeoutError,
+    AwsUnavailableError,
+    ObjectNotFoundError,
+    S3Client,
+    SqsClient,
+)
 from internal_base.errors import CircuitOpenError
 from internal_base.resilience import (
     CircuitBreaker,
@@ -54,3 +64,45 @@ async def test_unreachable_endpoint_retries_then_opens_the_breaker(settings: Aws
             assert isinstance(failed.value.__cause__, CircuitOpenError)
             assert failed.value.retry_after is not None
             assert 50 < failed.value.retry_after <= 60
+
+
+@pytest.fixture()
+def silent_endpoint() -> Iterator[str]:
+    """A loopback port that accepts connections and never answers (the kernel queues them)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+async def test_an_attempt_over_the_policy_timeout_is_an_aws_timeout_error(
+    settings: AwsSettings, silent_endpoint: str
+) -> None:
+    """The policy's per-attempt timeout surfaces as AwsTimeoutError (a TimeoutError), not a bare one."""
+    silent = settings.model_copy(
+        update={
+            "endpoint_url": silent_endpoint,
+            "resilience": ResilienceSettings(
+                timeout=1, retry={"attempts": 1}, breaker={"failure_threshold": 0}
+            ),
+        }
+    )
+    async with S3Client(bucket="any-bucket", settings=silent) as guarded:
+        with pytest.raises(AwsTimeoutError, match="HeadObject timed out after 1.0 s") as failed:
+            await guarded.head("k")
+    assert isinstance(failed.value.__cause__, TimeoutError)
+
+
+async def test_a_long_poll_gets_its_wait_time_on_top_of_the_policy_timeout(
+    settings: AwsSettings, queue: SqsClient
+) -> None:
+    """A receive long-polling 4 s under a 3 s policy timeout returns (empty), it does not time out."""
+    bounded = settings.model_copy(
+        update={
+            "resilience": ResilienceSettings(
+                timeout=3, retry={"attempts": 1}, breaker={"failure_threshold": 0}
+            )
+        }
+    )
+    async with SqsClient(queue_url=await queue.url(), settings=bounded) as sqs:
+        assert await sqs.receive(wait_time=4) == []

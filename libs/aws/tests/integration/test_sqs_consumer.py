@@ -14,8 +14,11 @@ from opentelemetry import trace
 from internal_aws import AwsSettings, ConsumerStats, Message, QueueNotFoundError, SqsClient, SqsConsumer
 from internal_base.context import correlation_scope, get_correlation_id
 from internal_base.logging import ContextFilter
-from internal_base.resilience import Backoff, RetryPolicy
+from internal_base.resilience import Backoff, ResilienceSettings, RetryPolicy
 from internal_base.telemetry import configure_telemetry, span
+
+# One attempt per receive call and no breaker: the consumer's poll_retry is what these tests count.
+NO_RETRY = ResilienceSettings(retry={"attempts": 1}, breaker={"failure_threshold": 0})
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -261,7 +264,7 @@ async def test_missing_queue_stops_the_consumer(settings: AwsSettings) -> None:
 
 async def test_receive_errors_are_retried(settings: AwsSettings, caplog: pytest.LogCaptureFixture) -> None:
     """An unreachable endpoint is logged and retried with backoff until stop()."""
-    unreachable = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "max_attempts": 1})
+    unreachable = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "resilience": NO_RETRY})
 
     async def handle(message: Message) -> None:
         raise AssertionError("no message expected")

@@ -23,8 +23,11 @@ from internal_aws import (
 from internal_aws._errors import RETRYABLE_ERRORS
 from internal_base.context import get_correlation_id, is_valid_correlation_id
 from internal_base.health import HealthRegistry, HealthStatus
-from internal_base.resilience import Backoff, RetryPolicy, testing
-from internal_testing._proxy import AwsProxy
+from internal_base.resilience import Backoff, ResilienceSettings, RetryPolicy, testing
+from internal_testing import AwsProxy
+
+# One attempt per receive call and no breaker: the consumer's poll_retry is what these tests count.
+NO_RETRY = ResilienceSettings(retry={"attempts": 1}, breaker={"failure_threshold": 0})
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -88,7 +91,7 @@ async def test_a_deleted_queue_interrupts_the_async_with_block(
 
 async def test_unreachable_endpoint_is_retried_then_stops_the_consumer(settings: AwsSettings) -> None:
     """A closed port is retried with backoff up to poll_retry.attempts, then the error reaches the caller."""
-    closed = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "max_attempts": 1})
+    closed = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "resilience": NO_RETRY})
     registry = HealthRegistry(cache_ttl=0)
     client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=closed)
     retry = RetryPolicy(attempts=3, wait=Backoff(initial=0.5, maximum=1.0), retry_on=RETRYABLE_ERRORS)
@@ -105,7 +108,7 @@ async def test_unreachable_endpoint_is_retried_then_stops_the_consumer(settings:
 
 async def test_health_is_degraded_while_receive_calls_fail(settings: AwsSettings) -> None:
     """While receive errors are being retried the consumer runs on and reports itself degraded."""
-    closed = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "max_attempts": 1})
+    closed = settings.model_copy(update={"endpoint_url": "http://127.0.0.1:9", "resilience": NO_RETRY})
     registry = HealthRegistry(cache_ttl=0)
     client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=closed)
     retry = RetryPolicy(attempts=10_000, wait=Backoff(initial=0.01, maximum=0.05), total_timeout=None)
@@ -217,7 +220,7 @@ async def test_a_delete_call_failing_on_the_server_is_retried(
     async def handle(message: Message) -> None:
         handled.append(message.body)
 
-    aws_proxy.fail_next["DeleteMessageBatch"] = 2  # both botocore attempts of the first call
+    aws_proxy.fail_next["DeleteMessageBatch"] = 2  # two of the policy's three attempts of the first call
     await queue.send_batch([f"m{i}" for i in range(3)])
     async with SqsConsumer(proxied, handle, wait_time=1, visibility_timeout=30) as consumer:
         await eventually(lambda: consumer.stats.deleted == 3)
@@ -270,7 +273,7 @@ async def test_a_receive_outage_is_retried_and_consumption_resumes(
     async def handle(message: Message) -> None:
         handled.append(message.body)
 
-    aws_proxy.fail_next["ReceiveMessage"] = 4  # two calls, each with botocore's two attempts
+    aws_proxy.fail_next["ReceiveMessage"] = 6  # two calls, each with the policy's three attempts
     await queue.send("after-outage")
     with testing():
         async with SqsConsumer(proxied, handle, wait_time=1, visibility_timeout=30) as consumer:

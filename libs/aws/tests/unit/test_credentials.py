@@ -116,9 +116,11 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_settings_yaml_section(tmp_path: Path) -> None:
     """The "aws" YAML section is read by AwsSettings.load."""
     config = tmp_path / "app.yaml"
-    config.write_text("aws:\n  region: ap-south-1\n  max_attempts: 7\n", encoding="utf-8")
+    config.write_text(
+        "aws:\n  region: ap-south-1\n  resilience:\n    retry: {attempts: 7}\n", encoding="utf-8"
+    )
     settings = AwsSettings.load(yaml_file=config)
-    assert (settings.region, settings.max_attempts) == ("ap-south-1", 7)
+    assert (settings.region, settings.resilience.retry.attempts) == ("ap-south-1", 7)
 
 
 def test_client_kwargs_empty_by_default() -> None:

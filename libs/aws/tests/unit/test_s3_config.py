@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from internal_aws import AwsConfigurationError, AwsError, AwsSettings, S3Client
 from internal_aws._config import MIB
@@ -39,20 +39,37 @@ def test_s3_config_signs_with_sigv4() -> None:
     config = client.config
     assert config.signature_version == "s3v4"
     assert config.s3 == {"addressing_style": "path"}
-    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
 
 
-def test_policy_with_retry_turns_botocore_retries_off() -> None:
-    """With a retrying ResiliencePolicy botocore makes a single attempt (no double retries)."""
+def test_botocore_makes_one_attempt_under_any_policy() -> None:
+    """botocore never retries: the client's ResiliencePolicy is the one retry loop."""
     policy = ResiliencePolicy(retry=RetryPolicy(attempts=4))
-    client = S3Client(bucket="b", settings=offline_settings(), policy=policy)
-    assert client.config.retries["total_max_attempts"] == 1
+    assert (
+        S3Client(bucket="b", settings=offline_settings(), policy=policy).config.retries["total_max_attempts"]
+        == 1
+    )
     assert (
         S3Client(settings=offline_settings(), policy=ResiliencePolicy(timeout=2)).config.retries[
             "total_max_attempts"
         ]
-        == 3
+        == 1
     )
+
+
+def test_settings_resilience_is_on_by_default() -> None:
+    """Without a resilience section a client still retries unavailability and has a breaker."""
+    client = S3Client(bucket="b", settings=offline_settings())
+    assert client.policy.retry is not None
+    assert client.policy.retry.attempts == 3
+    assert client.policy.breaker is not None
+
+
+@pytest.mark.parametrize("key", ["max_attempts", "retry_mode"])
+def test_botocore_retry_keys_are_refused_naming_their_new_place(key: str) -> None:
+    """The flat botocore retry keys moved into the resilience section; giving one says where."""
+    with pytest.raises(ValidationError, match=f"{key} -> resilience.retry"):
+        AwsSettings.model_validate({key: 3})
 
 
 def test_settings_build_a_policy_that_only_retries_unavailability() -> None:
@@ -64,9 +81,8 @@ def test_settings_build_a_policy_that_only_retries_unavailability() -> None:
     assert policy is not None
     assert policy.retry is not None
     assert policy.breaker is not None
-    assert policy.retry.retry_on == RETRYABLE_ERRORS
+    assert policy.retry.retry_on == (*RETRYABLE_ERRORS, TimeoutError)
     assert ConditionFailedError in policy.breaker.excluded
-    assert offline_settings().resilience_policy("x") is None
 
 
 @pytest.mark.parametrize("field", ["s3_multipart_threshold", "s3_part_size"])

@@ -298,7 +298,8 @@ class SqsClient(ServiceClient):
         }
         if visibility_timeout is not None:
             params["VisibilityTimeout"] = visibility_timeout
-        response = await self._call("receive_message", **params)
+        # The long poll waits on purpose: it gets wait_time on top of the policy's timeout.
+        response = await self._call("receive_message", patience=wait_time, **params)
         url = params["QueueUrl"]
         return [Message.from_response(raw, url) for raw in response.get("Messages", [])]
 
