@@ -56,6 +56,8 @@ def normalize_url(url: str) -> str:
     if not sep:
         raise ValueError(f"database url must look like scheme://..., got {redact_url(url)!r}")
     lowered = scheme.lower()
+    if not lowered.startswith("sqlite"):  # an SQLite URL is a path, where "@" is just a character
+        rest = _encode_userinfo_at(rest)
     if lowered in _DEFAULT_DRIVERS:
         return f"{_DEFAULT_DRIVERS[lowered]}://{rest}"
     if lowered in _ASYNC_SCHEMES:
@@ -64,6 +66,26 @@ def normalize_url(url: str) -> str:
     raise ValueError(
         f"database url scheme {scheme!r} is not supported (use one of: {allowed}); url {redact_url(url)!r}"
     )
+
+
+def _encode_userinfo_at(rest: str) -> str:
+    """Percent-encode each ``@`` of the userinfo but the last, the one before the host.
+
+    SQLAlchemy ends the password at its first ``@`` (``app:p@ss@db`` would be password ``p`` on host
+    ``ss@db``: no connection, and the rest of the password in every message naming the host);
+    ``urllib`` and the redaction policy end it at the last ``@`` before the host. That is the last
+    ``@`` before the first ``/``, ``?`` or ``#`` after the first ``@`` (a password may hold ``/``,
+    a database name after the host may hold ``@``).
+    """
+    first_at = rest.find("@")
+    if first_at == -1:
+        return rest
+    ends = [found for mark in "/?#" if (found := rest.find(mark, first_at)) != -1]
+    last_at = rest.rfind("@", 0, min(ends, default=len(rest)))
+    userinfo = rest[:last_at]
+    if "@" not in userinfo:
+        return rest
+    return userinfo.replace("@", "%40") + rest[last_at:]
 
 
 class RdbmsSettings(LibrarySettings):
