@@ -8,8 +8,10 @@
     app = FastAPI()
     install(app)   # correlation IDs, access log, RFC 9457 errors, /health/live, /health/ready
 
-Database and cache integrations are in ``internal_fastapi.extensions.rdbms`` and
-``internal_fastapi.extensions.cache``; this package never imports them. Nothing runs at import.
+The public modules are ``config``, ``errors``, ``middleware``, ``responses``, ``pagination`` and
+``dependencies`` (this root re-exports them). The database, cache, HTTP-client and SQS integrations
+are in ``internal_fastapi.extensions.{rdbms,cache,http,aws}`` (extras of the same names); this package
+never imports them. Nothing runs at import.
 """
 
 from __future__ import annotations
