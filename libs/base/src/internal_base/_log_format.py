@@ -5,7 +5,8 @@ pydantic model or URL) is turned into text and *then* redacted, tracebacks and s
 redacted, and no ``extra``/bound/dict-message key can take the name of a standard field
 (``level``, ``timestamp``, ``logger``, ``message``, the context fields, ``exc_info``,
 ``stack_info``): such a key is written as ``extra_<name>``. Text output escapes control and
-line-break characters, so one log call is one line (traceback lines are indented).
+line-break characters, so one log call is one line (traceback lines are indented). Both escape
+lone surrogates (``\\udc80``), which a strict UTF-8 stream could not write.
 """
 
 from __future__ import annotations
@@ -48,6 +49,18 @@ _BLOCK_ESCAPES: Final = {code: escape for code, escape in _ESCAPES.items() if co
 # json.dumps(ensure_ascii=False) escapes C0 controls but writes these line breaks raw.
 _JSON_BREAKS: Final = re.compile("[\x85\u2028\u2029]")
 _JSON_BREAK_ESCAPES: Final = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+# Lone surrogates (``os.fsdecode`` of a non-UTF-8 name, ``surrogateescape`` input) cannot be
+# encoded by a strict UTF-8 stream: the record would be lost with a "Logging error".
+_SURROGATES: Final = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate written as ``\\udXXX`` (a valid JSON escape too)."""
+    if text.isascii() or _SURROGATES.search(text) is None:
+        return text
+    return _SURROGATES.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def escape_line(text: str) -> str:
@@ -121,8 +134,10 @@ class JsonFormatter(_BaseJsonFormatter):
             line = self._encoder.encode(log_data)
         except (TypeError, ValueError, RecursionError):  # never lose the record: write its values as text
             line = self._encoder.encode({key: _plain(value) for key, value in log_data.items()})
-        return (
-            line if line.isascii() or not _JSON_BREAKS.search(line) else line.translate(_JSON_BREAK_ESCAPES)
+        if line.isascii():
+            return line
+        return escape_surrogates(
+            line if not _JSON_BREAKS.search(line) else line.translate(_JSON_BREAK_ESCAPES)
         )
 
     def add_fields(
@@ -166,7 +181,7 @@ class _TextMixin:
         elif saved:  # rendered before the queue, or by another handler
             record.exc_text = _escape_block(redact_text(saved))
         try:
-            return str(super().format(record))  # type: ignore[misc]
+            return escape_surrogates(str(super().format(record)))  # type: ignore[misc]
         finally:
             record.exc_text = saved
 

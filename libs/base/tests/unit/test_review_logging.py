@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,3 +71,27 @@ def test_context_field_in_extra_is_kept_renamed(json_output: io.StringIO, name: 
     (record,) = records(json_output)
     assert record["correlation_id"] == "real-id"
     assert record[f"extra_{name}"] == "from-caller"
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_lone_surrogates_do_not_lose_the_record(
+    tmp_path: Path, as_json: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A message or extra holding a lone surrogate (``os.fsdecode`` of a bad name) is written escaped."""
+    path = tmp_path / "log.txt"
+    with path.open("w", encoding="utf-8") as stream:
+        configure_logging(stream=stream, json=as_json)
+        try:
+            logging.getLogger("review").warning("file \udc80.txt", extra={"path": "a\udcffb"})
+        finally:
+            shutdown_logging()
+            logging.getLogger().setLevel(logging.WARNING)
+    text = path.read_text(encoding="utf-8")
+    assert "Logging error" not in capsys.readouterr().err
+    if as_json:
+        (record,) = (json.loads(line) for line in text.splitlines())
+        assert record["message"] == "file \udc80.txt"
+        assert record["path"] == "a\udcffb"
+    else:
+        assert "file \\udc80.txt" in text
+        assert "path=a\\udcffb" in text
