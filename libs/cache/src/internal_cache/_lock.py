@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Final, Protocol
 
@@ -155,7 +156,8 @@ class Lock:
         auto_renew: Extend the TTL in the background while held.
         renew_interval: Seconds between renewals (default ``ttl / 3``).
         fencing: Issue a fencing token (:attr:`fencing_token`) per acquisition.
-        on_lost: Called (synchronously, with this lock) when the lock is found lost.
+        on_lost: Called with this lock when it is found lost; an ``async def`` callback
+            runs as a background task (drained by ``aclose()``). Its errors are logged.
     """
 
     __slots__ = (
@@ -374,9 +376,18 @@ class Lock:
             self._lost_event.set()
         if self._on_lost is not None:
             try:
-                self._on_lost(self)
+                result = self._on_lost(self)
             except Exception:  # a callback bug must not kill renewal bookkeeping
                 _log.exception("on_lost callback of lock %r failed", self._name)
+            else:
+                if inspect.isawaitable(result):  # an async callback: run it, never drop it
+                    self._client.link.spawn(self._run_on_lost(result))
+
+    async def _run_on_lost(self, result: Awaitable[object]) -> None:
+        try:
+            await result
+        except Exception:
+            _log.exception("on_lost callback of lock %r failed", self._name)
 
     # ------------------------------------------------------------------ acquire
 
