@@ -37,7 +37,7 @@ from internal_base._log_format import (
     redacted_text_of,
     renamed,
 )
-from internal_base._redaction import MASK, is_secret_key, redact, redact_text
+from internal_base._redaction import MASK, exception_text, is_secret_key, redact, redact_text
 from internal_base._settings import LibrarySettings
 
 __all__ = [
@@ -134,7 +134,7 @@ class RedactionFilter(logging.Filter):
                     message = record.getMessage()
                 except Exception as exc:  # a malformed call: say so instead of raising
                     message = (
-                        f"<malformed log call: {type(exc).__name__}: {exc}> "
+                        f"<malformed log call: {exception_text(exc)}> "
                         f"msg={redacted_text_of(msg)} args={redacted_text_of(record.args)}"
                     )
                 record.msg = redact_text(message)

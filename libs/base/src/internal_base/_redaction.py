@@ -229,6 +229,15 @@ def _key_text(key: object) -> str:
     return key if isinstance(key, str) else redact_text(repr(key))
 
 
+def exception_text(exc: BaseException | None) -> str:
+    """``Type: message`` redacted; ``Type: <unprintable>`` when the exception's ``str()`` raises."""
+    try:
+        text = str(exc)
+    except Exception:  # a driver's broken __str__ must not break the caller's error handling
+        text = "<unprintable>"
+    return redact_text(f"{type(exc).__name__}: {text}")
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Copy headers with Authorization, Cookie, Set-Cookie, X-API-Key and secret-looking names masked."""
     return {name: (MASK if is_secret_key(name) else value) for name, value in headers.items()}

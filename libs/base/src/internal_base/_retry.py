@@ -17,7 +17,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from internal_base._backoff import Backoff
 from internal_base._errors import ConfigurationError
-from internal_base._redaction import redact_text
+from internal_base._redaction import exception_text
 from internal_base._telemetry import counter
 from internal_base._waiting import sleep
 
@@ -137,7 +137,7 @@ class RetryPolicy:
             self.name,
             state.attempt_number,
             self.attempts,
-            redact_text(f"{type(exc).__name__}: {exc}"),
+            exception_text(exc),
             state.upcoming_sleep,
             extra={"retry_policy": self.name, "retry_attempt": state.attempt_number},
         )

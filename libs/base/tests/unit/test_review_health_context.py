@@ -12,6 +12,7 @@ from opentelemetry import trace
 
 from internal_base.context import extract_context, get_correlation_id
 from internal_base.health import HealthRegistry, HealthStatus
+from internal_base.resilience import RetryPolicy, testing
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -76,3 +77,27 @@ def test_huge_baggage_header_is_not_logged_whole(caplog: pytest.LogCaptureFixtur
     with caplog.at_level(logging.DEBUG), extract_context(carrier):
         assert trace.get_current_span().get_span_context().is_valid
     assert all(len(record.getMessage()) < 10_000 for record in caplog.records)
+
+
+class Unprintable(ConnectionError):
+    """A retryable error whose ``str()`` raises (a driver bug)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("str() failed")
+
+
+async def test_retry_survives_an_unprintable_exception(caplog: pytest.LogCaptureFixture) -> None:
+    """A retried exception whose str() raises is logged as unprintable and the retry goes on."""
+    calls: list[int] = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise Unprintable()
+        return "ok"
+
+    policy = RetryPolicy(attempts=3, retry_on=(ConnectionError,))
+    with testing(), caplog.at_level(logging.WARNING):
+        assert await policy.call(flaky) == "ok"
+    assert len(calls) == 2
+    assert any("Unprintable" in record.getMessage() for record in caplog.records)
