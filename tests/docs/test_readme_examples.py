@@ -184,3 +184,31 @@ def test_python_blocks_are_found() -> None:
     """The collector finds the python blocks of every library README (a broken parser would skip them all)."""
     documented = {block.doc.parent.name for block in ALL_BLOCKS if block.doc.parent.parent.name == "libs"}
     assert documented >= {"base", "cache", "rdbms", "http", "testing"}
+
+
+def test_markers_are_read_from_the_line_before_a_block(tmp_path: Path) -> None:
+    """A marker applies to the block right after it, with its reason; other blocks have none."""
+    doc = tmp_path / "README.md"
+    doc.write_text(
+        "<!-- not-runnable: needs a cluster -->\n```python\na = 1\n```\n\n"
+        "<!-- continues -->\n\n```python\nb = a\n```\n\n```bash\nls\n```\n\n```python\nc = 3\n```\n",
+        encoding="utf-8",
+    )
+    blocks = _blocks(doc)
+    assert [(b.line, b.marker, b.reason, b.source) for b in blocks] == [
+        (2, "not-runnable", "needs a cluster", "a = 1\n"),
+        (8, "continues", "", "b = a\n"),
+        (16, None, "", "c = 3\n"),
+    ]
+
+
+def test_top_level_await_runs_and_a_raising_example_fails(tmp_path: Path) -> None:
+    """An awaiting block runs to the end; the next one in the chain sees its names and its error fails."""
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    first.write_text(
+        "import asyncio\nawait asyncio.sleep(0)\nvalue = 42\nprint('ran', value)\n", encoding="utf-8"
+    )
+    second.write_text("raise RuntimeError(f'broken {value}')\n", encoding="utf-8")
+    result = _run(["first", str(first), "second", str(second)], "chain", tmp_path, dict(os.environ))
+    assert (result.returncode, result.stdout) == (1, "ran 42\n")
+    assert "RuntimeError: broken 42" in result.stderr
