@@ -8,8 +8,9 @@ sections plus the rules only HTTP has (which methods and statuses are retried, h
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -28,6 +29,7 @@ __all__ = [
     "LimitsConfig",
     "RetryConfig",
     "TimeoutConfig",
+    "UNSENDABLE_HEADER_VALUE",
 ]
 
 DEFAULT_RETRY_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -125,6 +127,43 @@ class HttpResilienceSettings(ResilienceSettings):
     breaker: BreakerConfig = Field(default_factory=BreakerConfig, description="The per-host breakers.")
 
 
+# A header value h11 refuses to send (its field-value rule): NUL, CR, LF, vertical tab or form
+# feed, or whitespace at either end. h11's own refusal puts the value in its message.
+UNSENDABLE_HEADER_VALUE: Final = re.compile(rb"[\x00\n\r\x0b\x0c]|\A[ \t]|[ \t]\Z")
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HOST_NAME: Final = re.compile(rb"[A-Za-z0-9._-]+")
+
+
+def _check_header(name: str, value: str) -> None:
+    """Refuse a default header no request could carry; the message names the header, never the value."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"headers: {name!r} is not a valid header name (letters, digits, !#$%&'*+-.^_`|~)")
+    if not value.isascii():
+        raise ValueError(
+            f"headers: the value of {name!r} is not ASCII, which httpx sends; its value is not shown"
+        )
+    if UNSENDABLE_HEADER_VALUE.search(value.encode("ascii")):
+        raise ValueError(
+            f"headers: the value of {name!r} is one HTTP cannot send (NUL, a line break, or whitespace "
+            "at either end); its value is not shown"
+        )
+
+
+def _check_base_url(value: str) -> None:
+    """Refuse a base URL no request could use (no host, an invalid host or port); never echo it."""
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        raise ValueError("base_url is not a valid URL") from None
+    host = url.raw_host
+    if not host:
+        raise ValueError("base_url has no host")
+    if b":" not in host and not _HOST_NAME.fullmatch(host):  # an IPv6 address is checked by httpx
+        raise ValueError("base_url has an invalid host name")
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise ValueError(f"base_url port {url.port} is outside 1..65535")
+
+
 class HttpSettings(LibrarySettings):
     """Settings of :func:`internal_http.create_client` (env prefix ``COMMONS_HTTP_``, YAML ``http``).
 
@@ -176,6 +215,15 @@ class HttpSettings(LibrarySettings):
     def _http_base_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
+        if value:
+            _check_base_url(value)
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, header_value in value.items():
+            _check_header(name, header_value)
         return value
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:

@@ -12,7 +12,6 @@ import asyncio
 import email.utils
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from internal_base.errors import CircuitOpenError
 from internal_base.redaction import redact_text
 from internal_base.resilience import CircuitBreaker, sleep
 
-from ._config import BreakerConfig, RetryConfig
+from ._config import UNSENDABLE_HEADER_VALUE, BreakerConfig, RetryConfig
 from ._errors import HttpUnavailableError
 from ._logging import log_exception, log_response, logger
 from ._origin import bind_to_origin
@@ -162,21 +161,18 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 _DRAIN_LIMIT = 65536
 
 
-# A header value h11 refuses to send (its field-value rule): NUL, CR, LF, vertical tab or form
-# feed, or whitespace at either end. h11 refuses these with the value in its message ("Illegal header
-# value b'<the key>'"), which would put a credential read with its trailing newline into every
-# traceback and httpcore's DEBUG line; checked first so the message names the header instead.
-_UNSENDABLE_VALUE = re.compile(rb"[\x00\n\r\x0b\x0c]|\A[ \t]|[ \t]\Z")
-
-
 def _check_header_values(request: httpx.Request) -> None:
     """Refuse a request whose header value cannot be sent, naming the header, never the value.
+
+    h11 refuses such a value with the value itself in its message (``Illegal header value
+    b'<the key>'``), which would carry a credential read with its trailing newline into every
+    traceback and httpcore's DEBUG line; checked first, the message names the header instead.
 
     Raises:
         httpx.LocalProtocolError: As h11 would, before anything is sent or logged.
     """
     for name, value in request.headers.raw:
-        if _UNSENDABLE_VALUE.search(value):
+        if UNSENDABLE_HEADER_VALUE.search(value):
             shown = name.decode("latin-1")
             raise httpx.LocalProtocolError(
                 f"header {shown!r} has a value HTTP cannot send (NUL, a line break, or whitespace at "

@@ -44,8 +44,8 @@ CASES: dict[str, Callable[[str], tuple[httpx.Auth | None, dict[str, str], str]]]
     "api-key-newline": lambda s: (ApiKeyAuth(s + "\n"), {}, "x-api-key"),
     "api-key-custom-header-cr": lambda s: (ApiKeyAuth(s + "\r", header="X-Tenant"), {}, "x-tenant"),
     "bearer-newline": lambda s: (BearerAuth(s + "\n"), {}, "authorization"),
-    "settings-header-crlf": lambda s: (None, {"X-Service-Key": s + "\r\nX-Injected: 1"}, "x-service-key"),
-    "settings-header-trailing-space": lambda s: (None, {"X-Service-Key": s + " "}, "x-service-key"),
+    "request-header-crlf": lambda s: (None, {"X-Service-Key": s + "\r\nX-Injected: 1"}, "x-service-key"),
+    "request-header-trailing-space": lambda s: (None, {"X-Service-Key": s + " "}, "x-service-key"),
 }
 
 
@@ -56,9 +56,9 @@ async def test_unsendable_header_value_is_not_in_the_error_or_logs(
     """The LocalProtocolError names the header only; no log line holds the value; nothing is sent."""
     secret = _secret()
     auth, headers, header = CASES[case](secret)
-    async with create_client(HttpSettings(base_url=base_url, headers=headers), auth=auth) as client:
+    async with create_client(HttpSettings(base_url=base_url), auth=auth) as client:
         with pytest.raises(httpx.LocalProtocolError) as caught:
-            await client.get("/echo", params={"key": key})
+            await client.get("/echo", params={"key": key}, headers=headers)
     logging.getLogger("review").error("call failed", exc_info=caught.value)
     message = str(caught.value)
     assert header in message.lower()
