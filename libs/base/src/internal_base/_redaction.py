@@ -28,6 +28,7 @@ from internal_base._secret_text import (
     redact_pairs,
     redact_patterns,
     redact_pem,
+    redact_sql,
 )
 
 __all__ = [
@@ -157,7 +158,7 @@ def redact_text(text: str) -> str:
     lowered = text.lower()
     if TRIGGER.search(lowered) is None and not any(name in lowered for name in _registered):
         return text
-    redacted = URL_USERINFO.sub(rf"\1{MASK}@", redact_pem(text))
+    redacted = URL_USERINFO.sub(rf"\1{MASK}@", redact_sql(redact_pem(text)))
     if "%" in redacted:
         redacted = ENCODED_USERINFO.sub(rf"\1{MASK}%40", redacted)
     redacted = redact_patterns(redact_elements(redact_pairs(redacted, is_secret_key), is_secret_key))

@@ -40,6 +40,12 @@ PEM_PRIVATE_KEY: Final = re.compile(
     r"(?:.*?(?P<end>-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----)|.*)",
     re.DOTALL,
 )
+# A password literal in SQL: ``PASSWORD 'x'``, ``PASSWORD('x')``, ``IDENTIFIED [WITH plugin] BY 'x'``
+# (echoed DDL, driver errors). Doubled quotes and backslash escapes stay inside the literal.
+SQL_PASSWORD: Final = re.compile(
+    r"(?i)(\b(?:password|identified(?:\s+with\s+\w{1,64})?\s+by)(?:\s*\(\s*|\s+))"
+    r"(?:(?P<q>')(?:[^'\\]|\\.|'')*+'|(?P<d>\")(?:[^\"\\]|\\.|\"\")*+\")"
+)
 _PAIR_KEY: Final = re.compile(
     r"""(?:
         (?:\bb)?(?P<q>["'])(?P<qkey>[^"'\\\r\n]{1,128})(?P=q)
@@ -88,8 +94,8 @@ _OTHER_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 # up to three separators inside compound names (``api_key``, ``Signing-Key``, ``session id``).
 TRIGGER: Final = re.compile(
     r"://|%3a%2f%2f|bearer|basic|eyj|akia|asia|pass|pwd|secret|token|credential|auth|cookie|sig"
-    r"|private key|(?:api|access|private|priv|hmac|signing|encryption|account|subscription|master|session)"
-    r"[^a-z0-9]{0,3}key"
+    r"|private key|identified"
+    r"|(?:api|access|private|priv|hmac|signing|encryption|account|subscription|master|session)[^a-z0-9]{0,3}key"
     r"|session[^a-z0-9]{0,3}id"
 )
 # The shortest text any pattern can match ("pwd=x"); shorter strings are returned as they are.
@@ -180,6 +186,16 @@ def _bracket_end(text: str, start: int) -> int:
                 return index + 1
         index += 1
     return length
+
+
+def redact_sql(text: str) -> str:
+    """Mask SQL password literals (before the pairs, which would stop at the quote)."""
+
+    def mask(match: re.Match[str]) -> str:
+        quote = match.group("q") or match.group("d")
+        return f"{match.group(1)}{quote}{MASK}{quote}"
+
+    return SQL_PASSWORD.sub(mask, text)
 
 
 def redact_pem(text: str) -> str:

@@ -110,3 +110,21 @@ def test_common_credential_names_are_secret(name: str) -> None:
 def test_look_alike_names_are_not_secret(name: str) -> None:
     """Names that only look like credentials stay visible."""
     assert not is_secret_key(name)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER ROLE app WITH PASSWORD 'hunter2'",
+        "CREATE USER app WITH ENCRYPTED PASSWORD 'hunter2' VALID UNTIL 'infinity'",
+        "CREATE USER 'app'@'%' IDENTIFIED BY 'hunter2'",
+        "ALTER USER app IDENTIFIED WITH mysql_native_password BY 'hunter2'",
+        "SET PASSWORD FOR app = PASSWORD('hunter2')",
+        "ALTER ROLE app PASSWORD 'it''s hunter2'",
+    ],
+)
+def test_sql_password_literals_are_masked(statement: str) -> None:
+    """Password literals in SQL (echoed statements, driver errors) are masked; the rest stays readable."""
+    redacted = redact_text(f"statement failed: {statement}")
+    assert "hunter2" not in redacted
+    assert redacted.startswith("statement failed: ")
