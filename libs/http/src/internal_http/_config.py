@@ -29,7 +29,7 @@ __all__ = [
     "LimitsConfig",
     "RetryConfig",
     "TimeoutConfig",
-    "UNSENDABLE_HEADER_VALUE",
+    "unsendable_header_value",
 ]
 
 DEFAULT_RETRY_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -127,9 +127,16 @@ class HttpResilienceSettings(ResilienceSettings):
     breaker: BreakerConfig = Field(default_factory=BreakerConfig, description="The per-host breakers.")
 
 
-# A header value h11 refuses to send (its field-value rule): NUL, CR, LF, vertical tab or form
-# feed, or whitespace at either end. h11's own refusal puts the value in its message.
-UNSENDABLE_HEADER_VALUE: Final = re.compile(rb"[\x00\n\r\x0b\x0c]|\A[ \t]|[ \t]\Z")
+# Characters h11 refuses in a header value (its field-value rule); whitespace at either end is
+# refused too. h11's own refusal puts the value in its message.
+_UNSENDABLE_CHARACTER: Final = re.compile(rb"[\x00\n\r\x0b\x0c]")
+
+
+def unsendable_header_value(value: bytes) -> bool:
+    """Whether h11 would refuse ``value``: NUL, CR, LF, vertical tab, form feed, or edge whitespace."""
+    return value.strip(b" \t") != value or _UNSENDABLE_CHARACTER.search(value) is not None
+
+
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HOST_NAME: Final = re.compile(rb"[A-Za-z0-9._-]+")
 
@@ -142,7 +149,7 @@ def _check_header(name: str, value: str) -> None:
         raise ValueError(
             f"headers: the value of {name!r} is not ASCII, which httpx sends; its value is not shown"
         )
-    if UNSENDABLE_HEADER_VALUE.search(value.encode("ascii")):
+    if unsendable_header_value(value.encode("ascii")):
         raise ValueError(
             f"headers: the value of {name!r} is one HTTP cannot send (NUL, a line break, or whitespace "
             "at either end); its value is not shown"

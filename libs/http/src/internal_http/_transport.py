@@ -22,7 +22,7 @@ from internal_base.errors import CircuitOpenError
 from internal_base.redaction import redact_text
 from internal_base.resilience import CircuitBreaker, sleep
 
-from ._config import UNSENDABLE_HEADER_VALUE, BreakerConfig, RetryConfig
+from ._config import BreakerConfig, RetryConfig, unsendable_header_value
 from ._errors import HttpUnavailableError
 from ._logging import log_exception, log_response, logger
 from ._origin import bind_to_origin
@@ -172,7 +172,7 @@ def _check_header_values(request: httpx.Request) -> None:
         httpx.LocalProtocolError: As h11 would, before anything is sent or logged.
     """
     for name, value in request.headers.raw:
-        if UNSENDABLE_HEADER_VALUE.search(value):
+        if unsendable_header_value(value):
             shown = name.decode("latin-1")
             raise httpx.LocalProtocolError(
                 f"header {shown!r} has a value HTTP cannot send (NUL, a line break, or whitespace at "
