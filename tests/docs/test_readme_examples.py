@@ -143,7 +143,7 @@ def environment(
 def test_example_runs(block: Block, environment: dict[str, str], tmp_path: Path) -> None:
     """The example runs to the end without an error."""
     if block.marker == "not-runnable":
-        pytest.skip(f"not runnable: {block.reason}")
+        pytest.skip(f"{block.id} is not runnable: {block.reason}")
     chain = _chain(block)
     arguments = []
     for number, part in enumerate(chain):
