@@ -3,9 +3,9 @@
 Every fenced block tagged ``python`` in README.md, ARCHITECTURE.md and ``libs/*/README.md`` is one test
 (id ``file:line``). A block runs in a fresh ``python`` subprocess, in a temporary working directory, with
 a timeout, and with the service URLs in the environment the libraries already read (``COMMONS_CACHE_URL``,
-``COMMONS_RDBMS_URL``, ``COMMONS_AWS_ENDPOINT_URL`` ... see :func:`_environment`). Top-level ``await``
-works: such a block runs inside ``asyncio.run``. A block fails its test, with its output, when it raises
-or exits non-zero.
+``COMMONS_RDBMS_URL``, ``COMMONS_AWS_ENDPOINT_URL`` ... see the ``environment`` fixture); a block that
+uses ``Database`` gets a PostgreSQL database of its own. Top-level ``await`` works: such a block runs
+inside ``asyncio.run``. A block fails its test, with its output, when it raises or exits non-zero.
 
 Two HTML comments, on the last non-blank line before a block, change that:
 
