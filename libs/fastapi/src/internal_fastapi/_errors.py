@@ -73,6 +73,9 @@ _log = logging.getLogger("internal_fastapi.errors")
 _STATE_KEY: Final = "commons_error_mapper"
 _GENERIC_DETAIL: Final = "An unexpected error occurred. Quote the correlation_id when reporting it."
 _UNAVAILABLE_DETAIL: Final = "A dependency is temporarily unavailable; retry later."
+# Longest Retry-After sent (one day): a breaker or upstream asking for more is broken, and a
+# 309-digit header (retry_after=1e308) helps no client.
+_MAX_RETRY_AFTER: Final = 86_400
 
 HeadersFn = Callable[[BaseException], Mapping[str, str]]
 
@@ -82,6 +85,13 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+def _retry_after_seconds(seconds: object) -> str | None:
+    """Whole seconds for ``Retry-After`` (rounded up, 0..one day), None when not a finite number."""
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds):
+        return str(min(_MAX_RETRY_AFTER, max(0, math.ceil(seconds))))
+    return None
 
 
 def _code_for(status: int) -> str:
@@ -164,8 +174,9 @@ class TooManyRequestsError(ApiError):
 
     def __init__(self, detail: str | None = None, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
-        if retry_after is not None:
-            self.headers.setdefault("Retry-After", str(max(0, math.ceil(retry_after))))
+        header = _retry_after_seconds(retry_after)
+        if header is not None:
+            self.headers.setdefault("Retry-After", header)
 
 
 class ServiceUnavailableError(ApiError):
@@ -199,13 +210,12 @@ class ErrorRule:
 def retry_after_header(exc: BaseException) -> Mapping[str, str]:
     """``{"Retry-After": <seconds>}`` from the error's ``retry_after`` (rounded up), else ``{}``.
 
-    Use it as the ``headers`` of your own 503/429 rules. Negative values send ``0``; missing,
-    non-finite or non-numeric values send no header (they never break the response).
+    Use it as the ``headers`` of your own 503/429 rules. Negative values send ``0``, values above
+    one day send ``86400``; missing, non-finite or non-numeric values send no header (they never
+    break the response).
     """
-    seconds = getattr(exc, "retry_after", None)
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds):
-        return {"Retry-After": str(max(0, math.ceil(seconds)))}
-    return {}
+    header = _retry_after_seconds(getattr(exc, "retry_after", None))
+    return {} if header is None else {"Retry-After": header}
 
 
 class ErrorMapper:
@@ -299,10 +309,35 @@ class ErrorMapper:
     def _type(self, code: str) -> str:
         return f"{self.problem_type_base}{code}" if self.problem_type_base else "about:blank"
 
+    def _outcome(self, exc: BaseException) -> tuple[int, str]:
+        if isinstance(exc, ApiError):
+            return exc.status_code, exc.code
+        if isinstance(exc, StarletteHTTPException):
+            return exc.status_code, _code_for(exc.status_code)
+        rule = self.rule_for(exc)
+        return (rule.status, rule.code) if rule is not None else (500, "internal_error")
+
+    def _representative(self, exc: BaseException) -> BaseException:
+        # A TaskGroup wraps a route's errors in an ExceptionGroup: answer as its errors would,
+        # when they all agree (one unavailable database is still a 503), else a generic 500.
+        if not isinstance(exc, BaseExceptionGroup) or self.rule_for(exc) is not None:
+            return exc
+        leaves = _leaves(exc)
+        if leaves and len({self._outcome(leaf) for leaf in leaves}) == 1:
+            return leaves[0]
+        return exc
+
     def problem(
         self, exc: BaseException, *, instance: str | None = None
     ) -> tuple[ProblemDetail, dict[str, str]]:
-        """The problem body and extra headers for ``exc``."""
+        """The problem body and extra headers for ``exc``.
+
+        An exception group (e.g. from ``asyncio.TaskGroup``) without a rule of its own is answered
+        as its first error when all its errors give the same status and code, else as a 500.
+        """
+        exc = self._representative(exc)
+        if isinstance(exc, StarletteHTTPException):
+            return _http_problem(self, exc, instance)
         if isinstance(exc, ApiError):
             status, code = exc.status_code, exc.code
             problem = ProblemDetail(
@@ -346,6 +381,30 @@ class ErrorMapper:
                 extra={"http_status": problem.status, "error_code": problem.code},
             )
         return problem_response(problem, headers=headers)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for inner in group.exceptions:
+        found.extend(_leaves(inner) if isinstance(inner, BaseExceptionGroup) else [inner])
+    return found
+
+
+def _http_problem(
+    mapper: ErrorMapper, exc: StarletteHTTPException, instance: str | None
+) -> tuple[ProblemDetail, dict[str, str]]:
+    status = exc.status_code
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    problem = ProblemDetail(
+        type=mapper._type(_code_for(status)),
+        title=_phrase(status),
+        status=status,
+        detail=None if detail == _phrase(status) else detail,
+        instance=instance,
+        code=_code_for(status),
+        correlation_id=get_correlation_id(),
+    )
+    return problem, dict(exc.headers or {})
 
 
 def _register_unavailable(mapper: ErrorMapper, exc_type: type[BaseException], **kwargs: Any) -> None:
@@ -439,19 +498,8 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # registered for this type only
-    status = exc.status_code
-    detail = exc.detail if isinstance(exc.detail, str) else None
-    mapper = error_mapper(request.app)
-    problem = ProblemDetail(
-        type=mapper._type(_code_for(status)),
-        title=_phrase(status),
-        status=status,
-        detail=None if detail == _phrase(status) else detail,
-        instance=request.url.path,
-        code=_code_for(status),
-        correlation_id=get_correlation_id(),
-    )
-    return problem_response(problem, headers=exc.headers)
+    problem, headers = _http_problem(error_mapper(request.app), exc, request.url.path)
+    return problem_response(problem, headers=headers)
 
 
 async def _handle_commons(request: Request, exc: Exception) -> JSONResponse:

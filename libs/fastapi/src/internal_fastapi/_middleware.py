@@ -43,6 +43,10 @@ __all__ = [
 _UNPRINTABLE: Final = re.compile(r"[^ -~]")
 # Raw query bytes outside visible ASCII (a query is sent percent-encoded; anything else is hostile).
 _QUERY_UNSAFE: Final = re.compile(rb"[^\x21-\x7e]")
+# Longest path (with query) and method put into an access record: a client may send a 64 KiB
+# URL, which would otherwise become a 64 KiB log line on every request it repeats.
+_MAX_TARGET: Final = 2048
+_MAX_METHOD: Final = 32
 _TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate", b"baggage"})
 _CORRELATION: Final = CORRELATION_ID_HEADER.lower().encode("latin-1")
 _REQUEST: Final = REQUEST_ID_HEADER.lower().encode("latin-1")
@@ -72,14 +76,32 @@ def _loggable(text: str) -> str:
     return _UNPRINTABLE.sub(_escape_char, text)
 
 
+def _bounded(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[+{len(text) - limit} chars]"
+
+
 def _loggable_query(query: bytes) -> str:
     return _QUERY_UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], query).decode("ascii")
+
+
+_CONFLICT: Final = "\n"  # never a valid ID: marks a header sent twice with different values
+
+
+def _single(seen: str | None, value: str) -> str:
+    # An ID header sent twice with different values (a proxy's and a client's, or a forged one
+    # appended) is trusted in neither: components that keep the first and those that keep the
+    # last would otherwise log the same request under different IDs.
+    return value if seen is None or seen == value else _CONFLICT
 
 
 class CorrelationIdMiddleware:
     """Run each request in a correlation scope and echo the IDs on the response.
 
-    Reads ``X-Correlation-ID`` and ``X-Request-ID`` (reused when valid, else generated),
+    Reads ``X-Correlation-ID`` and ``X-Request-ID`` (reused when valid and not sent twice with
+    different values, else generated),
     restores W3C ``traceparent``/``tracestate``/``baggage`` through
     :func:`internal_base.context.extract_context`, stores both IDs in ``request.state`` and
     adds both headers to every response, error responses included.
@@ -109,9 +131,9 @@ class CorrelationIdMiddleware:
         incoming_cid = incoming_rid = None
         for name, value in scope["headers"]:
             if name == _CORRELATION:
-                incoming_cid = value.decode("latin-1")
+                incoming_cid = _single(incoming_cid, value.decode("latin-1"))
             elif name == _REQUEST:
-                incoming_rid = value.decode("latin-1")
+                incoming_rid = _single(incoming_rid, value.decode("latin-1"))
             elif name in _TRACE_HEADERS:
                 carrier[name.decode("latin-1")] = value.decode("latin-1")
         correlation_id = self._accept(incoming_cid) or new_correlation_id()
@@ -141,6 +163,9 @@ class CorrelationIdMiddleware:
 
 class RequestLoggingMiddleware:
     """Log one line per HTTP request: method, path (secret query values masked), status, duration.
+
+    Unprintable characters are percent-escaped and the path with its query is cut to 2048
+    characters (the method to 32), with a ``...[+N chars]`` marker.
 
     Records carry ``http_method``, ``http_path``, ``http_status``, ``duration_ms``,
     ``correlation_id`` and ``request_id`` as extra fields. 5xx are logged at ERROR, the rest at INFO.
@@ -190,7 +215,9 @@ class RequestLoggingMiddleware:
         path = _loggable(scope["path"])
         query: bytes = scope.get("query_string", b"")
         target = redact_url(f"{path}?{_loggable_query(query)}") if query else path
-        method = _loggable(scope["method"])
+        # Cut after redaction, so a cut never turns a masked value back into a partial secret.
+        target = _bounded(target, _MAX_TARGET)
+        method = _bounded(_loggable(scope["method"]), _MAX_METHOD)
         self.logger.log(
             level,
             "%s %s %d %.1fms",
