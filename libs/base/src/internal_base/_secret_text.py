@@ -40,10 +40,12 @@ PEM_PRIVATE_KEY: Final = re.compile(
     r"(?:.*?(?P<end>-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----)|.*)",
     re.DOTALL,
 )
-# A password literal in SQL: ``PASSWORD 'x'``, ``PASSWORD('x')``, ``IDENTIFIED [WITH plugin] BY 'x'``
-# (echoed DDL, driver errors). Doubled quotes and backslash escapes stay inside the literal.
+# A password literal in SQL: ``PASSWORD 'x'``, ``PASSWORD('x')``, ``USER u IDENTIFIED [WITH plugin]
+# BY 'x'`` (echoed DDL, driver errors; "revision identified by '9'" in prose is not one).
+# Doubled quotes and backslash escapes stay inside the literal.
 SQL_PASSWORD: Final = re.compile(
-    r"(?i)(\b(?:password|identified(?:\s+with\s+\w{1,64})?\s+by)(?:\s*\(\s*|\s+))"
+    r"(?i)(\b(?:password|(?:user|role|to)\s+\S{1,256}?\s+identified(?:\s+with\s+\w{1,64})?\s+by)"
+    r"(?:\s*\(\s*|\s+))"
     r"(?:(?P<q>')(?:[^'\\]|\\.|'')*+'|(?P<d>\")(?:[^\"\\]|\\.|\"\")*+\")"
 )
 _PAIR_KEY: Final = re.compile(

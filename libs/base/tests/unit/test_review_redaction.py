@@ -128,3 +128,9 @@ def test_sql_password_literals_are_masked(statement: str) -> None:
     redacted = redact_text(f"statement failed: {statement}")
     assert "hunter2" not in redacted
     assert redacted.startswith("statement failed: ")
+
+
+def test_identified_by_in_prose_is_kept() -> None:
+    """Prose such as alembic's "revision identified by '9999'" is not a SQL password literal."""
+    text = "Can't locate revision identified by '9999'"
+    assert redact_text(text) == text
