@@ -8,6 +8,7 @@ and the transport's ``aclose`` removes it again.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import httpx
@@ -58,11 +59,33 @@ class HostHealthCheck:
         return {"breaker": "closed", "last_error": last_error}
 
 
+# The checks of open clients per registry and name, oldest first. Clients of one host share the
+# check's name: the newest open one is registered, and when it closes the next newest takes over.
+_OPEN: weakref.WeakKeyDictionary[HealthRegistry, dict[str, list[HostHealthCheck]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def register_host_check(
     registry: HealthRegistry, transport: RetryTransport, base_url: httpx.URL
 ) -> HostHealthCheck:
-    """Register ``base_url``'s host check in ``registry``; the transport's ``aclose`` removes it."""
+    """Register ``base_url``'s host check in ``registry``; the transport's ``aclose`` removes it.
+
+    Another open client of the same host keeps the host's check registered (its own) until it
+    closes too.
+    """
     check = HostHealthCheck(transport, base_url)
+    open_checks = _OPEN.setdefault(registry, {}).setdefault(check.name, [])
+    open_checks.append(check)
     registry.register(check.name, check, critical=False)
-    transport._on_close.append(lambda: registry.unregister(check.name, check))
+    transport._on_close.append(lambda: _close(registry, check))
     return check
+
+
+def _close(registry: HealthRegistry, check: HostHealthCheck) -> None:
+    open_checks = _OPEN.get(registry, {}).get(check.name, [])
+    if check in open_checks:
+        open_checks.remove(check)
+    registry.unregister(check.name, check)  # only if it is still this client's check
+    if open_checks and check.name not in registry.names:
+        registry.register(check.name, open_checks[-1], critical=False)
