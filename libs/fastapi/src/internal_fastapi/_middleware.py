@@ -168,7 +168,9 @@ class RequestLoggingMiddleware:
     characters (the method to 32), with a ``...[+N chars]`` marker.
 
     Records carry ``http_method``, ``http_path``, ``http_status``, ``duration_ms``,
-    ``correlation_id`` and ``request_id`` as extra fields. 5xx are logged at ERROR, the rest at INFO.
+    ``http_aborted``, ``correlation_id`` and ``request_id`` as extra fields. 5xx are logged at
+    ERROR, the rest at INFO; a response cut short by an exception after it started is logged at
+    ERROR with its sent status, ``http_aborted=True`` and `` aborted`` at the end of the line.
 
     Args:
         app: The wrapped ASGI app.
@@ -201,13 +203,17 @@ class RequestLoggingMiddleware:
                 status = message["status"]
             await send(message)
 
+        aborted = True
         try:
             await self.app(scope, receive, send_capturing_status)
+            aborted = False
         finally:
-            self._log(scope, status, (time.perf_counter() - started) * 1000)
+            self._log(scope, status, (time.perf_counter() - started) * 1000, aborted=aborted)
 
-    def _log(self, scope: Scope, status: int, duration_ms: float) -> None:
-        level = logging.ERROR if status >= 500 else logging.INFO
+    def _log(self, scope: Scope, status: int, duration_ms: float, *, aborted: bool) -> None:
+        # An exception that escapes after the status line was sent cut the response short: the
+        # client never got the 200 it announced, so the line must not read as a success.
+        level = logging.ERROR if status >= 500 or aborted else logging.INFO
         if not self.logger.isEnabledFor(level):
             return
         # Escaped before they enter the record, so no formatter or shipper ever sees a raw
@@ -220,12 +226,14 @@ class RequestLoggingMiddleware:
         method = _bounded(_loggable(scope["method"]), _MAX_METHOD)
         self.logger.log(
             level,
-            "%s %s %d %.1fms",
+            "%s %s %d %.1fms%s",
             method,
             target,
             status,
             duration_ms,
+            " aborted" if aborted else "",
             extra={
+                "http_aborted": aborted,
                 "http_method": method,
                 "http_path": target,
                 "http_status": status,
