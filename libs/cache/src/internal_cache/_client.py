@@ -283,9 +283,12 @@ class CacheClient:
         await self.aclose()
 
     async def aclose(self, *, drain_timeout: float = 5.0) -> None:
-        """Finish background lock releases, unregister the health check, close the pool.
+        """Finish background lock releases and commands in flight, close the pool.
 
-        Idempotent. The pool is closed only when this client owns it. Afterwards every
+        Waits up to ``drain_timeout`` seconds for background lock releases, then as long
+        again for commands still running on a pool the client built (they complete
+        instead of losing their connection), unregisters the health check and closes the
+        pool. Idempotent. The pool is closed only when this client owns it. Afterwards every
         command of this client (and of its :meth:`with_prefix` views) raises
         :class:`CacheError` instead of silently reopening connections.
         """
@@ -294,6 +297,9 @@ class CacheClient:
         self._closed = True
         self.unregister_health_check()
         await self._link.drain(drain_timeout)
+        pool = self._r.connection_pool
+        if self._owns_redis and isinstance(pool, IdleClosingPool):
+            await pool.wait_idle(drain_timeout)
         if self._owns_link:
             self._link.close()
         if self._owns_redis:

@@ -36,6 +36,26 @@ class IdleClosingPool(aioredis.ConnectionPool):
         self._released_at: dict[AbstractConnection, float] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._idle: asyncio.Event | None = None  # set by release() once nothing is in use
+
+    @property
+    def in_use_connections(self) -> int:
+        """Connections handed out to commands that have not given them back yet."""
+        return len(self._in_use_connections)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no connection is in use; True if none is."""
+        deadline = time.monotonic() + timeout
+        while self._in_use_connections:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._idle is None:
+                self._idle = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), remaining)
+            self._idle = None
+        return True
 
     @property
     def idle_connections(self) -> int:
@@ -45,6 +65,8 @@ class IdleClosingPool(aioredis.ConnectionPool):
     async def release(self, connection: AbstractConnection) -> None:
         """Hand ``connection`` back and arm the idle check."""
         await super().release(connection)
+        if self._idle is not None and not self._in_use_connections:
+            self._idle.set()
         if self.idle_timeout:
             self._released_at[connection] = time.monotonic()
             if self._timer is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -10,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from internal_cache import CacheClient, CacheError, CacheSettings
+from internal_cache._pool import IdleClosingPool
 
 
 async def test_fencing_tokens_grow_for_one_key_reached_through_two_namespaces(
@@ -80,3 +83,23 @@ def test_percent_encoded_password_is_accepted_and_masked() -> None:
     for part in ("a%40b", "2Fc", "a@b", "b/c"):
         assert part not in text
     assert client.redis.connection_pool.connection_kwargs["password"] == "a@b/c:d%"
+
+
+async def test_aclose_lets_commands_in_flight_finish(make_client: Callable[..., CacheClient]) -> None:
+    """aclose() waits for commands already running (within drain_timeout) instead of cutting them off."""
+    client = make_client()
+    helper = make_client()
+    key = client.key("queue")
+    calls = [asyncio.create_task(client.call(client.redis.blpop, [key], 30)) for _ in range(3)]
+    pool = client.redis.connection_pool
+    assert isinstance(pool, IdleClosingPool)
+    deadline = time.monotonic() + 30
+    while pool.in_use_connections < 3:  # all three are blocked in BLPOP
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    closing = asyncio.create_task(client.aclose(drain_timeout=60))
+    await asyncio.sleep(0.1)
+    await helper.call(helper.redis.rpush, key, b"1", b"2", b"3")
+    await asyncio.wait_for(closing, timeout=60)
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert sorted(results, key=repr) == [(key.encode(), b"1"), (key.encode(), b"2"), (key.encode(), b"3")]
