@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Collection
 from typing import Final
+from urllib.parse import unquote_plus
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,7 +28,7 @@ from internal_base.context import (
     is_valid_correlation_id,
     new_correlation_id,
 )
-from internal_base.redaction import redact_url
+from internal_base.redaction import MASK, is_secret_key, redact_url
 from internal_fastapi._errors import ErrorMapper, default_error_mapper
 
 __all__ = [
@@ -85,6 +86,25 @@ def _bounded(text: str, limit: int) -> str:
 
 def _loggable_query(query: bytes) -> str:
     return _QUERY_UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], query).decode("ascii")
+
+
+_QUERY_SEPARATORS: Final = re.compile(r"([&;])")
+
+
+def _mask_encoded_secret_names(query: str) -> str:
+    """Mask values whose key is a secret name once decoded (``api%5Fkey`` is ``api_key`` to the app).
+
+    ``redact_url`` reads key names as written; the app reads them percent-decoded, so a client
+    that encodes ``_`` or a letter would otherwise get its secret logged in clear.
+    """
+    if "%" not in query and "+" not in query:
+        return query
+    parts = _QUERY_SEPARATORS.split(query)
+    for index in range(0, len(parts), 2):
+        key, equals, value = parts[index].partition("=")
+        if equals and value and key != unquote_plus(key) and is_secret_key(unquote_plus(key)):
+            parts[index] = f"{key}={MASK}"
+    return "".join(parts)
 
 
 _CONFLICT: Final = "\n"  # never a valid ID: marks a header sent twice with different values
@@ -220,7 +240,8 @@ class RequestLoggingMiddleware:
         # line break: text, JSON (which keeps U+2028 raw) and whatever else is configured.
         path = _loggable(scope["path"])
         query: bytes = scope.get("query_string", b"")
-        target = redact_url(f"{path}?{_loggable_query(query)}") if query else path
+        masked = _mask_encoded_secret_names(_loggable_query(query)) if query else ""
+        target = redact_url(f"{path}?{masked}") if query else path
         # Cut after redaction, so a cut never turns a masked value back into a partial secret.
         target = _bounded(target, _MAX_TARGET)
         method = _bounded(_loggable(scope["method"]), _MAX_METHOD)

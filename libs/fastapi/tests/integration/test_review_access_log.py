@@ -53,3 +53,19 @@ async def test_response_broken_after_start_is_logged_as_aborted(
     record = records[0]
     assert (record.levelno, record.__dict__.get("http_aborted")) == (logging.ERROR, True)
     assert record.getMessage().endswith("aborted")
+
+
+@pytest.mark.parametrize("key", ["api%5Fkey", "pass%77ord", "%70assword", "api+key", "Api%2DKey"])
+async def test_percent_encoded_secret_names_are_masked(
+    base_url: str, caplog: pytest.LogCaptureFixture, key: str
+) -> None:
+    """A query key that decodes to a secret name (api%5Fkey = api_key) has its value masked in the log."""
+    caplog.set_level(logging.INFO, logger="internal_fastapi.access")
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        await client.get(f"/missing?{key}=hunter2&page=3")
+    deadline = time.monotonic() + 30
+    records: list[logging.LogRecord] = []
+    while not records and time.monotonic() < deadline:
+        records = [r for r in caplog.records if r.name == "internal_fastapi.access"]
+        await asyncio.sleep(0.01)
+    assert records[0].__dict__["http_path"] == f"/missing?{key}=***&page=3"
