@@ -200,7 +200,32 @@ def _mask_record(record: logging.LogRecord, exc: Exception) -> None:
 
 
 class _QueueHandler(logging.handlers.QueueHandler):
-    """Queues a picklable copy of the record: message formatted and traceback rendered here."""
+    """Queues a picklable copy of the record: message formatted and traceback rendered here.
+
+    Once its listener is stopping, records still arriving (a thread that got the handler from
+    the root logger just before it was removed) are written by ``sink`` directly: none is lost
+    behind the listener's stop sentinel.
+    """
+
+    def __init__(self, records: queue_module.SimpleQueue[logging.LogRecord], sink: logging.Handler) -> None:
+        super().__init__(records)
+        self.sink = sink
+        self.direct = False
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        """Queue ``record``, or write it through the sink once the listener is stopping."""
+        if self.direct:  # read under the handler lock, as ``stop_queueing`` writes it
+            self.sink.handle(record)
+        else:
+            super().enqueue(record)
+
+    def stop_queueing(self) -> None:
+        """Write every later record directly (called before the listener drains and stops)."""
+        self.acquire()
+        try:
+            self.direct = True
+        finally:
+            self.release()
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         prepared = copy.copy(record)
@@ -233,13 +258,22 @@ def _level(value: str | int, what: str) -> int:
 
 
 def shutdown_logging() -> None:
-    """Remove the handler installed by ``configure_logging`` and drain its queue, if any."""
+    """Remove the handler installed by ``configure_logging`` and drain its queue, if any.
+
+    No record the handler accepted is lost, also while other threads keep logging: the handler
+    leaves the root logger first, then records still in flight are written directly while the
+    queue drains.
+    """
     root = logging.getLogger()
+    for handler in _INSTALLED.handlers:  # first: no new record reaches them through the root
+        root.removeHandler(handler)
     if _INSTALLED.listener is not None:
-        _INSTALLED.listener.stop()
+        for handler in _INSTALLED.handlers:
+            if isinstance(handler, _QueueHandler):
+                handler.stop_queueing()  # records in flight now bypass the queue ...
+        _INSTALLED.listener.stop()  # ... and everything queued before is written here
         _INSTALLED.listener = None
     for handler in _INSTALLED.handlers:
-        root.removeHandler(handler)
         handler.close()
     _INSTALLED.handlers.clear()
 
@@ -285,7 +319,7 @@ def configure_logging(
     front: logging.Handler = sink
     if queue:
         records: queue_module.SimpleQueue[logging.LogRecord] = queue_module.SimpleQueue()
-        front = _QueueHandler(records)
+        front = _QueueHandler(records, sink)
         _INSTALLED.listener = logging.handlers.QueueListener(records, sink)
         _INSTALLED.listener.start()
         if not _INSTALLED.atexit_registered:

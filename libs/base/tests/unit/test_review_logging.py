@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,3 +97,48 @@ def test_lone_surrogates_do_not_lose_the_record(
     else:
         assert "file \\udc80.txt" in text
         assert "path=a\\udcffb" in text
+
+
+class _Accepted(logging.Filter):
+    """Counts the records a handler accepted (filters run before the queue handler enqueues)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self.lock:
+            self.count += 1
+        return True
+
+
+def _spam(stop: threading.Event) -> None:
+    """Log until ``stop`` is set."""
+    while not stop.is_set():
+        logging.getLogger("review.load").warning("spam")
+
+
+def test_queue_shutdown_under_load_loses_no_accepted_record() -> None:
+    """Every record the queue handler accepted is written, even while threads log during shutdown."""
+    for _ in range(5):
+        buffer = io.StringIO()
+        handler = configure_logging(stream=buffer, queue=True)
+        accepted = _Accepted()
+        handler.addFilter(accepted)
+        stop = threading.Event()
+
+        threads = [threading.Thread(target=_spam, args=(stop,)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while accepted.count < 500 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        try:
+            shutdown_logging()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(30)
+            logging.getLogger().setLevel(logging.WARNING)
+        assert buffer.getvalue().count("\n") == accepted.count
