@@ -60,6 +60,8 @@ __all__ = ["Lock"]
 
 _log = get_logger("internal_cache.lock")
 _monotonic = time.monotonic
+#: Seconds an acquire attempt may wait for the server's answer even past the acquire deadline.
+_MIN_ATTEMPT: Final = 1.0
 
 
 class _Owner(Protocol):
@@ -446,7 +448,9 @@ class Lock:
                 result = await link.guarded(_ACQUIRE.run, args, {})
             else:
                 try:
-                    result = await _ACQUIRE.run(*args)
+                    result = await self._bounded(_ACQUIRE.run(*args), token, deadline)
+                except CacheError:
+                    raise  # LockAcquireTimeout is a TimeoutError, hence an OSError: not a lost link
                 except CONNECTION_ERRORS as exc:
                     result = await link.recover(exc, _ACQUIRE.run, args, {}, until=deadline)
                 except redis.exceptions.RedisError as exc:
@@ -456,6 +460,28 @@ class Lock:
             link.spawn(self._release_token(token))
             raise
         return int(result)
+
+    async def _bounded(self, attempt: Awaitable[Any], token: str, deadline: float | None) -> Any:
+        """``attempt``, given up at the acquire deadline (a frozen server answers nothing).
+
+        Without this bound one attempt lasts the socket timeout, however short ``timeout`` is.
+        Every attempt gets at least ``_MIN_ATTEMPT`` seconds, so ``timeout=0`` (or the last
+        poll before the deadline) still tries once on a slow but working server.
+        """
+        if deadline is None:
+            return await attempt
+        manager = asyncio.timeout(max(deadline - _monotonic(), _MIN_ATTEMPT))
+        try:
+            async with manager:
+                return await attempt
+        except TimeoutError as exc:
+            if not manager.expired():  # a socket-level timeout: the caller recovers from it
+                raise
+            # The SET may have reached the server: free the token once it answers again.
+            self._client.link.spawn(self._release_token(token))
+            raise LockAcquireTimeout(
+                f"lock {self._name!r} not acquired within its timeout: Redis did not answer in time"
+            ) from exc
 
     def _acquired(self, token: str, result: int, started: float) -> None:
         self._token = token

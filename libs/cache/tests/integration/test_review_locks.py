@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from typing import Any
 
-from internal_cache import CacheClient, Lock
+import pytest
+from pydantic import SecretStr
+
+from internal_cache import CacheClient, CacheSettings, Lock, LockAcquireTimeout
 
 
 async def test_async_on_lost_callback_is_awaited(make_client: Callable[..., CacheClient]) -> None:
@@ -41,3 +46,26 @@ async def test_async_on_lost_callback_failure_is_logged_not_raised(
     assert lock.lost
     await client.aclose()
     assert not client.link.pending
+
+
+async def test_acquire_timeout_bounds_a_frozen_server(redis_server_factory: Callable[..., Any]) -> None:
+    """acquire(timeout=1) on a frozen (SIGSTOPped) server gives up in seconds, not at the socket timeout."""
+    server = redis_server_factory()
+    settings = CacheSettings(
+        url=SecretStr(server.url), key_prefix="frozen:", health_check=False, resilience={"timeout": 30.0}
+    )
+    client = CacheClient(settings)
+    try:
+        await client.ping()
+        server.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(LockAcquireTimeout):
+                await client.lock("job", ttl=30).acquire(timeout=1)
+            assert time.monotonic() - started < 15
+        finally:
+            server.resume()
+        async with client.lock("job", ttl=30, timeout=30) as lock:  # nothing stranded once it thaws
+            assert lock.held
+    finally:
+        await client.aclose()
