@@ -15,10 +15,10 @@ import inspect
 import logging
 import re
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from types import MappingProxyType, TracebackType
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar, cast
 
 from internal_base._propagation import carrier_value, extract_trace, inject_trace
 
@@ -209,12 +209,13 @@ class bind(_Scope):
         """
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             raise TypeError(f"bind cannot decorate the generator function {fn.__qualname__}")
-        if inspect.iscoroutinefunction(fn):
+        if is_async_callable(fn):
+            async_fn = cast(Callable[..., Awaitable[Any]], fn)
 
             @functools.wraps(fn)
             async def run_async(*args: _P.args, **kwargs: _P.kwargs) -> Any:
                 with self:
-                    return await fn(*args, **kwargs)
+                    return await async_fn(*args, **kwargs)
 
             return run_async  # type: ignore[return-value]
 
@@ -224,6 +225,11 @@ class bind(_Scope):
                 return fn(*args, **kwargs)
 
         return run
+
+
+def is_async_callable(fn: object) -> bool:
+    """A coroutine function, or an object whose ``__call__`` is one (``async def __call__``)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
 
 def run_in_context(fn: Callable[_P, _T]) -> Callable[_P, _T]:

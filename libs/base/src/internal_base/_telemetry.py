@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import importlib
-import inspect
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from opentelemetry.util.types import AttributeValue
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from internal_base._context import get_correlation_id
+from internal_base._context import get_correlation_id, is_async_callable
 from internal_base._settings import LibrarySettings
 from internal_base._span_redaction import RedactingSpanExporter
 
@@ -295,8 +294,8 @@ class span:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, fn: Callable[_P, _T]) -> Callable[_P, _T]:
-        """Decorate ``fn`` so every call runs inside a fresh span."""
-        if inspect.iscoroutinefunction(fn):
+        """Decorate ``fn`` so every call runs inside a fresh span (awaited, for async callables)."""
+        if is_async_callable(fn):
             async_fn = cast(Callable[..., Awaitable[Any]], fn)
 
             @functools.wraps(fn)

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 
-from internal_base.context import extract_context, get_correlation_id
+from internal_base.context import bind, bound_keys, extract_context, get_correlation_id
 from internal_base.health import HealthRegistry, HealthStatus
 from internal_base.resilience import RetryPolicy, testing
+from internal_base.telemetry import configure_telemetry, span
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -101,3 +102,36 @@ async def test_retry_survives_an_unprintable_exception(caplog: pytest.LogCapture
         assert await policy.call(flaky) == "ok"
     assert len(calls) == 2
     assert any("Unprintable" in record.getMessage() for record in caplog.records)
+
+
+class AsyncJob:
+    """An async callable object (``async def __call__``), as job frameworks pass around."""
+
+    async def __call__(self) -> dict[str, object]:
+        await asyncio.sleep(0)
+        return bound_keys()
+
+
+async def test_bind_decorates_async_callable_objects() -> None:
+    """``bind(...)(obj)`` keeps the keys bound while an async callable object's coroutine runs."""
+    decorated = bind(job="nightly")(AsyncJob())
+    assert await decorated() == {"job": "nightly"}
+
+
+async def test_span_decorates_async_callable_objects() -> None:
+    """``span(...)(obj)`` keeps the span open (and current) while the coroutine runs."""
+    telemetry = configure_telemetry(service_name="review", exporter="memory", set_global=False)
+    seen: list[bool] = []
+
+    class Traced:
+        async def __call__(self) -> None:
+            await asyncio.sleep(0)
+            seen.append(trace.get_current_span().get_span_context().is_valid)
+            raise ValueError("inside")
+
+    with pytest.raises(ValueError, match="inside"):
+        await span("review.job")(Traced())()
+    assert seen == [True]
+    assert telemetry.span_exporter is not None
+    (finished,) = (s for s in telemetry.span_exporter.get_finished_spans() if s.name == "review.job")
+    assert [event.name for event in finished.events] == ["exception"]
