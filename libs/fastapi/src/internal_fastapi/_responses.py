@@ -64,9 +64,10 @@ class FieldError(BaseModel):
 
 
 class ValidationProblemDetail(ProblemDetail):
-    """A 422 problem listing every invalid field."""
+    """A 422 problem listing the invalid fields (the first 50; ``error_count`` has the total)."""
 
     errors: list[FieldError] = Field(default_factory=list)
+    error_count: int | None = Field(default=None, description="How many invalid fields there were.")
 
 
 class OffsetPageResponse(BaseModel, Generic[T]):
