@@ -391,6 +391,7 @@ class RedisLink:
         baseline = task.cancelling() if task is not None else 0
         started = time.monotonic()
         deadline = started + self.window
+        cut = until is not None and until < deadline  # the caller's deadline ends the window early
         if until is not None:
             deadline = min(deadline, until)
         attempts, waited, last = 1, 0.0, first
@@ -432,6 +433,11 @@ class RedisLink:
         window = "" if math.isinf(self.window) else f" of the {self.window:g}s reconnection window"
         if self.down:
             window += " (the circuit opened: Redis is known to be down)"
+        elif cut:
+            window += " (cut short at the caller's deadline)"
+            if self._breaker is not None:
+                # Only a call that used up its whole window may open the circuit for everyone.
+                self._breaker.release()
         raise self.unavailable(
             last, f"could not be reached: {attempts} attempts over {elapsed:.1f}s{window}"
         ) from last

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from internal_cache import CacheClient, CacheSettings, Lock, LockAcquireTimeout
+from internal_cache import CacheClient, CacheSettings, CacheUnavailableError, Lock, LockAcquireTimeout
 
 
 async def test_async_on_lost_callback_is_awaited(make_client: Callable[..., CacheClient]) -> None:
@@ -68,4 +68,23 @@ async def test_acquire_timeout_bounds_a_frozen_server(redis_server_factory: Call
         async with client.lock("job", ttl=30, timeout=30) as lock:  # nothing stranded once it thaws
             assert lock.held
     finally:
+        await client.aclose()
+
+
+async def test_acquire_deadline_cut_does_not_open_the_breaker(
+    redis_server_factory: Callable[..., Any],
+) -> None:
+    """An acquire whose short timeout ends its reconnecting early says so and leaves the circuit closed."""
+    server = redis_server_factory()
+    client = CacheClient(CacheSettings(url=SecretStr(server.url), key_prefix="cut:", health_check=False))
+    try:
+        await client.ping()
+        server.stop()
+        with pytest.raises(CacheUnavailableError, match="deadline"):
+            await client.lock("job", ttl=30).acquire(timeout=0.3)
+        breaker = client.link.breaker
+        assert breaker is not None
+        assert breaker.state == "closed"  # other callers still get their full reconnection window
+    finally:
+        server.start()
         await client.aclose()
