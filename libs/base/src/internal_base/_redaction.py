@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote_plus
@@ -91,8 +92,15 @@ _SCALARS: Final = frozenset({int, float, bool, type(None)})
 # Key types JSON can write; any other key (a tuple, bytes, an object) becomes its redacted text.
 _KEYS: Final = frozenset({str, int, float, bool, type(None)})
 _WHITESPACE: Final = str.maketrans("", "", "\r\n\t")
-# Names a library declared secret at run time (a custom auth header such as ``X-Tenant``).
+# Names a library declared secret at run time (a custom auth header such as ``X-Tenant``): a set
+# for membership and an append-only list for scans (iterating a list another thread appends to
+# is safe; iterating a set that grows raises "Set changed size during iteration").
 _registered: set[str] = set()
+_registered_names: list[str] = []
+_registering: Final = threading.Lock()
+# Past this many registered names, free text is scanned by its words instead of by every name.
+_SCAN_BY_NAME_MAX: Final = 64
+_WORDS: Final = re.compile(r"[a-z0-9_.\-]+")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -127,9 +135,23 @@ def register_secret_key(name: str) -> None:
         name: A key, field or header name, in any case.
     """
     lowered = name.lower()
-    if lowered and lowered not in _registered:
+    with _registering:
+        if not lowered or lowered in _registered:
+            return
+        _registered_names.append(lowered)
         _registered.add(lowered)
-        is_secret_key.cache_clear()
+    is_secret_key.cache_clear()
+
+
+def _mentions_registered(lowered: str) -> bool:
+    """Whether lower-cased ``lowered`` contains a registered name (cheaply, however many there are)."""
+    names = _registered_names
+    if not names:
+        return False
+    if len(names) <= _SCAN_BY_NAME_MAX:
+        return any(name in lowered for name in names)
+    registered = _registered
+    return any(word.strip("-.") in registered for word in _WORDS.findall(lowered))
 
 
 def _is_secret_name(name: object) -> bool:
@@ -156,7 +178,7 @@ def redact_text(text: str) -> str:
     if len(text) < MIN_SECRET_LEN:
         return text
     lowered = text.lower()
-    if TRIGGER.search(lowered) is None and not any(name in lowered for name in _registered):
+    if TRIGGER.search(lowered) is None and not _mentions_registered(lowered):
         return text
     redacted = URL_USERINFO.sub(rf"\1{MASK}@", redact_sql(redact_pem(text)))
     if "%" in redacted:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from internal_base.redaction import is_secret_key, redact_text, redact_url
+from internal_base.redaction import is_secret_key, redact_text, redact_url, register_secret_key
 
 PEM = (
     "-----BEGIN {kind}PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n"
@@ -134,3 +136,32 @@ def test_identified_by_in_prose_is_kept() -> None:
     """Prose such as alembic's "revision identified by '9999'" is not a SQL password literal."""
     text = "Can't locate revision identified by '9999'"
     assert redact_text(text) == text
+
+
+def test_register_secret_key_while_other_threads_redact() -> None:
+    """Registering names while other threads redact never raises in those threads."""
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def redact_loop() -> None:
+        while not stop.is_set():
+            try:
+                redact_text("plain words and x-review-thing=1 but nothing else " * 3)
+            except Exception as exc:  # the defect: "Set changed size during iteration"
+                errors.append(exc)
+                stop.set()
+
+    readers = [threading.Thread(target=redact_loop) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for number in range(20_000):
+            register_secret_key(f"x-review-registered-{number}")
+            if stop.is_set():
+                break
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(30)
+    assert errors == []
+    assert is_secret_key("X-Review-Registered-1")
