@@ -217,7 +217,11 @@ def retry_after_header(exc: BaseException) -> Mapping[str, str]:
     one day send ``86400``; missing, non-finite or non-numeric values send no header (they never
     break the response).
     """
-    header = _retry_after_seconds(getattr(exc, "retry_after", None))
+    try:
+        seconds = getattr(exc, "retry_after", None)
+    except Exception:  # a broken property must not turn the 503 into a 500
+        return {}
+    header = _retry_after_seconds(seconds)
     return {} if header is None else {"Retry-After": header}
 
 
@@ -358,7 +362,7 @@ class ErrorMapper:
         if rule.detail is not None:
             detail: str | None = rule.detail
         elif rule.expose:
-            detail = redact_text(str(exc)) or None
+            detail = _exposed_text(exc)
         else:
             detail = _GENERIC_DETAIL if rule.status >= 500 else None
         problem = ProblemDetail(
@@ -384,6 +388,14 @@ class ErrorMapper:
                 extra={"http_status": problem.status, "error_code": problem.code},
             )
         return problem_response(problem, headers=headers)
+
+
+def _exposed_text(exc: BaseException) -> str | None:
+    try:
+        text = str(exc)
+    except Exception:  # an error that cannot say what it is still gets its status
+        return None
+    return redact_text(text) or None
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
