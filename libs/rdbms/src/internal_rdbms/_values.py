@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 import struct
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, DateTime, Double, Enum, Float, Integer, Numeric, SmallInteger, Uuid
+from sqlalchemy import BigInteger, DateTime, Double, Enum, Float, Integer, Numeric, SmallInteger, Time, Uuid
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from internal_rdbms._errors import InvalidQueryError
@@ -194,6 +194,10 @@ def storable(
         reason = _check_text(value, impl, backend)
     elif isinstance(value, datetime):
         reason = _check_datetime(value, impl, column_type)
+    elif isinstance(value, time) and value.tzinfo is not None:
+        if isinstance(impl, Time) and not impl.timezone and not isinstance(column_type, TypeDecorator):
+            # Every backend drops the offset silently (02:30+05:00 would find 02:30, not 21:30 UTC).
+            reason = "this column stores times without a UTC offset; send one without an offset"
     return value, reason
 
 
