@@ -412,7 +412,8 @@ class HealthRegistry:
             self._cache[liveness] = (time.monotonic(), task.result())
 
     async def _run(self, *, liveness: bool) -> HealthReport:
-        checks = [check for check in self._checks.values() if check.liveness or not liveness]
+        # list() copies in one step: a register() from another thread cannot change the dict mid-scan.
+        checks = [check for check in list(self._checks.values()) if check.liveness or not liveness]
         results = await asyncio.gather(
             *(run_check(c.name, c.fn, critical=c.critical, timeout=c.timeout) for c in checks)
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -135,3 +136,37 @@ async def test_span_decorates_async_callable_objects() -> None:
     assert telemetry.span_exporter is not None
     (finished,) = (s for s in telemetry.span_exporter.get_finished_spans() if s.name == "review.job")
     assert [event.name for event in finished.events] == ["exception"]
+
+
+async def always_ok() -> bool:
+    """A passing check."""
+    return True
+
+
+def _churn(registry: HealthRegistry, stop: threading.Event) -> None:
+    """Register and unregister checks from another thread until ``stop`` is set."""
+    number = 0
+    while not stop.is_set():
+        registry.register(f"churn-{number % 200}", always_ok)
+        registry.unregister(f"churn-{(number + 100) % 200}")
+        number += 1
+
+
+async def test_liveness_while_another_thread_registers_checks() -> None:
+    """register/unregister from another thread never makes a report raise (dict changed size)."""
+    registry = HealthRegistry(cache_ttl=0)
+    for number in range(5000):
+        registry.register(f"fixed-{number}", always_ok)  # readiness-only: liveness() skips running them
+    stop = threading.Event()
+    writer = threading.Thread(target=_churn, args=(registry, stop))
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so the writer runs mid-iteration
+    writer.start()
+    try:
+        for _ in range(300):
+            report = await registry.liveness()
+            assert report.status is HealthStatus.HEALTHY
+    finally:
+        stop.set()
+        writer.join(30)
+        sys.setswitchinterval(interval)
