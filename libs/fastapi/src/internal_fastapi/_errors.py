@@ -38,6 +38,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from internal_base.context import get_correlation_id
 from internal_base.cursor import InvalidCursorError as BaseInvalidCursorError
@@ -448,11 +449,14 @@ def default_error_mapper(*, problem_type_base: str | None = None) -> ErrorMapper
     """A mapper with the rules every application gets (see the module docstring).
 
     ``CommonsError`` → 500 (nothing leaked); ``ConfigurationError`` → 500; cursor errors → 400;
+    Starlette's ``ClientDisconnect`` → 499 ``client_closed_request``;
     every ``CommonsError`` that is a ``ConnectionError`` or ``TimeoutError``, ``CircuitOpenError``
     and ``httpx.TransportError`` → 503 ``dependency_unavailable`` with ``Retry-After`` when known.
     """
     mapper = ErrorMapper(problem_type_base=problem_type_base)
     mapper.register(CommonsError, 500, "internal_error")
+    # The client left (nginx's 499): nobody reads the answer; logged as the client's doing, not an ERROR.
+    mapper.register(ClientDisconnect, 499, "client_closed_request", title="Client Closed Request")
     mapper.register(ConfigurationError, 500, "configuration_error")
     # Cursor errors from any layer (its messages are written for clients and never hold the key).
     mapper.register(BaseInvalidCursorError, 400, "invalid_cursor", expose=True)

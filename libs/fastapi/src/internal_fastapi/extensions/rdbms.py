@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import Depends, FastAPI, Request
+from starlette.requests import ClientDisconnect
 
 from internal_base.errors import ConfigurationError
 from internal_fastapi._errors import BadRequestError, ErrorMapper, error_mapper, retry_after_header
@@ -141,9 +142,14 @@ async def get_transaction(request: Request) -> AsyncIterator[AsyncSession]:
     """Dependency: a session in a transaction, committed when the route returns, rolled back if it raises.
 
     The commit happens before the response is sent, so a failed commit is the client's error response.
+    When the client has disconnected by the time the route returns, the transaction is rolled back
+    (``starlette.requests.ClientDisconnect``, a 499 in the access log): the client saw no answer and
+    may retry, so the write must not have happened.
     """
     async with get_database(request).transaction() as session:
         yield session
+        if await request.is_disconnected():
+            raise ClientDisconnect
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
