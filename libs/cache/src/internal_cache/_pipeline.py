@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -142,7 +143,7 @@ class CachePipeline:
         self._once = True
         return self
 
-    def expire(self, key: str, ttl: float) -> CachePipeline:
+    def expire(self, key: str, ttl: float | timedelta) -> CachePipeline:
         """Queue PEXPIRE."""
         self._pipe.pexpire(self._p + key, ttl_to_ms(ttl))
         return self

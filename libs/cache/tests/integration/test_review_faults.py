@@ -103,3 +103,13 @@ async def test_aclose_lets_commands_in_flight_finish(make_client: Callable[..., 
     await asyncio.wait_for(closing, timeout=60)
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert sorted(results, key=repr) == [(key.encode(), b"1"), (key.encode(), b"2"), (key.encode(), b"3")]
+
+
+async def test_pipeline_expire_takes_a_timedelta(client: CacheClient) -> None:
+    """A pipeline's expire() accepts a timedelta like the client's."""
+    await client.set("k", b"v")
+    async with client.pipeline() as pipe:
+        pipe.expire("k", timedelta(minutes=2)).pttl("k")
+        replies = await pipe.execute()
+    assert replies[0] == 1
+    assert 100_000 < replies[1] <= 120_000
