@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -131,8 +132,17 @@ class BreakerRegistry:
         return f"BreakerRegistry({states!r})"
 
 
+# RFC 9110 delay-seconds (ASCII digits; a decimal fraction is accepted, as some servers send one).
+# Anything else ("-1", "1e3", "1_0", non-ASCII digits) is no request at all: the backoff applies.
+_DELAY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Return the wait a ``Retry-After`` header asks for, in seconds (``None`` if absent/invalid).
+
+    Valid: delay-seconds (ASCII digits, optionally a decimal fraction) or an HTTP date (a past
+    date is 0). A negative number, an exponent or any other text is invalid, so the caller's
+    backoff applies instead of an immediate retry.
 
     Args:
         value: Delay in seconds or an HTTP date.
@@ -141,9 +151,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if not value:
         return None
     value = value.strip()
-    try:
+    if _DELAY_SECONDS.fullmatch(value):
         seconds = float(value)
-    except ValueError:
+    else:
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):

@@ -245,7 +245,7 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after(" 2.5 ") == 2.5
     assert parse_retry_after(date, now=now) == 30.0
     assert parse_retry_after(past, now=now) == 0.0
-    assert parse_retry_after("-3") == 0.0
+    assert parse_retry_after("-3") is None  # not delay-seconds: the backoff applies, not "now"
     assert parse_retry_after("soon") is None
     assert parse_retry_after("nan") is None
     assert parse_retry_after("") is None
