@@ -82,7 +82,10 @@ def mark_secret(request: httpx.Request, name: str) -> None:
     names: tuple[str, ...] = request.extensions.get(SECRET_NAMES_EXTENSION, ())
     if name.lower() not in names:
         request.extensions[SECRET_NAMES_EXTENSION] = (*names, name.lower())
-        # Process-wide too: a server echoing it back, or httpcore's DEBUG header tuples, are masked.
+    if name in request.headers:
+        # A header is registered process-wide too, so a server echoing it back or httpcore's DEBUG
+        # header tuples are masked. Query names are not: redirect stripping must keep another
+        # client's ordinary ``key=`` parameter, and query values are masked by name above.
         register_secret_key(name)
 
 
