@@ -117,13 +117,26 @@ def _single(seen: str | None, value: str) -> str:
     return value if seen is None or seen == value else _CONFLICT
 
 
+def _add_trace_header(carrier: dict[str, str], name: str, value: str) -> None:
+    # W3C: repeated tracestate/baggage headers are one list (combined as RFC 9110 says); two
+    # different traceparents name two parents, so neither is trusted and the request starts a trace.
+    seen = carrier.get(name)
+    if seen is None:
+        carrier[name] = value
+    elif name == "traceparent":
+        carrier[name] = _single(seen, value)
+    else:
+        carrier[name] = f"{seen},{value}"
+
+
 class CorrelationIdMiddleware:
     """Run each request in a correlation scope and echo the IDs on the response.
 
     Reads ``X-Correlation-ID`` and ``X-Request-ID`` (reused when valid and not sent twice with
     different values, else generated),
     restores W3C ``traceparent``/``tracestate``/``baggage`` through
-    :func:`internal_base.context.extract_context`, stores both IDs in ``request.state`` and
+    :func:`internal_base.context.extract_context` (repeated ``tracestate``/``baggage`` headers
+    combined, conflicting ``traceparent`` headers ignored), stores both IDs in ``request.state`` and
     adds both headers to every response, error responses included.
 
     Args:
@@ -155,7 +168,9 @@ class CorrelationIdMiddleware:
             elif name == _REQUEST:
                 incoming_rid = _single(incoming_rid, value.decode("latin-1"))
             elif name in _TRACE_HEADERS:
-                carrier[name.decode("latin-1")] = value.decode("latin-1")
+                _add_trace_header(carrier, name.decode("latin-1"), value.decode("latin-1"))
+        if carrier.get("traceparent") == _CONFLICT:
+            del carrier["traceparent"]
         correlation_id = self._accept(incoming_cid) or new_correlation_id()
         request_id = self._accept(incoming_rid) or uuid.uuid4().hex
         state = scope.setdefault("state", {})
