@@ -89,6 +89,14 @@ _OTHER_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     (re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), MASK),
     # AWS access key ids.
     (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
+    # Tokens with a well-known prefix (GitHub, GitLab, Slack, Stripe), also as a URL's user name.
+    (
+        re.compile(
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255}|glpat-[A-Za-z0-9_\-]{20,255}"
+            r"|xox[abeprs]-[A-Za-z0-9\-]{10,255}|[sr]k_live_[A-Za-z0-9]{16,255})"
+        ),
+        MASK,
+    ),
 )
 
 # One cheap search of the lower-cased text that every secret above needs to match first: a
@@ -96,7 +104,7 @@ _OTHER_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 # up to three separators inside compound names (``api_key``, ``Signing-Key``, ``session id``).
 TRIGGER: Final = re.compile(
     r"://|%3a%2f%2f|bearer|basic|eyj|akia|asia|pass|pwd|secret|token|credential|auth|cookie|sig"
-    r"|private key|identified"
+    r"|private key|identified|gh[pousr]_|github_pat_|glpat-|xox[abeprs]-|k_live_"
     r"|(?:api|access|private|priv|hmac|signing|encryption|account|subscription|master|session)[^a-z0-9]{0,3}key"
     r"|session[^a-z0-9]{0,3}id"
 )

@@ -165,3 +165,20 @@ def test_register_secret_key_while_other_threads_redact() -> None:
             reader.join(30)
     assert errors == []
     assert is_secret_key("X-Review-Registered-1")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+        "github_pat_" + "11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+        "glpat-" + "abcDEF123456ghiJKL78",
+        "xoxb-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "sk_live_" + "51HabcdefGHIJKLmnopQRSTuv",
+    ],
+)
+def test_well_known_token_formats_are_masked(token: str) -> None:
+    """GitHub, GitLab, Slack and Stripe tokens are masked in free text, also as a URL's user name."""
+    assert token not in redact_text(f"using {token} for the call")
+    assert token not in redact_text(f"git clone https://{token}@github.com/org/repo.git")
+    assert token not in redact_url(f"https://{token}@github.com/org/repo.git")
