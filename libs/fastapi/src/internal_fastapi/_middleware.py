@@ -253,7 +253,9 @@ class RequestLoggingMiddleware:
             return
         # Escaped before they enter the record, so no formatter or shipper ever sees a raw
         # line break: text, JSON (which keeps U+2028 raw) and whatever else is configured.
-        path = _loggable(scope["path"])
+        # "%", "?" and " " re-encoded first: a decoded "%E2%80%A8", "a?b=1" or "/x 200 1.0ms" in
+        # the path would otherwise read like this log's own escapes, a query or another field.
+        path = _loggable(scope["path"].replace("%", "%25").replace("?", "%3F").replace(" ", "%20"))
         query: bytes = scope.get("query_string", b"")
         masked = _mask_encoded_secret_names(_loggable_query(query)) if query else ""
         target = redact_url(f"{path}?{masked}") if query else path

@@ -69,3 +69,26 @@ async def test_percent_encoded_secret_names_are_masked(
         records = [r for r in caplog.records if r.name == "internal_fastapi.access"]
         await asyncio.sleep(0.01)
     assert records[0].__dict__["http_path"] == f"/missing?{key}=***&page=3"
+
+
+@pytest.mark.parametrize(
+    ("sent", "logged"),
+    [
+        ("/missing/a%3Fpage=2", "/missing/a%3Fpage=2"),  # a decoded "?" is not a query
+        ("/missing/%25E2%2580%25A8", "/missing/%25E2%2580%25A8"),  # literal "%E2..." is not an escape
+        ("/missing/x%20200%201.0ms", "/missing/x%20200%201.0ms"),  # a space cannot fake the status field
+    ],
+)
+async def test_path_characters_that_mimic_log_syntax_are_escaped(
+    base_url: str, caplog: pytest.LogCaptureFixture, sent: str, logged: str
+) -> None:
+    """A decoded "?", "%" or space in the path is logged escaped: no fake query, escape or field."""
+    caplog.set_level(logging.INFO, logger="internal_fastapi.access")
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        await client.get(sent)
+    deadline = time.monotonic() + 30
+    records: list[logging.LogRecord] = []
+    while not records and time.monotonic() < deadline:
+        records = [r for r in caplog.records if r.name == "internal_fastapi.access"]
+        await asyncio.sleep(0.01)
+    assert records[0].__dict__["http_path"] == logged

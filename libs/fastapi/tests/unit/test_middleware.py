@@ -253,7 +253,7 @@ async def test_control_characters_in_the_path_cannot_forge_log_lines(
     async with make_client(app_with_routes) as client:
         await client.get("/nowhere%0d%0aINFO%20forged")
     [record] = [r for r in caplog.records if r.name == "internal_fastapi.access"]
-    assert record.__dict__["http_path"] == "/nowhere%0D%0AINFO forged"
+    assert record.__dict__["http_path"] == "/nowhere%0D%0AINFO%20forged"
     assert "\n" not in record.getMessage()
     assert "\r" not in record.getMessage()
 
