@@ -60,6 +60,9 @@ _SECRET_KEYS: Final[dict[str, bool]] = {}
 _SECRET_KEYS_MAX: Final = 4096
 
 
+#: Longest message written (longer ones are cut after redaction: log shippers drop huge lines).
+MAX_MESSAGE: Final = 100_000
+_CUT_MARGIN: Final = 4096  # past the reach of every secret pattern (a URL password: 1,024)
 # Set on a record once ContextFilter has stamped it (a second handler's filter sees its own stamp).
 _STAMPED: Final = "_commons_context"
 
@@ -137,7 +140,7 @@ class RedactionFilter(logging.Filter):
                         f"<malformed log call: {exception_text(exc)}> "
                         f"msg={redacted_text_of(msg)} args={redacted_text_of(record.args)}"
                     )
-                record.msg = redact_text(message)
+                record.msg = _redacted_message(message)
                 record.args = None
             if record.exc_text:  # cached unredacted by a handler that ran before this one
                 record.exc_text = redact_text(record.exc_text)
@@ -164,6 +167,19 @@ class RedactionFilter(logging.Filter):
         except Exception as exc:  # the caller's log call must never fail
             _mask_record(record, exc)
         return True
+
+
+def _redacted_message(message: str) -> str:
+    """``redact_text(message)``, cut to ``MAX_MESSAGE`` characters (and marked) when longer.
+
+    Redacting megabytes on the caller's thread would block it for seconds, so only the start is
+    redacted: with a margin longer than any secret pattern reaches, so a secret across the cut
+    is masked (fail closed) before the cut is made.
+    """
+    if len(message) <= MAX_MESSAGE:
+        return redact_text(message)
+    kept = redact_text(message[: MAX_MESSAGE + _CUT_MARGIN])[:MAX_MESSAGE]
+    return f"{kept}... <{len(message) - MAX_MESSAGE} characters cut>"
 
 
 def _stringify_keys(attrs: dict[Any, object]) -> None:

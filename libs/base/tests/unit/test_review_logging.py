@@ -142,3 +142,14 @@ def test_queue_shutdown_under_load_loses_no_accepted_record() -> None:
                 thread.join(30)
             logging.getLogger().setLevel(logging.WARNING)
         assert buffer.getvalue().count("\n") == accepted.count
+
+
+def test_huge_message_is_cut_after_redaction(json_output: io.StringIO) -> None:
+    """A multi-megabyte message is cut to 100,000 characters, marked, and no secret shows at the cut."""
+    head = "x" * 99_990
+    message = f"{head} postgresql://app:correct-horse-battery@db/app " + "y" * 5_000_000
+    logging.getLogger("review").warning(message)
+    (record,) = records(json_output)
+    assert len(record["message"]) < 100_100
+    assert "correct" not in record["message"]
+    assert record["message"].endswith("characters cut>")
