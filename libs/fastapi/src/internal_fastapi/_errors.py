@@ -356,7 +356,9 @@ class ErrorMapper:
                 instance=instance,
                 code=code,
                 correlation_id=get_correlation_id(),
-                **exc.extensions,
+                # Members of the problem itself are the mapper's: an extension named "status" or
+                # "correlation_id" must neither break the response nor relabel it.
+                **{k: v for k, v in exc.extensions.items() if k not in ProblemDetail.model_fields},
             )
             return problem, dict(exc.headers)
         rule = self.rule_for(exc) or ErrorRule(500, "internal_error")

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from internal_base.cursor import InvalidCursorError
 from internal_base.errors import CommonsError
 from internal_base.health import HealthRegistry
-from internal_fastapi import FastAPISettings, install
+from internal_fastapi import FastAPISettings, NotFoundError, install
 
 
 class _BrokenRetryAfter(CommonsError, ConnectionError):
@@ -36,6 +36,10 @@ def _build() -> FastAPI:
     @app.get("/broken-text")
     async def broken_text() -> None:
         raise _BrokenText()
+
+    @app.get("/clashing-extension")
+    async def clashing_extension() -> None:
+        raise NotFoundError("no order 7", status=200, correlation_id="forged", order=7)
 
     return app
 
@@ -67,3 +71,11 @@ async def test_exposed_error_whose_text_fails_is_still_its_problem(client: httpx
     problem = response.json()
     assert (response.status_code, problem["code"], problem.get("detail")) == (400, "invalid_cursor", None)
     assert "X-Correlation-ID" in response.headers
+
+
+async def test_extensions_cannot_overwrite_problem_members(client: httpx.AsyncClient) -> None:
+    """ApiError extensions named like problem members are dropped: still the 404, the real correlation_id."""
+    response = await client.get("/clashing-extension")
+    problem = response.json()
+    assert (response.status_code, problem["status"], problem["order"]) == (404, 404, 7)
+    assert problem["correlation_id"] == response.headers["X-Correlation-ID"]
