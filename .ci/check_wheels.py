@@ -55,6 +55,7 @@ def wheel_metadata(wheel: Path) -> tuple[dict[str, list[str]], str, list[str]]:
     fields: dict[str, list[str]] = {}
     for key, value in message.items():
         fields.setdefault(key, []).append(value)
+    fields["Description"] = [str(message.get_payload())]
     return fields, entry_points, names
 
 
@@ -91,6 +92,11 @@ def check(lib: str, dist: Path, table: dict[str, tuple[str, ...]], versions: dic
     same("Version", version)
     same("Summary", project["description"])
     same("Requires-Python", project["requires-python"])
+    # The README is the index page: it must arrive as written (Pants' generated setup.py once
+    # turned a backslash escape in it into a lone surrogate).
+    readme = (ROOT / f"libs/{lib}/README.md").read_text()
+    if fields.get("Description", [""])[0].strip() != readme.strip():
+        problems.append("the long description differs from README.md (a backslash escape or encoding issue?)")
 
     runtime: set[str] = set()
     extras: dict[str, set[str]] = {}

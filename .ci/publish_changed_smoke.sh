@@ -3,9 +3,9 @@
 # of this checkout (its working-tree .ci/, tests/ci/ and ./pants copied over):
 #   1. `./pants publish ::` publishes every library at the base commit;
 #   2. a source change in internal-base without a bump: .ci/version_check.py fails, naming base;
-#   3. bump + CHANGELOG entry: the check passes, and .ci/publish_changed.sh uploads internal-base 0.1.1
+#   3. bump + CHANGELOG entry: the check passes, and .ci/publish_changed.sh uploads internal-base one patch release up
 #      only: its dependents (aws, cache, fastapi, http, rdbms) are rebuilt but reported skipped, Pants'
-#      "published" line included; the index then lists 0.1.1 for base and nothing new for any other library.
+#      "published" line included; the index then lists that release for base and nothing new for any other library.
 # Prints PASS/FAIL per check; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +68,11 @@ say "publishing every library at the base commit"
 all_published() { ! python3 .ci/version_check.py --published --index "$index" | grep -v ' published$'; }
 check "every library is on the index at the base commit" all_published
 
+# Versions as they stand: the smoke bumps base by one patch release.
+version_of() { python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' "libs/$1/pyproject.toml"; }
+old="$(version_of base)"
+new="$(python3 -c 'import sys; a, b, c = sys.argv[1].split("."); print(f"{a}.{b}.{int(c) + 1}")' "$old")"
+
 say "changing internal-base's sources without a bump"
 echo "# A change that ships." >> libs/base/src/internal_base/__init__.py
 commit "base: a change" libs/base/src/internal_base/__init__.py
@@ -76,46 +81,46 @@ python3 .ci/version_check.py --since smoke-base --index "$index" >"$work/check1.
 rc=$?
 set -e
 cat "$work/check1.out"
-check "the version check fails (exit 1) when base changed but kept 0.1.0" test "$rc" = 1
-check "... naming base" grep -qx "base: CHANGED BUT version 0.1.0 is already published; bump it" "$work/check1.out"
+check "the version check fails (exit 1) when base changed but kept $old" test "$rc" = 1
+check "... naming base" grep -qx "base: CHANGED BUT version $old is already published; bump it" "$work/check1.out"
 check "... and no other library" test "$(grep -c CHANGED "$work/check1.out")" = 1
 
-say "bumping internal-base to 0.1.1 with a CHANGELOG entry"
-sed -i 's/^version = "0.1.0"/version = "0.1.1"/' libs/base/pyproject.toml
-sed -i 's/version="0.1.0"/version="0.1.1"/' libs/base/BUILD
-python3 - libs/base/CHANGELOG.md <<'PY'
+say "bumping internal-base to $new with a CHANGELOG entry"
+sed -i "s/^version = \"$old\"/version = \"$new\"/" libs/base/pyproject.toml
+sed -i "s/version=\"$old\"/version=\"$new\"/" libs/base/BUILD
+python3 - libs/base/CHANGELOG.md "$new" <<'PY'
 import sys
-path = sys.argv[1]
+path, new = sys.argv[1], sys.argv[2]
 text = open(path).read()
-entry = "## [Unreleased]\n\n## [0.1.1] - 2026-12-02\n\n### Changed\n\n- A change that ships.\n"
+entry = f"## [Unreleased]\n\n## [{new}] - 2026-12-02\n\n### Changed\n\n- A change that ships.\n"
 open(path, "w").write(text.replace("## [Unreleased]\n", entry, 1))
 PY
-commit "base: 0.1.1" libs/base/pyproject.toml libs/base/BUILD libs/base/CHANGELOG.md
+commit "base: $new" libs/base/pyproject.toml libs/base/BUILD libs/base/CHANGELOG.md
 check "the version check passes after the bump" python3 .ci/version_check.py --since smoke-base --index "$index"
 
 say "publishing what changed since the base commit"
 if .ci/publish_changed.sh smoke-base "$index" >"$work/publish-changed.log" 2>&1; then rc=0; else rc=$?; fi
 grep -v "^ \|^$\|\[WARN\]\|^These imports\|^If you do not" "$work/publish-changed.log" || true
 check "publish_changed.sh succeeds" test "$rc" = 0
-check "it reports internal-base 0.1.1 published" \
-  grep -q "publish changed: internal-base 0.1.1: published$" "$work/publish-changed.log"
+check "it reports internal-base $new published" \
+  grep -q "publish changed: internal-base $new: published$" "$work/publish-changed.log"
 for lib in aws cache fastapi http rdbms; do
-  check "it reports internal-$lib 0.1.0 (a dependent of base) skipped" \
-    grep -q "publish changed: internal-$lib 0.1.0: skipped (already on the index)$" "$work/publish-changed.log"
+  check "it reports internal-$lib $(version_of "$lib") (a dependent of base) skipped" \
+    grep -q "publish changed: internal-$lib $(version_of "$lib"): skipped (already on the index)$" "$work/publish-changed.log"
 done
 check "it reports nothing else published" \
   test "$(grep -c 'publish changed: internal-.*: published$' "$work/publish-changed.log")" = 1
 check "Pants' line for a skipped wheel says skipped, not published" \
-  grep -q "internal_fastapi-0.1.0-py3-none-any.whl skipped (already on @commons)" "$work/publish-changed.log"
+  grep -q "internal_fastapi-$(version_of fastapi)-py3-none-any.whl skipped (already on @commons)" "$work/publish-changed.log"
 check "Pants' line for the new wheel says published" \
-  grep -q "internal_base-0.1.1-py3-none-any.whl published to @commons" "$work/publish-changed.log"
+  grep -q "internal_base-$new-py3-none-any.whl published to @commons" "$work/publish-changed.log"
 
 # What the index holds now: every file name in the upload folder.
-versions_of() { ls "$work/packages" | sed -n "s/^internal_$1-\([^-]*\)-.*\.whl$/\1/p" | sort -u | tr '\n' ' '; }
-check "the index holds internal-base 0.1.0 and 0.1.1" test "$(versions_of base)" = "0.1.0 0.1.1 "
+versions_of() { ls "$work/packages" | sed -n "s/^internal_$1-\([^-]*\)-.*\.whl$/\1/p" | sort -uV | tr '\n' ' '; }
+check "the index holds internal-base $old and $new" test "$(versions_of base)" = "$old $new "
 for lib in $(ls libs); do
   [[ "$lib" == base ]] && continue
-  check "the index holds internal-$lib 0.1.0 only" test "$(versions_of "$lib")" = "0.1.0 "
+  check "the index holds internal-$lib $(version_of "$lib") only" test "$(versions_of "$lib")" = "$(version_of "$lib") "
 done
 
 if ((failures)); then say "$failures check(s) FAILED"; exit 1; fi

@@ -20,7 +20,8 @@ def test_models_match(postgres_url: str) -> None:
 
 Each check runs the service's own ``env.py`` (any env.py that reads ``sqlalchemy.url``, such as
 ``internal_rdbms.migrations.run_migrations``), on an empty database given by URL. Alembic is
-imported only when a check runs, so importing this module imports nothing else.
+imported only when a check runs, so importing this module imports nothing else; install it with
+``pip install 'internal-testing[migrations]'``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
+    from alembic.config import Config  # pants: no-infer-dep
+    from alembic.script import ScriptDirectory  # pants: no-infer-dep
 
 __all__ = ["assert_models_match_migrations", "assert_single_head", "assert_upgrade_downgrade_roundtrip"]
 
@@ -67,7 +68,7 @@ def assert_upgrade_downgrade_roundtrip(config: Config, url: str) -> None:
     Raises:
         AssertionError: A step failed; the message names the step and revision, ``__cause__`` is the error.
     """
-    from alembic import command
+    from alembic import command  # pants: no-infer-dep
 
     revisions = [script.revision for script in reversed(list(_script(config).walk_revisions()))]
     with _database(config, url):
@@ -94,8 +95,8 @@ def assert_models_match_migrations(config: Config, url: str, metadata: Any) -> N
     Raises:
         AssertionError: The models differ from the migrated schema; the message lists the differences.
     """
-    from alembic import command
-    from alembic.autogenerate import compare_metadata
+    from alembic import command  # pants: no-infer-dep
+    from alembic.autogenerate import compare_metadata  # pants: no-infer-dep
 
     differences: list[Any] = []
 
@@ -115,7 +116,7 @@ def assert_models_match_migrations(config: Config, url: str, metadata: Any) -> N
 
 
 def _script(config: Config) -> ScriptDirectory:
-    from alembic.script import ScriptDirectory
+    from alembic.script import ScriptDirectory  # pants: no-infer-dep
 
     return ScriptDirectory.from_config(config)
 
@@ -128,7 +129,7 @@ def _step(name: str, action: Any, *args: Any) -> None:
 
 
 def _run_env(config: Config, fn: Any) -> None:
-    from alembic.runtime.environment import EnvironmentContext
+    from alembic.runtime.environment import EnvironmentContext  # pants: no-infer-dep
 
     script = _script(config)
     with EnvironmentContext(config, script, fn=fn, dont_mutate=True):
