@@ -23,6 +23,11 @@ _TESTED_WITH = ("testing",)
 _EVERYTHING = "commons"
 
 
+def library_names():
+    """Every library, as named in the dependency table (for BUILD files that cover them all)."""
+    return tuple(name for name, _ in _DEPENDS_ON)
+
+
 def _depends_on(lib):
     """`lib` and everything it imports, transitively."""
     seen, todo = [lib], [lib]
