@@ -43,7 +43,7 @@ async def test_invalid_retry_after_uses_the_backoff(
     assert no_wait.sleeps == [BACKOFF]
 
 
-@pytest.mark.parametrize(("value", "wait"), [("3", 3.0), ("0", 0.0), (" 2 ", 2.0), ("1.5", 1.5)])
+@pytest.mark.parametrize(("value", "wait"), [("3", 3.0), ("0", 0.0), ("1.5", 1.5)])
 async def test_valid_retry_after_is_honoured(
     base_url: str, key: str, no_wait: testing, value: str, wait: float
 ) -> None:
