@@ -134,7 +134,8 @@ def environment(
         HOME=str(tmp_path_factory.mktemp("home")),
         PYTHONDONTWRITEBYTECODE="1",
         # What this interpreter imports from (under Pants: the test's PEX), the example imports from.
-        PYTHONPATH=os.pathsep.join(entry for entry in sys.path if entry),
+        # Absolute: a Pants sandbox puts relative source roots on sys.path, and the block runs elsewhere.
+        PYTHONPATH=os.pathsep.join(os.path.abspath(entry) for entry in sys.path if entry),
     )
     return env
 
