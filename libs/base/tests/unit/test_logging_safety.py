@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,26 +30,6 @@ class DbConfig(BaseModel):
 
     dsn: PostgresDsn
     token: SecretStr
-
-
-@pytest.fixture(params=[True, False], ids=["json", "text"])
-def output(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
-    """Logging configured into a buffer, once as JSON and once as text."""
-    buffer = io.StringIO()
-    configure_logging(stream=buffer, json=request.param, level="DEBUG")
-    yield buffer
-    shutdown_logging()
-    logging.getLogger().setLevel(logging.WARNING)
-
-
-@pytest.fixture()
-def json_output() -> Iterator[io.StringIO]:
-    """JSON logging into a buffer."""
-    buffer = io.StringIO()
-    configure_logging(stream=buffer)
-    yield buffer
-    shutdown_logging()
-    logging.getLogger().setLevel(logging.WARNING)
 
 
 def records(buffer: io.StringIO) -> list[dict[str, Any]]:

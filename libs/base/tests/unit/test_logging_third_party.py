@@ -7,12 +7,10 @@ the test follows what reaches ``configure_logging`` when those loggers run at DE
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
 
 import pytest
 
-from internal_base.logging import configure_logging, get_logger, shutdown_logging
+from internal_base.logging import get_logger
 
 TOKEN = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -32,16 +30,6 @@ class Prepared:
             ).encode(),
         }
         return f"<AWSPreparedRequest stream_output=False, method=POST, url=https://sqs/, headers={headers}>"
-
-
-@pytest.fixture(params=[True, False], ids=["json", "text"])
-def output(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
-    """Logging at DEBUG into a buffer, as JSON and as text."""
-    buffer = io.StringIO()
-    configure_logging(level="DEBUG", json=request.param, stream=buffer)
-    yield buffer
-    shutdown_logging()
-    logging.getLogger().setLevel(logging.WARNING)
 
 
 CASES = [

@@ -7,7 +7,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +14,6 @@ import pytest
 
 from internal_base.context import correlation_scope
 from internal_base.logging import configure_logging, shutdown_logging
-
-
-@pytest.fixture(params=[True, False], ids=["json", "text"])
-def output(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
-    """Logging configured into a buffer, once as JSON and once as text."""
-    buffer = io.StringIO()
-    configure_logging(stream=buffer, json=request.param, level="DEBUG")
-    yield buffer
-    shutdown_logging()
-    logging.getLogger().setLevel(logging.WARNING)
-
-
-@pytest.fixture()
-def json_output() -> Iterator[io.StringIO]:
-    """JSON logging into a buffer."""
-    buffer = io.StringIO()
-    configure_logging(stream=buffer)
-    yield buffer
-    shutdown_logging()
-    logging.getLogger().setLevel(logging.WARNING)
 
 
 def records(buffer: io.StringIO) -> list[dict[str, Any]]:
