@@ -32,7 +32,8 @@ clean_pip() {
 }
 
 # Tools, pinned, in a venv reused across runs (rebuilt when the pins change).
-pins=(devpi-server==6.20.3 devpi-client==7.3.0 pypiserver==2.4.2)
+# moto's server stands in for SQS when the example service runs.
+pins=(devpi-server==6.20.3 devpi-client==7.3.0 pypiserver==2.4.2 "moto[server]==5.2.5")
 tools="$cache/devpi-venv"
 if [[ "$(cat "$tools/.complete" 2>/dev/null)" != "${pins[*]}" ]]; then
   say "installing ${pins[*]} into $tools"
@@ -67,6 +68,7 @@ say "building the wheels (./pants package ::)"
 # The stand-in for PyPI: the third-party closure of the README's install, downloaded once from the real
 # registry (with this machine's normal pip config) and kept under a key of what it was resolved from.
 scenario_args download download-args --readme README.md --libs libs --dist dist
+download+=("setuptools>=61" wheel)  # what pip needs to build examples/service from its folder
 key="$({ printf '%s\n' "$("$python" -VV)"; for w in "${download[@]}"; do
   unzip -p "${w%%\[*}" '*.dist-info/METADATA' | grep '^Requires-Dist'; echo "$w" | sed 's/.*\[/[/'; done; } \
   | sha256sum | cut -c1-16)"
@@ -134,5 +136,33 @@ python3 "$scenario" check --libs libs --report "$work/report.json" --pip-list "$
   --probe "$work/probe.json" --control "$work/control.json" --public-url "http://127.0.0.1:$public_port/" \
   --internal-url "$devpi_url/root/internal/" --mirror-url "$devpi_url/root/public/" \
   --bad-upload-status "$bad_upload_status" || status=$?
+
+# The example service: installed from its folder with every dependency from the internal index, started
+# under uvicorn against the real services, exercised over HTTP (tests/e2e/example_service.py).
+say "installing examples/service from the internal index"
+clean_pip "$venv/bin/python" -m pip install -q --index-url "$internal" ./examples/service >"$work/example-install.log" 2>&1 \
+  || { tail -40 "$work/example-install.log" >&2; exit 1; }
+database="orders_example_$$"
+pg_url="${COMMONS_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
+psql -q "$pg_url" -c "CREATE DATABASE $database" >/dev/null
+trap 'kill "${servers[@]}" 2>/dev/null || true; wait 2>/dev/null || true; psql -q "$pg_url" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1; rm -rf "$work"' EXIT
+moto_port="$(free_port)"
+"$tools/bin/python" -m moto.server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+servers+=($!)
+wait_http "http://127.0.0.1:$moto_port/moto-api/" "${servers[-1]}" "$work/moto.log"
+service_port="$(free_port)"
+(cd "$work" && env -u PYTHONPATH \
+  COMMONS_RDBMS_URL="${pg_url%/*}/$database" \
+  COMMONS_CACHE_URL="${COMMONS_REDIS_URL:-redis://127.0.0.1:6379/0}" COMMONS_CACHE_KEY_PREFIX="example-$$:" \
+  COMMONS_HTTP_BASE_URL="http://127.0.0.1:$service_port" \
+  COMMONS_AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" COMMONS_AWS_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+  COMMONS_FASTAPI_HEALTH_DETAILS=true ORDERS_QUEUE_NAME="orders-$$" \
+  exec "$venv/bin/orders-service" --port "$service_port") >"$work/service.log" 2>&1 &
+servers+=($!)
+wait_http "http://127.0.0.1:$service_port/health/live" "${servers[-1]}" "$work/service.log"
+say "example service at http://127.0.0.1:$service_port"
+python3 tests/e2e/example_service.py "http://127.0.0.1:$service_port" "$work/service.log" || {
+  status=1; echo "the example service's log:" >&2; tail -30 "$work/service.log" >&2; }
 say "done"
 exit $status
