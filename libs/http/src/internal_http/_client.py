@@ -16,6 +16,8 @@ from ._config import HttpSettings
 from ._errors import Http2NotAvailableError
 from ._health import register_host_check
 from ._logging import install_httpx_filter
+from ._telemetry import STATE as _TELEMETRY
+from ._telemetry import traced_send
 from ._transport import BreakerRegistry, RetryTransport
 
 __all__ = ["create_client", "inject_context_hook", "require_extra"]
@@ -42,6 +44,16 @@ async def inject_context_hook(request: httpx.Request) -> None:
             headers[name] = value
 
 
+class _Client(httpx.AsyncClient):
+    """``httpx.AsyncClient`` whose ``send`` opens a CLIENT span once telemetry is instrumented."""
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        """Send ``request`` (see ``httpx.AsyncClient.send``); traced when instrumented."""
+        if not _TELEMETRY.enabled:
+            return await super().send(request, **kwargs)
+        return await traced_send(super().send, request, kwargs)
+
+
 # Strategies that mark their own secrets; any other httpx.Auth is wrapped in SecretMarkingAuth.
 _SELF_MARKING = (ApiKeyAuth, BasicAuth, BearerAuth, SecretMarkingAuth)
 
@@ -63,7 +75,9 @@ def create_client(
     The client's transport is a :class:`RetryTransport` around ``transport`` (or a new
     ``httpx.AsyncHTTPTransport`` with the configured limits, TLS verification and HTTP/2),
     and a request hook adds the correlation id and ``traceparent`` to every request. A filter
-    on httpx's own logger masks secret query values in its ``HTTP Request`` lines.
+    on httpx's own logger masks secret query values in its ``HTTP Request`` lines. After
+    ``internal_http.telemetry.instrument()`` each call (``send``, with its retries and redirects)
+    is one CLIENT span and one ``http.client.request.duration`` measurement.
 
     With ``settings.health_check`` on (the default) and a ``base_url``, a non-critical health check
     of the base URL's host (its breaker state and last error) is registered; closing the client
@@ -129,7 +143,7 @@ def create_client(
         "transport": retry_transport,
     }
     options.update(httpx_kwargs)
-    client = httpx.AsyncClient(**options)
+    client = _Client(**options)
     if settings.health_check and client.base_url.host:
         registry = health_registry if health_registry is not None else default_registry()
         register_host_check(registry, retry_transport, client.base_url)

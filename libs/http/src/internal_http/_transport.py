@@ -27,6 +27,7 @@ from ._config import BreakerConfig, RetryConfig, unsendable_header_value
 from ._errors import HttpUnavailableError
 from ._logging import log_exception, log_response, logger
 from ._origin import bind_to_origin
+from ._telemetry import CALL_EXTENSION, TelemetryCall
 
 __all__ = [
     "ATTEMPTS_EXTENSION",
@@ -372,6 +373,7 @@ class RetryTransport(httpx.AsyncBaseTransport):
         """The retry loop; notes in ``attempts`` whether an attempt failed at the host."""
         statuses = self._retry.statuses
         replayable = isinstance(request.stream, httpx.ByteStream)  # before a send consumes it
+        call: TelemetryCall | None = request.extensions.get(CALL_EXTENSION)  # set when instrumented
         attempt = 1
         first_started: float | None = None  # monotonic start of attempt 1, set after a failure
         waited = 0.0  # total wait asked for (counts even when testing() skips it)
@@ -391,12 +393,18 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 if first_started is None:
                     first_started = time.monotonic() - duration
                 wait = self._next_wait(request, attempt, None, first_started, waited, replayable)
+                if call is not None:
+                    call.attempt(request, attempt, duration, error=exc, retry_in=wait)
                 if wait is None:
                     raise
                 await sleep(wait)
                 waited += wait
                 attempt += 1
                 continue
+            except BaseException as exc:  # not retried: a local error, a cancellation
+                if call is not None:
+                    call.attempt(request, attempt, time.perf_counter() - started, error=exc)
+                raise
             duration = time.perf_counter() - started
             status = response.status_code
             if status not in statuses:
@@ -405,6 +413,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
                         request, response, attempt=attempt, duration=duration, log_headers=self._log_headers
                     )
                 response.extensions[ATTEMPTS_EXTENSION] = attempt
+                if call is not None:
+                    call.attempt(request, attempt, duration, status=status)
                 return response
             if status >= 500:
                 attempts.host_error = f"HTTP {status} {response.reason_phrase}"
@@ -420,6 +430,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
             if first_started is None:
                 first_started = time.monotonic() - duration
             wait = self._next_wait(request, attempt, response, first_started, waited, replayable)
+            if call is not None:
+                call.attempt(request, attempt, duration, status=status, retry_in=wait)
             if wait is None:
                 response.extensions[ATTEMPTS_EXTENSION] = attempt
                 return response

@@ -1,0 +1,286 @@
+"""Client spans and the ``http.client.request.duration`` metric, on after ``instrument()``.
+
+One CLIENT span per logical call (``client.send``: every retry, redirect hop and auth round trip
+inside it), following the stable HTTP semantic conventions. Each physical attempt is an
+``internal_http.attempt`` event on that span, recorded by :class:`RetryTransport`. The span is
+current while the call runs, so the ``traceparent`` the context hook writes carries its span id.
+
+Off (the default) the client's ``send`` checks one boolean and nothing else runs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Final
+
+import httpx
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import Histogram
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
+
+from internal_base.context import get_correlation_id
+from internal_base.redaction import MASK, redact_text
+from internal_base.telemetry import current_telemetry, inject_trace
+
+from ._logging import safe_url
+from ._origin import origin_of
+
+__all__ = [
+    "ATTEMPT_EVENT",
+    "CALL_EXTENSION",
+    "DURATION_METRIC",
+    "STATE",
+    "TelemetryCall",
+    "error_type",
+    "instrument",
+    "is_instrumented",
+    "span_url",
+    "traced_send",
+    "uninstrument",
+]
+
+#: The stable semconv client duration histogram (seconds).
+DURATION_METRIC: Final = "http.client.request.duration"
+#: Name of the span event recorded for every physical attempt.
+ATTEMPT_EVENT: Final = "internal_http.attempt"
+#: ``request.extensions`` key holding the :class:`TelemetryCall` of an instrumented call.
+CALL_EXTENSION: Final = "internal_http.telemetry_call"
+
+_SCOPE: Final = "internal_http"
+_SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.26.0"
+# Semconv's advisory buckets for http.client.request.duration.
+_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+_KNOWN_METHODS: Final = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+)
+_USERINFO: Final = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*://)[^/?#]*@")
+_ACCEPTED_KWARGS: Final = ("meter_provider", "tracer_provider")
+
+try:
+    _VERSION = version("internal-http")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    _VERSION = "0.0.0+source"
+
+
+@dataclass
+class _State:
+    enabled: bool = False
+    tracer: Tracer | None = None
+    histogram: Histogram | None = None
+    # The providers the tracer and histogram came from (reused when instrument() sees them again).
+    providers: tuple[object, object] | None = None
+
+
+STATE: Final = _State()
+_LOCK: Final = threading.Lock()
+
+
+def is_instrumented() -> bool:
+    """Whether ``instrument()`` is in effect."""
+    return STATE.enabled
+
+
+def instrument(**kwargs: Any) -> None:
+    """Turn on client spans and the duration metric for every client made by ``create_client``.
+
+    Idempotent; a later call with other providers (a reconfigured ``configure_telemetry``) switches
+    to them. Clients created before the call are covered too.
+
+    Args:
+        **kwargs: ``tracer_provider`` and ``meter_provider``; by default the providers of
+            ``internal_base.telemetry.current_telemetry()``, else OpenTelemetry's global ones.
+
+    Raises:
+        TypeError: An unknown keyword, or a provider that is not an OpenTelemetry provider.
+    """
+    unknown = sorted(set(kwargs) - set(_ACCEPTED_KWARGS))
+    if unknown:
+        raise TypeError(
+            f"internal_http.telemetry.instrument() got unexpected keyword arguments {unknown}; "
+            f"accepted: {', '.join(_ACCEPTED_KWARGS)}"
+        )
+    tracer_provider = kwargs.get("tracer_provider")
+    meter_provider = kwargs.get("meter_provider")
+    current = current_telemetry()
+    if tracer_provider is None:
+        tracer_provider = current.tracer_provider if current is not None else trace.get_tracer_provider()
+    if meter_provider is None:
+        meter_provider = current.meter_provider if current is not None else metrics.get_meter_provider()
+    if not isinstance(tracer_provider, trace.TracerProvider):
+        raise TypeError(
+            f"tracer_provider must be an opentelemetry TracerProvider, got {type(tracer_provider).__name__}"
+        )
+    if not isinstance(meter_provider, metrics.MeterProvider):
+        raise TypeError(
+            f"meter_provider must be an opentelemetry MeterProvider, got {type(meter_provider).__name__}"
+        )
+    with _LOCK:
+        providers = (tracer_provider, meter_provider)
+        if (
+            STATE.providers is None
+            or STATE.providers[0] is not tracer_provider
+            or (STATE.providers[1] is not meter_provider)
+        ):
+            STATE.tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=_SCHEMA_URL)
+            meter = meter_provider.get_meter(_SCOPE, _VERSION, schema_url=_SCHEMA_URL)
+            STATE.histogram = meter.create_histogram(
+                DURATION_METRIC,
+                unit="s",
+                description="Duration of HTTP client requests.",
+                explicit_bucket_boundaries_advisory=list(_BUCKETS),
+            )
+            STATE.providers = providers
+        STATE.enabled = True
+
+
+def uninstrument() -> None:
+    """Turn client spans and metrics off again (idempotent); calls in flight finish their spans."""
+    with _LOCK:
+        STATE.enabled = False
+
+
+class TelemetryCall:
+    """The span of one logical call, shared by its hops through ``request.extensions``."""
+
+    __slots__ = ("first_url", "sent", "span")
+
+    def __init__(self, span: Span, first_url: httpx.URL) -> None:
+        self.span = span
+        self.first_url = first_url
+        self.sent = 0  # physical requests sent so far, all hops together
+
+    def attempt(
+        self,
+        request: httpx.Request,
+        attempt: int,
+        duration: float,
+        *,
+        status: int | None = None,
+        error: BaseException | None = None,
+        retry_in: float | None = None,
+    ) -> None:
+        """Record one physical attempt as an event (its answer or failure, and the wait before the next)."""
+        attributes: dict[str, AttributeValue] = {
+            "internal_http.attempt": attempt,
+            "internal_http.attempt.duration": duration,
+        }
+        if self.sent:
+            attributes["http.request.resend_count"] = self.sent
+        self.sent += 1
+        if status is not None:
+            attributes["http.response.status_code"] = status
+        if error is not None:
+            attributes["error.type"] = error_type(error)
+        if retry_in is not None:
+            attributes["internal_http.retry_in"] = retry_in
+        if request.url != self.first_url:  # a redirect hop
+            attributes["url.full"] = span_url(request)
+        self.span.add_event(ATTEMPT_EVENT, attributes)
+
+
+def error_type(exc: BaseException) -> str:
+    """Semconv ``error.type`` of an exception: its class name qualified by its public module."""
+    cls = type(exc)
+    module = cls.__module__
+    if module == "builtins":
+        return cls.__qualname__
+    public = []
+    for part in module.split("."):
+        if part.startswith("_"):
+            break
+        public.append(part)
+    return ".".join((*public, cls.__qualname__))
+
+
+def span_url(request: httpx.Request) -> str:
+    """``url.full`` of ``request`` with its credentials masked (``***``), as the logs show it.
+
+    The whole userinfo (user name too) and the values of secret query parameters are masked:
+    those the redaction policy names (``token``, ``api_key``, ``sig``, ``Signature``,
+    ``X-Goog-Signature``, ``AWSAccessKeyId``...) and those an auth strategy marked or registered.
+    """
+    text = safe_url(request)
+    if request.url.userinfo:
+        text = _USERINFO.sub(rf"\g<1>{MASK}@", text, count=1)
+    return text
+
+
+Send = Callable[..., Awaitable[httpx.Response]]
+
+
+async def traced_send(send: Send, request: httpx.Request, kwargs: dict[str, Any]) -> httpx.Response:
+    """Run ``send(request, **kwargs)`` inside a CLIENT span; record the duration metric."""
+    tracer, histogram = STATE.tracer, STATE.histogram
+    if tracer is None or histogram is None:  # pragma: no cover - instrument() sets both first
+        return await send(request, **kwargs)
+    method = request.method
+    url = request.url
+    known = method in _KNOWN_METHODS
+    metric_attributes: dict[str, AttributeValue] = {
+        "http.request.method": method if known else "_OTHER",
+        "server.address": url.host,
+    }
+    port = origin_of(url)[2]
+    if port is not None:
+        metric_attributes["server.port"] = port
+    attributes = dict(metric_attributes)
+    if not known:
+        attributes["http.request.method_original"] = method
+    attributes["url.full"] = span_url(request)
+    correlation_id = get_correlation_id()
+    if correlation_id is not None:
+        attributes["commons.correlation_id"] = correlation_id
+    span = tracer.start_span(method if known else "HTTP", kind=SpanKind.CLIENT, attributes=attributes)
+    call = TelemetryCall(span, url)
+    request.extensions[CALL_EXTENSION] = call
+    token = otel_context.attach(trace.set_span_in_context(span))
+    started = time.perf_counter()
+    try:
+        if "traceparent" in request.headers:
+            # The caller's own header would make the server a sibling of this span: replace it.
+            inject_trace(request.headers)
+        response = await send(request, **kwargs)
+    except BaseException as exc:
+        _failed(span, exc, metric_attributes)
+        histogram.record(time.perf_counter() - started, metric_attributes)
+        raise
+    else:
+        _answered(span, response, metric_attributes)
+        histogram.record(time.perf_counter() - started, metric_attributes)
+        return response
+    finally:
+        otel_context.detach(token)
+        if call.sent > 1:
+            span.set_attribute("http.request.resend_count", call.sent - 1)
+        span.end()
+        request.extensions.pop(CALL_EXTENSION, None)
+
+
+def _answered(span: Span, response: httpx.Response, metric_attributes: dict[str, AttributeValue]) -> None:
+    status = response.status_code
+    metric_attributes["http.response.status_code"] = status
+    protocol = response.http_version
+    if protocol.startswith("HTTP/"):
+        metric_attributes["network.protocol.version"] = protocol[5:]
+    if status >= 400:
+        metric_attributes["error.type"] = str(status)
+        span.set_status(Status(StatusCode.ERROR))
+    span.set_attributes(metric_attributes)
+
+
+def _failed(span: Span, exc: BaseException, metric_attributes: dict[str, AttributeValue]) -> None:
+    kind = error_type(exc)
+    metric_attributes["error.type"] = kind
+    span.set_attribute("error.type", kind)
+    message = redact_text(str(exc))
+    stacktrace = redact_text("".join(traceback.format_exception(exc)))
+    span.record_exception(exc, {"exception.message": message, "exception.stacktrace": stacktrace})
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
