@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Iterable
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from internal_base.cursor import CursorCodec
+from internal_rdbms import _bulk
 from internal_rdbms._base import SoftDeleteMixin, utcnow
 from internal_rdbms._cursor import backend_of
 from internal_rdbms._errors import InvalidQueryError, RdbmsNotFoundError, translating_errors
@@ -311,6 +312,196 @@ class Repository(Generic[ModelT]):
         with translating_errors():
             await self.session.flush()
         return obj
+
+    # -- bulk writes -----------------------------------------------------------------------
+
+    async def insert_many(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        chunk_size: int = _bulk.DEFAULT_CHUNK,
+        method: _bulk.InsertMethod = "auto",
+    ) -> int:
+        """Insert many rows fast (no ORM objects): Core ``INSERT`` executemany per chunk, COPY on PostgreSQL.
+
+        Rows are mappings of field names to values, all naming the same fields; Python-side column
+        defaults fill the others (server defaults too, except with COPY). ``method="auto"`` uses
+        PostgreSQL's binary ``COPY`` (asyncpg) from ``COPY_THRESHOLD`` rows, executemany
+        otherwise; ``"copy"`` forces it (PostgreSQL only). Runs in the session's transaction.
+
+        Returns:
+            The number of rows inserted.
+
+        Raises:
+            InvalidQueryError: Not mappings, unknown field, rows naming different fields.
+            RdbmsConflictError: A constraint is violated (nothing of the batch is kept by the
+                statement; roll the transaction back).
+        """
+        await self._flush()
+        return await _bulk.insert_many(
+            self.session, inspect(self.model), rows, chunk_size=chunk_size, method=method
+        )
+
+    @overload
+    async def upsert_many(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        key: Sequence[str] | str | None = ...,
+        update: Sequence[str] | None = ...,
+        returning: Literal[False] = ...,
+    ) -> int: ...
+
+    @overload
+    async def upsert_many(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        key: Sequence[str] | str | None = ...,
+        update: Sequence[str] | None = ...,
+        returning: Literal[True],
+    ) -> builtins.list[ModelT]: ...
+
+    async def upsert_many(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        key: Sequence[str] | str | None = None,
+        update: Sequence[str] | None = None,
+        returning: bool = False,
+    ) -> int | builtins.list[ModelT]:
+        """Insert rows; where ``key`` already exists, update that row instead (one native statement).
+
+        PostgreSQL and SQLite: ``INSERT ... ON CONFLICT (key) DO UPDATE``; MariaDB:
+        ``INSERT ... ON DUPLICATE KEY UPDATE`` (which also fires on a conflict in any other unique
+        key of the table). Rows repeating a key within the batch are collapsed first, the last
+        one winning, so every backend ends with the same rows. ``updated_at``-style ``onupdate``
+        columns are refreshed on conflict.
+
+        Args:
+            rows: Mappings naming the same fields, including every ``key`` field.
+            key: Field(s) of the primary key (default) or of a unique constraint/index.
+            update: Fields to overwrite on conflict (default: every non-key field of the rows;
+                an empty list keeps existing rows unchanged).
+            returning: Return the resulting ORM objects (``RETURNING`` on every backend,
+                MariaDB 10.5+), one per distinct key, in input order.
+
+        Returns:
+            The number of distinct keys written, or the objects when ``returning``.
+
+        Raises:
+            InvalidQueryError: Unknown field, key not unique, key field missing from the rows,
+                rows naming different fields, unhashable key values.
+            RdbmsConflictError: Another constraint is violated.
+        """
+        await self._flush()
+        return await _bulk.upsert_many(
+            self.session, inspect(self.model), rows, key=key, update_fields=update, returning=returning
+        )
+
+    @overload
+    async def update_many(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        key: Sequence[str] | str | None = ...,
+        returning: Literal[False] = ...,
+        include_deleted: bool = ...,
+    ) -> int: ...
+
+    @overload
+    async def update_many(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        key: Sequence[str] | str | None = ...,
+        returning: Literal[True],
+        include_deleted: bool = ...,
+    ) -> builtins.list[ModelT]: ...
+
+    async def update_many(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        key: Sequence[str] | str | None = None,
+        returning: bool = False,
+        include_deleted: bool = False,
+    ) -> int | builtins.list[ModelT]:
+        """Update each row found by its ``key`` with the row's other fields.
+
+        PostgreSQL: one ``UPDATE ... FROM (VALUES ...)`` per chunk; MariaDB and SQLite: an
+        executemany ``UPDATE ... WHERE key = ?``. Rows repeating a key are collapsed first (the
+        last wins). Keys with no (live) row are skipped. Objects already loaded in the session
+        are not refreshed unless ``returning`` (which reloads them).
+
+        Args:
+            rows: Mappings naming the same fields: the key field(s) plus the fields to set.
+            key: Field(s) of the primary key (default) or of a unique constraint/index.
+            returning: Return the updated ORM objects in input order (re-read by key in the same
+                transaction on every backend: executemany cannot return rows).
+            include_deleted: Also update soft-deleted rows.
+
+        Returns:
+            The number of rows matched, or the updated objects when ``returning``.
+
+        Raises:
+            InvalidQueryError: Unknown field, key not unique or missing from the rows, no field
+                to set, rows naming different fields.
+            RdbmsConflictError: The new values violate a constraint.
+        """
+        await self._flush()
+        extra = None
+        if self._soft_delete and not include_deleted:
+            extra = self.model.deleted_at.is_(None)  # type: ignore[attr-defined]
+        return await _bulk.update_many(
+            self.session, inspect(self.model), rows, key=key, returning=returning, extra_where=extra
+        )
+
+    @overload
+    async def delete_many(
+        self, keys: Iterable[object], *, hard: bool = ..., returning: Literal[False] = ...
+    ) -> int: ...
+
+    @overload
+    async def delete_many(
+        self, keys: Iterable[object], *, hard: bool = ..., returning: Literal[True]
+    ) -> builtins.list[Any]: ...
+
+    async def delete_many(
+        self, keys: Iterable[object], *, hard: bool = False, returning: bool = False
+    ) -> int | builtins.list[Any]:
+        """Delete the rows with these primary keys (tuples for composite keys); soft for soft-delete models.
+
+        One ``DELETE ... WHERE key IN (...)`` per chunk (``UPDATE ... SET deleted_at`` of live rows
+        for soft-delete models unless ``hard``). Missing keys are skipped; repeated ones count once.
+
+        Args:
+            keys: Primary key values.
+            hard: Remove rows even when the model supports soft deletion.
+            returning: Return the keys actually deleted (``DELETE ... RETURNING`` on every backend;
+                a soft delete on MariaDB, which has no ``UPDATE ... RETURNING``, locks and reads the
+                keys first).
+
+        Returns:
+            The number of rows deleted, or their keys when ``returning``.
+
+        Raises:
+            InvalidQueryError: A key of the wrong shape (tuple for a single-column key or the
+                reverse), null or unhashable.
+        """
+        await self._flush()
+        return await _bulk.delete_many(
+            self.session,
+            inspect(self.model),
+            keys,
+            soft_delete=utcnow if self._soft_delete and not hard else None,
+            returning=returning,
+        )
+
+    async def _flush(self) -> None:
+        if self.session.new or self.session.dirty or self.session.deleted:
+            with translating_errors():
+                await self.session.flush()
 
     async def _resolve(self, target: ModelT | object, *, include_deleted: bool = False) -> ModelT:
         if isinstance(target, self.model):
