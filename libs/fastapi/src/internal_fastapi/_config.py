@@ -50,6 +50,11 @@ class FastAPISettings(LibrarySettings):
         "(they may name hosts, users and databases). False: status only, unless "
         "health_router(details=...) lets a caller see them.",
     )
+    telemetry: bool = Field(
+        default=False,
+        description="Instrument the app at install(): a server span per request and the "
+        "http.server.* metrics (internal_fastapi.telemetry.instrument() turns it on for every app).",
+    )
     problem_type_base: str | None = Field(
         default=None,
         description="Base URI of problem types (type = base + code); None gives 'about:blank'.",

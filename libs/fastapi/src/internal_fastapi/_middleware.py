@@ -10,19 +10,17 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Collection
 from typing import Final
 from urllib.parse import unquote_plus
 
-from starlette.datastructures import MutableHeaders
+from opentelemetry import context as otel_context
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from internal_base.context import (
     CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
     correlation_scope,
-    extract_context,
     get_correlation_id,
     get_request_id,
     is_valid_correlation_id,
@@ -30,6 +28,7 @@ from internal_base.context import (
 )
 from internal_base.redaction import MASK, is_secret_key, redact_url
 from internal_fastapi._errors import ErrorMapper, default_error_mapper
+from internal_fastapi._trace import MAX_TRACE_HEADER, attach_trace, mark_span
 
 __all__ = [
     "CorrelationIdMiddleware",
@@ -51,6 +50,7 @@ _MAX_METHOD: Final = 32
 _TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate", b"baggage"})
 _CORRELATION: Final = CORRELATION_ID_HEADER.lower().encode("latin-1")
 _REQUEST: Final = REQUEST_ID_HEADER.lower().encode("latin-1")
+_ID_HEADERS: Final = frozenset({_CORRELATION, _REQUEST})
 
 
 def is_valid_id(value: str | None, *, max_length: int = 128) -> bool:
@@ -129,15 +129,57 @@ def _add_trace_header(carrier: dict[str, str], name: str, value: str) -> None:
         carrier[name] = f"{seen},{value}"
 
 
+def read_request_headers(scope: Scope) -> tuple[str | None, str | None, dict[str, str]]:
+    """The incoming correlation ID, request ID and W3C trace headers of ``scope``.
+
+    An ID header sent twice with different values reads as an invalid ID; repeated
+    ``tracestate``/``baggage`` headers are combined; conflicting ``traceparent`` headers are
+    dropped; trace header values longer than 8192 characters are ignored.
+    """
+    carrier: dict[str, str] = {}
+    incoming_cid = incoming_rid = None
+    for name, value in scope["headers"]:
+        if name == _CORRELATION:
+            incoming_cid = _single(incoming_cid, value.decode("latin-1"))
+        elif name == _REQUEST:
+            incoming_rid = _single(incoming_rid, value.decode("latin-1"))
+        elif name in _TRACE_HEADERS and len(value) <= MAX_TRACE_HEADER:
+            _add_trace_header(carrier, name.decode("latin-1"), value.decode("latin-1"))
+    if carrier and carrier.get("traceparent") == _CONFLICT:
+        del carrier["traceparent"]
+    return incoming_cid, incoming_rid, carrier
+
+
+def id_headers(correlation_id: str, request_id: str) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+    """The raw response headers echoing both IDs (validated IDs are ASCII)."""
+    return (_CORRELATION, correlation_id.encode("latin-1")), (_REQUEST, request_id.encode("latin-1"))
+
+
+def add_id_headers(message: Message, ids: tuple[tuple[bytes, bytes], tuple[bytes, bytes]]) -> None:
+    """Set both ID headers on an ``http.response.start`` message, replacing the app's own."""
+    headers = message.get("headers")
+    if not headers:
+        message["headers"] = list(ids)
+        return
+    if not isinstance(headers, list):
+        headers = message["headers"] = list(headers)
+    for index in range(len(headers) - 1, -1, -1):
+        if headers[index][0].lower() in _ID_HEADERS:
+            del headers[index]
+    headers.extend(ids)
+
+
 class CorrelationIdMiddleware:
     """Run each request in a correlation scope and echo the IDs on the response.
 
     Reads ``X-Correlation-ID`` and ``X-Request-ID`` (reused when valid and not sent twice with
-    different values, else generated),
-    restores W3C ``traceparent``/``tracestate``/``baggage`` through
-    :func:`internal_base.context.extract_context` (repeated ``tracestate``/``baggage`` headers
-    combined, conflicting ``traceparent`` headers ignored), stores both IDs in ``request.state`` and
-    adds both headers to every response, error responses included.
+    different values, else generated), stores both IDs in ``request.state`` and adds both headers
+    to every response, error responses included. Trace context: the request joins the current
+    span (a server span opened by the FastAPI instrumentor, FastAPI's own telemetry or any
+    outer middleware); only a request carrying a W3C ``traceparent`` of another trace (or with
+    no span current) continues that trace here. ``tracestate`` and ``baggage`` are restored
+    (repeated headers combined, conflicting ``traceparent`` headers ignored). The correlation ID
+    is set as the ``commons.correlation_id`` attribute of the current span when it records.
 
     Args:
         app: The wrapped ASGI app.
@@ -150,8 +192,9 @@ class CorrelationIdMiddleware:
         self.trust_incoming = trust_incoming
         self.max_length = max_length
 
-    def _accept(self, value: str | None) -> str | None:
-        if self.trust_incoming and is_valid_id(value, max_length=self.max_length):
+    def accept(self, value: str | None) -> str | None:
+        """``value`` when incoming IDs are trusted and it is a valid ID, else None."""
+        if value is not None and self.trust_incoming and is_valid_id(value, max_length=self.max_length):
             return value
         return None
 
@@ -160,40 +203,27 @@ class CorrelationIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        carrier: dict[str, str] = {}
-        incoming_cid = incoming_rid = None
-        for name, value in scope["headers"]:
-            if name == _CORRELATION:
-                incoming_cid = _single(incoming_cid, value.decode("latin-1"))
-            elif name == _REQUEST:
-                incoming_rid = _single(incoming_rid, value.decode("latin-1"))
-            elif name in _TRACE_HEADERS:
-                _add_trace_header(carrier, name.decode("latin-1"), value.decode("latin-1"))
-        if carrier.get("traceparent") == _CONFLICT:
-            del carrier["traceparent"]
-        correlation_id = self._accept(incoming_cid) or new_correlation_id()
-        request_id = self._accept(incoming_rid) or uuid.uuid4().hex
+        incoming_cid, incoming_rid, carrier = read_request_headers(scope)
+        correlation_id = self.accept(incoming_cid) or new_correlation_id()
+        request_id = self.accept(incoming_rid) or new_correlation_id()
         state = scope.setdefault("state", {})
         state["correlation_id"] = correlation_id
         state["request_id"] = request_id
+        ids = id_headers(correlation_id, request_id)
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers[CORRELATION_ID_HEADER] = correlation_id
-                headers[REQUEST_ID_HEADER] = request_id
+                add_id_headers(message, ids)
             await send(message)
 
-        carrier[CORRELATION_ID_HEADER] = correlation_id
-        carrier[REQUEST_ID_HEADER] = request_id
-        with extract_context(carrier) as active:
-            if active.correlation_id == correlation_id and get_request_id() == request_id:
-                await self.app(scope, receive, send_with_ids)
-                return
-            # extract_context's own check (default length) refused an ID this middleware's
-            # max_length accepts: use the accepted IDs, as the response headers do.
+        token = attach_trace(carrier) if carrier else None
+        try:
             with correlation_scope(correlation_id, request_id):
+                mark_span(correlation_id)
                 await self.app(scope, receive, send_with_ids)
+        finally:
+            if token is not None:
+                otel_context.detach(token)  # type: ignore[arg-type]
 
 
 class RequestLoggingMiddleware:
@@ -243,43 +273,47 @@ class RequestLoggingMiddleware:
             await self.app(scope, receive, send_capturing_status)
             aborted = False
         finally:
-            self._log(scope, status, (time.perf_counter() - started) * 1000, aborted=aborted)
+            log_request(self.logger, scope, status, (time.perf_counter() - started) * 1000, aborted=aborted)
 
-    def _log(self, scope: Scope, status: int, duration_ms: float, *, aborted: bool) -> None:
-        # An exception that escapes after the status line was sent cut the response short: the
-        # client never got the 200 it announced, so the line must not read as a success.
-        level = logging.ERROR if status >= 500 or aborted else logging.INFO
-        if not self.logger.isEnabledFor(level):
-            return
-        # Escaped before they enter the record, so no formatter or shipper ever sees a raw
-        # line break: text, JSON (which keeps U+2028 raw) and whatever else is configured.
-        # "%", "?" and " " re-encoded first: a decoded "%E2%80%A8", "a?b=1" or "/x 200 1.0ms" in
-        # the path would otherwise read like this log's own escapes, a query or another field.
-        path = _loggable(scope["path"].replace("%", "%25").replace("?", "%3F").replace(" ", "%20"))
-        query: bytes = scope.get("query_string", b"")
-        masked = _mask_encoded_secret_names(_loggable_query(query)) if query else ""
-        target = redact_url(f"{path}?{masked}") if query else path
-        # Cut after redaction, so a cut never turns a masked value back into a partial secret.
-        target = _bounded(target, _MAX_TARGET)
-        method = _bounded(_loggable(scope["method"]), _MAX_METHOD)
-        self.logger.log(
-            level,
-            "%s %s %d %.1fms%s",
-            method,
-            target,
-            status,
-            duration_ms,
-            " aborted" if aborted else "",
-            extra={
-                "http_aborted": aborted,
-                "http_method": method,
-                "http_path": target,
-                "http_status": status,
-                "duration_ms": round(duration_ms, 3),
-                "correlation_id": get_correlation_id(),
-                "request_id": get_request_id(),
-            },
-        )
+
+def log_request(
+    logger: logging.Logger, scope: Scope, status: int, duration_ms: float, *, aborted: bool
+) -> None:
+    """Write the access line of one request (see :class:`RequestLoggingMiddleware`)."""
+    # An exception that escapes after the status line was sent cut the response short: the
+    # client never got the 200 it announced, so the line must not read as a success.
+    level = logging.ERROR if status >= 500 or aborted else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
+    # Escaped before they enter the record, so no formatter or shipper ever sees a raw
+    # line break: text, JSON (which keeps U+2028 raw) and whatever else is configured.
+    # "%", "?" and " " re-encoded first: a decoded "%E2%80%A8", "a?b=1" or "/x 200 1.0ms" in
+    # the path would otherwise read like this log's own escapes, a query or another field.
+    path = _loggable(scope["path"].replace("%", "%25").replace("?", "%3F").replace(" ", "%20"))
+    query: bytes = scope.get("query_string", b"")
+    masked = _mask_encoded_secret_names(_loggable_query(query)) if query else ""
+    target = redact_url(f"{path}?{masked}") if query else path
+    # Cut after redaction, so a cut never turns a masked value back into a partial secret.
+    target = _bounded(target, _MAX_TARGET)
+    method = _bounded(_loggable(scope["method"]), _MAX_METHOD)
+    logger.log(
+        level,
+        "%s %s %d %.1fms%s",
+        method,
+        target,
+        status,
+        duration_ms,
+        " aborted" if aborted else "",
+        extra={
+            "http_aborted": aborted,
+            "http_method": method,
+            "http_path": target,
+            "http_status": status,
+            "duration_ms": round(duration_ms, 3),
+            "correlation_id": get_correlation_id(),
+            "request_id": get_request_id(),
+        },
+    )
 
 
 class ErrorHandlingMiddleware:
