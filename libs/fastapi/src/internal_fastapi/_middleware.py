@@ -45,7 +45,7 @@ _UNPRINTABLE: Final = re.compile(r"[^ -~]")
 _QUERY_UNSAFE: Final = re.compile(rb"[^\x21-\x7e]")
 # Longest path (with query) and method put into an access record: a client may send a 64 KiB
 # URL, which would otherwise become a 64 KiB log line on every request it repeats.
-_MAX_TARGET: Final = 2048
+MAX_TARGET: Final = 2048
 _MAX_METHOD: Final = 32
 _TRACE_HEADERS: Final = frozenset({b"traceparent", b"tracestate", b"baggage"})
 _CORRELATION: Final = CORRELATION_ID_HEADER.lower().encode("latin-1")
@@ -70,28 +70,28 @@ def _escape_char(match: re.Match[str]) -> str:
     return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
 
 
-def _loggable(text: str) -> str:
+def loggable(text: str) -> str:
     """``text`` with every unprintable character percent-encoded (its UTF-8 bytes)."""
     if text.isascii() and text.isprintable():  # the common case, checked in C
         return text
     return _UNPRINTABLE.sub(_escape_char, text)
 
 
-def _bounded(text: str, limit: int) -> str:
+def bounded(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, saying how many were left out."""
     if len(text) <= limit:
         return text
     return f"{text[:limit]}...[+{len(text) - limit} chars]"
 
 
-def _loggable_query(query: bytes) -> str:
+def loggable_query(query: bytes) -> str:
     return _QUERY_UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], query).decode("ascii")
 
 
 _QUERY_SEPARATORS: Final = re.compile(r"([&;])")
 
 
-def _mask_encoded_secret_names(query: str) -> str:
+def mask_encoded_secret_names(query: str) -> str:
     """Mask values whose key is a secret name once decoded (``api%5Fkey`` is ``api_key`` to the app).
 
     ``redact_url`` reads key names as written; the app reads them percent-decoded, so a client
@@ -289,13 +289,13 @@ def log_request(
     # line break: text, JSON (which keeps U+2028 raw) and whatever else is configured.
     # "%", "?" and " " re-encoded first: a decoded "%E2%80%A8", "a?b=1" or "/x 200 1.0ms" in
     # the path would otherwise read like this log's own escapes, a query or another field.
-    path = _loggable(scope["path"].replace("%", "%25").replace("?", "%3F").replace(" ", "%20"))
+    path = loggable(scope["path"].replace("%", "%25").replace("?", "%3F").replace(" ", "%20"))
     query: bytes = scope.get("query_string", b"")
-    masked = _mask_encoded_secret_names(_loggable_query(query)) if query else ""
+    masked = mask_encoded_secret_names(loggable_query(query)) if query else ""
     target = redact_url(f"{path}?{masked}") if query else path
     # Cut after redaction, so a cut never turns a masked value back into a partial secret.
-    target = _bounded(target, _MAX_TARGET)
-    method = _bounded(_loggable(scope["method"]), _MAX_METHOD)
+    target = bounded(target, MAX_TARGET)
+    method = bounded(loggable(scope["method"]), _MAX_METHOD)
     logger.log(
         level,
         "%s %s %d %.1fms%s",
