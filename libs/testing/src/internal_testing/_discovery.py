@@ -1,15 +1,22 @@
-"""How every service fixture finds its service: env URL → Docker → local server → skip (or fail)."""
+"""How every service fixture finds its service: env URL → Docker → local server → skip (or fail).
+
+An explicit URL is probed once per test process (one TCP connection): a URL pointing at a closed port
+fails or skips each dependent test with one line naming the service, the address and the variable,
+instead of every test failing with a driver's traceback.
+"""
 
 from __future__ import annotations
 
 import functools
 import gc
 import os
+import socket
 import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -21,10 +28,14 @@ __all__ = [
     "docker_engine_available",
     "find_service",
     "not_available",
+    "probe_url",
     "services_required",
 ]
 
 REQUIRE_SERVICES_ENV_VAR = "COMMONS_REQUIRE_SERVICES"
+PROBE_TIMEOUT_S = 5.0
+"""How long the probe of an explicit URL waits for the TCP handshake."""
+_SCHEME_PORTS = {"http": 80, "https": 443}
 NO_TESTCONTAINERS = "testcontainers is not installed (pip install 'internal-testing[docker]')"
 
 Starter = Callable[[ExitStack], str]
@@ -44,12 +55,15 @@ class ServiceSpec:
         env_var: The variable holding an explicit URL ("COMMONS_POSTGRES_URL").
         docker: Starts the service with testcontainers (called only when a Docker engine answers).
         local: Starts a server for this test run from a binary on PATH.
+        default_port: The port of a URL in ``env_var`` that names none (6379 for Redis); None: only the
+            scheme's (80 for http, 443 for https), else the URL is not probed.
     """
 
     name: str
     env_var: str
     docker: Starter | None = None
     local: Starter | None = None
+    default_port: int | None = None
 
 
 def services_required() -> bool:
@@ -104,6 +118,7 @@ def find_service(
     1. The URL in ``spec.env_var``, when set and not empty.
     2. A testcontainers container, when a Docker engine answers.
     3. A server started for this test run from a binary on PATH.
+       It is probed first (:func:`probe_url`): a closed port skips or fails the test with one line.
     4. Otherwise skip the requesting test with a reason naming ``spec.env_var``; with
        ``COMMONS_REQUIRE_SERVICES=1`` fail it instead.
 
@@ -117,6 +132,7 @@ def find_service(
     """
     url = os.environ.get(spec.env_var, "").strip()
     if url:
+        probe_url(spec, url)
         return url
     tried: list[str] = []
     steps: list[tuple[str, Starter | None, bool]] = [
@@ -135,6 +151,39 @@ def find_service(
         except ServiceUnavailable as exc:
             tried.append(f"{label}: {exc}")
     not_available(f"{spec.name} is not available; set {spec.env_var} to its URL ({'; '.join(tried)})")
+
+
+def probe_url(spec: ServiceSpec, url: str) -> None:
+    """Skip or fail the requesting test, in one line, when nothing answers at the host and port of ``url``.
+
+    Each address is tried once per process (the answer is cached). A URL without a host (a unix socket)
+    or without a known port is not probed. The line names only the host and port, never credentials.
+
+    Args:
+        spec: The service (its name and variable go into the message).
+        url: The explicit URL from ``spec.env_var``.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a malformed port: the driver reports it in its own words
+        return
+    port = port or spec.default_port or _SCHEME_PORTS.get(parts.scheme)
+    if not host or not port:
+        return
+    if not _answers(host, port):
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        not_available(f"{spec.name} at {address} is not answering; check {spec.env_var}")
+
+
+@functools.cache
+def _answers(host: str, port: int) -> bool:
+    """Whether a TCP connection to ``host:port`` succeeds within PROBE_TIMEOUT_S (once per process)."""
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+            return True
+    except OSError:  # refused, unreachable, unknown host, timed out
+        return False
 
 
 def not_available(message: str) -> NoReturn:

@@ -38,18 +38,21 @@ REDIS = ServiceSpec(
     "COMMONS_REDIS_URL",
     docker=_redis.start_redis_container,
     local=_redis.start_local_redis,
+    default_port=6379,
 )
 POSTGRES = ServiceSpec(
     "PostgreSQL",
     "COMMONS_POSTGRES_URL",
     docker=_postgres.start_postgres_container,
     local=_postgres.start_local_postgres,
+    default_port=5432,
 )
 MYSQL = ServiceSpec(
     "MySQL/MariaDB",
     "COMMONS_MYSQL_URL",
     docker=_mysql.start_mysql_container,
     local=_mysql.start_local_mariadb,
+    default_port=3306,
 )
 AWS = ServiceSpec(
     "An AWS-protocol endpoint",
