@@ -22,6 +22,7 @@ from internal_cache.client import (
     DEFAULT,
     TTL,
     CacheClient,
+    CacheCrossSlotError,
     CacheError,
     CachePipeline,
     CacheSerializationError,
@@ -42,6 +43,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "CacheClient",
+    "CacheCrossSlotError",
     "CacheError",
     "CachePipeline",
     "CacheResilienceSettings",

@@ -16,7 +16,9 @@ from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
 from pydantic import SecretStr
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.typing import EncodableT
@@ -24,15 +26,25 @@ from redis.typing import EncodableT
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry, default_registry
 from internal_base.resilience import Backoff, ResiliencePolicy
+from internal_cache._cluster import build_cluster, require_one_slot
 from internal_cache._config import CacheSettings
-from internal_cache._connection import CONNECTION_ERRORS, LinkStats, RedisLink, Replay
+from internal_cache._connection import (
+    COMMAND_ERRORS,
+    CONNECTION_ERRORS,
+    AnyRedis,
+    LinkStats,
+    RedisLink,
+    Replay,
+)
 from internal_cache._errors import CacheError, CacheUnavailableError
 from internal_cache._keys import FENCE_MARK, KeyPrefix
 from internal_cache._lock import Lock
 from internal_cache._pipeline import CachePipeline
 from internal_cache._pool import IdleClosingPool
+from internal_cache._sentinel import build_sentinel, close_sentinels
 from internal_cache._serialization import JsonSerializer, Serializer
 from internal_cache._single_flight import get_or_set
+from internal_cache._topology import Mode, parse_topology
 from internal_cache._types import DEFAULT, TTL, set_command, ttl_to_ms
 
 __all__ = ["CacheClient", "describe_redis"]
@@ -40,17 +52,42 @@ __all__ = ["CacheClient", "describe_redis"]
 T = TypeVar("T")
 
 _CONN: Final = CONNECTION_ERRORS
-_RedisError: Final = RedisError
+_RedisError: Final = COMMAND_ERRORS
 _FENCE: Final = FENCE_MARK.encode()
 
 
 def _single_command(fn: Callable[..., Awaitable[Any]]) -> bool:
     """Whether ``fn`` is one redis-py command (a bound method of a client or pipeline)."""
-    return isinstance(getattr(fn, "__self__", None), aioredis.Redis)
+    return isinstance(getattr(fn, "__self__", None), aioredis.Redis | RedisCluster)
 
 
-def _own_client(settings: CacheSettings, timeout: float | None) -> aioredis.Redis:
-    """A redis-py client on an :class:`IdleClosingPool` built from ``settings``."""
+def _connection_kwargs(client: AnyRedis) -> dict[str, Any]:
+    if isinstance(client, RedisCluster):
+        return client.get_connection_kwargs()
+    return client.connection_pool.connection_kwargs
+
+
+def _own_client(settings: CacheSettings, timeout: float | None) -> AnyRedis:
+    """A redis-py client built from ``settings``: cluster, sentinel-managed, or on an IdleClosingPool."""
+    mode = settings.mode
+    if mode != "standalone":
+        topology = parse_topology(settings.url.get_secret_value())
+        if mode == "cluster":
+            return build_cluster(
+                topology,
+                timeout=timeout,
+                connect_timeout=settings.socket_connect_timeout,
+                max_connections=settings.max_connections,
+                health_check_interval=settings.health_check_interval,
+            )
+        return build_sentinel(
+            topology,
+            timeout=timeout,
+            connect_timeout=settings.socket_connect_timeout,
+            max_connections=settings.max_connections,
+            health_check_interval=settings.health_check_interval,
+            idle_timeout=settings.pool_idle_timeout,
+        )
     # A plain (non-blocking) pool: BlockingConnectionPool costs ~15% throughput per
     # command. Exhaustion raises MaxConnectionsError, which the slow path turns into a
     # bounded wait of pool_timeout seconds (see RedisLink._wait_for_pool).
@@ -67,9 +104,19 @@ def _own_client(settings: CacheSettings, timeout: float | None) -> aioredis.Redi
     return aioredis.Redis.from_pool(pool)
 
 
-def describe_redis(client: aioredis.Redis) -> str:
+def describe_redis(client: AnyRedis) -> str:
     """A password-free description of where ``client`` connects."""
-    kwargs = client.connection_pool.connection_kwargs
+    if isinstance(client, RedisCluster):
+        nodes = ",".join(f"{node.host}:{node.port}" for node in client.nodes_manager.startup_nodes.values())
+        return f"redis+cluster://{nodes}"
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        sentinels = ",".join(
+            f"{s.connection_pool.connection_kwargs.get('host')}:{s.connection_pool.connection_kwargs.get('port')}"
+            for s in pool.sentinel_manager.sentinels
+        )
+        return f"redis+sentinel://{sentinels}/{pool.service_name}"
+    kwargs = pool.connection_kwargs
     if "path" in kwargs:
         return f"unix://{kwargs['path']}"
     return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
@@ -107,6 +154,7 @@ class CacheClient:
 
     __slots__ = (
         "_closed",
+        "_cluster",
         "_default_px",
         "_default_ttl",
         "_health_name",
@@ -125,14 +173,14 @@ class CacheClient:
         self,
         settings: CacheSettings | None = None,
         *,
-        redis: aioredis.Redis | None = None,
+        redis: AnyRedis | None = None,
         health_registry: HealthRegistry | None = None,
         serializer: Serializer | None = None,
         policy: ResiliencePolicy | None = None,
     ) -> None:
         if settings is None:
             settings = CacheSettings.load()
-        if redis is not None and redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if redis is not None and _connection_kwargs(redis).get("decode_responses"):
             raise ConfigurationError(
                 "CacheClient needs a redis client with decode_responses=False (values are bytes)"
             )
@@ -156,7 +204,7 @@ class CacheClient:
 
     def _setup(
         self,
-        redis: aioredis.Redis,
+        redis: AnyRedis,
         link: RedisLink,
         *,
         key_prefix: str,
@@ -165,6 +213,7 @@ class CacheClient:
         health_name: str,
     ) -> None:
         self._r = redis
+        self._cluster = isinstance(redis, RedisCluster)
         self._link = link
         self._prefix = KeyPrefix(key_prefix)
         self._p = key_prefix
@@ -201,12 +250,26 @@ class CacheClient:
         loaded = CacheSettings.load(url=SecretStr(url), **settings)
         return cls(loaded, health_registry=health_registry, serializer=serializer)
 
-    def with_prefix(self, suffix: str) -> CacheClient:
+    def with_prefix(self, suffix: str, *, same_slot: bool = False) -> CacheClient:
         """A client sharing this connection pool, namespaced under ``prefix + suffix``.
 
         The view does not own the pool (closing it closes nothing) and registers no
         health check.
+
+        Args:
+            suffix: Appended to this client's prefix.
+            same_slot: Make ``suffix`` a hash tag (``prefix + "{" + suffix + "}"``) so that every
+                key of the view lives in one Redis Cluster hash slot: multi-key commands,
+                transactions and pipelines on them work on a cluster. Harmless elsewhere. If this
+                client's prefix already has a tag, it wins (its keys already share a slot).
+
+        Raises:
+            ValueError: ``same_slot`` with an empty suffix or one containing ``{`` or ``}``.
         """
+        if same_slot:
+            if not suffix or "{" in suffix or "}" in suffix:
+                raise ValueError(f"a same_slot suffix must be non-empty and brace-free, got {suffix!r}")
+            suffix = "{" + suffix + "}"
         view = CacheClient.__new__(CacheClient)
         view._owns_redis = False
         view._owns_link = False
@@ -223,9 +286,27 @@ class CacheClient:
     # ------------------------------------------------------------------ properties
 
     @property
-    def redis(self) -> aioredis.Redis:
-        """The underlying redis-py client (keys sent through it are NOT prefixed)."""
+    def redis(self) -> AnyRedis:
+        """The underlying redis-py client (keys sent through it are NOT prefixed).
+
+        A ``redis.asyncio.RedisCluster`` on a cluster, a ``redis.asyncio.Redis`` otherwise (for
+        Sentinel: one whose pool asks the sentinels for the master).
+        """
         return self._r
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the client talks to a Redis Cluster (keys are spread over hash slots)."""
+        return self._cluster
+
+    @property
+    def mode(self) -> Mode:
+        """``"cluster"``, ``"sentinel"`` or ``"standalone"``: the deployment the client talks to."""
+        if isinstance(self._r, RedisCluster):
+            return "cluster"
+        if isinstance(self._r.connection_pool, SentinelConnectionPool):
+            return "sentinel"
+        return "standalone"
 
     @property
     def prefix(self) -> KeyPrefix:
@@ -297,12 +378,14 @@ class CacheClient:
         self._closed = True
         self.unregister_health_check()
         await self._link.drain(drain_timeout)
-        pool = self._r.connection_pool
+        pool = getattr(self._r, "connection_pool", None)
         if self._owns_redis and isinstance(pool, IdleClosingPool):
             await pool.wait_idle(drain_timeout)
         if self._owns_link:
             self._link.close()
         if self._owns_redis:
+            if isinstance(self._r, aioredis.Redis):
+                await close_sentinels(self._r)
             await self._r.aclose()
 
     # ------------------------------------------------------------------ health
@@ -427,7 +510,7 @@ class CacheClient:
         if link.down:
             return bool(await link.guarded(execute, args, {}, replay=replay))
         try:
-            result = await execute(*args)  # type: ignore[no-untyped-call]
+            result = await execute(*args)
         except _CONN as exc:
             result = await link.recover(exc, execute, args, {}, replay=replay)
         except _RedisError as exc:
@@ -449,17 +532,32 @@ class CacheClient:
         return int(await self._link.run(self._r.exists, *full))
 
     async def mget(self, keys: Iterable[str]) -> list[bytes | None]:
-        """The raw values of ``keys`` in order (``None`` for missing ones)."""
+        """The raw values of ``keys`` in order (``None`` for missing ones).
+
+        On a Redis Cluster the keys are read with one MGET per hash slot (redis-py's
+        ``mget_nonatomic``): each slot's keys are read atomically, the whole set is not.
+        """
         full = self._prefix.keys(keys)
         if not full:
             return []
+        if self._cluster:
+            assert isinstance(self._r, RedisCluster)
+            split: list[bytes | None] = await self._link.run(self._r.mget_nonatomic, full)
+            return split
         values: list[bytes | None] = await self._link.run(self._r.mget, full)  # type: ignore[arg-type]
         return values
 
     async def mset(self, mapping: Mapping[str, EncodableT], *, ttl: TTL = DEFAULT) -> None:
-        """Set every key of ``mapping`` atomically (one MULTI/EXEC when a TTL applies)."""
+        """Set every key of ``mapping`` atomically (one MULTI/EXEC when a TTL applies).
+
+        Raises:
+            CacheCrossSlotError: on a Redis Cluster, the keys are in several hash slots (an atomic
+                write cannot span them); nothing was written.
+        """
         if not mapping:
             return
+        if self._cluster:
+            require_one_slot("mset", self._prefix.keys(mapping), list(mapping))
         px = self._px(ttl)
         if px is None:
             p = self._p

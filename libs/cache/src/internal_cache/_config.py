@@ -18,6 +18,7 @@ from pydantic_settings import SettingsConfigDict
 from internal_base.redaction import redact_url
 from internal_base.resilience import BackoffSettings, BreakerSettings, ResilienceSettings, RetrySettings
 from internal_base.settings import LibrarySettings
+from internal_cache._topology import SCHEMES, Mode, mode_of, parse_topology
 
 __all__ = [
     "CacheBackoffSettings",
@@ -26,8 +27,6 @@ __all__ = [
     "CacheRetrySettings",
     "CacheSettings",
 ]
-
-_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
 
 class CacheBackoffSettings(BackoffSettings):
@@ -109,7 +108,11 @@ class CacheSettings(LibrarySettings):
 
     url: SecretStr = Field(
         default=SecretStr("redis://localhost:6379/0"),
-        description="redis://, rediss:// or unix:// URL; may carry a password.",
+        description=(
+            "redis://, rediss:// or unix:// (one server), redis+cluster:// or rediss+cluster:// "
+            "(a Redis Cluster: host:port,host:port...), redis+sentinel://host:port,.../<master>[/<db>] "
+            "(the master the sentinels name); may carry a password."
+        ),
     )
     key_prefix: str = Field(default="", description="Prepended to every key the client sends.")
     default_ttl: float | None = Field(
@@ -142,8 +145,8 @@ class CacheSettings(LibrarySettings):
     def _check_url(cls, value: SecretStr) -> SecretStr:
         raw = value.get_secret_value()
         parts = urlsplit(raw)
-        if parts.scheme not in _SCHEMES:
-            raise ValueError(f"cache url must use one of {sorted(_SCHEMES)}, got {redact_url(raw)!r}")
+        if parts.scheme.lower() not in SCHEMES:
+            raise ValueError(f"cache url must use one of {sorted(SCHEMES)}, got {redact_url(raw)!r}")
         if parts.scheme != "unix" and "@" in parts.path + parts.query + parts.fragment:
             # A raw '/', '?' or '#' in the password ends the host part early: redis-py would
             # connect elsewhere and redaction would show the rest of the password. Name no part.
@@ -151,7 +154,14 @@ class CacheSettings(LibrarySettings):
                 "cache url has an '@' after its host part: percent-encode '/', '?', '#', '@' "
                 "and '%' in the username and password (e.g. '/' as %2F)"
             )
+        if mode_of(raw) != "standalone":
+            parse_topology(raw)  # its errors name the part that is wrong, never the password
         return value
+
+    @property
+    def mode(self) -> Mode:
+        """The deployment the URL names: ``standalone``, ``cluster`` or ``sentinel`` (from its scheme)."""
+        return mode_of(self.url.get_secret_value())
 
     @property
     def redacted_url(self) -> str:

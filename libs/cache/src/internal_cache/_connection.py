@@ -38,24 +38,51 @@ from typing import Any, Final, Literal, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions
-from redis.exceptions import AuthenticationError, AuthorizationError, MaxConnectionsError, RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    ClusterCrossSlotError,
+    ClusterDownError,
+    MaxConnectionsError,
+    RedisClusterException,
+    RedisError,
+    TryAgainError,
+)
 
 from internal_base.errors import CircuitOpenError
 from internal_base.logging import get_logger
 from internal_base.redaction import redact_text
 from internal_base.resilience import Backoff, CircuitBreaker, ResiliencePolicy, RetryPolicy, sleep
+from internal_cache._cluster import NotSentError, translate
 from internal_cache._errors import CacheError, CacheUnavailableError
 
-__all__ = ["CONNECTION_ERRORS", "LinkStats", "RedisLink", "Replay", "cancel_requested", "maybe_sent"]
+__all__ = [
+    "COMMAND_ERRORS",
+    "AnyRedis",
+    "CONNECTION_ERRORS",
+    "LinkStats",
+    "RedisLink",
+    "Replay",
+    "cancel_requested",
+    "maybe_sent",
+]
 
-#: Errors that mean "the server is unreachable or the connection broke"; only these are
-#: retried. ``OSError`` covers the builtin ``ConnectionError``/``TimeoutError`` -- and so this
-#: library's own ``CacheUnavailableError``, which every handler below lets through first.
+#: Errors that mean "the server is unreachable, the connection broke, or a Redis Cluster is
+#: failing over" (``CLUSTERDOWN``, ``TRYAGAIN``); only these are retried. ``OSError`` covers the
+#: builtin ``ConnectionError``/``TimeoutError`` -- and so this library's own
+#: ``CacheUnavailableError``, which every handler below lets through first.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     OSError,
+    ClusterDownError,
+    TryAgainError,
 )
+#: A redis-py client of one server (or of a Sentinel-managed master), or of a Redis Cluster.
+AnyRedis = aioredis.Redis | RedisCluster
+#: Errors of a command the server (or redis-py's cluster routing) refused: translated, not retried.
+COMMAND_ERRORS: tuple[type[BaseException], ...] = (RedisError, RedisClusterException)
 
 _log = get_logger("internal_cache")
 
@@ -72,7 +99,9 @@ _POOL_WAIT: Final = Backoff(initial=0.001, maximum=0.05, jitter=False)
 _FATAL: Final = (AuthenticationError, AuthorizationError)
 # redis-py frames that only obtain a connection (connect, AUTH/HELLO, health check):
 # an error raised below one of them was raised before the command was written.
-_BEFORE_SEND: Final = frozenset({"get_connection", "ensure_connection"})
+_BEFORE_SEND: Final = frozenset({"get_connection", "ensure_connection", "connect", "connect_check_health"})
+# Refused before running: the cluster was failing over or could not route the command.
+_NOT_RUN: Final = (NotSentError, ClusterDownError, TryAgainError)
 
 
 def maybe_sent(exc: BaseException) -> bool:
@@ -82,6 +111,8 @@ def maybe_sent(exc: BaseException) -> bool:
     connection (connect, handshake) left the command unsent. Anything else, or a
     redis-py version whose frames are named differently, counts as "may have run".
     """
+    if isinstance(exc, _NOT_RUN):  # CLUSTERDOWN/TRYAGAIN replies, unroutable cluster commands
+        return False
     tb = exc.__traceback__
     while tb is not None:
         if tb.tb_frame.f_code.co_name in _BEFORE_SEND:
@@ -150,7 +181,7 @@ class RedisLink:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AnyRedis,
         *,
         url: str,
         policy: ResiliencePolicy,
@@ -210,8 +241,15 @@ class RedisLink:
             retry_after=exc.retry_after,
         )
 
-    def error(self, exc: RedisError) -> CacheError:
-        """A :class:`CacheError` for a command the server answered with an error."""
+    def error(self, exc: BaseException) -> CacheError:
+        """A :class:`CacheError` for a command the server (or cluster routing) refused."""
+        if isinstance(exc, RedisClusterException | ClusterCrossSlotError):
+            translated = translate(exc)
+            if isinstance(translated, CacheError):
+                return translated
+            if isinstance(translated, NotSentError):
+                return self.unavailable(translated, "could not route the command")
+            exc = translated
         detail = redact_text(str(exc)) or type(exc).__name__
         return CacheError(f"Redis command failed ({type(exc).__name__}): {detail}")
 
@@ -266,7 +304,7 @@ class RedisLink:
         except _CONN as exc:
             result: T = await self.recover(exc, fn, args, kwargs, replay=replay)
             return result
-        except RedisError as exc:
+        except COMMAND_ERRORS as exc:
             raise self.error(exc) from exc
 
     async def guarded(
@@ -294,7 +332,7 @@ class RedisLink:
                     if not replayable(exc, replay):
                         raise self._ambiguous(exc) from exc
                     raise self.unavailable(exc, "is still unreachable") from exc
-                except RedisError as exc:
+                except COMMAND_ERRORS as exc:
                     breaker.record_success()
                     raise self.error(exc) from exc
         except CircuitOpenError as exc:
@@ -418,7 +456,7 @@ class RedisLink:
                 if self.down and self._breaker is not None and self._breaker.state == "open":
                     break  # another call used up its window: Redis is known down, stop waiting
                 continue
-            except RedisError as exc:  # the server answered: it is reachable
+            except COMMAND_ERRORS as exc:  # the server answered: it is reachable
                 if self._breaker is not None:
                     self._breaker.record_success()
                 self._back()
@@ -475,7 +513,7 @@ class RedisLink:
                 exc = again
             except _CONN as other:
                 return await self.recover(other, fn, args, kwargs, replay=replay, until=until)
-            except RedisError as other:
+            except COMMAND_ERRORS as other:
                 raise self.error(other) from other
             finally:
                 if cancel_requested(task, baseline):

@@ -10,6 +10,8 @@ the I/O boundary (``raise ... from exc``), so the original error stays in
         ├── CacheUnavailableError     (also a ConnectionError) Redis unreachable: window used up,
         │                             circuit open (``retry_after`` set), or a command lost in flight
         ├── CacheSerializationError   (also a ValueError) a value could not be encoded/decoded
+        ├── CacheCrossSlotError       (also a ValueError) on a Redis Cluster, keys of one atomic
+        │                             command, transaction or pipeline command span hash slots
         └── LockError                 misuse or failure of a distributed lock
             ├── LockAcquireTimeout    (also a TimeoutError) blocking acquire gave up
             └── LockNotOwnedError     release/extend of a lock we do not hold
@@ -23,6 +25,7 @@ from typing import Any
 from internal_base.errors import CommonsError
 
 __all__ = [
+    "CacheCrossSlotError",
     "CacheError",
     "CacheSerializationError",
     "CacheUnavailableError",
@@ -61,6 +64,31 @@ def _rebuild(
 
 class CacheSerializationError(CacheError, ValueError):
     """A value could not be serialized, or stored bytes could not be deserialized."""
+
+
+class CacheCrossSlotError(CacheError, ValueError):
+    """Keys that must live in one hash slot of a Redis Cluster do not (nothing was sent).
+
+    Raised for an atomic multi-key command (``mset``), a transaction, a multi-key command queued
+    in a pipeline, or a raw command Redis answered with ``CROSSSLOT``. Put the keys in one slot
+    with a hash tag (``{user:42}:profile``, ``{user:42}:cart``, or ``with_prefix(..., same_slot=True)``).
+
+    Attributes:
+        slots: Hash slot -> the (unprefixed, when known) keys that hash to it.
+    """
+
+    def __init__(self, message: str, *, slots: dict[int, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.slots: dict[int, list[str]] = dict(slots or {})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_cross_slot, (type(self), str(self), self.slots))
+
+
+def _rebuild_cross_slot(
+    cls: type[CacheCrossSlotError], message: str, slots: dict[int, list[str]]
+) -> CacheCrossSlotError:
+    return cls(message, slots=slots)
 
 
 class LockError(CacheError):

@@ -40,12 +40,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Final, Protocol
 
-import redis.asyncio as aioredis
-import redis.exceptions
+from redis.exceptions import NoScriptError
 
 from internal_base.logging import get_logger
 from internal_base.resilience import Backoff, sleep, with_timeout
-from internal_cache._connection import CONNECTION_ERRORS, RedisLink, cancel_requested
+from internal_cache._cluster import fence_key
+from internal_cache._connection import (
+    COMMAND_ERRORS,
+    CONNECTION_ERRORS,
+    AnyRedis,
+    RedisLink,
+    cancel_requested,
+)
 from internal_cache._errors import (
     CacheError,
     LockAcquireTimeout,
@@ -68,7 +74,10 @@ class _Owner(Protocol):
     """What a lock needs from its :class:`~internal_cache.CacheClient`."""
 
     @property
-    def redis(self) -> aioredis.Redis: ...
+    def redis(self) -> AnyRedis: ...
+
+    @property
+    def cluster(self) -> bool: ...
 
     @property
     def link(self) -> RedisLink: ...
@@ -85,10 +94,10 @@ class _Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    async def run(self, r: aioredis.Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def run(self, r: AnyRedis, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
             return await r.evalsha(self.sha, len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:
+        except NoScriptError:
             return await r.eval(self.source, len(keys), *keys, *args)
 
 
@@ -218,7 +227,9 @@ class Lock:
         self._key = key
         # Derived from the full key, not (prefix, name): the same key reached through two
         # namespace splits must not get two counters, or its tokens would go backwards.
-        self._fence_key = FENCE_MARK + key
+        # On a Redis Cluster the counter must share the lock key's hash slot (one script touches
+        # both): a hash tag does it (see _cluster.fence_key).
+        self._fence_key = fence_key(key) if client.cluster else FENCE_MARK + key
         self._ttl = ttl
         self._drift = ttl * 0.01 + 0.002
         self._timeout = timeout
@@ -453,7 +464,7 @@ class Lock:
                     raise  # LockAcquireTimeout is a TimeoutError, hence an OSError: not a lost link
                 except CONNECTION_ERRORS as exc:
                     result = await link.recover(exc, _ACQUIRE.run, args, {}, until=deadline)
-                except redis.exceptions.RedisError as exc:
+                except COMMAND_ERRORS as exc:
                     raise link.error(exc) from exc
         except asyncio.CancelledError:
             # The SET may have reached the server before we were cancelled.

@@ -12,11 +12,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
 from redis.typing import EncodableT
 
 from internal_base.logging import get_logger
-from internal_cache._connection import RedisLink
+from internal_cache._connection import AnyRedis, RedisLink
 from internal_cache._errors import CacheError, LockAcquireTimeout
 from internal_cache._lock import Lock
 from internal_cache._serialization import Serializer
@@ -31,7 +30,10 @@ class _Cache(Protocol):
     """What single flight needs from a :class:`~internal_cache.CacheClient`."""
 
     @property
-    def redis(self) -> aioredis.Redis: ...
+    def redis(self) -> AnyRedis: ...
+
+    @property
+    def cluster(self) -> bool: ...
 
     @property
     def link(self) -> RedisLink: ...

@@ -153,6 +153,7 @@ async def test_pool_exhaustion_waits_then_fails(make_client: Callable[..., Cache
 
 async def in_use(client: CacheClient) -> None:
     """Wait (bounded) until ``client``'s only pooled connection is taken."""
+    assert isinstance(client.redis, aioredis.Redis)
     pool = client.redis.connection_pool
     deadline = time.monotonic() + 10
     while not pool._in_use_connections and time.monotonic() < deadline:

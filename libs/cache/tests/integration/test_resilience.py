@@ -174,6 +174,7 @@ async def test_timeout_around_acquire_is_punctual(make_client: Callable[..., Cac
 async def test_pool_closes_idle_connections(make_client: Callable[..., CacheClient]) -> None:
     """After a burst, pooled connections left idle for pool_idle_timeout are closed."""
     client = make_client(pool_idle_timeout=0.5)
+    assert isinstance(client.redis, aioredis.Redis)
     pool: aioredis.ConnectionPool = client.redis.connection_pool
     blockers = [client.call(client.redis.blpop, [client.key(f"q{i}")], 0.2) for i in range(20)]
     assert await asyncio.gather(*blockers) == [None] * 20

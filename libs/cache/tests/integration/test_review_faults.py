@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from internal_cache import CacheClient, CacheError, CacheSettings
@@ -82,6 +83,7 @@ def test_percent_encoded_password_is_accepted_and_masked() -> None:
     text = f"{client!r} {client.url} {settings.redacted_url} {settings!r}"
     for part in ("a%40b", "2Fc", "a@b", "b/c"):
         assert part not in text
+    assert isinstance(client.redis, aioredis.Redis)
     assert client.redis.connection_pool.connection_kwargs["password"] == "a@b/c:d%"
 
 
@@ -91,6 +93,7 @@ async def test_aclose_lets_commands_in_flight_finish(make_client: Callable[..., 
     helper = make_client()
     key = client.key("queue")
     calls = [asyncio.create_task(client.call(client.redis.blpop, [key], 30)) for _ in range(3)]
+    assert isinstance(client.redis, aioredis.Redis)
     pool = client.redis.connection_pool
     assert isinstance(pool, IdleClosingPool)
     deadline = time.monotonic() + 30

@@ -8,6 +8,7 @@ import pytest
 
 from internal_base.errors import CommonsError
 from internal_cache import (
+    CacheCrossSlotError,
     CacheError,
     CacheSerializationError,
     CacheUnavailableError,
@@ -37,6 +38,8 @@ def test_error_tree() -> None:
     assert issubclass(CacheUnavailableError, ConnectionError)
     assert issubclass(CacheSerializationError, CacheError)
     assert issubclass(CacheSerializationError, ValueError)
+    assert issubclass(CacheCrossSlotError, CacheError)
+    assert issubclass(CacheCrossSlotError, ValueError)
     assert issubclass(LockError, CacheError)
     assert issubclass(LockAcquireTimeout, LockError)
     assert issubclass(LockAcquireTimeout, TimeoutError)

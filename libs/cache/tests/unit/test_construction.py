@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from fakeredis import FakeAsyncRedis
 
 from internal_base.errors import ConfigurationError
@@ -32,6 +33,7 @@ async def test_no_settings_reads_config_file(config_file: Path) -> None:
     """CacheClient() with only COMMONS_CONFIG_FILE set takes url, key_prefix and resilience from it."""
     async with CacheClient(health_registry=HealthRegistry()) as client:
         assert client.url == "redis://:***@127.0.0.1:6399/3"
+        assert isinstance(client.redis, aioredis.Redis)
         assert client.redis.connection_pool.connection_kwargs["port"] == 6399
         assert client.redis.connection_pool.connection_kwargs["db"] == 3
         assert client.prefix.prefix == "from-yaml:"
