@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
+
 from internal_aws._boto import client_config, is_aws_error, translate
 from internal_aws._config import AwsSettings
 from internal_aws._errors import AwsError, AwsNotFoundError, AwsTimeoutError, AwsUnavailableError
+from internal_aws._telemetry import STATE, error_type, rpc_service, start_span
 from internal_aws.auth._credentials import AwsCredentials
 from internal_base.errors import CircuitOpenError
 from internal_base.health import HealthRegistry, default_registry
 from internal_base.resilience import ResiliencePolicy
-from internal_base.telemetry import span
 
 __all__ = ["ServiceClient", "operation_name"]
 
@@ -184,19 +188,46 @@ class ServiceClient:
                 raise
             return result
 
-        async with span(f"aws.{self.service}.{method}", **{"rpc.system": "aws-api", "rpc.method": operation}):
+        if not STATE.enabled:
+            return await self._run(policy, once, operation)
+        attributes: dict[str, AttributeValue] = {
+            "rpc.system": "aws-api",
+            "rpc.service": rpc_service(self.service),
+            "rpc.method": operation,
+            **self._span_attributes(params),
+        }
+        if self.settings.region:
+            attributes["cloud.region"] = self.settings.region
+        name = f"{rpc_service(self.service)}.{operation}"
+        with start_span(name, SpanKind.CLIENT, attributes) as current:
             try:
-                return await policy.run(once)
-            except AwsError:
+                response = await self._run(policy, once, operation)
+            except Exception as exc:
+                current.set_attribute("error.type", error_type(exc))
                 raise
-            except TimeoutError as exc:  # the policy's per-attempt timeout (botocore's are AwsErrors)
-                raise AwsTimeoutError(
-                    f"{operation} timed out after {policy.timeout} s", operation=operation
-                ) from exc
-            except CircuitOpenError as exc:
-                raise AwsUnavailableError(
-                    f"{operation} not attempted: circuit {exc.name!r} is open "
-                    f"(retry after {exc.retry_after:.1f} s)",
-                    operation=operation,
-                    retry_after=exc.retry_after,
-                ) from exc
+            request_id = response.get("ResponseMetadata", {}).get("RequestId")
+            if request_id:
+                current.set_attribute("aws.request_id", str(request_id))
+            return response
+
+    def _span_attributes(self, params: Mapping[str, Any]) -> dict[str, AttributeValue]:
+        """Span attributes naming the resource of a call (subclasses: bucket, table, queue)."""
+        return {}
+
+    @staticmethod
+    async def _run(policy: ResiliencePolicy, once: Any, operation: str) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = await policy.run(once)
+        except AwsError:
+            raise
+        except TimeoutError as exc:  # the policy's per-attempt timeout (botocore's are AwsErrors)
+            message = f"{operation} timed out after {policy.timeout} s"
+            raise AwsTimeoutError(message, operation=operation) from exc
+        except CircuitOpenError as exc:
+            raise AwsUnavailableError(
+                f"{operation} not attempted: circuit {exc.name!r} is open "
+                f"(retry after {exc.retry_after:.1f} s)",
+                operation=operation,
+                retry_after=exc.retry_after,
+            ) from exc
+        return result

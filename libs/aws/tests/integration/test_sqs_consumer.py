@@ -156,8 +156,7 @@ async def test_handler_runs_in_the_producers_context(queue: SqsClient) -> None:
     assert [getattr(r, "correlation_id", None) for r in records] == ["corr-from-producer"]
     assert get_correlation_id() is None
     spans = telemetry.span_exporter.get_finished_spans() if telemetry.span_exporter else ()
-    process = [s for s in spans if s.name == "aws.sqs.process"]
-    assert [s.context.trace_id for s in process] == [producer_trace]
+    assert [s for s in spans if s.name.startswith("process ")] == []  # not instrumented: no own spans
 
 
 async def test_graceful_stop_finishes_in_flight_messages(queue: SqsClient) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
+
+from opentelemetry.util.types import AttributeValue
 
 from internal_aws._errors import (
     AwsConfigurationError,
@@ -91,6 +93,12 @@ class DynamoTable(ServiceClient):
             raise AwsConfigurationError(f"batch_attempts must be >= 1, got {batch_attempts}")
         self.batch_attempts = batch_attempts
         self.batch_backoff = batch_backoff if batch_backoff is not None else _BATCH_BACKOFF
+
+    def _span_attributes(self, params: Mapping[str, Any]) -> dict[str, AttributeValue]:
+        """``aws.dynamodb.table_names`` of the call."""
+        items = params.get("RequestItems")
+        names = list(items) if isinstance(items, Mapping) else [params.get("TableName", self.name)]
+        return {"aws.dynamodb.table_names": [str(name) for name in names]}
 
     def health_check_name(self) -> str:
         """``aws.dynamodb:<table>``."""
@@ -451,9 +459,14 @@ class DynamoTable(ServiceClient):
         """
         requests = [{"PutRequest": {"Item": serialize_item(item)}} for item in puts]
         requests += [{"DeleteRequest": {"Key": serialize_item(key)}} for key in deletes]
+
+        async def write(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            response = await self._call("batch_write_item", RequestItems={self.name: pending})
+            return list(response.get("UnprocessedItems", {}).get(self.name, []))
+
         failed: list[dict[str, Any]] = []
         for start in range(0, len(requests), _WRITE_BATCH):
-            failed += await self._write_batch(requests[start : start + _WRITE_BATCH])
+            failed += await self._until_processed(requests[start : start + _WRITE_BATCH], write, "writes")
         if failed:
             described = [
                 {"put": self._item(r["PutRequest"]["Item"])}
@@ -466,17 +479,26 @@ class DynamoTable(ServiceClient):
             )
         return len(requests)
 
-    async def _write_batch(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        pending = batch
+    async def _until_processed(
+        self,
+        chunk: list[dict[str, Any]],
+        send: Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]],
+        what: str,
+    ) -> list[dict[str, Any]]:
+        """``send`` the chunk, then what it reports unprocessed, up to ``batch_attempts`` times.
+
+        Returns:
+            The entries still unprocessed after the last attempt (empty when all went through).
+        """
+        pending = chunk
         for attempt in range(1, self.batch_attempts + 1):
-            response = await self._call("batch_write_item", RequestItems={self.name: pending})
-            pending = response.get("UnprocessedItems", {}).get(self.name, [])
+            pending = await send(pending)
             if not pending:
                 return []
             if attempt < self.batch_attempts:
-                _log.info("retrying %d unprocessed batch writes on %s", len(pending), self.name)
+                _log.info("retrying %d unprocessed batch %s on %s", len(pending), what, self.name)
                 await sleep(self.batch_backoff.delay(attempt))
-        return list(pending)
+        return pending
 
     async def batch_get(
         self, keys: Iterable[Mapping[str, Any]], *, consistent: bool = False
@@ -491,19 +513,16 @@ class DynamoTable(ServiceClient):
         """
         serialized = [serialize_item(key) for key in keys]
         found: list[dict[str, Any]] = []
+
+        async def read(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            request = {self.name: {"Keys": pending, "ConsistentRead": consistent}}
+            response = await self._call("batch_get_item", RequestItems=request)
+            found.extend(self._item(raw) for raw in response.get("Responses", {}).get(self.name, []))
+            return list(response.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", []))
+
         failed: list[dict[str, Any]] = []
         for start in range(0, len(serialized), _GET_BATCH):
-            pending: list[dict[str, Any]] = serialized[start : start + _GET_BATCH]
-            for attempt in range(1, self.batch_attempts + 1):
-                request = {self.name: {"Keys": pending, "ConsistentRead": consistent}}
-                response = await self._call("batch_get_item", RequestItems=request)
-                found += [self._item(raw) for raw in response.get("Responses", {}).get(self.name, [])]
-                pending = response.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
-                if not pending:
-                    break
-                if attempt < self.batch_attempts:
-                    await sleep(self.batch_backoff.delay(attempt))
-            failed += pending
+            failed += await self._until_processed(serialized[start : start + _GET_BATCH], read, "reads")
         if failed:
             raise BatchError(f"{len(failed)} keys were not read", failed=[self._item(key) for key in failed])
         return found

@@ -12,6 +12,8 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterab
 from pathlib import Path
 from typing import Any, ClassVar
 
+from opentelemetry.util.types import AttributeValue
+
 from internal_aws._boto import is_aws_error, translate
 from internal_aws._errors import (
     AwsConfigurationError,
@@ -79,6 +81,15 @@ class S3Client(ServiceClient):
         if not chosen:
             raise AwsConfigurationError("no bucket: pass bucket= to S3Client or to the call")
         return chosen
+
+    def _span_attributes(self, params: Mapping[str, Any]) -> dict[str, AttributeValue]:
+        """``aws.s3.bucket`` and ``aws.s3.key`` of the call."""
+        attributes: dict[str, AttributeValue] = {}
+        if isinstance(params.get("Bucket"), str):
+            attributes["aws.s3.bucket"] = params["Bucket"]
+        if isinstance(params.get("Key"), str):
+            attributes["aws.s3.key"] = params["Key"]
+        return attributes
 
     def health_check_name(self) -> str:
         """``aws.s3:<bucket>`` (or ``aws.s3`` without a default bucket)."""

@@ -6,6 +6,9 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
+from opentelemetry.trace import Link
+from opentelemetry.util.types import AttributeValue as SpanAttributeValue
+
 from internal_aws._errors import (
     CALLER_ERRORS,
     AwsConfigurationError,
@@ -14,6 +17,7 @@ from internal_aws._errors import (
     QueueNotFoundError,
 )
 from internal_aws._service import ServiceClient
+from internal_aws._telemetry import MESSAGING_SYSTEM, STATE, producer_span, queue_name, record_sent
 from internal_aws.sqs._types import (
     AttributeValue,
     BatchFailure,
@@ -23,7 +27,6 @@ from internal_aws.sqs._types import (
     encode_attributes,
 )
 from internal_base.context import CORRELATION_ID_HEADER, REQUEST_ID_HEADER, inject_context
-from internal_base.telemetry import span
 
 __all__ = ["MAX_ATTRIBUTES", "MAX_BATCH", "MAX_BATCH_BYTES", "MessageRef", "SqsClient", "context_attributes"]
 
@@ -119,6 +122,13 @@ class SqsClient(ServiceClient):
         super().__init__(**options)
         self.queue_url = queue_url
         self.queue_name = queue_name
+
+    def _span_attributes(self, params: Mapping[str, Any]) -> dict[str, SpanAttributeValue]:
+        """``messaging.system`` and ``messaging.destination.name`` (the queue) of the call."""
+        url = params.get("QueueUrl")
+        if not isinstance(url, str):
+            return {}
+        return {"messaging.system": MESSAGING_SYSTEM, "messaging.destination.name": queue_name(url)}
 
     def health_check_name(self) -> str:
         """``aws.sqs:<queue name or url>``."""
@@ -220,9 +230,14 @@ class SqsClient(ServiceClient):
         """
         url = await self.url()
         message = OutgoingMessage(body, attributes or {}, delay_seconds, group_id, deduplication_id)
-        async with span("aws.sqs.send", **{"messaging.system": "aws_sqs", "messaging.destination.name": url}):
+        with producer_span(url, 1) as current:
+            # The entry is built inside the PRODUCER span: the message carries its context.
             response = await self._call("send_message", QueueUrl=url, **self._entry(message))
-        return str(response["MessageId"])
+            message_id = str(response["MessageId"])
+            if current is not None:
+                current.set_attribute("messaging.message.id", message_id)
+                record_sent(url, 1, {})
+        return message_id
 
     async def send_batch(self, messages: Iterable[str | OutgoingMessage]) -> BatchResult:
         """Send any number of messages, 10 (and at most 256 KiB) per call.
@@ -234,20 +249,26 @@ class SqsClient(ServiceClient):
         Returns:
             Entry id (the message's ``id``, else its position as a string) → message id, and failures.
         """
-        url = await self.url()
+        return await self._send_to(await self.url(), messages)
+
+    async def _send_to(
+        self, url: str, messages: Iterable[str | OutgoingMessage], links: Sequence[Link] = ()
+    ) -> BatchResult:
+        """``send_batch`` to the queue at ``url``, in one PRODUCER span linked to ``links``."""
         items = [m if isinstance(m, OutgoingMessage) else OutgoingMessage(m) for m in messages]
         ids = [m.id if m.id is not None else str(i) for i, m in enumerate(items)]
         if len(set(ids)) != len(ids):
             raise AwsConfigurationError("batch entry ids must be unique")
         result = BatchResult()
-        attrs: dict[str, str | int] = {
-            "messaging.system": "aws_sqs",
-            "messaging.batch.message_count": len(items),
-        }
-        async with span("aws.sqs.send_batch", **attrs):
+        with producer_span(url, len(items), links):
             entries = [self._entry(m, entry_id) for m, entry_id in zip(items, ids, strict=True)]
             for batch in _chunks(entries):
                 await self._batch_call("send_message_batch", url, batch, result, "MessageId")
+        if STATE.enabled:
+            codes: dict[str, int] = {}
+            for failure in result.failed:
+                codes[failure.code] = codes.get(failure.code, 0) + 1
+            record_sent(url, len(result.successful), codes)
         return result
 
     async def _batch_call(

@@ -18,25 +18,39 @@ Guarantees:
   cannot fix (queue deleted, access denied) or an exhausted retry budget stops it: the error is
   logged at ERROR, the health check turns unhealthy, ``run`` raises it and ``async with consumer``
   interrupts its block with it at once.
+* ``async with consumer`` runs it in the background (``start``) and closes it on exit (``aclose``:
+  stop, drain, re-raise the error that stopped it; ``shutdown`` is an alias).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Self, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from internal_aws._errors import CALLER_ERRORS, RETRYABLE_ERRORS, AwsConfigurationError, AwsError
+from internal_aws._telemetry import (
+    STATE,
+    error_type,
+    lag_seconds,
+    links_of,
+    messaging_attributes,
+    queue_name,
+    start_span,
+)
 from internal_aws.sqs._acks import DeleteBatcher
 from internal_aws.sqs._client import SqsClient
 from internal_aws.sqs._types import Message
 from internal_base.context import extract_context, spawn
 from internal_base.health import HealthRegistry, HealthStatus
 from internal_base.resilience import Backoff, RetryPolicy, with_timeout
-from internal_base.telemetry import span
 
 __all__ = ["ConsumerStats", "Handler", "SqsConsumer"]
 
@@ -196,19 +210,27 @@ class SqsConsumer:
         self._stop.set()
 
     async def start(self) -> None:
-        """Run the consumer in a background task (see :meth:`shutdown`)."""
+        """Run the consumer in a background task (see :meth:`aclose`)."""
         if self._runner is None or self._runner.done():
             self._stop.clear()
             self._runner = spawn(self.run(), name="sqs-consumer")
 
-    async def shutdown(self) -> None:
-        """Stop, wait for the background task started by :meth:`start`, and re-raise its error."""
+    async def aclose(self) -> None:
+        """Stop, wait for the background task started by :meth:`start`, and re-raise its error.
+
+        Idempotent: a second call returns at once. In-flight handlers get ``shutdown_timeout``
+        seconds to finish, as with :meth:`stop`.
+        """
         self.stop()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner
 
-    async def __aenter__(self) -> SqsConsumer:
+    async def shutdown(self) -> None:
+        """Alias of :meth:`aclose` (the name before the family's ``aclose`` convention)."""
+        await self.aclose()
+
+    async def __aenter__(self) -> Self:
         await self.start()
         assert self._runner is not None
         self._owner = asyncio.current_task()
@@ -230,14 +252,14 @@ class SqsConsumer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._owner = None  # from here on a failure is reported by shutdown(), not by cancelling
+        self._owner = None  # from here on a failure is reported by aclose(), not by cancelling
         interrupted, self._owner_cancelled = self._owner_cancelled, False
         if interrupted:
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
         try:
-            await self.shutdown()
+            await self.aclose()
         except Exception:
             if exc is not None and not interrupted:
                 return  # the block's own error wins; the consumer's was logged at ERROR
@@ -309,6 +331,10 @@ class SqsConsumer:
             messages = await self._until_stop(self.poll_retry.call(self._receive, min(free, self.batch_size)))
             if messages is _STOPPED or not isinstance(messages, list):
                 break
+            if messages and STATE.enabled and STATE.consumed is not None:
+                attributes = messaging_attributes(messages[0].queue_url, "receive")
+                del attributes["messaging.operation.type"]
+                STATE.consumed.add(len(messages), attributes)
             for message in messages:
                 self.stats.received += 1
                 task = asyncio.get_running_loop().create_task(
@@ -348,9 +374,7 @@ class SqsConsumer:
     async def _process(self, message: Message) -> None:
         try:
             with extract_context(message.carrier()):
-                attrs = {"messaging.system": "aws_sqs", "messaging.message.id": message.message_id}
-                async with span("aws.sqs.process", **attrs):
-                    await self._handle(message)
+                await self._handle(message)
         except Exception:  # a bug here must show up in the logs, not vanish with the task
             _log.exception(
                 "processing message %s failed unexpectedly; it will be redelivered", message.message_id
@@ -362,7 +386,10 @@ class SqsConsumer:
             asyncio.ensure_future(self._heartbeat(message, finished)) if self.heartbeat_interval else None
         )
         try:
-            await self.handler(message)
+            if STATE.enabled:
+                await self._observed(message)
+            else:
+                await self.handler(message)
         except asyncio.CancelledError:
             self.stats.cancelled += 1
             _log.warning("handler cancelled; message %s left for redelivery", message.message_id)
@@ -395,6 +422,45 @@ class SqsConsumer:
             )
             return
         self.stats.deleted += 1
+
+    async def _observed(self, message: Message) -> None:
+        """Run the handler in a CONSUMER span ``process <queue>``, recording duration, outcome and lag.
+
+        The span is the child of the message's creation context (restored by ``extract_context``:
+        the producer's span) and links to it, as the messaging conventions ask of single-message
+        processing; without a valid context in the message it starts a new trace.
+        """
+        attributes = messaging_attributes(message.queue_url, "process")
+        del attributes["messaging.operation.type"]
+        lag = lag_seconds(message.system_attributes.get("SentTimestamp"))
+        if lag is not None and STATE.lag is not None:
+            STATE.lag.record(lag, attributes)
+        creation = trace.get_current_span().get_span_context()
+        span_attributes = messaging_attributes(message.queue_url, "process")
+        span_attributes["messaging.message.id"] = message.message_id
+        outcome, failure = "success", None
+        started = time.perf_counter()
+        try:
+            name = f"process {queue_name(message.queue_url)}"
+            with start_span(name, SpanKind.CONSUMER, span_attributes, links_of([creation])) as current:
+                try:
+                    await self.handler(message)
+                except Exception as exc:
+                    current.set_attribute("error.type", error_type(exc))
+                    raise
+        except asyncio.CancelledError:
+            outcome, failure = "cancelled", "cancelled"
+            raise
+        except Exception as exc:
+            outcome, failure = "failure", error_type(exc)
+            raise
+        finally:
+            if failure is not None:
+                attributes["error.type"] = failure
+            if STATE.process_duration is not None:
+                STATE.process_duration.record(time.perf_counter() - started, attributes)
+            if STATE.processed is not None:
+                STATE.processed.add(1, {**attributes, "outcome": outcome})
 
     async def _after_failure(self, message: Message) -> None:
         if self.failure_visibility is None:

@@ -1,0 +1,236 @@
+"""Publish transactional-outbox events to SQS (the publisher a relay such as internal_rdbms's calls).
+
+Nothing here imports the relay's library: :class:`SqsOutboxPublisher` matches its ``OutboxPublisher``
+protocol by shape (``async publish(events) -> Sequence[str]``), and any object with ``id``, ``topic``,
+``payload`` and ``headers`` is an event (:class:`OutboxEventLike`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final, Protocol, Self
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+
+from internal_aws._errors import AwsConfigurationError
+from internal_aws._telemetry import STATE, links_of
+from internal_aws.sqs._client import _CONTEXT_ORDER, MAX_ATTRIBUTES, SqsClient
+from internal_aws.sqs._types import AttributeValue, OutgoingMessage
+from internal_base.telemetry import extract_trace
+
+__all__ = ["OUTBOX_ID_ATTRIBUTE", "OutboxEventLike", "PublishReport", "SqsOutboxPublisher"]
+
+_log = logging.getLogger("internal_aws.sqs.outbox")
+
+OUTBOX_ID_ATTRIBUTE: Final = "outbox-id"
+"""Message attribute holding the event id (a consumer deduplicates on it)."""
+# SQS: letters, digits, ``_-.``; no leading/trailing/double period; not ``AWS.``/``Amazon.``.
+_ATTRIBUTE_NAME: Final = re.compile(r"(?!\.)(?!.*\.\.)(?!.*\.$)[A-Za-z0-9_.-]{1,256}")
+_RESERVED_PREFIXES: Final = ("aws.", "amazon.")
+
+
+class OutboxEventLike(Protocol):
+    """What the publisher reads of an event (``internal_rdbms.outbox.OutboxEvent`` has it).
+
+    Attributes:
+        id: Stable deduplication id, fixed when the event was recorded.
+        topic: Destination chosen by the writer; the publisher maps it to a queue.
+        payload: JSON-serialisable body.
+        headers: Correlation id and W3C trace context captured when the event was recorded.
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    """Outcome of :meth:`SqsOutboxPublisher.publish_report`.
+
+    Attributes:
+        published: Ids of the events SQS accepted, in the order given (each once).
+        failed: Event id → why it was not published (unknown topic, payload not JSON, SQS error).
+    """
+
+    published: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _check_queue_url(topic: str, url: object) -> str:
+    if not isinstance(topic, str) or not topic:
+        raise AwsConfigurationError(f"outbox topics must be non-empty strings, got {topic!r}")
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        raise AwsConfigurationError(
+            f"the queue of outbox topic {topic!r} must be a queue URL (https://...), got {url!r}"
+        )
+    return url
+
+
+def _usable_name(name: str) -> bool:
+    return bool(_ATTRIBUTE_NAME.fullmatch(name)) and not name.lower().startswith(_RESERVED_PREFIXES)
+
+
+def _rank(name: str) -> int:
+    return _CONTEXT_ORDER.index(name) if name in _CONTEXT_ORDER else len(_CONTEXT_ORDER)
+
+
+class SqsOutboxPublisher:
+    """Sends outbox events to SQS queues chosen by topic; returns the ids SQS accepted.
+
+    Each event becomes one message: the body is its payload as JSON; its ``headers`` (correlation
+    id, ``traceparent``, ``tracestate``) become message attributes, so :class:`SqsConsumer` runs the
+    handler in the context of the request that recorded the event; its id goes in the ``outbox-id``
+    attribute and, on FIFO queues, is the ``MessageDeduplicationId`` (a republished event is
+    dropped by SQS within its 5-minute window; consumers of standard queues deduplicate on
+    ``outbox-id``). Messages go out 10 per call (at most 256 KiB).
+
+    An event is not reported published, and is logged at ERROR, when its topic has no queue, its
+    payload is not JSON-serialisable, or SQS rejected it; the others still go out. Nothing is raised
+    for a single event: the relay keeps the failed ones pending and tries again.
+
+    Example::
+
+        publisher = SqsOutboxPublisher({"orders": orders_queue_url}, settings=settings)
+        async with publisher:
+            relay = OutboxRelay(database, publisher)   # internal_rdbms.outbox
+            ...
+
+    Args:
+        queues: Topic → queue URL. Events of other topics are refused.
+        client: An existing :class:`SqsClient` to send with (not closed by the publisher); by
+            default the publisher owns one built from ``**options``.
+        group_id: FIFO queues: the ``MessageGroupId`` of an event (default: its topic, so the
+            events of one topic keep their order).
+        **options: :class:`SqsClient` options (``settings``, ``session``, ``credentials`` ...).
+
+    Raises:
+        AwsConfigurationError: No queues, a topic that is not a non-empty string, a queue that is not
+            a URL, or both ``client`` and client options.
+    """
+
+    def __init__(
+        self,
+        queues: Mapping[str, str],
+        *,
+        client: SqsClient | None = None,
+        group_id: Callable[[OutboxEventLike], str] | None = None,
+        **options: Any,
+    ) -> None:
+        if not queues:
+            raise AwsConfigurationError("SqsOutboxPublisher needs at least one topic → queue URL")
+        self.queues = {topic: _check_queue_url(topic, url) for topic, url in queues.items()}
+        if client is not None and options:
+            raise AwsConfigurationError(f"pass client= or client options, not both ({', '.join(options)})")
+        self._owned = client is None
+        self.client = client if client is not None else SqsClient(**options)
+        self.group_id = group_id
+
+    def __repr__(self) -> str:
+        return f"SqsOutboxPublisher(topics={sorted(self.queues)!r})"
+
+    async def open(self) -> Self:
+        """Open the client (idempotent)."""
+        await self.client.open()
+        return self
+
+    async def aclose(self) -> None:
+        """Close the client when the publisher owns it (idempotent)."""
+        if self._owned:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def publish(self, events: Sequence[OutboxEventLike]) -> list[str]:
+        """Publish ``events``; return the ids SQS accepted (the relay marks only those sent).
+
+        Raises:
+            AwsError: The client is not open (use ``async with``).
+        """
+        return (await self.publish_report(events)).published
+
+    async def publish_report(self, events: Sequence[OutboxEventLike]) -> PublishReport:
+        """Publish ``events`` and say, per event, what happened (see :class:`PublishReport`)."""
+        report = PublishReport()
+        by_queue: dict[str, list[tuple[int, OutboxEventLike, OutgoingMessage]]] = {}
+        for index, event in enumerate(events):
+            url = self.queues.get(event.topic)
+            if not isinstance(event.id, str) or not event.id:
+                report.failed[str(event.id)] = "the event id must be a non-empty string"
+                continue
+            if url is None:
+                known = ", ".join(sorted(self.queues))
+                report.failed[event.id] = f"no queue for topic {event.topic!r} (known topics: {known})"
+                continue
+            try:
+                message = self._message(event, url, str(index))
+            except (TypeError, ValueError) as exc:
+                report.failed[event.id] = f"payload is not JSON-serialisable: {exc}"
+                continue
+            by_queue.setdefault(url, []).append((index, event, message))
+        accepted: set[int] = set()
+        for url, entries in by_queue.items():
+            links = links_of([_creation(event) for _, event, _ in entries]) if STATE.enabled else []
+            result = await self.client._send_to(url, [message for _, _, message in entries], links)
+            reasons = {failure.id: f"{failure.code}: {failure.message}" for failure in result.failed}
+            for index, event, _ in entries:
+                if str(index) in result.successful:
+                    accepted.add(index)
+                else:
+                    report.failed.setdefault(event.id, reasons.get(str(index), "not accepted by SQS"))
+        for index, event in enumerate(events):
+            if index in accepted and event.id not in report.published:
+                report.published.append(event.id)
+        for event_id in report.published:  # one copy accepted is enough for an id given twice
+            report.failed.pop(event_id, None)
+        for event_id, reason in report.failed.items():
+            _log.error("outbox event %s not published: %s", event_id, reason)
+        return report
+
+    def _message(self, event: OutboxEventLike, url: str, entry_id: str) -> OutgoingMessage:
+        body = json.dumps(event.payload, separators=(",", ":"), allow_nan=False)
+        attributes: dict[str, AttributeValue] = {OUTBOX_ID_ATTRIBUTE: event.id}
+        for name in sorted(event.headers, key=_rank):
+            value = event.headers[name]
+            if not isinstance(value, str) or not value or name.lower() == OUTBOX_ID_ATTRIBUTE:
+                continue
+            if not _usable_name(name) or len(attributes) >= MAX_ATTRIBUTES:
+                _log.warning("outbox event %s: header %r cannot travel as an SQS attribute", event.id, name)
+                continue
+            attributes[name] = value
+        fifo = url.endswith(".fifo")
+        return OutgoingMessage(
+            body,
+            attributes,
+            group_id=(self.group_id(event) if self.group_id else event.topic) if fifo else None,
+            deduplication_id=event.id if fifo else None,
+            id=entry_id,
+        )
+
+
+def _creation(event: OutboxEventLike) -> trace.SpanContext:
+    """The span context recorded with the event (invalid when it has none)."""
+    return trace.get_current_span(extract_trace(dict(event.headers))).get_span_context()
