@@ -59,7 +59,7 @@ from internal_rdbms.query import (
     parse_order,
 )
 from internal_rdbms.repository import Repository
-from internal_rdbms.session import Database, transaction
+from internal_rdbms.session import Database, RdbmsReadOnlyError, transaction
 
 __all__ = [
     "Base",
@@ -84,6 +84,7 @@ __all__ = [
     "RdbmsConflictError",
     "RdbmsError",
     "RdbmsNotFoundError",
+    "RdbmsReadOnlyError",
     "RdbmsSettings",
     "RdbmsTimeoutError",
     "RdbmsUnavailableError",

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final
+import json
+from typing import Annotated, Any, ClassVar, Final
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from internal_base.cursor import MIN_SECRET_BYTES
 from internal_base.redaction import redact_url
 from internal_base.resilience import ResilienceSettings
 from internal_base.settings import LibrarySettings
 
-__all__ = ["RdbmsSettings", "normalize_url"]
+__all__ = ["RdbmsSettings", "backend_of", "check_replica_urls", "is_memory_sqlite_url", "normalize_url"]
 
 #: Plain schemes rewritten to their async driver.
 _DEFAULT_DRIVERS: Final = {
@@ -88,6 +89,37 @@ def _encode_userinfo_at(rest: str) -> str:
     return userinfo.replace("@", "%40") + rest[last_at:]
 
 
+def backend_of(url: str) -> str:
+    """``"postgresql"``, ``"mysql"`` (also MariaDB) or ``"sqlite"`` for a normalised URL."""
+    scheme = urlsplit(url).scheme.split("+", 1)[0]
+    return "mysql" if scheme == "mariadb" else scheme
+
+
+def is_memory_sqlite_url(url: str) -> bool:
+    """Whether a normalised URL is an in-memory SQLite database."""
+    if backend_of(url) != "sqlite":
+        return False
+    path = url.split("://", 1)[1]
+    return path in ("", "/", "/:memory:") or "mode=memory" in path
+
+
+def check_replica_urls(backend: str, replica_urls: list[SecretStr]) -> None:
+    """Check that every (normalised) replica URL uses ``backend`` and is not in-memory SQLite.
+
+    Raises:
+        ValueError: Naming the replica (redacted) and what is wrong with it.
+    """
+    for index, replica in enumerate(replica_urls):
+        url = replica.get_secret_value()
+        if backend_of(url) != backend:
+            raise ValueError(
+                f"replica_urls[{index}] ({redact_url(url)!r}) is a {backend_of(url)} URL but url is "
+                f"{backend}: replicas must use the primary's backend"
+            )
+        if is_memory_sqlite_url(url):
+            raise ValueError(f"replica_urls[{index}] is an in-memory SQLite database: it holds no data")
+
+
 class RdbmsSettings(LibrarySettings):
     """Connection, pool, health and resilience settings of a :class:`~internal_rdbms.Database`.
 
@@ -104,8 +136,17 @@ class RdbmsSettings(LibrarySettings):
         description="postgresql://, mysql://, mariadb:// or sqlite:// URL (async driver added).",
     )
     echo: bool = Field(default=False, description="Log every statement (parameters stay hidden).")
-    pool_size: int = Field(default=5, ge=1, description="Connections kept open in the pool.")
-    max_overflow: int = Field(default=10, ge=0, description="Extra connections beyond pool_size.")
+    pool_size: int = Field(
+        default=10, ge=1, description="Connections kept open in the pool (also the most used at once)."
+    )
+    max_overflow: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Extra connections beyond pool_size, opened under load and closed again on return "
+            "(connection churn: a warning is logged when > 0; raise pool_size instead)."
+        ),
+    )
     pool_timeout: float = Field(
         default=5.0,
         gt=0,
@@ -135,6 +176,22 @@ class RdbmsSettings(LibrarySettings):
     health_check_name: str = Field(default="rdbms", min_length=1, description="Name in the health registry.")
     health_check_timeout: float = Field(default=2.0, gt=0, description="Seconds before the check fails.")
 
+    replica_urls: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Read replicas (same backend as url) for read-only units of work; a JSON list or "
+            "comma-separated URLs in the environment."
+        ),
+    )
+    replica_max_lag: float = Field(
+        default=5.0, gt=0, description="Seconds a replica may lag before reads fall back to the primary."
+    )
+    replica_check_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds between two lag/liveness probes of a replica (a down one is retried after it).",
+    )
+
     resilience: ResilienceSettings = Field(
         default_factory=ResilienceSettings,
         description=(
@@ -147,6 +204,28 @@ class RdbmsSettings(LibrarySettings):
     @classmethod
     def _normalize(cls, value: SecretStr) -> SecretStr:
         return SecretStr(normalize_url(value.get_secret_value()))
+
+    @field_validator("replica_urls", mode="before")
+    @classmethod
+    def _split_replicas(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("replica_urls")
+    @classmethod
+    def _normalize_replicas(cls, value: list[SecretStr]) -> list[SecretStr]:
+        return [SecretStr(normalize_url(url.get_secret_value())) for url in value]
+
+    @model_validator(mode="after")
+    def _check_replicas(self) -> RdbmsSettings:
+        check_replica_urls(self.backend, self.replica_urls)
+        return self
 
     @field_validator("cursor_secret")
     @classmethod
@@ -168,18 +247,19 @@ class RdbmsSettings(LibrarySettings):
         return redact_url(self.url.get_secret_value())
 
     @property
+    def redacted_replica_urls(self) -> list[str]:
+        """The replica URLs with their passwords masked."""
+        return [redact_url(url.get_secret_value()) for url in self.replica_urls]
+
+    @property
     def backend(self) -> str:
         """``"postgresql"``, ``"mysql"`` (also MariaDB) or ``"sqlite"``."""
-        scheme = urlsplit(self.url.get_secret_value()).scheme.split("+", 1)[0]
-        return "mysql" if scheme == "mariadb" else scheme
+        return backend_of(self.url.get_secret_value())
 
     @property
     def is_memory_sqlite(self) -> bool:
         """Whether the URL is an in-memory SQLite database (one shared connection, no pool)."""
-        if self.backend != "sqlite":
-            return False
-        path = self.url.get_secret_value().split("://", 1)[1]
-        return path in ("", "/", "/:memory:") or "mode=memory" in path
+        return is_memory_sqlite_url(self.url.get_secret_value())
 
     def engine_options(self) -> dict[str, Any]:
         """Keyword arguments for :func:`sqlalchemy.ext.asyncio.create_async_engine` (URL excluded)."""

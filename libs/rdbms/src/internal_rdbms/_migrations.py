@@ -27,6 +27,7 @@ __all__ = [
     "URL_ATTRIBUTE",
     "RdbmsMigrationError",
     "RdbmsSchemaDriftError",
+    "lock_engine",
     "migration_lock",
     "run_migrations",
 ]
@@ -142,7 +143,12 @@ def _run_in_own_loop(factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
         pool.submit(lambda: asyncio.run(factory())).result()
 
 
-def _engine(settings: RdbmsSettings, lock_timeout: float) -> AsyncEngine:
+def lock_engine(settings: RdbmsSettings, lock_timeout: float) -> AsyncEngine:
+    """A one-connection (``NullPool``) engine for schema changes under :func:`migration_lock`.
+
+    On SQLite every transaction of it is ``BEGIN IMMEDIATE`` (the cross-process lock) with
+    transactional DDL, waiting up to ``lock_timeout`` seconds for another writer.
+    """
     options = {key: value for key, value in settings.engine_options().items() if key not in _POOL_OPTIONS}
     if settings.backend == "sqlite":
         options["connect_args"] = {**options.get("connect_args", {}), "timeout": lock_timeout}
@@ -164,7 +170,7 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
 
 
 async def _run_online(settings: RdbmsSettings, options: dict[str, Any], lock_timeout: float) -> None:
-    engine = _engine(settings, lock_timeout)
+    engine = lock_engine(settings, lock_timeout)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_locked, options, lock_timeout)

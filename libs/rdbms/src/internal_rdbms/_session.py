@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Final, Self, TypeVar
 
-from sqlalchemy import MetaData, event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from pydantic import SecretStr
+from sqlalchemy import Connection, MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from internal_base.cursor import CursorCodec
 from internal_base.errors import CircuitOpenError
 from internal_base.health import HealthRegistry, default_registry
-from internal_rdbms._config import RdbmsSettings
+from internal_rdbms._config import RdbmsSettings, check_replica_urls, normalize_url
 from internal_rdbms._cursor import CURSOR_CODEC_KEY, MAX_CURSOR_LENGTH
+from internal_rdbms._engines import build_engine, build_probe_engine, warn_about_churn
 from internal_rdbms._errors import (
     RdbmsError,
     RdbmsTimeoutError,
@@ -23,6 +27,10 @@ from internal_rdbms._errors import (
     TransactionConflictError,
     translating_errors,
 )
+from internal_rdbms._instrumentation import register_engine, unregister_engine
+from internal_rdbms._migrations import DEFAULT_LOCK_TIMEOUT, lock_engine, migration_lock
+from internal_rdbms._read_only import READ_ONLY_KEY, ReadOnlySession
+from internal_rdbms._replicas import Replica, ReplicaState, choose_replica, probe_replica
 
 __all__ = ["Database", "transaction"]
 
@@ -32,49 +40,6 @@ R = TypeVar("R")
 # What Database.run retries, and what counts toward its breaker (unavailable or timed out).
 _RETRIED: Final = (RdbmsUnavailableError, TransactionConflictError)
 _BREAKER_FAILURES: Final = (ConnectionError, TimeoutError)
-
-
-# Python's str.lower applies context rules no server applies: a final capital sigma becomes "ς" and
-# "İ" becomes "i" plus a combining dot. Those two letters are folded one code point at a time, by the
-# first code point of their lower case, as PostgreSQL and MariaDB fold them (U+03C3, "i").
-_CONTEXT_FOLDED: Final = frozenset("\u03a3\u0130")
-
-
-def _lower(value: object) -> object:
-    if value is None or isinstance(value, bytes):
-        return value
-    text = str(value)
-    if _CONTEXT_FOLDED.isdisjoint(text):
-        return text.lower()
-    return "".join(char.lower()[0] for char in text)
-
-
-def _prepare_sqlite(dbapi_connection: Any, _record: object) -> None:
-    # SQLite's built-in lower() folds ASCII only; PostgreSQL's and MariaDB's fold every letter.
-    # Replacing it per connection makes case-insensitive Search mean the same on every backend.
-    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
-    # SQLite ignores FOREIGN KEY clauses unless each connection asks: orphans no server accepts.
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA foreign_keys = ON")
-    finally:
-        cursor.close()
-
-
-# Without a strict mode MySQL/MariaDB truncate over-long strings and clamp out-of-range numbers on
-# write, with only a warning: lost data. Added to whatever mode the server or init_command set.
-_STRICT_MODE: Final = (
-    "SET SESSION sql_mode = IF(@@SESSION.sql_mode = '', 'STRICT_ALL_TABLES', "
-    "CONCAT(@@SESSION.sql_mode, ',STRICT_ALL_TABLES'))"
-)
-
-
-def _install_strict_mode(dbapi_connection: Any, _record: object) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(_STRICT_MODE)
-    finally:
-        cursor.close()
 
 
 @asynccontextmanager
@@ -96,6 +61,14 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
                 yield session
 
 
+_CREATE_ALL_LOCK: Final = "internal_rdbms.create_all"
+
+
+def _create_all_locked(connection: Connection, metadata: MetaData, lock_timeout: float) -> None:
+    with migration_lock(connection, _CREATE_ALL_LOCK, lock_timeout), connection.begin():
+        metadata.create_all(connection)
+
+
 class Database:
     """An async engine with its session factory, built from :class:`RdbmsSettings`.
 
@@ -103,13 +76,24 @@ class Database:
     :class:`~sqlalchemy.ext.asyncio.async_sessionmaker` stay reachable as :attr:`engine` and
     :attr:`session_factory`. A ``SELECT 1`` readiness check is registered under
     ``settings.health_check_name`` (unless ``settings.health_check`` is off) and removed by
-    :meth:`aclose`. :meth:`run` retries a whole unit of work through the policy built from
+    :meth:`aclose`; it runs on its own connection, never waiting behind requests for the pool.
+    :meth:`run` retries a whole unit of work through the policy built from
     ``settings.resilience``; nothing else is retried.
+
+    Read-only units of work (``session(read_only=True)``, ``transaction(read_only=True)``,
+    ``run(..., read_only=True)``) go to a read replica when ``replica_urls`` names any and one is
+    up and within ``replica_max_lag``, else to the primary; the server refuses their writes
+    (:class:`RdbmsReadOnlyError`). Everything else goes to the primary. Each replica gets a
+    non-critical health check ``<health_check_name>-replica-<i>``.
 
     Args:
         settings: Settings, a URL, or ``None`` to load :class:`RdbmsSettings` (init, env,
             the YAML file named by ``COMMONS_CONFIG_FILE``, .env, defaults).
-        health_registry: Where to register the check (default: the process-wide registry).
+        replica_urls: Read replica URLs; replace ``settings.replica_urls`` when given.
+        health_registry: Where to register the checks (default: the process-wide registry).
+
+    Raises:
+        ValueError: A replica URL with an unknown scheme or another backend than the primary's.
 
     Example:
         >>> async with Database("sqlite://") as db:          # doctest: +SKIP
@@ -121,34 +105,70 @@ class Database:
         self,
         settings: RdbmsSettings | str | None = None,
         *,
+        replica_urls: Sequence[str] | None = None,
         health_registry: HealthRegistry | None = None,
     ) -> None:
         if settings is None:
             settings = RdbmsSettings.load()
         elif isinstance(settings, str):
             settings = RdbmsSettings.load(url=settings)
+        if replica_urls is not None:
+            if isinstance(replica_urls, str):
+                raise TypeError("replica_urls must be a sequence of URLs, not one string")
+            replicas = [SecretStr(normalize_url(url)) for url in replica_urls]
+            check_replica_urls(settings.backend, replicas)
+            settings = settings.model_copy(update={"replica_urls": replicas})
         self._settings = settings
-        self._engine = create_async_engine(settings.url.get_secret_value(), **settings.engine_options())
-        if settings.backend == "sqlite":
-            event.listen(self._engine.sync_engine, "connect", _prepare_sqlite)
-        elif settings.backend == "mysql":
-            event.listen(self._engine.sync_engine, "connect", _install_strict_mode)
+        warn_about_churn(settings)
+        self._engine = build_engine(settings, settings.url.get_secret_value())
+        register_engine(self._engine)
+        # In-memory SQLite is one connection: a second engine would be another, empty database.
+        self._probe = (
+            self._engine
+            if settings.is_memory_sqlite
+            else build_probe_engine(settings, settings.url.get_secret_value())
+        )
+        self._replicas: list[Replica] = []
+        for index, url in enumerate(settings.replica_urls):
+            engine = build_engine(settings, url.get_secret_value())
+            register_engine(engine)
+            probe = build_probe_engine(settings, url.get_secret_value())
+            self._replicas.append(Replica(index, settings.redacted_replica_urls[index], engine, probe))
+        self._turn = itertools.count()
         codec = CursorCodec(settings.cursor_secret, max_length=MAX_CURSOR_LENGTH)
         self._factory = async_sessionmaker(
             self._engine, expire_on_commit=settings.expire_on_commit, info={CURSOR_CODEC_KEY: codec}
+        )
+        self._read_only_factory = async_sessionmaker(
+            self._engine,
+            expire_on_commit=settings.expire_on_commit,
+            sync_session_class=ReadOnlySession,
+            info={CURSOR_CODEC_KEY: codec, READ_ONLY_KEY: True},
         )
         self._policy = settings.resilience.to_policy(
             settings.health_check_name, retry_on=_RETRIED, failure_on=_BREAKER_FAILURES
         )
         self._registry: HealthRegistry | None = None
+        self._replica_checks: dict[str, Callable[[], Awaitable[dict[str, object]]]] = {}
         if settings.health_check:
             self._registry = health_registry if health_registry is not None else default_registry()
             self._registry.register(
                 settings.health_check_name, self.health_check, timeout=settings.health_check_timeout
             )
+            for replica in self._replicas:
+                name = f"{settings.health_check_name}-replica-{replica.index}"
+                self._replica_checks[name] = self._replica_check(replica)
+                self._registry.register(
+                    name,
+                    self._replica_checks[name],
+                    critical=False,
+                    timeout=settings.health_check_timeout,
+                )
 
     def __repr__(self) -> str:
         """``Database(url='postgresql+asyncpg://app:***@db/app')``: the password is masked."""
+        if self._replicas:
+            return f"Database(url={self._settings.redacted_url!r}, replicas={len(self._replicas)})"
         return f"Database(url={self._settings.redacted_url!r})"
 
     @property
@@ -158,12 +178,17 @@ class Database:
 
     @property
     def engine(self) -> AsyncEngine:
-        """The underlying SQLAlchemy engine."""
+        """The underlying SQLAlchemy engine of the primary."""
         return self._engine
 
     @property
+    def replica_engines(self) -> tuple[AsyncEngine, ...]:
+        """The request engines of the read replicas, in ``replica_urls`` order."""
+        return tuple(replica.engine for replica in self._replicas)
+
+    @property
     def session_factory(self) -> async_sessionmaker[AsyncSession]:
-        """The underlying session factory (``expire_on_commit`` from the settings)."""
+        """The underlying session factory of the primary (``expire_on_commit`` from the settings)."""
         return self._factory
 
     @property
@@ -172,35 +197,95 @@ class Database:
         return self._settings.backend
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """A new session, closed (uncommitted work rolled back) on exit; commit yourself.
+
+        Args:
+            read_only: Read from a replica when one is usable (else the primary), in read-only
+                transactions: any write is refused with :class:`RdbmsReadOnlyError`.
 
         Raises:
             RdbmsError: SQLAlchemy/driver errors from the block, translated.
         """
-        with translating_errors():
-            async with self._factory() as session:
-                yield session
+        if not read_only:
+            with translating_errors():
+                async with self._factory() as session:
+                    yield session
+            return
+        session, replica = await self._open_read_only()
+        try:
+            with translating_errors():
+                async with session:
+                    yield session
+        except RdbmsUnavailableError as exc:
+            if replica is not None:
+                replica.mark_down(exc)  # the next read-only work goes elsewhere (Database.run retries)
+            raise
+
+    async def _open_read_only(self) -> tuple[AsyncSession, Replica | None]:
+        """A read-only session on a usable replica (connected, so a dead one is skipped) or the primary."""
+        if self._replicas:
+            settings = self._settings
+            start = next(self._turn)
+            while True:
+                replica = await choose_replica(
+                    self._replicas,
+                    start,
+                    max_lag=settings.replica_max_lag,
+                    interval=settings.replica_check_interval,
+                    timeout=settings.health_check_timeout,
+                )
+                if replica is None:
+                    break
+                session = self._read_only_factory(bind=replica.engine)
+                try:
+                    with translating_errors():
+                        await session.connection()
+                except RdbmsUnavailableError as exc:
+                    with contextlib.suppress(Exception):
+                        await session.close()
+                    replica.mark_down(exc)
+                    continue
+                return session, replica
+        return self._read_only_factory(), None
 
     @asynccontextmanager
-    async def transaction(self, session: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:
+    async def transaction(
+        self, session: AsyncSession | None = None, *, read_only: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """A unit of work: commit when the block succeeds, roll back when it raises.
 
         Args:
             session: Without it, a new session is opened and closed. With a session already in a
                 transaction, the block becomes a SAVEPOINT (nested transaction).
+            read_only: A read-only unit of work on a replica when one is usable (see
+                :meth:`session`); not with ``session``.
 
         Raises:
+            ValueError: Both ``session`` and ``read_only`` given.
+            RdbmsReadOnlyError: The block wrote in a read-only unit of work.
             RdbmsError: SQLAlchemy/driver errors from the block or the commit, translated.
         """
         if session is not None:
+            if read_only:
+                raise ValueError("read_only applies to a new session; a given session keeps its own mode")
             async with transaction(session) as active:
                 yield active
             return
-        async with self.session() as new, transaction(new) as active:
-            yield active
+        if not read_only:
+            async with self.session() as new, transaction(new) as active:
+                yield active
+            return
+        async with self.session(read_only=True) as new:
+            with translating_errors():
+                try:
+                    yield new
+                except BaseException:
+                    await new.rollback()
+                    raise
+                await new.commit()
 
-    async def run(self, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
+    async def run(self, work: Callable[[AsyncSession], Awaitable[R]], *, read_only: bool = False) -> R:
         """Run ``work(session)`` in a new transaction, retried as a whole per ``settings.resilience``.
 
         The only retries of this library: an attempt that fails with
@@ -213,6 +298,11 @@ class Database:
         once toward the breaker when it ends unavailable or timed out; while the breaker is open,
         calls fail at once.
 
+        Args:
+            work: The unit of work.
+            read_only: Run it as a read-only unit of work (a replica when usable; a retry after a
+                replica failed goes to another replica or the primary).
+
         Raises:
             RdbmsUnavailableError: Still unavailable after the retries, or the breaker is open
                 (``retry_after``: seconds until it lets a call through).
@@ -222,7 +312,7 @@ class Database:
         """
 
         async def attempt() -> R:
-            async with self.transaction() as session:
+            async with self.transaction(read_only=read_only) as session:
                 return await work(session)
 
         try:
@@ -235,17 +325,24 @@ class Database:
             raise RdbmsTimeoutError(f"database call {exc}") from exc
 
     async def ping(self) -> None:
-        """Run ``SELECT 1``.
+        """Run ``SELECT 1`` on the primary, on the health probe's own connection (not the pool).
 
         Raises:
             RdbmsUnavailableError: The database cannot be reached.
         """
         with translating_errors():
-            async with self._engine.connect() as connection:
+            async with self._probe.connect() as connection:
                 await connection.execute(text("SELECT 1"))
 
     async def health_check(self) -> dict[str, object]:
-        """The registered readiness check: ``SELECT 1`` plus pool details (raises when unreachable)."""
+        """The registered readiness check: ``SELECT 1`` plus pool and replica details.
+
+        The probe has its own connection: a saturated request pool does not fail readiness.
+        Replicas are listed as last probed; their own checks probe them.
+
+        Raises:
+            RdbmsUnavailableError: The primary cannot be reached.
+        """
         await self.ping()
         pool = self._engine.pool
         details: dict[str, object] = {"backend": self.backend, "pool": type(pool).__name__}
@@ -253,13 +350,66 @@ class Database:
             method = getattr(pool, name, None)
             if callable(method):
                 details[name] = method()
+        if self._replicas:
+            details["replicas"] = [replica.details() for replica in self._replicas]
         return details
 
-    async def create_all(self, metadata: MetaData) -> None:
-        """Create the missing tables of ``metadata`` (tests, prototypes; use migrations in production)."""
-        with translating_errors():
-            async with self._engine.begin() as connection:
-                await connection.run_sync(metadata.create_all)
+    def _replica_check(self, replica: Replica) -> Callable[[], Awaitable[dict[str, object]]]:
+        settings = self._settings
+
+        async def check() -> dict[str, object]:
+            await probe_replica(
+                replica, max_lag=settings.replica_max_lag, timeout=settings.health_check_timeout
+            )
+            if replica.state != ReplicaState.OK:
+                limit = settings.replica_max_lag
+                reason = replica.error or f"lag {replica.lag} s > replica_max_lag {limit} s"
+                raise RdbmsUnavailableError(
+                    f"read replica {replica.redacted_url} is {replica.state} (reads go elsewhere): {reason}"
+                )
+            return replica.details()
+
+        return check
+
+    async def replica_status(self) -> list[dict[str, object]]:
+        """Probe every replica now and return its details (``url``, ``state``, ``lag_seconds``, ``error``)."""
+        for replica in self._replicas:
+            await probe_replica(
+                replica,
+                max_lag=self._settings.replica_max_lag,
+                timeout=self._settings.health_check_timeout,
+            )
+        return [replica.details() for replica in self._replicas]
+
+    async def create_all(self, metadata: MetaData, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        """Create the missing tables of ``metadata`` (tests, prototypes; use migrations in production).
+
+        Safe when several processes start at once: the check-and-create runs under a lock held
+        across processes (``pg_advisory_lock`` on PostgreSQL, ``GET_LOCK`` on MySQL/MariaDB,
+        ``BEGIN IMMEDIATE`` on SQLite), so the later ones find the tables and create nothing.
+
+        Args:
+            metadata: The tables to create.
+            lock_timeout: Seconds to wait for another process holding the lock.
+
+        Raises:
+            RdbmsMigrationError: Another process held the lock for ``lock_timeout`` seconds.
+            RdbmsError: A DDL statement failed (translated).
+        """
+        if self._settings.is_memory_sqlite:  # one process, one connection: nothing to race with
+            with translating_errors():
+                async with self._engine.begin() as connection:
+                    await connection.run_sync(metadata.create_all)
+            return
+        engine = lock_engine(self._settings, lock_timeout)
+        register_engine(engine)
+        try:
+            with translating_errors():
+                async with engine.connect() as connection:
+                    await connection.run_sync(_create_all_locked, metadata, lock_timeout)
+        finally:
+            unregister_engine(engine)
+            await engine.dispose()
 
     async def drop_all(self, metadata: MetaData) -> None:
         """Drop every table of ``metadata`` that exists."""
@@ -268,11 +418,18 @@ class Database:
                 await connection.run_sync(metadata.drop_all)
 
     async def aclose(self) -> None:
-        """Unregister the health check and close every pooled connection (idempotent)."""
+        """Unregister the health checks and close every pooled connection (idempotent)."""
         if self._registry is not None:
             self._registry.unregister(self._settings.health_check_name, self.health_check)
+            for name, check in self._replica_checks.items():
+                self._registry.unregister(name, check)
             self._registry = None
-        await self._engine.dispose()
+        engines = [self._engine, self._probe]
+        for replica in self._replicas:
+            engines += [replica.engine, replica.probe_engine]
+        for engine in engines:
+            unregister_engine(engine)
+            await engine.dispose()
         _log.debug("closed engine for %s", self._settings.redacted_url)
 
     async def __aenter__(self) -> Self:

@@ -1,4 +1,4 @@
-"""The :class:`Database` (engine, sessions, transactions, retried units of work, health, lifecycle).
+"""The :class:`Database` (engine, read replicas, sessions, transactions, retried units of work, health).
 
 Example::
 
@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+from internal_rdbms._read_only import RdbmsReadOnlyError
 from internal_rdbms._session import Database, transaction
 
-__all__ = ["Database", "transaction"]
+__all__ = ["Database", "RdbmsReadOnlyError", "transaction"]

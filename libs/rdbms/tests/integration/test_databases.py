@@ -250,10 +250,11 @@ async def test_pool_exhaustion_is_unavailable(database_url: str) -> None:
             await holder.execute(text("SELECT 1"))
             assert small.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
             with pytest.raises(RdbmsUnavailableError, match="connection pool exhausted") as info:
-                await small.ping()
+                async with small.session() as waiting:
+                    await waiting.execute(text("SELECT 1"))
             assert info.value.retry_after == 1.0
+            await small.ping()  # the readiness probe has its own connection, outside the pool
         assert small.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-        await small.ping()
 
 
 async def _wait_until_gone(db: Database, backend_id: int) -> None:

@@ -17,9 +17,11 @@ _PUBLIC_MODULES = [
     "internal_rdbms.repository",
     "internal_rdbms.session",
 ]
+# Public modules the root does not re-export (their functions would be ambiguous there).
+_NOT_REEXPORTED = ["internal_rdbms.telemetry"]
 
 
-@pytest.mark.parametrize("module", _PUBLIC_MODULES)
+@pytest.mark.parametrize("module", _PUBLIC_MODULES + _NOT_REEXPORTED)
 def test_public_api(module: str) -> None:
     """Each public module has a sorted, resolvable, complete and documented ``__all__``."""
     assert_public_api(module)
@@ -32,3 +34,9 @@ def test_root_reexports_every_public_module(module: str) -> None:
     assert {name: getattr(internal_rdbms, name, None) for name in mod.__all__} == {
         name: getattr(mod, name) for name in mod.__all__
     }
+
+
+def test_telemetry_module_is_not_imported_by_the_root() -> None:
+    """OpenTelemetry stays out of ``import internal_rdbms`` (imported only by ``internal_rdbms.telemetry``)."""
+    assert "instrument" not in internal_rdbms.__all__
+    assert not hasattr(internal_rdbms, "instrument")
