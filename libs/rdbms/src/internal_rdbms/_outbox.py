@@ -252,42 +252,51 @@ class OutboxRelay:
             RdbmsError: The database failed (the batch stays pending; published events will be
                 published again).
         """
-        table = self.outbox.table
         backend = self.database.backend
-        async with self.database.transaction() as session:
-            now = utcnow()
-            if backend == "sqlite":
-                # Take SQLite's write lock before reading, so concurrent relays serialise here.
-                await session.execute(update(table).where(table.c.id == "").values(attempts=table.c.attempts))
-            claim = (
-                select(table)
-                .where(table.c.sent_at.is_(None), table.c.next_attempt_at <= now)
-                .order_by(table.c.next_attempt_at, table.c.created_at, table.c.id)
-                .limit(self.batch_size)
+        with translating_errors():
+            async with self.database.session() as session:
+                if backend == "mysql":
+                    # READ COMMITTED: no gap locks, so marking rows sent never waits on another relay's claim.
+                    await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+                published = await self._batch(session, backend)
+                await session.commit()  # leaving the block without it (error, cancel) rolls back
+        return published
+
+    async def _batch(self, session: AsyncSession, backend: str) -> int:
+        table = self.outbox.table
+        now = utcnow()
+        if backend == "sqlite":
+            # Take SQLite's write lock before reading, so concurrent relays serialise here.
+            await session.execute(update(table).where(table.c.id == "").values(attempts=table.c.attempts))
+        claim = (
+            select(table)
+            .where(table.c.sent_at.is_(None), table.c.next_attempt_at <= now)
+            .order_by(table.c.next_attempt_at, table.c.id)
+            .limit(self.batch_size)
+        )
+        if backend != "sqlite":
+            claim = claim.with_for_update(skip_locked=True)
+        rows = (await session.execute(claim)).mappings().all()
+        if not rows:
+            return 0
+        events = [
+            OutboxEvent(
+                id=row["id"],
+                topic=row["topic"],
+                payload=dict(row["payload"]),
+                headers={str(k): str(v) for k, v in dict(row["headers"]).items()},
+                created_at=row["created_at"],
             )
-            if backend != "sqlite":
-                claim = claim.with_for_update(skip_locked=True)
-            rows = (await session.execute(claim)).mappings().all()
-            if not rows:
-                return 0
-            events = [
-                OutboxEvent(
-                    id=row["id"],
-                    topic=row["topic"],
-                    payload=dict(row["payload"]),
-                    headers={str(k): str(v) for k, v in dict(row["headers"]).items()},
-                    created_at=row["created_at"],
-                )
-                for row in rows
-            ]
-            attempts = {row["id"]: int(row["attempts"]) for row in rows}
-            published, error = await self._publish(events)
-            sent = [event.id for event in events if event.id in published]
-            failed = [event.id for event in events if event.id not in published]
-            if sent:
-                await session.execute(update(table).where(table.c.id.in_(sent)).values(sent_at=utcnow()))
-            if failed:
-                await self._reschedule(session, failed, attempts, error or "not published by the publisher")
+            for row in rows
+        ]
+        attempts = {row["id"]: int(row["attempts"]) for row in rows}
+        published, error = await self._publish(events)
+        sent = [event.id for event in events if event.id in published]
+        failed = [event.id for event in events if event.id not in published]
+        if sent:
+            await session.execute(update(table).where(table.c.id.in_(sent)).values(sent_at=utcnow()))
+        if failed:
+            await self._reschedule(session, failed, attempts, error or "not published by the publisher")
         return len(sent)
 
     async def _publish(self, events: list[OutboxEvent]) -> tuple[set[str], str | None]:

@@ -296,7 +296,7 @@ async def test_upsert_many_bad_input_is_a_clear_error(
     """Unknown field, empty/unknown/non-unique key, missing key, mixed shapes, bad update list."""
     async with db.transaction() as session:
         with pytest.raises(InvalidQueryError, match=message):
-            await Repository(session, BulkItem).upsert_many(rows, **kwargs)  # type: ignore[arg-type]
+            await Repository(session, BulkItem).upsert_many(rows, **kwargs)  # type: ignore[call-overload]
 
 
 # -- update_many ---------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ async def test_update_many_bad_input_is_a_clear_error(
     """No field to set, unknown field, missing key, mixed shapes, empty key, a single mapping."""
     async with db.transaction() as session:
         with pytest.raises(InvalidQueryError, match=message):
-            await Repository(session, BulkItem).update_many(rows, **kwargs)  # type: ignore[arg-type]
+            await Repository(session, BulkItem).update_many(rows, **kwargs)  # type: ignore[call-overload]
 
 
 async def test_update_many_skips_soft_deleted_rows_unless_asked(db: Database) -> None:
@@ -467,4 +467,4 @@ async def test_delete_many_bad_keys_are_a_clear_error(
     """Wrong key shape, null key, or a string instead of an iterable of keys."""
     async with db.transaction() as session:
         with pytest.raises(InvalidQueryError, match=message):
-            await Repository(session, model).delete_many(keys)  # type: ignore[arg-type]
+            await Repository(session, model).delete_many(keys)  # type: ignore[call-overload]
