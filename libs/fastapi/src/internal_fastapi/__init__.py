@@ -8,10 +8,11 @@
     app = FastAPI()
     install(app)   # correlation IDs, access log, RFC 9457 errors, /health/live, /health/ready
 
-The public modules are ``config``, ``errors``, ``middleware``, ``responses``, ``pagination`` and
-``dependencies`` (this root re-exports them). The database, cache, HTTP-client and SQS integrations
-are in ``internal_fastapi.extensions.{rdbms,cache,http,aws}`` (extras of the same names); this package
-never imports them. Nothing runs at import.
+The public modules are ``config``, ``errors``, ``middleware``, ``responses``, ``pagination``,
+``dependencies`` and ``server`` (this root re-exports them), and ``telemetry`` (server spans and
+metrics, not re-exported: ``internal_fastapi.telemetry.instrument()``). The database, cache,
+HTTP-client and SQS integrations are in ``internal_fastapi.extensions.{rdbms,cache,http,aws}``
+(extras of the same names); this package never imports them. Nothing runs at import.
 """
 
 from __future__ import annotations
@@ -78,12 +79,20 @@ from internal_fastapi._responses import (
     ProblemDetail,
     ValidationProblemDetail,
 )
+from internal_fastapi._server import (
+    run,
+    uvicorn_log_config,
+)
+from internal_fastapi._stack import (
+    CommonsMiddleware,
+)
 
 __all__ = [
     "ApiError",
     "ApiResponse",
     "BadRequestError",
     "BearerAuth",
+    "CommonsMiddleware",
     "ConflictError",
     "CorrelationIdMiddleware",
     "CursorCodec",
@@ -124,7 +133,9 @@ __all__ = [
     "page_pagination",
     "problem_response",
     "retry_after_header",
+    "run",
     "settings_dependency",
+    "uvicorn_log_config",
 ]
 
 try:

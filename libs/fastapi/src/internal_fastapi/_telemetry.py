@@ -45,7 +45,7 @@ def _use_stable_http_semconv() -> None:
     from opentelemetry.instrumentation import _semconv
 
     stability = _semconv._OpenTelemetrySemanticConventionStability
-    stability._initialize()
+    stability._initialize()  # type: ignore[no-untyped-call]
     chosen = [item.strip() for item in os.environ.get(_semconv.OTEL_SEMCONV_STABILITY_OPT_IN, "").split(",")]
     if "http" in chosen or "http/dup" in chosen:
         return

@@ -1,7 +1,7 @@
 """Pure ASGI middleware: correlation context, access log and last-resort error handling.
 
-:func:`internal_fastapi.install` adds all three in the right order; add them yourself only to
-build a different stack.
+:func:`internal_fastapi.install` adds :class:`CommonsMiddleware`, the three in one layer; add the
+separate classes yourself only to build a different stack.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from internal_fastapi._middleware import (
     RequestLoggingMiddleware,
     is_valid_id,
 )
+from internal_fastapi._stack import CommonsMiddleware
 
 __all__ = [
+    "CommonsMiddleware",
     "CorrelationIdMiddleware",
     "ErrorHandlingMiddleware",
     "RequestLoggingMiddleware",

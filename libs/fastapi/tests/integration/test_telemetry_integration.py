@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -60,8 +60,8 @@ def json_logs() -> Iterator[io.StringIO]:
     root.setLevel(previous)
 
 
-def _app(settings: FastAPISettings | None = None, **fastapi: Any) -> FastAPI:
-    app = FastAPI(**fastapi)
+def _app(settings: FastAPISettings | None = None, *, telemetry: dict[str, Any] | None = None) -> FastAPI:
+    app = FastAPI(telemetry=cast(Any, telemetry))
     install(app, settings or FastAPISettings(), health_registry=HealthRegistry(cache_ttl=0))
 
     @app.get("/work/{item}")
@@ -99,6 +99,10 @@ def _server(spans: list[ReadableSpan]) -> ReadableSpan:
     return found
 
 
+def _parent_id(span: ReadableSpan) -> int | None:
+    return None if span.parent is None else span.parent.span_id
+
+
 def _has(*names: str) -> Callable[[list[ReadableSpan]], bool]:
     return lambda spans: all(any(s.name == n for s in spans) for n in names)
 
@@ -114,7 +118,8 @@ def _served(app: FastAPI) -> Iterator[httpx.Client]:
 
 
 def test_the_server_span_is_the_parent_of_the_route_spans(telemetry: Telemetry) -> None:
-    """instrument(app): one SERVER span per request, semconv attributes, correlation ID; route spans below it."""
+    """instrument(app): a SERVER span per request with semconv attributes and the correlation ID, parent of
+    the route's spans."""
     app = _app()
     instrument(app)
     with _served(app) as client:
@@ -123,7 +128,7 @@ def test_the_server_span_is_the_parent_of_the_route_spans(telemetry: Telemetry) 
     spans = _wait_for(telemetry, lambda s: _has("route.work")(s) and _has_server(s))
     server, route = _server(spans), _named(spans, "route.work")
     assert server.parent is None  # no traceparent: the request starts a trace
-    assert route.parent is not None and route.parent.span_id == server.context.span_id
+    assert _parent_id(route) == server.context.span_id
     assert route.context.trace_id == server.context.trace_id
     attributes = dict(server.attributes or {})
     assert attributes["commons.correlation_id"] == "corr-telemetry-1"
@@ -142,12 +147,14 @@ def test_an_incoming_traceparent_is_continued_by_the_server_span(telemetry: Tele
     spans = _wait_for(telemetry, lambda s: _has("route.work")(s) and _has_server(s))
     server, route = _server(spans), _named(spans, "route.work")
     assert format(server.context.trace_id, "032x") == TRACE_ID
-    assert server.parent is not None and format(server.parent.span_id, "016x") == PARENT_ID
-    assert route.parent is not None and route.parent.span_id == server.context.span_id
+    assert _parent_id(server) == int(PARENT_ID, 16)
+    assert _parent_id(route) == server.context.span_id
 
 
 @pytest.mark.parametrize("traceparent", [None, TRACEPARENT])
-def test_fastapis_own_server_span_parents_the_route_spans(telemetry: Telemetry, traceparent: str | None) -> None:
+def test_fastapis_own_server_span_parents_the_route_spans(
+    telemetry: Telemetry, traceparent: str | None
+) -> None:
     """Without the instrumentor, FastAPI's native server span is joined, with or without traceparent."""
     app = _app(
         telemetry={
@@ -162,15 +169,16 @@ def test_fastapis_own_server_span_parents_the_route_spans(telemetry: Telemetry, 
         client.get("/work/2", headers=headers).raise_for_status()
     spans = _wait_for(telemetry, lambda s: _has("route.work")(s) and _has_server(s))
     server, route = _server(spans), _named(spans, "route.work")
-    assert route.parent is not None and route.parent.span_id == server.context.span_id
+    assert _parent_id(route) == server.context.span_id
     assert (format(server.context.trace_id, "032x") == TRACE_ID) is (traceparent is not None)
-    assert dict(server.attributes or {})["commons.correlation_id"] == route.attributes["commons.correlation_id"]
+    correlation_id = dict(route.attributes or {})["commons.correlation_id"]
+    assert dict(server.attributes or {})["commons.correlation_id"] == correlation_id
 
 
 @pytest.fixture()
 async def wrapped_client(telemetry: Telemetry) -> AsyncIterator[httpx.AsyncClient]:
     """An installed app (no instrumentor) behind an outer ASGI layer that opens a SERVER span."""
-    app = _app(**{"telemetry": NATIVE_OFF})
+    app = _app(telemetry=NATIVE_OFF)
 
     async def outer(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -191,17 +199,17 @@ async def test_without_traceparent_the_middleware_joins_the_current_span(
     (await wrapped_client.get("/work/3")).raise_for_status()
     spans = _wait_for(telemetry, _has("route.work", "outer"))
     outer, route = _named(spans, "outer"), _named(spans, "route.work")
-    assert route.parent is not None and route.parent.span_id == outer.context.span_id
+    assert _parent_id(route) == outer.context.span_id
     assert route.context.trace_id == outer.context.trace_id
 
 
 async def test_a_traceparent_of_another_trace_is_attached(telemetry: Telemetry, make_client: Any) -> None:
     """No span current (no instrumentation at all): the route spans continue the incoming trace."""
-    async with make_client(_app(**{"telemetry": NATIVE_OFF})) as client:
+    async with make_client(_app(telemetry=NATIVE_OFF)) as client:
         (await client.get("/work/4", headers={"traceparent": TRACEPARENT})).raise_for_status()
     route = _named(_wait_for(telemetry, _has("route.work")), "route.work")
     assert format(route.context.trace_id, "032x") == TRACE_ID
-    assert route.parent is not None and format(route.parent.span_id, "016x") == PARENT_ID
+    assert _parent_id(route) == int(PARENT_ID, 16)
 
 
 def _lines(stream: io.StringIO, logger: str) -> list[dict[str, Any]]:
@@ -209,7 +217,9 @@ def _lines(stream: io.StringIO, logger: str) -> list[dict[str, Any]]:
     return [record for record in records if record["logger"] == logger]
 
 
-def test_access_and_error_logs_carry_the_server_spans_ids(telemetry: Telemetry, json_logs: io.StringIO) -> None:
+def test_access_and_error_logs_carry_the_server_spans_ids(
+    telemetry: Telemetry, json_logs: io.StringIO
+) -> None:
     """The access line (200 and 500) and the 500's error log carry the request's trace_id and span_id."""
     app = _app()
     instrument(app)

@@ -28,6 +28,8 @@ from internal_testing.public_api import assert_public_api
         "internal_fastapi.middleware",
         "internal_fastapi.pagination",
         "internal_fastapi.responses",
+        "internal_fastapi.server",
+        "internal_fastapi.telemetry",
         "internal_fastapi.extensions.aws",
         "internal_fastapi.extensions.cache",
         "internal_fastapi.extensions.http",
@@ -40,7 +42,7 @@ def test_public_api(module: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["config", "dependencies", "errors", "middleware", "pagination", "responses"]
+    "module", ["config", "dependencies", "errors", "middleware", "pagination", "responses", "server"]
 )
 def test_the_root_re_exports_every_public_module(module: str) -> None:
     """Every name of a public module is also importable from the package root."""
