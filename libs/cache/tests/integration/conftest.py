@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -99,3 +101,86 @@ async def make_sentinel_client_fixture(
         await cleaner.aclose()
     for client in made:
         await client.aclose()
+
+
+class WriteStream:
+    """Tasks writing unique keys (``w:<n>`` = n) in a loop, remembering every acknowledged write.
+
+    Used by the failover tests: start it, break the server, let it run on, stop it, then
+    :meth:`lost` reads every acknowledged key back and names those missing or wrong.
+    """
+
+    def __init__(self, cache: CacheClient, *, writers: int = 4, pause: float = 0.002) -> None:
+        self.cache = cache
+        self.acked: dict[str, float] = {}  # key -> time.monotonic() of its acknowledgement
+        self.errors: list[BaseException] = []
+        self.slowest = 0.0
+        self._writers = writers
+        self._pause = pause
+        self._next = 0
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> WriteStream:
+        self._tasks = [asyncio.create_task(self._write()) for _ in range(self._writers)]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def _write(self) -> None:
+        while not self._stop.is_set():
+            n, self._next = self._next, self._next + 1
+            key = f"w:{n}"
+            started = time.monotonic()
+            try:
+                await self.cache.set(key, n)
+            except CacheError as exc:
+                self.errors.append(exc)
+            else:
+                self.acked[key] = time.monotonic()
+            self.slowest = max(self.slowest, time.monotonic() - started)
+            await asyncio.sleep(self._pause)
+
+    async def wait_acked(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until at least ``count`` writes were acknowledged (fails after ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        while len(self.acked) < count:
+            assert time.monotonic() < deadline, f"only {len(self.acked)} of {count} writes acknowledged"
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        """Stop the writers and wait for them."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+    async def lost(self, since: float | None = None) -> list[str]:
+        """Acknowledged keys (acknowledged after ``since``, when given) that are missing or wrong now."""
+        keys = sorted(k for k, at in self.acked.items() if since is None or at > since)
+        lost: list[str] = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            values = await self.cache.mget(chunk)
+            lost += [k for k, v in zip(chunk, values, strict=True) if v != k[2:].encode()]
+        return lost
+
+
+@pytest.fixture()
+def report(
+    capsys: pytest.CaptureFixture[str], record_property: Callable[[str, object], None]
+) -> Callable[..., None]:
+    """Print a measured outcome to the terminal (even under -q) and record it as a test property."""
+
+    def emit(name: str, **values: object) -> None:
+        for key, value in values.items():
+            record_property(f"{name}.{key}", value)
+        with capsys.disabled():
+            print(f"\n[{name}] " + ", ".join(f"{k}={v}" for k, v in values.items()))
+
+    return emit
+
+
+@pytest.fixture(name="write_stream")
+def write_stream_fixture() -> type[WriteStream]:
+    """The :class:`WriteStream` class (``async with write_stream(cache) as stream: ...``)."""
+    return WriteStream
