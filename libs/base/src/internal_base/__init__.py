@@ -39,6 +39,7 @@ from internal_base.health import (
     run_check,
 )
 from internal_base.logging import (
+    PRESENTATIONAL_EXTRAS,
     ColorFormatter,
     ContextFilter,
     JsonFormatter,
@@ -82,6 +83,7 @@ from internal_base.settings import (
     substitute,
 )
 from internal_base.telemetry import (
+    COMMONS_LIBRARIES,
     Exporter,
     Telemetry,
     TelemetrySettings,
@@ -93,7 +95,9 @@ from internal_base.telemetry import (
     get_tracer,
     histogram,
     inject_trace,
+    instrument,
     span,
+    uninstrument,
 )
 
 try:
@@ -106,6 +110,7 @@ __all__ = [
     "BackoffSettings",
     "BreakerSettings",
     "BreakerState",
+    "COMMONS_LIBRARIES",
     "CONFIG_FILE_ENV",
     "CORRELATION_ID_HEADER",
     "CheckFn",
@@ -125,6 +130,7 @@ __all__ = [
     "Listener",
     "LoggingSettings",
     "MASK",
+    "PRESENTATIONAL_EXTRAS",
     "REQUEST_ID_HEADER",
     "RedactionFilter",
     "ResiliencePolicy",
@@ -155,6 +161,7 @@ __all__ = [
     "histogram",
     "inject_context",
     "inject_trace",
+    "instrument",
     "is_secret_key",
     "is_valid_correlation_id",
     "load_yaml",
@@ -172,5 +179,6 @@ __all__ = [
     "spawn",
     "substitute",
     "testing",
+    "uninstrument",
     "with_timeout",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -34,6 +34,14 @@ _RECORD_FIELDS: Final = STANDARD_FIELDS - {"exc_info", "stack_info"}
 _TEXT_FORMAT: Final = "%(asctime)s %(levelname)-8s %(name)s [%(correlation_id)s] %(message)s"
 _JSON_FIELDS: Final = ("levelname", "name", "message", *CONTEXT_FIELDS)
 _SKIP: Final = RESERVED_KEYS | {"exc_info", "stack_info"}
+#: Extra keys that only style console output and are never written: uvicorn passes the coloured
+#: copy of its message as ``extra={"color_message": ...}``. The default of ``drop_extras``.
+PRESENTATIONAL_EXTRAS: Final[frozenset[str]] = frozenset({"color_message"})
+# ANSI/VT escape sequences (CSI incl. SGR colours, OSC, two-character ESC sequences, 8-bit CSI),
+# then any lone ESC or CSI left: removed from every string of a JSON record.
+_ANSI: Final = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -~]?|\x9b"
+)
 
 # Every character that ends a line for str.splitlines() or a terminal, plus the other C0/C1
 # controls and DEL: escaped in text output so that a value cannot start a forged log line.
@@ -93,6 +101,51 @@ def redacted_text_of(value: object) -> str:
             return f"<unprintable {type(value).__name__}>"
 
 
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences (colours, cursor moves) or stray ESC/CSI characters."""
+    return _ANSI.sub("", text) if "\x1b" in text or "\x9b" in text else text
+
+
+def _without_ansi(value: object) -> object:
+    """``value`` with ANSI sequences removed from every string in it (dict keys included)."""
+    if isinstance(value, str):
+        return strip_ansi(value)
+    if isinstance(value, dict):
+        return {_without_ansi(key): _without_ansi(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_ansi(item) for item in value]
+    return value
+
+
+def drop_set(drop_extras: Iterable[str] | None) -> frozenset[str]:
+    """The extra keys a formatter drops: ``PRESENTATIONAL_EXTRAS`` for None; strings only."""
+    if drop_extras is None:
+        return PRESENTATIONAL_EXTRAS
+    if isinstance(drop_extras, str):
+        raise TypeError(f"drop_extras must be a collection of key names, not the string {drop_extras!r}")
+    names = frozenset(drop_extras)
+    odd = sorted(repr(name) for name in names if not isinstance(name, str))
+    if odd:
+        raise TypeError(f"drop_extras must hold key names (str); got {', '.join(odd)}")
+    return names
+
+
+def _in_record_order(attrs: dict[Any, object], keys: set[Any]) -> list[Any]:
+    """``keys`` in the order of ``attrs``, found from its end (extras come after the standard attributes)."""
+    if len(keys) == 1:
+        return list(keys)
+    found: list[Any] = []
+    remaining = len(keys)
+    for key in reversed(attrs):
+        if key in keys:
+            found.append(key)
+            remaining -= 1
+            if not remaining:
+                break
+    found.reverse()
+    return found
+
+
 def _plain(value: object) -> object:
     """``value`` when it is a string or None, else its redacted text (``<unprintable T>`` at worst)."""
     return value if value is None or isinstance(value, str) else redacted_text_of(value)
@@ -110,31 +163,64 @@ class _RedactingEncoder(JsonEncoder):
             return redacted_text_of(o)
 
 
+class _AnsiFreeEncoder(_RedactingEncoder):
+    """``_RedactingEncoder`` whose conversions of unknown objects lose their ANSI sequences too."""
+
+    def default(self, o: Any) -> Any:
+        """Convert and redact ``o`` as ``_RedactingEncoder`` does, then strip ANSI sequences."""
+        return _without_ansi(super().default(o))
+
+
 class JsonFormatter(_BaseJsonFormatter):
     """python-json-logger's formatter with the commons field names and redacted tracebacks.
 
     Fields: ``timestamp`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, ``correlation_id``,
-    ``request_id``, ``trace_id``, ``span_id``, then every extra/bound key (``extra_<name>`` for
-    one named like a standard field).
+    ``request_id``, ``trace_id``, ``span_id`` (always present, ``null`` when unset: no span is
+    current), then every extra/bound key (``extra_<name>`` for one named like a standard field).
+    Lines are shippable as they are: no ANSI escape sequence is written (they are stripped from
+    every string), and the presentational extras in ``drop_extras`` are left out.
+
+    Args:
+        drop_extras: Extra keys never written; None means ``PRESENTATIONAL_EXTRAS``
+            (``{"color_message"}``). Pass ``PRESENTATIONAL_EXTRAS | {"my_key"}`` to add one,
+            ``()`` to keep every extra.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, drop_extras: Iterable[str] | None = None) -> None:
         super().__init__(
             list(_JSON_FIELDS),
             rename_fields={"levelname": "level", "name": "logger"},
             json_ensure_ascii=False,
         )
+        self.drop_extras = drop_set(drop_extras)
+        self._skip = _SKIP | self.drop_extras | {"_commons_context"}
+        self._second: tuple[int, str] = (-1, "")
         # One encoder for every record: what json.dumps(..., cls=JsonEncoder, ensure_ascii=False)
         # would build per call.
         self._encoder = _RedactingEncoder(ensure_ascii=False)
+        self._ansi_free_encoder = _AnsiFreeEncoder(ensure_ascii=False)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
-        """Serialise with the shared encoder; U+0085/U+2028/U+2029 escaped so a record stays one line."""
+        """Serialise with the shared encoder: one line, no ANSI escapes, lone surrogates escaped.
+
+        U+0085/U+2028/U+2029 are escaped so a record stays one line. ESC is always written as
+        ``\\u001b`` by the encoder, so a line without that text (the usual case, one search) holds
+        no ANSI sequence; otherwise the record is encoded again with every sequence removed.
+        """
+        encoder: _RedactingEncoder = self._encoder
         try:
-            line = self._encoder.encode(log_data)
+            line = encoder.encode(log_data)
         except (TypeError, ValueError, RecursionError):  # never lose the record: write its values as text
-            line = self._encoder.encode({key: _plain(value) for key, value in log_data.items()})
-        if line.isascii():
+            line = encoder.encode({key: _plain(value) for key, value in log_data.items()})
+        ascii_only = line.isascii()
+        if "\\u001b" in line or (not ascii_only and "\x9b" in line):
+            encoder = self._ansi_free_encoder
+            try:
+                line = encoder.encode(_without_ansi(log_data))
+            except (TypeError, ValueError, RecursionError):
+                line = encoder.encode({key: _without_ansi(_plain(value)) for key, value in log_data.items()})
+            ascii_only = line.isascii()
+        if ascii_only:
             return line
         return escape_surrogates(
             line if not _JSON_BREAKS.search(line) else line.translate(_JSON_BREAK_ESCAPES)
@@ -145,21 +231,42 @@ class JsonFormatter(_BaseJsonFormatter):
     ) -> None:
         """Put ``timestamp`` first, then the standard fields, then the extras."""
         attrs = record.__dict__
-        log_data["timestamp"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat()
+        get = attrs.get
+        log_data["timestamp"] = self._timestamp(record.created)
         log_data["level"] = record.levelname
         log_data["logger"] = record.name
-        log_data["message"] = attrs.get("message")
-        for name in CONTEXT_FIELDS:
-            log_data[name] = attrs.get(name)
+        log_data["message"] = get("message")
+        log_data["correlation_id"] = get("correlation_id")
+        log_data["request_id"] = get("request_id")
+        log_data["trace_id"] = get("trace_id")
+        log_data["span_id"] = get("span_id")
         for key, value in message_dict.items():  # a dict message, exc_info, stack_info
             if key in _RECORD_FIELDS:  # set by RedactionFilter already; kept for a bare formatter
                 key = renamed(key, message_dict)
             log_data[key] = value
-        for key, value in attrs.items():
-            if key not in _SKIP and key[:1] != "_":
-                if key in STANDARD_FIELDS:
-                    key = renamed(key, attrs)
+        # The extra and bound keys, found in C (a set difference), written in the record's order.
+        extras = attrs.keys() - self._skip
+        if extras:
+            for key in _in_record_order(attrs, extras):
+                value = attrs[key]
+                if isinstance(key, str):
+                    if key[:1] == "_":
+                        continue
+                    if key in STANDARD_FIELDS:
+                        key = renamed(key, attrs)
                 log_data[key] = value
+
+    def _timestamp(self, created: float) -> str:
+        """``created`` as ISO 8601 in UTC with microseconds; the date and time part made once a second."""
+        seconds = int(created)
+        micros = round((created - seconds) * 1_000_000)
+        if micros >= 1_000_000:
+            seconds, micros = seconds + 1, micros - 1_000_000
+        cached = self._second
+        if cached[0] != seconds:
+            cached = (seconds, datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+            self._second = cached  # one tuple: threads sharing the formatter never see a torn pair
+        return f"{cached[1]}.{micros:06d}+00:00"
 
     def formatException(self, ei: Any) -> str:
         """Format the traceback with secrets masked."""
@@ -206,12 +313,16 @@ class _TextMixin:
         finally:
             attrs.update(saved)
 
-    @staticmethod
-    def suffix(record: logging.LogRecord) -> str:
-        """`` key=value`` for trace IDs and every extra or bound key, redacted and escaped."""
+    drop_extras: frozenset[str] = PRESENTATIONAL_EXTRAS
+
+    def suffix(self, record: logging.LogRecord) -> str:
+        """`` key=value`` for trace IDs and each extra or bound key but ``drop_extras``, redacted, escaped."""
         attrs = record.__dict__
+        skip = self.drop_extras
         extras = {
-            key: value for key, value in attrs.items() if key not in RESERVED_KEYS and not key.startswith("_")
+            key: value
+            for key, value in attrs.items()
+            if key not in RESERVED_KEYS and key not in skip and not str(key).startswith("_")
         }
         for key in ("trace_id", "span_id"):
             value = attrs.get(key)
@@ -226,14 +337,26 @@ class _TextMixin:
 
 
 class TextFormatter(_TextMixin, logging.Formatter):
-    """Plain text: ``time level logger [correlation_id] message key=value ...``."""
+    """Plain text: ``time level logger [correlation_id] message key=value ...``.
 
-    def __init__(self) -> None:
+    ``trace_id=`` and ``span_id=`` are appended while a span is current, left out otherwise.
+
+    Args:
+        drop_extras: Extra keys never written (None: ``PRESENTATIONAL_EXTRAS``), as for ``JsonFormatter``.
+    """
+
+    def __init__(self, *, drop_extras: Iterable[str] | None = None) -> None:
         super().__init__(_TEXT_FORMAT)
+        self.drop_extras = drop_set(drop_extras)
 
 
 class ColorFormatter(_TextMixin, coloredlogs.ColoredFormatter):  # type: ignore[misc]
-    """Coloured text (coloredlogs) with the same layout as ``TextFormatter``."""
+    """Coloured text (coloredlogs) with the same layout as ``TextFormatter``.
 
-    def __init__(self) -> None:
+    Args:
+        drop_extras: Extra keys never written (None: ``PRESENTATIONAL_EXTRAS``), as for ``JsonFormatter``.
+    """
+
+    def __init__(self, *, drop_extras: Iterable[str] | None = None) -> None:
         super().__init__(fmt=_TEXT_FORMAT)
+        self.drop_extras = drop_set(drop_extras)

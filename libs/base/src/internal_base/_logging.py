@@ -30,14 +30,17 @@ from internal_base._context import RESERVED_KEYS, _bound, _correlation_id, _requ
 from internal_base._errors import ConfigurationError
 from internal_base._log_format import (
     CONTEXT_FIELDS,
+    PRESENTATIONAL_EXTRAS,
     STANDARD_FIELDS,
     ColorFormatter,
     JsonFormatter,
     TextFormatter,
+    drop_set,
     redacted_text_of,
     renamed,
 )
 from internal_base._redaction import MASK, exception_text, is_secret_key, redact, redact_text
+from internal_base._secret_text import MIN_SECRET_LEN
 from internal_base._settings import LibrarySettings
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "ContextFilter",
     "JsonFormatter",
     "LoggingSettings",
+    "PRESENTATIONAL_EXTRAS",
     "RedactionFilter",
     "TextFormatter",
     "configure_logging",
@@ -53,7 +57,6 @@ __all__ = [
     "shutdown_logging",
 ]
 
-_NOT_EXTRA: Final = RESERVED_KEYS
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
 # is_secret_key per extra key name, without the lru_cache call; bounded so odd keys cannot grow it.
 _SECRET_KEYS: Final[dict[str, bool]] = {}
@@ -65,6 +68,8 @@ MAX_MESSAGE: Final = 100_000
 _CUT_MARGIN: Final = 4096  # past the reach of every secret pattern (a URL password: 1,024)
 # Set on a record once ContextFilter has stamped it (a second handler's filter sees its own stamp).
 _STAMPED: Final = "_commons_context"
+# Record attributes that are not extra/bound keys: never redacted as extras, never masked.
+_NOT_EXTRA: Final = RESERVED_KEYS | {_STAMPED}
 
 
 def _is_secret_key(key: str) -> bool:
@@ -145,25 +150,13 @@ class RedactionFilter(logging.Filter):
             if record.exc_text:  # cached unredacted by a handler that ran before this one
                 record.exc_text = redact_text(record.exc_text)
             attrs = record.__dict__
-            _stringify_keys(attrs)
-            secret_keys = _SECRET_KEYS
-            for key, value in attrs.items():  # values are replaced in place; no key is added
-                if key in _NOT_EXTRA:
-                    continue
-                secret = secret_keys.get(key)
-                if secret is None:
-                    secret = _is_secret_key(key)
-                if secret:
-                    if value is not None:
-                        attrs[key] = MASK
-                    continue
-                kind = type(value)
-                if kind is str:
-                    redacted = redact_text(value)
-                    if redacted is not value:
-                        attrs[key] = redacted
-                elif kind not in _SCALARS:
-                    attrs[key] = redact(value)
+            # The extra and bound keys, found in C (a set difference) rather than by a Python loop
+            # over the ~25 standard attributes of every record.
+            extras = attrs.keys() - _NOT_EXTRA
+            if extras:
+                odd = _redact_extras(attrs, extras)
+                if odd:  # ``extra={1: x}``: named by their redacted text, then redacted
+                    _redact_extras(attrs, _stringify_keys(attrs, odd))
         except Exception as exc:  # the caller's log call must never fail
             _mask_record(record, exc)
         return True
@@ -182,12 +175,48 @@ def _redacted_message(message: str) -> str:
     return f"{kept}... <{len(message) - MAX_MESSAGE} characters cut>"
 
 
-def _stringify_keys(attrs: dict[Any, object]) -> None:
-    """Give ``extra`` keys that are not strings (``extra={1: x}``) their redacted text as name."""
-    odd = [key for key in attrs if not isinstance(key, str)]
-    for key in odd:
+def _redact_extras(attrs: dict[Any, object], keys: Iterable[object]) -> list[object]:
+    """Redact the values of ``keys`` in place; return the keys that are not strings (left as they are)."""
+    odd: list[object] = []
+    secret_keys = _SECRET_KEYS
+    for key in keys:  # values are replaced in place; no key is added
+        if not isinstance(key, str):
+            odd.append(key)
+            continue
+        value = attrs[key]
+        secret = secret_keys.get(key)
+        if secret is None:
+            secret = _is_secret_key(key)
+        if secret:
+            if value is not None:
+                attrs[key] = MASK
+            continue
+        kind = type(value)
+        if kind is str:
+            if len(cast(str, value)) < MIN_SECRET_LEN:  # too short for any secret: skip the call
+                continue
+            redacted = redact_text(cast(str, value))
+            if redacted is not value:
+                attrs[key] = redacted
+        elif kind not in _SCALARS:
+            attrs[key] = redact(value)
+    return odd
+
+
+def _stringify_keys(attrs: dict[Any, object], odd: list[object]) -> list[str]:
+    """Give ``extra`` keys that are not strings (``extra={1: x}``) their redacted text as name.
+
+    Returns:
+        The new names, in the record's order.
+    """
+    wanted = set(odd)
+    names: list[str] = []
+    for key in [key for key in attrs if key in wanted]:
         name = redacted_text_of(key)
-        attrs[renamed(name, attrs) if name in attrs else name] = attrs.pop(key)
+        name = renamed(name, attrs) if name in attrs else name
+        attrs[name] = attrs.pop(key)
+        names.append(name)
+    return names
 
 
 def _without_standard_names(message: dict[object, object]) -> dict[object, object]:
@@ -302,6 +331,7 @@ def configure_logging(
     queue: bool = False,
     stream: IO[str] | None = None,
     color: bool | None = None,
+    drop_extras: Iterable[str] | None = None,
 ) -> logging.Handler:
     """Configure the root logger once, explicitly.
 
@@ -312,24 +342,29 @@ def configure_logging(
         queue: Hand records to a background thread (``QueueHandler`` + ``QueueListener``).
         stream: Output stream (default ``sys.stderr``).
         color: Coloured text; None colours only when the stream is a TTY. Ignored for JSON.
+        drop_extras: Presentational ``extra`` keys never written, in JSON and text; None means
+            ``PRESENTATIONAL_EXTRAS`` (uvicorn's ``color_message``). It replaces the default:
+            ``PRESENTATIONAL_EXTRAS | {"my_key"}`` adds a key, ``()`` keeps every extra.
 
     Returns:
         The handler attached to the root logger (the ``QueueHandler`` when ``queue=True``).
 
     Raises:
         ConfigurationError: An unknown level name.
+        TypeError: ``drop_extras`` is a string or holds something other than strings.
     """
+    dropped = drop_set(drop_extras)
     root_level = _level(level, "root")
     per_logger = {name: _level(value, name) for name, value in (levels or {}).items()}
     shutdown_logging()
     output = stream if stream is not None else sys.stderr
     formatter: logging.Formatter
     if json:
-        formatter = JsonFormatter()
+        formatter = JsonFormatter(drop_extras=dropped)
     elif color if color is not None else output.isatty():
-        formatter = ColorFormatter()
+        formatter = ColorFormatter(drop_extras=dropped)
     else:
-        formatter = TextFormatter()
+        formatter = TextFormatter(drop_extras=dropped)
     sink = logging.StreamHandler(output)
     sink.setFormatter(formatter)
     front: logging.Handler = sink
@@ -370,6 +405,7 @@ class LoggingSettings(LibrarySettings):
     levels: dict[str, str] = Field(default_factory=dict)
     queue: bool = False
     color: bool | None = None
+    drop_extras: list[str] = Field(default_factory=lambda: sorted(PRESENTATIONAL_EXTRAS))
 
     def configure(self, stream: IO[str] | None = None) -> logging.Handler:
         """Call ``configure_logging`` with these settings."""
@@ -380,4 +416,5 @@ class LoggingSettings(LibrarySettings):
             queue=self.queue,
             stream=stream,
             color=self.color,
+            drop_extras=self.drop_extras,
         )

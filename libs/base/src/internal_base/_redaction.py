@@ -178,7 +178,7 @@ def redact_text(text: str) -> str:
     if len(text) < MIN_SECRET_LEN:
         return text
     lowered = text.lower()
-    if TRIGGER.search(lowered) is None and not _mentions_registered(lowered):
+    if TRIGGER.search(lowered) is None and (not _registered_names or not _mentions_registered(lowered)):
         return text
     redacted = URL_USERINFO.sub(rf"\1{MASK}@", redact_sql(redact_pem(text)))
     if "%" in redacted:

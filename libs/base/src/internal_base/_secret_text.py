@@ -102,11 +102,25 @@ _OTHER_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 # One cheap search of the lower-cased text that every secret above needs to match first: a
 # superset of the URL pattern, the tokens and every key name ``is_secret_key`` accepts, with
 # up to three separators inside compound names (``api_key``, ``Signing-Key``, ``session id``).
+_KEY: Final = "[^a-z0-9]{0,3}key"
+# Written as a trie on the first letters (``a(?:kia|sia|...)``) so ``re`` skips in C to the few
+# positions where a trigger can start and tries one branch there: ~4x faster than the flat
+# alternation on log messages, and the same language (``tests/unit/test_redaction_trigger.py``).
 TRIGGER: Final = re.compile(
-    r"://|%3a%2f%2f|bearer|basic|eyj|akia|asia|pass|pwd|secret|token|credential|auth|cookie|sig"
-    r"|private key|identified|gh[pousr]_|github_pat_|glpat-|xox[abeprs]-|k_live_"
-    r"|(?:api|access|private|priv|hmac|signing|encryption|account|subscription|master|session)[^a-z0-9]{0,3}key"
-    r"|session[^a-z0-9]{0,3}id"
+    r"://|%3a%2f%2f"
+    rf"|a(?:kia|sia|uth|pi{_KEY}|cc(?:ess|ount){_KEY})"
+    r"|b(?:earer|asic)"
+    r"|c(?:ookie|redential)"
+    rf"|e(?:yj|ncryption{_KEY})"
+    r"|g(?:h[pousr]_|ithub_pat_|lpat-)"
+    rf"|hmac{_KEY}"
+    r"|identified"
+    r"|k_live_"
+    rf"|master{_KEY}"
+    rf"|p(?:ass|wd|riv(?:ate(?: key|{_KEY})|{_KEY}))"
+    rf"|s(?:ecret|ig|ession[^a-z0-9]{{0,3}}(?:key|id)|ubscription{_KEY})"
+    r"|token"
+    r"|xox[abeprs]-"
 )
 # The shortest text any pattern can match ("pwd=x"); shorter strings are returned as they are.
 MIN_SECRET_LEN: Final = 5

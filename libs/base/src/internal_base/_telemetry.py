@@ -2,8 +2,9 @@
 
 Nothing happens at import. ``configure_telemetry`` builds tracer and meter providers with a
 resource (service name, version, environment) and the exporter chosen by settings:
-``none``, ``console``, ``memory`` (the SDK's in-memory exporter/reader, for tests) or
-``otlp`` (optional extra ``internal-base[otlp]``, imported lazily).
+``none``, ``console`` (one compact JSON line per span, to stderr or a chosen stream),
+``memory`` (the SDK's in-memory exporter/reader, for tests) or ``otlp`` (optional extra
+``internal-base[otlp]``, imported lazily).
 
 OpenTelemetry lets a process set its *global* providers only once. The first call with
 ``set_global=True`` installs them; later calls (tests reconfigure freely) replace the
@@ -15,11 +16,12 @@ from __future__ import annotations
 import contextvars
 import functools
 import importlib
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import ModuleType, TracebackType
-from typing import Any, ClassVar, Final, Literal, ParamSpec, TypeVar, cast
+from typing import IO, Any, ClassVar, Final, Literal, ParamSpec, TypeVar, cast
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Counter, Histogram, Meter
@@ -28,10 +30,11 @@ from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
     InMemoryMetricReader,
     MetricReader,
+    MetricsData,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -103,9 +106,19 @@ def _require(module: str, extra: str) -> ModuleType:
         raise ImportError(f"{module} is not installed; install the optional extra {extra!r}") from exc
 
 
-def _span_exporter(exporter: Exporter, endpoint: str | None) -> SpanExporter | None:
+def _one_line_span(span: ReadableSpan) -> str:
+    """A span as one compact JSON line (the SDK's default is indented, many lines per span)."""
+    return span.to_json(indent=None) + "\n"
+
+
+def _one_line_metrics(data: MetricsData) -> str:
+    """Metrics data as one compact JSON line."""
+    return data.to_json(indent=None) + "\n"
+
+
+def _span_exporter(exporter: Exporter, endpoint: str | None, stream: IO[str]) -> SpanExporter | None:
     if exporter == "console":
-        return ConsoleSpanExporter()
+        return ConsoleSpanExporter(out=stream, formatter=_one_line_span)
     if exporter == "memory":
         return InMemorySpanExporter()
     if exporter == "otlp":
@@ -115,11 +128,16 @@ def _span_exporter(exporter: Exporter, endpoint: str | None) -> SpanExporter | N
     return None
 
 
-def _metric_reader(exporter: Exporter, endpoint: str | None, interval: float) -> MetricReader | None:
+def _metric_reader(
+    exporter: Exporter, endpoint: str | None, interval: float, stream: IO[str]
+) -> MetricReader | None:
     if exporter == "memory":
         return InMemoryMetricReader()
     if exporter == "console":
-        return PeriodicExportingMetricReader(ConsoleMetricExporter(), export_interval_millis=interval * 1000)
+        return PeriodicExportingMetricReader(
+            ConsoleMetricExporter(out=stream, formatter=_one_line_metrics),
+            export_interval_millis=interval * 1000,
+        )
     if exporter == "otlp":
         module = _require("opentelemetry.exporter.otlp.proto.http.metric_exporter", _OTLP_EXTRA)
         kwargs = {} if endpoint is None else {"endpoint": f"{endpoint.rstrip('/')}/v1/metrics"}
@@ -138,6 +156,7 @@ def configure_telemetry(
     otlp_endpoint: str | None = None,
     metric_interval: float = 60.0,
     set_global: bool = True,
+    console_stream: IO[str] | None = None,
 ) -> Telemetry:
     """Build tracer and meter providers with a resource and the chosen exporter.
 
@@ -149,6 +168,9 @@ def configure_telemetry(
         otlp_endpoint: Base URL of the OTLP/HTTP collector (default: the exporter's own default).
         metric_interval: Seconds between periodic metric exports (console and otlp).
         set_global: Also install the providers as OpenTelemetry's globals (first call only).
+        console_stream: Where ``console`` writes spans and metrics (default ``sys.stderr``, read
+            at call time): one compact JSON line per span or metrics export, each written whole,
+            so they never break into the lines of logs sharing the stream.
 
     Returns:
         The configured ``Telemetry``; ``span_exporter``/``metric_reader`` are set for ``memory``.
@@ -165,8 +187,9 @@ def configure_telemetry(
     if environment is not None:
         attributes["deployment.environment"] = environment
     resource = Resource.create(attributes)
-    span_exporter = _span_exporter(exporter, otlp_endpoint)
-    reader = _metric_reader(exporter, otlp_endpoint, metric_interval)
+    stream = console_stream if console_stream is not None else sys.stderr
+    span_exporter = _span_exporter(exporter, otlp_endpoint, stream)
+    reader = _metric_reader(exporter, otlp_endpoint, metric_interval, stream)
 
     tracer_provider = TracerProvider(resource=resource)
     if span_exporter is not None:
@@ -326,8 +349,8 @@ class TelemetrySettings(LibrarySettings):
     otlp_endpoint: str | None = None
     metric_interval: float = Field(default=60.0, gt=0)
 
-    def configure(self, *, set_global: bool = True) -> Telemetry:
-        """Call ``configure_telemetry`` with these settings."""
+    def configure(self, *, set_global: bool = True, console_stream: IO[str] | None = None) -> Telemetry:
+        """Call ``configure_telemetry`` with these settings (and the stream of the console exporter)."""
         return configure_telemetry(
             service_name=self.service_name,
             service_version=self.service_version,
@@ -336,4 +359,5 @@ class TelemetrySettings(LibrarySettings):
             otlp_endpoint=self.otlp_endpoint,
             metric_interval=self.metric_interval,
             set_global=set_global,
+            console_stream=console_stream,
         )

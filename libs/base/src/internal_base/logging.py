@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from internal_base._logging import (
+    PRESENTATIONAL_EXTRAS,
     ColorFormatter,
     ContextFilter,
     JsonFormatter,
@@ -19,6 +20,7 @@ __all__ = [
     "ContextFilter",
     "JsonFormatter",
     "LoggingSettings",
+    "PRESENTATIONAL_EXTRAS",
     "RedactionFilter",
     "TextFormatter",
     "configure_logging",

@@ -1,13 +1,14 @@
 """Public logging setup API (the checklist's path): ``configure_logging`` and what it builds.
 
 The same names as :mod:`internal_base.logging`; import from either. Call ``configure_logging``
-once at startup (JSON to stdout by default, text or colours for development), then use
+once at startup (JSON to stderr by default, text or colours for development), then use
 ``get_logger`` everywhere.
 """
 
 from __future__ import annotations
 
 from internal_base.logging import (
+    PRESENTATIONAL_EXTRAS,
     ColorFormatter,
     ContextFilter,
     JsonFormatter,
@@ -24,6 +25,7 @@ __all__ = [
     "ContextFilter",
     "JsonFormatter",
     "LoggingSettings",
+    "PRESENTATIONAL_EXTRAS",
     "RedactionFilter",
     "TextFormatter",
     "configure_logging",

@@ -1,7 +1,8 @@
-"""Public telemetry API: explicit OpenTelemetry setup, spans, propagation and metrics."""
+"""Public telemetry API: explicit OpenTelemetry setup, spans, propagation, metrics and ``instrument()``."""
 
 from __future__ import annotations
 
+from internal_base._instrumentation import COMMONS_LIBRARIES, instrument, uninstrument
 from internal_base._propagation import extract_trace, inject_trace
 from internal_base._telemetry import (
     Exporter,
@@ -17,6 +18,7 @@ from internal_base._telemetry import (
 )
 
 __all__ = [
+    "COMMONS_LIBRARIES",
     "Exporter",
     "Telemetry",
     "TelemetrySettings",
@@ -28,5 +30,7 @@ __all__ = [
     "get_tracer",
     "histogram",
     "inject_trace",
+    "instrument",
     "span",
+    "uninstrument",
 ]
