@@ -235,6 +235,55 @@ class RedisSentinel:
         wait_until(promoted, what=f"a Sentinel failover away from {where}", timeout=timeout, interval=0.1)
         return found[0]
 
+    def healthy(self) -> bool:
+        """Whether the sentinels name a master that says so, and (when started here) every other server
+        replicates from it with its link up and every sentinel sees it and the other two sentinels.
+
+        After :meth:`kill_master` and :meth:`restart_killed` this turns True again once the old master
+        has become an in-sync replica of the new one: the deployment can fail over again.
+        """
+        master = self.master_address()
+        if master is None:
+            return False
+        if info_field(query_or_none(master[1], "INFO", "replication", host=master[0]), "role") != "master":
+            return False
+        if not self.managed:
+            return True
+        for server in self._servers:
+            if ("127.0.0.1", server.port) == master:
+                continue
+            replication = query_or_none(server.port, "INFO", "replication")
+            if (
+                info_field(replication, "master_port") != str(master[1])
+                or info_field(replication, "master_link_status") != "up"
+            ):
+                return False
+        for host, port in self._sentinels:
+            reply = query_or_none(port, "SENTINEL", "MASTER", self._master_name, host=host)
+            if not isinstance(reply, list):
+                return False
+            fields = dict(zip(reply[::2], reply[1::2], strict=False))
+            if fields.get("flags") != "master" or fields.get("num-other-sentinels") != "2":
+                return False
+            replicas = query_or_none(port, "SENTINEL", "REPLICAS", self._master_name, host=host)
+            if not isinstance(replicas, list) or len(replicas) != len(self._servers) - 1:
+                return False
+            for replica in replicas:
+                if not isinstance(replica, list):
+                    return False
+                flags = dict(zip(replica[::2], replica[1::2], strict=False)).get("flags", "")
+                if flags != "slave":  # s_down, disconnected, ...: not yet seen as a healthy replica
+                    return False
+        return True
+
+    def wait_healthy(self, *, timeout: float = 60.0) -> None:
+        """Wait until :meth:`healthy`; at most ``timeout`` seconds.
+
+        Raises:
+            ServiceUnavailable: When the time runs out.
+        """
+        wait_until(self.healthy, what="a healthy Redis Sentinel deployment", timeout=timeout, interval=0.1)
+
     def close(self) -> None:
         """Stop every process started here and remove their directory (nothing to do for one given by URL)."""
         for process in self._sentinel_processes:
