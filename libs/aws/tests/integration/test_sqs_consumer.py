@@ -297,3 +297,38 @@ async def test_zero_shutdown_timeout_cancels_at_once(queue: SqsClient) -> None:
     [again] = await queue.receive(wait_time=3)
     assert again.body == "stuck"
     await queue.delete(again)
+
+
+async def test_aclose_stops_the_background_consumer_and_is_idempotent(queue: SqsClient) -> None:
+    """aclose() stops polling and waits for the task; a second call and shutdown() are no-ops."""
+    handled: list[str] = []
+
+    async def handle(message: Message) -> None:
+        handled.append(message.body)
+
+    consumer = SqsConsumer(queue, handle, wait_time=1, visibility_timeout=10)
+    await queue.send("before-close")
+    await consumer.start()
+    await eventually(lambda: consumer.stats.deleted == 1)
+    await consumer.aclose()
+    assert not consumer.running
+    await consumer.aclose()
+    await consumer.shutdown()
+    await queue.send("after-close")
+    await asyncio.sleep(0.2)
+    assert handled == ["before-close"]
+    assert consumer.stats.received == 1
+
+
+async def test_aclose_reraises_the_error_that_stopped_the_consumer(settings: AwsSettings) -> None:
+    """A consumer stopped by an error it cannot retry hands that error to aclose()."""
+
+    async def handle(message: Message) -> None:
+        raise AssertionError("no message expected")
+
+    consumer = SqsConsumer(SqsClient(queue_name="no-such-queue-for-aclose", settings=settings), handle)
+    await consumer.start()
+    await eventually(lambda: consumer.error is not None)
+    with pytest.raises(QueueNotFoundError):
+        await consumer.aclose()
+    assert isinstance(consumer.error, QueueNotFoundError)

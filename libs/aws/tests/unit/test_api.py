@@ -22,6 +22,8 @@ MODULES = [
     "internal_aws.sqs",
     "internal_aws.sqs.client",
     "internal_aws.sqs.consumer",
+    "internal_aws.sqs.outbox",
+    "internal_aws.telemetry",
 ]
 
 
