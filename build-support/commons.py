@@ -75,7 +75,13 @@ def commons_library(
         # The wheel must own every parametrized copy of the sources, or dependents fail to package.
         dependencies=[f"libs/{lib}/src/internal_{lib}@resolve={r}" for r in _users(lib)]
         + [f"libs/{lib}:reqs#{req}@resolve={lib}" for req in not_imported]
-        + [f"!!libs/{lib}:reqs#{req}@resolve={r}" for req in not_published for r in _users(lib)],
+        + [f"!!libs/{lib}:reqs#{req}@resolve={r}" for req in not_published for r in _users(lib)]
+        # An entry point's module has one copy per resolve: name the library's own.
+        + [
+            f"libs/{lib}/src/{target.split(':')[0].replace('.', '/')}.py@resolve={lib}"
+            for group in (entry_points or {}).values()
+            for target in group.values()
+        ],
         provides=python_artifact(
             name=f"internal-{lib}",
             version=version,

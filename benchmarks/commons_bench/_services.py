@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio
-import uvicorn
+# Several libraries own uvicorn in the commons resolve: BUILD names one.
+import uvicorn  # pants: no-infer-dep
 
 __all__ = [
     "REDIS_URL_ENV",
