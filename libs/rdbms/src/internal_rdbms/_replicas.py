@@ -65,7 +65,7 @@ class Replica:
         state: ``unknown``, ``ok``, ``lagging`` or ``down`` (see :class:`ReplicaState`).
         lag: Seconds behind the primary at the last probe (``inf`` when unknown), ``None`` if never probed.
         error: Why the last probe failed, redacted.
-        checked_at: ``time.monotonic()`` of the last probe (0: never).
+        checked_at: ``time.monotonic()`` of the last probe (``None``: never).
     """
 
     index: int
@@ -75,7 +75,7 @@ class Replica:
     state: str = ReplicaState.UNKNOWN
     lag: float | None = None
     error: str | None = None
-    checked_at: float = 0.0
+    checked_at: float | None = None
     probing: bool = field(default=False, repr=False)
 
     def mark_down(self, error: BaseException | str) -> None:
@@ -155,7 +155,8 @@ async def choose_replica(
     now = time.monotonic()
     for offset in range(count):
         replica = replicas[(start + offset) % count]
-        if not replica.probing and now - replica.checked_at >= interval:
+        stale = replica.checked_at is None or now - replica.checked_at >= interval
+        if stale and not replica.probing:
             await probe_replica(replica, max_lag=max_lag, timeout=timeout)
         if replica.state == ReplicaState.OK:
             return replica

@@ -37,6 +37,6 @@ def test_root_reexports_every_public_module(module: str) -> None:
 
 
 def test_telemetry_module_is_not_imported_by_the_root() -> None:
-    """OpenTelemetry stays out of ``import internal_rdbms`` (imported only by ``internal_rdbms.telemetry``)."""
+    """The root does not re-export the telemetry functions (``internal_rdbms.telemetry`` holds them)."""
     assert "instrument" not in internal_rdbms.__all__
     assert not hasattr(internal_rdbms, "instrument")
