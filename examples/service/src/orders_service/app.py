@@ -65,12 +65,18 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         return {"sku": sku, "unit_cents": 100 + sum(sku.encode()) % 900}
 
     @app.post("/orders", status_code=201)
-    async def place_order(order: OrderIn, session: TransactionDep, http: HttpClientDep, sqs: SqsDep) -> OrderOut:
-        """Price the order upstream, store it, announce it on the queue."""
-        response = await http.get(f"/prices/{order.sku}")
-        if response.status_code == httpx.codes.NOT_FOUND:
-            raise BadRequestError(f"unknown sku {order.sku}")
-        unit_cents = int(response.raise_for_status().json()["unit_cents"])
+    async def place_order(
+        order: OrderIn, session: TransactionDep, cache: CacheDep, http: HttpClientDep, sqs: SqsDep
+    ) -> OrderOut:
+        """Price the order (cached, else asked upstream), store it, announce it on the queue."""
+
+        async def ask_pricing() -> int:
+            response = await http.get(f"/prices/{order.sku}")
+            if response.status_code == httpx.codes.NOT_FOUND:
+                raise BadRequestError(f"unknown sku {order.sku}")
+            return int(response.raise_for_status().json()["unit_cents"])
+
+        unit_cents = await cache.get_or_set(f"price:{order.sku}", ask_pricing, ttl=settings.price_ttl)
         row = await Repository(session, Order).add(
             Order(sku=order.sku, quantity=order.quantity, total_cents=unit_cents * order.quantity)
         )

@@ -26,4 +26,5 @@ class OrdersSettings(LibrarySettings):
     create_schema: bool = Field(
         default=True, description="Create the tables at startup (a real service runs migrations instead)."
     )
+    price_ttl: float = Field(default=60.0, gt=0, description="Seconds a price stays cached.")
     order_ttl: float = Field(default=30.0, gt=0, description="Seconds an order stays cached.")
