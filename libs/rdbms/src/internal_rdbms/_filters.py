@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import math
 import uuid
+import weakref
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -135,6 +136,28 @@ def _show(field: object) -> str:
     return repr(text if len(text) <= 64 else text[:61] + "...")
 
 
+_COLUMN_NAMES: weakref.WeakKeyDictionary[type[Any], frozenset[str]] = weakref.WeakKeyDictionary()
+_PRIMARY_KEYS: weakref.WeakKeyDictionary[type[Any], tuple[InstrumentedAttribute[Any], ...]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+# ORDER BY clauses are immutable SQL elements: built once per (model, order, allow-list).
+_Clauses: TypeAlias = tuple[ColumnElement[Any], ...]
+_ORDER_CLAUSES: weakref.WeakKeyDictionary[type[Any], dict[tuple[object, ...], _Clauses]] = (
+    weakref.WeakKeyDictionary()
+)
+_ORDER_CACHE_SIZE: Final = 256
+
+
+def column_names(model: type[Any]) -> frozenset[str]:
+    """Names of the column attributes of ``model`` (computed once per mapped class)."""
+    names = _COLUMN_NAMES.get(model)
+    if names is None:
+        names = _COLUMN_NAMES[model] = frozenset(attr.key for attr in inspect(model).column_attrs)
+    return names
+
+
 def resolve_column(
     model: type[Any],
     field: str,
@@ -153,16 +176,16 @@ def resolve_column(
     Raises:
         InvalidQueryError: Unknown field, not a column, or not in ``allowed``; the message names it.
     """
-    columns = {attr.key for attr in inspect(model).column_attrs}
+    columns = column_names(model)
+    if isinstance(field, str) and field in columns and (allowed is None or field in allowed):
+        attribute: InstrumentedAttribute[Any] = getattr(model, field)
+        return attribute
     names = sorted(columns if allowed is None else columns & set(allowed))
-    if not isinstance(field, str) or field not in names:
-        verb = "sort" if purpose == "order" else "filter"
-        raise InvalidQueryError(
-            f"cannot {verb} {model.__name__} by field {_show(field)}: unknown or not allowed; "
-            f"allowed fields: {', '.join(names) or '(none)'}"
-        )
-    attribute: InstrumentedAttribute[Any] = getattr(model, field)
-    return attribute
+    verb = "sort" if purpose == "order" else "filter"
+    raise InvalidQueryError(
+        f"cannot {verb} {model.__name__} by field {_show(field)}: unknown or not allowed; "
+        f"allowed fields: {', '.join(names) or '(none)'}"
+    )
 
 
 def _python_type(column: InstrumentedAttribute[Any]) -> type[Any] | None:
@@ -364,8 +387,12 @@ def apply_filters(
 
 def primary_key_columns(model: type[Any]) -> list[InstrumentedAttribute[Any]]:
     """The primary key attributes of ``model``, in key order."""
-    mapper = inspect(model)
-    return [getattr(model, mapper.get_property_by_column(column).key) for column in mapper.primary_key]
+    found = _PRIMARY_KEYS.get(model)
+    if found is None:
+        mapper = inspect(model)
+        found = tuple(getattr(model, mapper.get_property_by_column(col).key) for col in mapper.primary_key)
+        _PRIMARY_KEYS[model] = found
+    return list(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +444,23 @@ def apply_order(
     allowed: Collection[str] | None = None,
 ) -> Select[Any]:
     """Order ``statement`` by ``order`` then by the primary key, NULLs last: a stable, total order."""
-    clauses = [clause for key in sort_keys(model, order, allowed=allowed) for clause in key.clauses()]
+    order = tuple(order)
+    try:
+        cache_key: tuple[object, ...] | None = (order, None if allowed is None else frozenset(allowed))
+        hash(cache_key)
+    except TypeError:  # an unhashable OrderBy subclass or field: build without the cache
+        cache_key = None
+    per_model = _ORDER_CLAUSES.get(model)
+    clauses = per_model.get(cache_key) if per_model is not None and cache_key is not None else None
+    if clauses is None:
+        keys = sort_keys(model, order, allowed=allowed)
+        clauses = tuple(clause for key in keys for clause in key.clauses())
+        if cache_key is not None:
+            if per_model is None:
+                per_model = _ORDER_CLAUSES[model] = {}
+            if len(per_model) >= _ORDER_CACHE_SIZE:
+                per_model.clear()
+            per_model[cache_key] = clauses
     return statement.order_by(*clauses)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import weakref
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
@@ -28,6 +29,10 @@ from internal_rdbms._values import storable
 __all__ = ["Repository"]
 
 ModelT = TypeVar("ModelT")
+# Per mapped class: (soft-delete model?, column attribute names, primary key attribute names).
+_MODEL_FACTS: weakref.WeakKeyDictionary[type[Any], tuple[bool, frozenset[str], frozenset[str]]] = (
+    weakref.WeakKeyDictionary()
+)
 OrderSpec = str | Iterable[str | OrderBy] | None
 
 
@@ -71,10 +76,15 @@ class Repository(Generic[ModelT]):
         self.session = session
         self._filterable = frozenset(filterable) if filterable is not None else type(self).filterable
         self._sortable = frozenset(sortable) if sortable is not None else type(self).sortable
-        self._soft_delete = issubclass(self.model, SoftDeleteMixin)
-        self._columns = frozenset(attr.key for attr in inspect(self.model).column_attrs)
-        mapper = inspect(self.model)
-        self._primary_key = frozenset(mapper.get_property_by_column(col).key for col in mapper.primary_key)
+        facts = _MODEL_FACTS.get(self.model)
+        if facts is None:
+            mapper = inspect(self.model)
+            facts = _MODEL_FACTS[self.model] = (
+                issubclass(self.model, SoftDeleteMixin),
+                frozenset(attr.key for attr in mapper.column_attrs),
+                frozenset(mapper.get_property_by_column(col).key for col in mapper.primary_key),
+            )
+        self._soft_delete, self._columns, self._primary_key = facts
 
     def __repr__(self) -> str:
         """``Repository(User)``."""
