@@ -6,7 +6,10 @@ interleaved, with warm-up and medians (see ``benchmarks/commons_bench``). Promis
 - GET/SET through :class:`CacheClient` at least 0.9x raw throughput, sequentially and from 50 tasks;
 - a pipeline of 10,000 SETs at least 0.95x raw;
 - lock acquire + release within 1.2x of redis-py's ``Lock``;
-- a curve: lock acquire latency by contention (1, 2, 4, 8, 16 contenders).
+- a curve: lock acquire latency by contention (1, 2, 4, 8, 16 contenders);
+- on a Redis Cluster, GET/SET through :class:`CacheClient` at least 0.9x raw ``RedisCluster``
+  (sequentially and from 50 tasks). The cluster is ``COMMONS_REDIS_CLUSTER_URL``
+  (``redis://host:port,...``) or six local ``redis-server`` nodes started by ``internal_testing``.
 
 Every key lives under ``ctx.key_prefix`` (the harness deletes it afterwards).
 Run: ``COMMONS_REDIS_URL=redis://127.0.0.1:6379/0 ./pants run benchmarks:run -- --only cache``.
@@ -15,18 +18,22 @@ Run: ``COMMONS_REDIS_URL=redis://127.0.0.1:6379/0 ./pants run benchmarks:run -- 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from commons_bench import (
     BenchContext,
     Benchmark,
     CurvePoint,
+    ServiceUnavailable,
     Target,
     run_concurrently,
     run_sequentially,
@@ -124,97 +131,177 @@ def _lock_curve(raw: aioredis.Redis, commons: CacheClient, raw_prefix: str, quic
     return points
 
 
+@contextlib.contextmanager
+def _cluster_nodes() -> Iterator[list[str]]:
+    """``host:port`` of a Redis Cluster's nodes: COMMONS_REDIS_CLUSTER_URL, else six local nodes."""
+    given = os.environ.get("COMMONS_REDIS_CLUSTER_URL", "").strip()
+    if given:
+        yield [entry.strip().removeprefix("redis://").rstrip("/") for entry in given.split(",")]
+        return
+    try:
+        from internal_testing import RedisCluster as LocalCluster
+        from internal_testing import ServiceUnavailable as NotStarted
+    except ImportError as exc:  # pragma: no cover - the commons resolve has it
+        raise ServiceUnavailable("cluster rows need COMMONS_REDIS_CLUSTER_URL or internal_testing") from exc
+    try:
+        cluster = LocalCluster.start_local()
+    except NotStarted as exc:
+        raise ServiceUnavailable(f"no Redis Cluster: set COMMONS_REDIS_CLUSTER_URL ({exc})") from exc
+    try:
+        yield [f"{host}:{port}" for host, port in cluster.nodes]
+    finally:
+        cluster.close()
+
+
+@asynccontextmanager
+async def _cluster_rows(key_prefix: str) -> AsyncIterator[list[Benchmark]]:
+    """GET/SET sequential and from 50 tasks: CacheClient against raw RedisCluster on one cluster."""
+    with _cluster_nodes() as nodes:
+        host, _, port = nodes[0].rpartition(":")
+        raw = RedisCluster(host=host, port=int(port))
+        commons = CacheClient.from_url(
+            "redis+cluster://" + ",".join(nodes), key_prefix=f"{key_prefix}cluster:", health_check=False
+        )
+        rp = f"{key_prefix}raw-cluster:"
+        try:
+            await raw.set(f"{rp}get", _VALUE)
+            await commons.set("get", _VALUE)
+
+            async def raw_get(index: int) -> None:
+                await raw.get(f"{rp}get")
+
+            async def commons_get(index: int) -> None:
+                await commons.get("get")
+
+            async def raw_set(index: int) -> None:
+                await raw.set(f"{rp}set:{index % 100}", _VALUE)
+
+            async def commons_set(index: int) -> None:
+                await commons.set(f"set:{index % 100}", _VALUE)
+
+            aim = Target.throughput_ratio(0.9)
+            yield [
+                _pair("cluster GET sequential", raw_get, commons_get, concurrency=1, unit="GET", target=aim),
+                _pair("cluster SET sequential", raw_set, commons_set, concurrency=1, unit="SET", target=aim),
+                _pair(
+                    "cluster GET, 50 concurrent tasks",
+                    raw_get,
+                    commons_get,
+                    concurrency=_CONCURRENCY,
+                    unit="GET",
+                    target=aim,
+                ),
+                _pair(
+                    "cluster SET, 50 concurrent tasks",
+                    raw_set,
+                    commons_set,
+                    concurrency=_CONCURRENCY,
+                    unit="SET",
+                    target=aim,
+                ),
+            ]
+        finally:
+            with contextlib.suppress(Exception):  # the cluster may be gone (a node stopped)
+                await commons.clear()
+                await raw.delete(f"{rp}get", *(f"{rp}set:{i}" for i in range(100)))
+            await commons.aclose()
+            await raw.aclose()
+
+
 @asynccontextmanager
 async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
-    """GET/SET sequential and 50-way concurrent, a 10,000-SET pipeline, locks and the contention curve."""
+    """GET/SET sequential and 50-way concurrent, a 10,000-SET pipeline, locks, the contention curve, and
+    GET/SET on a Redis Cluster."""
     raw = aioredis.Redis.from_url(ctx.redis_url)
     commons = CacheClient.from_url(ctx.redis_url, key_prefix=f"{ctx.key_prefix}commons:")
     rp = f"{ctx.key_prefix}raw:"
     try:
-        await raw.set(f"{rp}get", _VALUE)
-        await commons.set("get", _VALUE)
+        async with _cluster_rows(ctx.key_prefix) as cluster_rows:
+            await raw.set(f"{rp}get", _VALUE)
+            await commons.set("get", _VALUE)
 
-        async def raw_get(index: int) -> None:
-            await raw.get(f"{rp}get")
+            async def raw_get(index: int) -> None:
+                await raw.get(f"{rp}get")
 
-        async def commons_get(index: int) -> None:
-            await commons.get("get")
+            async def commons_get(index: int) -> None:
+                await commons.get("get")
 
-        async def raw_set(index: int) -> None:
-            await raw.set(f"{rp}set:{index % 100}", _VALUE)
+            async def raw_set(index: int) -> None:
+                await raw.set(f"{rp}set:{index % 100}", _VALUE)
 
-        async def commons_set(index: int) -> None:
-            await commons.set(f"set:{index % 100}", _VALUE)
+            async def commons_set(index: int) -> None:
+                await commons.set(f"set:{index % 100}", _VALUE)
 
-        raw_keys = [f"{rp}p:{i}" for i in range(_PIPELINE)]
-        commons_keys = [f"p:{i}" for i in range(_PIPELINE)]
+            raw_keys = [f"{rp}p:{i}" for i in range(_PIPELINE)]
+            commons_keys = [f"p:{i}" for i in range(_PIPELINE)]
 
-        async def raw_pipeline(n: int) -> None:
-            for _ in range(n):
-                async with raw.pipeline(transaction=False) as pipe:
-                    for key in raw_keys:
-                        pipe.set(key, _VALUE)
-                    await pipe.execute()
+            async def raw_pipeline(n: int) -> None:
+                for _ in range(n):
+                    async with raw.pipeline(transaction=False) as pipe:
+                        for key in raw_keys:
+                            pipe.set(key, _VALUE)
+                        await pipe.execute()
 
-        async def commons_pipeline(n: int) -> None:
-            for _ in range(n):
-                async with commons.pipeline() as pipe:
-                    for key in commons_keys:
-                        pipe.set(key, _VALUE)
-                    await pipe.execute()
+            async def commons_pipeline(n: int) -> None:
+                for _ in range(n):
+                    async with commons.pipeline() as pipe:
+                        for key in commons_keys:
+                            pipe.set(key, _VALUE)
+                        await pipe.execute()
 
-        async def raw_lock(n: int) -> None:
-            lock = raw.lock(f"{rp}lock", timeout=10)
-            for _ in range(n):
-                await lock.acquire()
-                await lock.release()
+            async def raw_lock(n: int) -> None:
+                lock = raw.lock(f"{rp}lock", timeout=10)
+                for _ in range(n):
+                    await lock.acquire()
+                    await lock.release()
 
-        async def commons_lock(n: int) -> None:
-            lock = commons.lock("lock", ttl=10)
-            for _ in range(n):
-                await lock.acquire()
-                await lock.release()
+            async def commons_lock(n: int) -> None:
+                lock = commons.lock("lock", ttl=10)
+                for _ in range(n):
+                    await lock.acquire()
+                    await lock.release()
 
-        throughput = Target.throughput_ratio(0.9)
-        yield [
-            _pair("GET sequential", raw_get, commons_get, concurrency=1, unit="GET", target=throughput),
-            _pair("SET sequential", raw_set, commons_set, concurrency=1, unit="SET", target=throughput),
-            _pair(
-                "GET, 50 concurrent tasks",
-                raw_get,
-                commons_get,
-                concurrency=_CONCURRENCY,
-                unit="GET",
-                target=throughput,
-            ),
-            _pair(
-                "SET, 50 concurrent tasks",
-                raw_set,
-                commons_set,
-                concurrency=_CONCURRENCY,
-                unit="SET",
-                target=throughput,
-            ),
-            Benchmark(
-                "pipeline of 10,000 SETs",
-                raw=raw_pipeline,
-                commons=commons_pipeline,
-                target=Target.throughput_ratio(0.95),
-                ops=1,
-                unit="pipeline",
-                track_memory=True,
-            ),
-            Benchmark(
-                "lock acquire + release (uncontended)",
-                raw=raw_lock,
-                commons=commons_lock,
-                target=Target.cost_ratio(1.2),
-                ops=500,
-                unit="lock",
-                note="raw: redis-py asyncio Lock; commons: CacheClient.lock (fencing token on, its default)",
-            ),
-            *_lock_curve(raw, commons, rp, ctx.quick),
-        ]
+            throughput = Target.throughput_ratio(0.9)
+            yield [
+                _pair("GET sequential", raw_get, commons_get, concurrency=1, unit="GET", target=throughput),
+                _pair("SET sequential", raw_set, commons_set, concurrency=1, unit="SET", target=throughput),
+                _pair(
+                    "GET, 50 concurrent tasks",
+                    raw_get,
+                    commons_get,
+                    concurrency=_CONCURRENCY,
+                    unit="GET",
+                    target=throughput,
+                ),
+                _pair(
+                    "SET, 50 concurrent tasks",
+                    raw_set,
+                    commons_set,
+                    concurrency=_CONCURRENCY,
+                    unit="SET",
+                    target=throughput,
+                ),
+                Benchmark(
+                    "pipeline of 10,000 SETs",
+                    raw=raw_pipeline,
+                    commons=commons_pipeline,
+                    target=Target.throughput_ratio(0.95),
+                    ops=1,
+                    unit="pipeline",
+                    track_memory=True,
+                ),
+                Benchmark(
+                    "lock acquire + release (uncontended)",
+                    raw=raw_lock,
+                    commons=commons_lock,
+                    target=Target.cost_ratio(1.2),
+                    ops=500,
+                    unit="lock",
+                    note="raw: redis-py asyncio Lock; commons: CacheClient.lock (with a fencing token)",
+                ),
+                *_lock_curve(raw, commons, rp, ctx.quick),
+                *cluster_rows,
+            ]
     finally:
         await commons.aclose()
         await raw.aclose()
