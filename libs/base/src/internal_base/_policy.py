@@ -23,14 +23,14 @@ _T = TypeVar("_T")
 
 _UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (ConnectionError, TimeoutError)
 
-# The flat keys of the first ResilienceSettings shape -> their place in the sections.
-_FLAT_KEYS: Final = {
-    "attempts": ("retry", "attempts"),
-    "total_timeout": ("retry", "total_timeout"),
-    "initial_wait": ("retry", "backoff", "initial"),
-    "max_wait": ("retry", "backoff", "maximum"),
-    "failure_threshold": ("breaker", "failure_threshold"),
-    "reset_timeout": ("breaker", "reset_timeout"),
+# The flat keys of the first ResilienceSettings shape (refused now) -> where they live.
+_MOVED_KEYS: Final = {
+    "attempts": "retry.attempts",
+    "total_timeout": "retry.total_timeout",
+    "initial_wait": "retry.backoff.initial",
+    "max_wait": "retry.backoff.maximum",
+    "failure_threshold": "breaker.failure_threshold",
+    "reset_timeout": "breaker.reset_timeout",
 }
 
 
@@ -138,9 +138,10 @@ class BreakerSettings(BaseModel):
 class ResilienceSettings(BaseModel):
     """Settings section that builds a ``ResiliencePolicy``; nest it as ``resilience`` in a library's settings.
 
-    ``retry.attempts=1`` disables retries and ``breaker.failure_threshold=0`` the breaker. The flat
-    keys of the first shape (``attempts``, ``total_timeout``, ``initial_wait``, ``max_wait``,
-    ``failure_threshold``, ``reset_timeout``) are still read into their sections.
+    ``retry.attempts=1`` disables retries and ``breaker.failure_threshold=0`` the breaker. The
+    sections are the only form: a flat key of the first shape (``attempts``, ``total_timeout``,
+    ``initial_wait``, ``max_wait``, ``failure_threshold``, ``reset_timeout``) is a validation
+    error naming its place in a section.
 
     Example:
         ``ResilienceSettings(timeout=2, retry={"attempts": 4}).to_policy("payments")``
@@ -154,7 +155,7 @@ class ResilienceSettings(BaseModel):
     retry: RetrySettings = Field(default_factory=RetrySettings, description="The retry loop.")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings, description="The circuit breaker.")
 
-    if TYPE_CHECKING:  # the signature type checkers see: the sections and the flat keys read into them
+    if TYPE_CHECKING:  # the signature type checkers see: each section as a model or a dict
 
         def __init__(
             self,
@@ -162,35 +163,18 @@ class ResilienceSettings(BaseModel):
             timeout: float | None = None,
             retry: RetrySettings | dict[str, Any] = ...,
             breaker: BreakerSettings | dict[str, Any] = ...,
-            attempts: int = ...,
-            total_timeout: float | None = ...,
-            initial_wait: float = ...,
-            max_wait: float = ...,
-            failure_threshold: int = ...,
-            reset_timeout: float = ...,
         ) -> None: ...
 
     @model_validator(mode="before")
     @classmethod
-    def _read_flat_keys(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not _FLAT_KEYS.keys() & data.keys():
-            return data
-        nested: dict[str, Any] = {key: value for key, value in data.items() if key not in _FLAT_KEYS}
-        for key, path in _FLAT_KEYS.items():
-            if key not in data:
-                continue
-            section = nested
-            for part in path[:-1]:
-                existing = section.get(part)
-                if isinstance(existing, BaseModel):
-                    existing = existing.model_dump(exclude_unset=True)
-                child: dict[str, Any] = dict(existing) if isinstance(existing, dict) else {}
-                section[part] = child
-                section = child
-            if path[-1] in section:
-                raise ValueError(f"{key} and {'.'.join(path)} both given; keep {'.'.join(path)}")
-            section[path[-1]] = data[key]
-        return nested
+    def _refuse_flat_keys(cls, data: Any) -> Any:
+        """The flat keys of the first shape are no longer read: name each one's place in a section."""
+        if isinstance(data, dict):
+            moved = [key for key in _MOVED_KEYS if key in data]
+            if moved:
+                places = ", ".join(f"{key} -> {_MOVED_KEYS[key]}" for key in moved)
+                raise ValueError(f"flat resilience keys are not read any more; nest them: {places}")
+        return data
 
     def to_policy(
         self,

@@ -111,40 +111,28 @@ def test_invalid_settings_name_the_field(data: dict[str, object], location: str)
         ResilienceSettings.model_validate(data)
 
 
-def test_flat_keys_of_the_first_shape_are_read_into_sections() -> None:
-    """attempts, total_timeout, initial_wait, max_wait, failure_threshold, reset_timeout still work."""
-    settings = ResilienceSettings.model_validate(
-        {
-            "timeout": 1,
-            "attempts": 2,
-            "total_timeout": 4,
-            "initial_wait": 0.5,
-            "max_wait": 2,
-            "failure_threshold": 3,
-            "reset_timeout": 6,
-            "retry": {"backoff": {"jitter": False}},
-        }
-    )
-    assert (settings.timeout, settings.retry.attempts, settings.retry.total_timeout) == (1, 2, 4)
-    assert settings.retry.backoff.model_dump() == {
-        "initial": 0.5,
-        "maximum": 2,
-        "multiplier": 2,
-        "jitter": False,
-    }
-    assert (settings.breaker.failure_threshold, settings.breaker.reset_timeout) == (3, 6)
+@pytest.mark.parametrize(
+    ("key", "place"),
+    [
+        ("attempts", "retry.attempts"),
+        ("total_timeout", "retry.total_timeout"),
+        ("initial_wait", "retry.backoff.initial"),
+        ("max_wait", "retry.backoff.maximum"),
+        ("failure_threshold", "breaker.failure_threshold"),
+        ("reset_timeout", "breaker.reset_timeout"),
+    ],
+)
+def test_flat_keys_of_the_first_shape_are_refused_naming_their_section(key: str, place: str) -> None:
+    """The sections are the only form: a flat key fails validation and says where it lives now."""
+    with pytest.raises(ValidationError, match=f"nest them: {key} -> {place}"):
+        ResilienceSettings.model_validate({key: 2, "retry": {"attempts": 3}})
 
 
-def test_a_flat_key_merges_into_a_given_section_object() -> None:
-    """A flat key beside a section given as a model keeps that section's other values."""
-    settings = ResilienceSettings.model_validate({"attempts": 5, "retry": RetrySettings(total_timeout=4)})
-    assert (settings.retry.attempts, settings.retry.total_timeout) == (5, 4)
-
-
-def test_flat_and_nested_spelling_of_one_value_is_rejected() -> None:
-    """attempts and retry.attempts together are ambiguous."""
-    with pytest.raises(ValidationError, match="attempts and retry.attempts both given"):
-        ResilienceSettings.model_validate({"attempts": 2, "retry": {"attempts": 3}})
+def test_flat_keys_are_refused_from_yaml_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``COMMONS_SVC_RESILIENCE__ATTEMPTS`` is not silently ignored: loading fails naming the key."""
+    monkeypatch.setenv("COMMONS_SVC_RESILIENCE__ATTEMPTS", "4")
+    with pytest.raises(ConfigurationError, match="attempts -> retry.attempts"):
+        ServiceSettings.load(yaml_file=None)
 
 
 def test_env_names_reach_the_sections(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -250,9 +238,7 @@ async def test_errors_outside_failure_on_do_not_open_the_breaker() -> None:
     assert policy.breaker.state == "closed"
 
 
-def test_constructor_takes_sections_and_flat_keys() -> None:
-    """Keyword construction accepts section models, dicts and the flat keys (type-checked too)."""
+def test_constructor_takes_sections_as_models_or_dicts() -> None:
+    """Keyword construction accepts section models and dicts (type-checked too)."""
     settings = ResilienceSettings(retry=RetrySettings(attempts=2), breaker={"reset_timeout": 9}, timeout=1)
-    flat = ResilienceSettings(attempts=4, failure_threshold=2)
     assert (settings.retry.attempts, settings.breaker.reset_timeout, settings.timeout) == (2, 9, 1)
-    assert (flat.retry.attempts, flat.breaker.failure_threshold) == (4, 2)
