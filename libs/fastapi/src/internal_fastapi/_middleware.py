@@ -8,6 +8,7 @@ Order, outermost first: correlation → request logging → error handling → t
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Collection
@@ -24,7 +25,6 @@ from internal_base.context import (
     get_correlation_id,
     get_request_id,
     is_valid_correlation_id,
-    new_correlation_id,
 )
 from internal_base.redaction import MASK, is_secret_key, redact_url
 from internal_fastapi._errors import ErrorMapper, default_error_mapper
@@ -129,6 +129,11 @@ def _add_trace_header(carrier: dict[str, str], name: str, value: str) -> None:
         carrier[name] = f"{seen},{value}"
 
 
+def new_id() -> str:
+    """A fresh ID for a request that brought none: 32 lowercase hex characters (128 random bits)."""
+    return os.urandom(16).hex()  # what uuid4().hex is made of, without building a UUID
+
+
 def read_request_headers(scope: Scope) -> tuple[str | None, str | None, dict[str, str]]:
     """The incoming correlation ID, request ID and W3C trace headers of ``scope``.
 
@@ -204,8 +209,8 @@ class CorrelationIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming_cid, incoming_rid, carrier = read_request_headers(scope)
-        correlation_id = self.accept(incoming_cid) or new_correlation_id()
-        request_id = self.accept(incoming_rid) or new_correlation_id()
+        correlation_id = self.accept(incoming_cid) or new_id()
+        request_id = self.accept(incoming_rid) or new_id()
         state = scope.setdefault("state", {})
         state["correlation_id"] = correlation_id
         state["request_id"] = request_id

@@ -15,13 +15,14 @@ from typing import Final
 from opentelemetry import context as otel_context
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from internal_base.context import correlation_scope, new_correlation_id
+from internal_base.context import correlation_scope
 from internal_fastapi._errors import ErrorMapper, default_error_mapper
 from internal_fastapi._middleware import (
     CorrelationIdMiddleware,
     add_id_headers,
     id_headers,
     log_request,
+    new_id,
     read_request_headers,
 )
 from internal_fastapi._trace import attach_trace, mark_span
@@ -68,8 +69,8 @@ class CommonsMiddleware:
         started = time.perf_counter()
         incoming_cid, incoming_rid, carrier = read_request_headers(scope)
         accept = self.correlation.accept
-        correlation_id = accept(incoming_cid) or new_correlation_id()
-        request_id = accept(incoming_rid) or new_correlation_id()
+        correlation_id = accept(incoming_cid) or new_id()
+        request_id = accept(incoming_rid) or new_id()
         state = scope.setdefault("state", {})
         state["correlation_id"] = correlation_id
         state["request_id"] = request_id

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from fastapi import FastAPI
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
 
 from internal_base.telemetry import current_telemetry
 
@@ -55,17 +57,25 @@ def _use_stable_http_semconv() -> None:
         )
 
 
-def _instrument_app(app: FastAPI, excluded_urls: str | None) -> None:
+def _instrument_app(
+    app: FastAPI,
+    excluded_urls: str | None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> None:
     if getattr(app, _FLAG, False):
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     _use_stable_http_semconv()
     telemetry = current_telemetry()
+    if telemetry is not None:
+        tracer_provider = tracer_provider or telemetry.tracer_provider
+        meter_provider = meter_provider or telemetry.meter_provider
     FastAPIInstrumentor.instrument_app(
         app,
-        tracer_provider=None if telemetry is None else telemetry.tracer_provider,
-        meter_provider=None if telemetry is None else telemetry.meter_provider,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
         excluded_urls=excluded_urls,
         exclude_spans=["receive", "send"],  # one span per request, not one per ASGI message
     )
@@ -73,7 +83,13 @@ def _instrument_app(app: FastAPI, excluded_urls: str | None) -> None:
     _STATE.instrumented.add(app)
 
 
-def instrument(app: FastAPI | None = None, *, excluded_urls: str | None = None) -> None:
+def instrument(
+    app: FastAPI | None = None,
+    *,
+    excluded_urls: str | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> None:
     """Turn on server spans and ``http.server.*`` metrics; idempotent.
 
     Each request gets a ``SERVER`` span (continuing an incoming ``traceparent``) carrying the
@@ -86,10 +102,18 @@ def instrument(app: FastAPI | None = None, *, excluded_urls: str | None = None) 
             :func:`internal_fastapi.install`, already or later.
         excluded_urls: Comma-separated regexes of URLs not traced (default: the env variable
             ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``).
+        tracer_provider: Providers for ``app`` (default: ``current_telemetry()``'s, else the
+            OpenTelemetry globals); only with ``app``.
+        meter_provider: See ``tracer_provider``.
+
+    Raises:
+        ValueError: Providers given without ``app``.
     """
+    if app is None and (tracer_provider is not None or meter_provider is not None):
+        raise ValueError("tracer_provider/meter_provider need an app: instrument(app, tracer_provider=...)")
     with _STATE.lock:
         if app is not None:
-            _instrument_app(app, excluded_urls)
+            _instrument_app(app, excluded_urls, tracer_provider, meter_provider)
             return
         _STATE.everywhere = True
         _STATE.excluded_urls = excluded_urls

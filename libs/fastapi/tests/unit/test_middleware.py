@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from opentelemetry import trace
 from starlette.types import Message, Receive, Scope, Send
@@ -306,3 +306,21 @@ async def test_disabled_access_level_skips_the_line(
         await client.get("/boom")
     statuses = [r.__dict__["http_status"] for r in caplog.records if r.name == "internal_fastapi.access"]
     assert statuses == [500]
+
+
+async def test_the_apps_own_id_headers_are_replaced(app: FastAPI, make_client: ClientFactory) -> None:
+    """A response that sets X-Correlation-ID / X-Request-ID itself still carries the request's IDs, once."""
+
+    @app.get("/own-ids")
+    async def own_ids() -> Response:
+        return Response(
+            headers={"X-Correlation-ID": "set-by-app", "x-request-id": "also-by-app", "X-Other": "kept"}
+        )
+
+    async with make_client(app) as client:
+        response = await client.get(
+            "/own-ids", headers={"X-Correlation-ID": "corr-own", "X-Request-ID": "req-own"}
+        )
+    assert response.headers.get_list("x-correlation-id") == ["corr-own"]
+    assert response.headers.get_list("x-request-id") == ["req-own"]
+    assert response.headers["x-other"] == "kept"
