@@ -108,7 +108,7 @@ def _require(module: str, extra: str) -> ModuleType:
 
 def _one_line_span(span: ReadableSpan) -> str:
     """A span as one compact JSON line (the SDK's default is indented, many lines per span)."""
-    return span.to_json(indent=None) + "\n"
+    return str(span.to_json(indent=None)) + "\n"
 
 
 def _one_line_metrics(data: MetricsData) -> str:
