@@ -77,7 +77,17 @@ def test_root_reexports_every_public_submodule() -> None:
         ),
         (
             "telemetry",
-            ["configure_telemetry", "span", "inject_trace", "extract_trace", "get_meter", "get_tracer"],
+            [
+                "configure_telemetry",
+                "span",
+                "inject_trace",
+                "extract_trace",
+                "get_meter",
+                "get_tracer",
+                "instrument",
+                "uninstrument",
+                "COMMONS_LIBRARIES",
+            ],
         ),
         ("redaction", ["MASK", "is_secret_key", "redact", "redact_url", "redact_headers", "redact_text"]),
         ("settings", ["LibrarySettings"]),
@@ -94,13 +104,20 @@ def test_root_reexports_every_public_submodule() -> None:
             ],
         ),
         ("health", ["HealthStatus", "CheckResult", "HealthReport", "HealthRegistry", "default_registry"]),
-        ("logging", ["configure_logging", "get_logger"]),
+        ("logging", ["configure_logging", "get_logger", "PRESENTATIONAL_EXTRAS"]),
+        ("logging_config", ["configure_logging", "get_logger", "PRESENTATIONAL_EXTRAS"]),
     ],
 )
 def test_contract_names_exist(module: str, names: list[str]) -> None:
     """Every name the shared contract promises is importable from its path."""
     mod = importlib.import_module(f"internal_base.{module}")
     assert [name for name in names if name not in mod.__all__] == []
+
+
+def test_instrumented_libraries_are_the_contract_five() -> None:
+    """instrument() covers exactly cache, rdbms, aws, http and fastapi (issue #13's contract)."""
+    assert internal_base.COMMONS_LIBRARIES == ("cache", "rdbms", "aws", "http", "fastapi")
+    assert internal_base.PRESENTATIONAL_EXTRAS == frozenset({"color_message"})
 
 
 def test_error_hierarchy() -> None:
