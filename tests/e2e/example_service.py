@@ -118,8 +118,11 @@ def run_checks(base_url: str, log: Path) -> Checks:
         "the response echoes the correlation ID", placed.headers.get("x-correlation-id") == correlation_id
     )
     order_id = placed.body.get("id") if isinstance(placed.body, dict) else None
-    checks.check("the order was priced by the outgoing call", isinstance(placed.body, dict)
-                 and placed.body.get("total_cents", 0) > 0, placed.body)
+    checks.check(
+        "the order was priced by the outgoing call",
+        isinstance(placed.body, dict) and placed.body.get("total_cents", 0) > 0,
+        placed.body,
+    )
 
     def confirmed() -> bool:
         answer = request("GET", f"{base_url}/orders/{order_id}")
@@ -135,21 +138,36 @@ def run_checks(base_url: str, log: Path) -> Checks:
             for r in _records(log)
         )
 
-    checks.check("access log: POST /orders has the correlation ID", _wait_for(
-        lambda: traced("internal_fastapi.access", "POST /orders"), 10))
-    checks.check("outgoing call: its request arrived with the same correlation ID",
-                 traced("internal_fastapi.access", "GET /prices/widget-7"))
-    checks.check("producer log line has the correlation ID", traced("orders_service", f"order {order_id} placed"))
-    checks.check("consumer log line has the correlation ID (restored from the SQS message)",
-                 traced("orders_service.worker", f"order {order_id} confirmed"))
+    checks.check(
+        "access log: POST /orders has the correlation ID",
+        _wait_for(lambda: traced("internal_fastapi.access", "POST /orders"), 10),
+    )
+    checks.check(
+        "outgoing call: its request arrived with the same correlation ID",
+        traced("internal_fastapi.access", "GET /prices/widget-7"),
+    )
+    checks.check(
+        "producer log line has the correlation ID", traced("orders_service", f"order {order_id} placed")
+    )
+    checks.check(
+        "consumer log line has the correlation ID (restored from the SQS message)",
+        traced("orders_service.worker", f"order {order_id} confirmed"),
+    )
 
     missing = request("GET", f"{base_url}/orders/987654321", headers=sent)
-    checks.check("unknown order is a 404 problem+json", _is_problem(missing, 404, correlation_id), missing.body)
+    checks.check(
+        "unknown order is a 404 problem+json", _is_problem(missing, 404, correlation_id), missing.body
+    )
     unknown = request("POST", f"{base_url}/orders", {"sku": "discontinued-1", "quantity": 1}, sent)
-    checks.check("unknown sku (upstream 404) is a 400 problem+json", _is_problem(unknown, 400, correlation_id),
-                 unknown.body)
+    checks.check(
+        "unknown sku (upstream 404) is a 400 problem+json",
+        _is_problem(unknown, 400, correlation_id),
+        unknown.body,
+    )
     invalid = request("POST", f"{base_url}/orders", {"sku": "", "quantity": 0}, sent)
-    checks.check("invalid body is a 422 problem+json", _is_problem(invalid, 422, correlation_id), invalid.body)
+    checks.check(
+        "invalid body is a 422 problem+json", _is_problem(invalid, 422, correlation_id), invalid.body
+    )
     garbage = request("GET", f"{base_url}/orders/not-a-number", headers=sent)
     checks.check("a malformed path parameter is a 422, not a 500", garbage.status == 422, garbage.body)
 
@@ -162,8 +180,9 @@ def run_checks(base_url: str, log: Path) -> Checks:
     lines = _log_lines(log)
     not_json = [line for line in lines if not line.startswith("{") or not _parses(line)]
     checks.check("every log line is one JSON object", bool(lines) and not not_json, not_json[:3])
-    checks.check("no ANSI colour codes in the log", not any("\x1b[" in line or "\\u001b[" in line
-                                                            for line in lines))
+    checks.check(
+        "no ANSI colour codes in the log", not any("\x1b[" in line or "\\u001b[" in line for line in lines)
+    )
     return checks
 
 
@@ -181,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("log", type=Path, help="file the service writes its stdout and stderr to")
     args = parser.parse_args(argv)
     checks = run_checks(args.url.rstrip("/"), args.log)
-    print(f"example service: {'FAILED: ' + ', '.join(checks.failed) if checks.failed else 'all checks passed'}")
+    print(
+        f"example service: {'FAILED: ' + ', '.join(checks.failed) if checks.failed else 'all checks passed'}"
+    )
     return 1 if checks.failed else 0
 
 

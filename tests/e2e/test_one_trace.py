@@ -23,10 +23,10 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
+from orders_service import OrdersSettings, create_app
 
 from internal_base.logging import configure_logging, shutdown_logging
 from internal_base.telemetry import Telemetry, configure_telemetry, instrument, uninstrument
-from orders_service import OrdersSettings, create_app
 
 CORRELATION_ID = "trace-tree-1"
 
@@ -54,7 +54,7 @@ def json_logs() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture()
-def service_env(
+def _service_env(
     monkeypatch: pytest.MonkeyPatch,
     postgres_url: str,
     redis_url: str,
@@ -105,7 +105,7 @@ def _tree(spans: list[ReadableSpan], trace_id: int) -> dict[int, ReadableSpan]:
     return {s.context.span_id: s for s in spans if s.context.trace_id == trace_id}
 
 
-@pytest.mark.usefixtures("service_env")
+@pytest.mark.usefixtures("_service_env")
 async def test_an_order_is_one_trace_tree(
     telemetry: Telemetry,
     json_logs: io.StringIO,
@@ -127,7 +127,9 @@ async def test_an_order_is_one_trace_tree(
     roots = [
         s
         for s in spans
-        if s.kind is SpanKind.SERVER and s.parent is None and (s.attributes or {}).get("http.route") == "/orders"
+        if s.kind is SpanKind.SERVER
+        and s.parent is None
+        and (s.attributes or {}).get("http.route") == "/orders"
     ]
     assert len(roots) == 1, [(s.name, s.parent) for s in spans if s.kind is SpanKind.SERVER]
     root = roots[0]
@@ -136,17 +138,23 @@ async def test_an_order_is_one_trace_tree(
     # Connected: every span of the trace hangs from another span of it, up to the request's server span.
     for member in tree.values():
         if member is not root:
-            assert member.parent is not None and member.parent.span_id in tree, member.name
+            assert member.parent is not None, member.name
+            assert member.parent.span_id in tree, member.name
 
     kinds = [(s.kind, dict(s.attributes or {})) for s in tree.values()]
     servers = [a for k, a in kinds if k is SpanKind.SERVER]
     assert {a.get("http.route") for a in servers} >= {"/orders", "/prices/{sku}"}
-    pricing_server = next(s for s in tree.values() if (s.attributes or {}).get("http.route") == "/prices/{sku}")
+    pricing_server = next(
+        s for s in tree.values() if (s.attributes or {}).get("http.route") == "/prices/{sku}"
+    )
     client_parent = tree[pricing_server.parent.span_id] if pricing_server.parent else None
-    assert client_parent is not None and client_parent.kind is SpanKind.CLIENT  # the internal_http span
+    assert client_parent is not None
+    assert client_parent.kind is SpanKind.CLIENT  # the internal_http span
     assert str((client_parent.attributes or {}).get("url.full", "")).startswith(pricing_url)
     assert any(a.get("db.system") == "redis" or a.get("db.system.name") == "redis" for k, a in kinds)
-    assert any(a.get("db.system") == "postgresql" or a.get("db.system.name") == "postgresql" for k, a in kinds)
+    assert any(
+        a.get("db.system") == "postgresql" or a.get("db.system.name") == "postgresql" for k, a in kinds
+    )
     assert any(k is SpanKind.PRODUCER for k, _ in kinds)
     consumer = [s for s in tree.values() if s.kind is SpanKind.CONSUMER]
     assert consumer, "the consumer's span is not in the request's trace"
@@ -164,7 +172,7 @@ async def test_an_order_is_one_trace_tree(
         assert line["span_id"] in span_ids, line
 
 
-@pytest.mark.usefixtures("service_env")
+@pytest.mark.usefixtures("_service_env")
 async def test_a_failing_route_logs_its_trace(
     telemetry: Telemetry,
     json_logs: io.StringIO,
@@ -185,8 +193,11 @@ async def test_a_failing_route_logs_its_trace(
         for s in telemetry.span_exporter.get_finished_spans()
         if s.kind is SpanKind.SERVER and (s.attributes or {}).get("http.route") == "/boom"
     )
-    ours = {_hex(s.context.span_id, 16) for s in telemetry.span_exporter.get_finished_spans()
-            if s.context.trace_id == server.context.trace_id}
+    ours = {
+        _hex(s.context.span_id, 16)
+        for s in telemetry.span_exporter.get_finished_spans()
+        if s.context.trace_id == server.context.trace_id
+    }
     lines = [r for r in _records(json_logs) if r.get("correlation_id") == "boom-1"]
     levels = {r["level"] for r in lines}
     assert "ERROR" in levels, lines
