@@ -148,14 +148,20 @@ def uninstrument() -> None:
 
 
 class TelemetryCall:
-    """The span of one logical call, shared by its hops through ``request.extensions``."""
+    """The span of one logical call, shared by its hops through ``request.extensions``.
 
-    __slots__ = ("first_url", "sent", "span")
+    A call answered by its first request gets no event (the span is that request); once a
+    second request follows (a retry, a redirect hop), every request is an event, the first too.
+    """
+
+    __slots__ = ("first_url", "pending", "sent", "span")
 
     def __init__(self, span: Span, first_url: httpx.URL) -> None:
         self.span = span
         self.first_url = first_url
         self.sent = 0  # physical requests sent so far, all hops together
+        # The first request's outcome, written as an event only if another request follows.
+        self.pending: tuple[httpx.Request, int, float, int | None, BaseException | None, int] | None = None
 
     def attempt(
         self,
@@ -167,14 +173,35 @@ class TelemetryCall:
         error: BaseException | None = None,
         retry_in: float | None = None,
     ) -> None:
-        """Record one physical attempt as an event (its answer or failure, and the wait before the next)."""
+        """Record one physical attempt: its answer or failure, and the wait before the next."""
+        index = self.sent
+        self.sent = index + 1
+        if index == 0 and retry_in is None:
+            self.pending = (request, attempt, duration, status, error, time.time_ns())
+            return
+        pending = self.pending
+        if pending is not None:
+            self.pending = None
+            self._event(*pending[:5], None, 0, pending[5])
+        self._event(request, attempt, duration, status, error, retry_in, index, None)
+
+    def _event(
+        self,
+        request: httpx.Request,
+        attempt: int,
+        duration: float,
+        status: int | None,
+        error: BaseException | None,
+        retry_in: float | None,
+        index: int,
+        timestamp: int | None,
+    ) -> None:
         attributes: dict[str, AttributeValue] = {
             "internal_http.attempt": attempt,
             "internal_http.attempt.duration": duration,
         }
-        if self.sent:
-            attributes["http.request.resend_count"] = self.sent
-        self.sent += 1
+        if index:
+            attributes["http.request.resend_count"] = index
         if status is not None:
             attributes["http.response.status_code"] = status
         if error is not None:
@@ -183,7 +210,7 @@ class TelemetryCall:
             attributes["internal_http.retry_in"] = retry_in
         if request.url != self.first_url:  # a redirect hop
             attributes["url.full"] = span_url(request)
-        self.span.add_event(ATTEMPT_EVENT, attributes)
+        self.span.add_event(ATTEMPT_EVENT, attributes, timestamp)
 
 
 def error_type(exc: BaseException) -> str:
@@ -207,8 +234,15 @@ def span_url(request: httpx.Request) -> str:
     those the redaction policy names (``token``, ``api_key``, ``sig``, ``Signature``,
     ``X-Goog-Signature``, ``AWSAccessKeyId``...) and those an auth strategy marked or registered.
     """
+    url = request.url
+    if not url.query and not url.userinfo and not url.fragment:
+        # Nothing to mask by name; free-text patterns (a token in the path) still apply, to the path
+        # alone: the policy's patterns cost far more on a whole URL.
+        path = url.path
+        masked = redact_text(path)
+        return str(url) if masked == path else f"{url.scheme}://{url.netloc.decode('ascii')}{masked}"
     text = safe_url(request)
-    if request.url.userinfo:
+    if url.userinfo:
         text = _USERINFO.sub(rf"\g<1>{MASK}@", text, count=1)
     return text
 
@@ -266,14 +300,15 @@ async def traced_send(send: Send, request: httpx.Request, kwargs: dict[str, Any]
 
 def _answered(span: Span, response: httpx.Response, metric_attributes: dict[str, AttributeValue]) -> None:
     status = response.status_code
-    metric_attributes["http.response.status_code"] = status
+    attributes: dict[str, AttributeValue] = {"http.response.status_code": status}
     protocol = response.http_version
     if protocol.startswith("HTTP/"):
-        metric_attributes["network.protocol.version"] = protocol[5:]
+        attributes["network.protocol.version"] = protocol[5:]
     if status >= 400:
-        metric_attributes["error.type"] = str(status)
+        attributes["error.type"] = str(status)
         span.set_status(Status(StatusCode.ERROR))
-    span.set_attributes(metric_attributes)
+    metric_attributes.update(attributes)
+    span.set_attributes(attributes)
 
 
 def _failed(span: Span, exc: BaseException, metric_attributes: dict[str, AttributeValue]) -> None:

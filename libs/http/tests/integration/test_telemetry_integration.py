@@ -126,7 +126,7 @@ async def test_one_client_span_with_semconv_attributes(base_url: str, key: str, 
     assert attributes["http.response.status_code"] == 200
     assert attributes["network.protocol.version"] == "1.1"
     assert "error.type" not in attributes
-    assert [event["http.response.status_code"] for event in _attempts(span)] == [200]
+    assert _attempts(span) == []  # answered by its first request: the span is that request
 
 
 async def test_traceparent_carries_the_client_span_id(
@@ -349,3 +349,23 @@ async def test_a_client_created_before_instrument_is_covered(base_url: str, key:
             uninstrument()
         await client.get("/echo", params={"key": key})
     assert len(_client_spans(configured)) == 1
+
+
+async def test_a_dropped_connection_then_an_answer_are_two_attempt_events(
+    base_url: str, key: str, telemetry: Telemetry, no_wait: testing
+) -> None:
+    """A retried transport failure is an event with its error.type; the span itself succeeded."""
+    settings = HttpSettings(
+        base_url=base_url, resilience=HttpResilienceSettings(retry=RetryConfig(attempts=3))
+    )
+    async with create_client(settings) as client:
+        response = await client.get("/drop", params={"key": key, "fail": "1"})
+    assert response.status_code == 200
+    span = _only_span(telemetry)
+    first, second = _attempts(span)
+    assert first["error.type"] == "httpx.RemoteProtocolError"
+    assert "http.response.status_code" not in first
+    assert second["http.response.status_code"] == 200
+    assert second["http.request.resend_count"] == 1
+    assert span.status.status_code is StatusCode.UNSET
+    assert "error.type" not in dict(span.attributes or {})
