@@ -259,11 +259,26 @@ def page_pagination(*, default_size: int | None = None, max_size: int = 100) -> 
     return dependency
 
 
+def _route_template(scope: Mapping[str, Any]) -> str | None:
+    """The matched route's path template, with the prefixes of the routers that include it.
+
+    FastAPI 0.165 keeps included routers nested: ``scope["route"].path_format`` is the template
+    relative to its router (``/items/{id}`` for both ``/a/items/{id}`` and ``/b/items/{id}``), so the
+    full one is read from the effective route context FastAPI stores in the scope, when there is one.
+    """
+    fastapi_scope = scope.get("fastapi")
+    context = fastapi_scope.get("effective_route_context") if isinstance(fastapi_scope, dict) else None
+    template = getattr(context, "path_format", None)
+    if isinstance(template, str) and template:
+        return template
+    template = getattr(scope.get("route"), "path_format", None)
+    return template if isinstance(template, str) else None
+
+
 def _listing(request: Request, purpose: str | None, bind_query: Collection[str] | None) -> str:
     """What a cursor is bound to: the route (or ``purpose``) and the listing's query parameters."""
     if purpose is None:
-        route = request.scope.get("route")
-        template = getattr(route, "path_format", None)
+        template = _route_template(request.scope)
         where: list[Any] = (
             [request.scope.get("root_path", "") + template, sorted(request.path_params.items())]
             if isinstance(template, str)

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from internal_base.cursor import CursorCodec as BaseCursorCodec
 from internal_base.errors import ConfigurationError
@@ -268,7 +268,7 @@ _NO_SECRET_APP = """
 import asyncio, logging, sys
 from typing import Annotated
 import httpx
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from internal_base.health import HealthRegistry
 from internal_fastapi import CursorParams, FastAPISettings, cursor_pagination, install
 
@@ -322,3 +322,32 @@ async def test_base_cursor_errors_from_any_layer_are_400(make_client: ClientFact
     body = response.json()
     assert (response.status_code, body["code"]) == (400, "invalid_cursor")
     assert body["detail"].startswith("invalid cursor: not a cursor issued by this API")
+
+
+def _router_app() -> FastAPI:
+    """The same router included twice, under /a and under /b/nested (FastAPI 0.165 keeps them nested)."""
+    app = FastAPI()
+    install(app, FastAPISettings(cursor_secret=SECRET), health_registry=HealthRegistry(cache_ttl=0))
+    router = APIRouter()
+
+    @router.get("/items/{group}")
+    async def items(group: int, p: Annotated[CursorParams, Depends(shared)]) -> CursorPageResponse[str]:
+        return _page(LETTERS, p)
+
+    nested = APIRouter(prefix="/nested")
+    nested.include_router(router)
+    app.include_router(router, prefix="/a")
+    app.include_router(nested, prefix="/b")
+    return app
+
+
+async def test_cursor_from_the_same_route_under_another_prefix_is_400(make_client: ClientFactory) -> None:
+    """Routes of included routers are bound by their full path: /a/items/1's cursor is refused at
+    /b/nested/items/1 (the same route object, the same router-relative template)."""
+    async with make_client(_router_app()) as client:
+        cursor = await _next(client, "/a/items/1")
+        other = await client.get("/b/nested/items/1", params={"cursor": cursor})
+        same = await client.get("/a/items/1", params={"cursor": cursor})
+        back = await client.get("/a/items/1", params={"cursor": await _next(client, "/b/nested/items/1")})
+    assert (other.status_code, other.json()["code"]) == (400, "invalid_cursor")
+    assert (same.status_code, back.status_code) == (200, 400)
