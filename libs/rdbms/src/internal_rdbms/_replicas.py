@@ -6,7 +6,10 @@ read-only unit of work that finds its last probe stale (the others use the last 
 
 - PostgreSQL: a standby that is streaming and has replayed everything it received lags 0 s;
   otherwise the lag is the age of ``pg_last_xact_replay_timestamp()`` (unknown: too far behind).
-  A server that is not in recovery (a promoted or plain server) counts as in sync.
+  A server that is not in recovery (a promoted or plain server) counts as in sync. Whether the
+  standby is streaming comes from ``pg_stat_wal_receiver`` for roles that may read it
+  (``pg_read_all_stats``); for others, a standby that has streamed since it started counts as
+  streaming, so one cut off from its primary after replaying all it received looks in sync.
 - MySQL/MariaDB: ``Seconds_Behind_Master`` (``SHOW REPLICA STATUS``, else ``SHOW SLAVE STATUS``);
   ``NULL`` (replication stopped) is too far behind; a server that is no replica counts as in sync.
 - SQLite: no replication; a replica is another database file, never behind.
@@ -36,7 +39,11 @@ _log = logging.getLogger("internal_rdbms")
 
 _PG_LAG: Final = text(
     "SELECT pg_is_in_recovery(), "
-    "EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'), "
+    # pg_stat_wal_receiver shows its status to pg_read_all_stats members (and superusers) only;
+    # for other roles, a standby that has received WAL by streaming since it started counts as streaming.
+    "CASE WHEN pg_has_role('pg_read_all_stats', 'USAGE') "
+    "THEN EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') "
+    "ELSE pg_last_wal_receive_lsn() IS NOT NULL END, "
     "pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), "
     "EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
 )

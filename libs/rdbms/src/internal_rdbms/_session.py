@@ -12,6 +12,7 @@ from typing import Final, Self, TypeVar
 
 from pydantic import SecretStr
 from sqlalchemy import Connection, MetaData, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from internal_base.cursor import CursorCodec
@@ -62,6 +63,11 @@ async def transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
 
 
 _CREATE_ALL_LOCK: Final = "internal_rdbms.create_all"
+
+
+def _pool_exhausted(exc: BaseException) -> bool:
+    """Whether ``exc`` says every pooled connection stayed busy (the server itself answered fine)."""
+    return isinstance(exc.__cause__, sa_exc.TimeoutError)
 
 
 def _create_all_locked(connection: Connection, metadata: MetaData, lock_timeout: float) -> None:
@@ -218,7 +224,7 @@ class Database:
                 async with session:
                     yield session
         except RdbmsUnavailableError as exc:
-            if replica is not None:
+            if replica is not None and not _pool_exhausted(exc):
                 replica.mark_down(exc)  # the next read-only work goes elsewhere (Database.run retries)
             raise
 
@@ -244,6 +250,8 @@ class Database:
                 except RdbmsUnavailableError as exc:
                     with contextlib.suppress(Exception):
                         await session.close()
+                    if _pool_exhausted(exc):  # busy, not down: this unit of work goes to the primary
+                        break
                     replica.mark_down(exc)
                     continue
                 return session, replica

@@ -154,3 +154,31 @@ async def test_read_only_work_goes_to_the_replica_and_falls_back_when_it_is_down
         assert "is down" in (report.check("rdbms-replica-0").error or "")
         assert report.check("rdbms").details["replicas"] == [status]
     assert registry.names == []
+
+
+async def test_a_busy_replica_sends_the_work_to_the_primary_without_marking_it_down(
+    primary_url: str, tmp_path: Path
+) -> None:
+    """Every replica connection busy (pool timeout): that work reads the primary; the replica stays ok."""
+    replica_url = f"sqlite:///{tmp_path}/busy-replica.db"
+    for url, body in ((primary_url, "on the primary"), (replica_url, "on the replica")):
+        async with Database(RdbmsSettings(url=url, health_check=False)) as setup:
+            await setup.create_all(_METADATA)
+            async with setup.transaction() as session:
+                await session.execute(_NOTES.insert().values(body=body))
+    settings = RdbmsSettings(
+        url=primary_url, pool_size=1, pool_timeout=0.2, replica_check_interval=3600, health_check=False
+    )
+    async with Database(settings, replica_urls=[replica_url]) as db:
+        async with db.session(read_only=True) as holder:
+            assert (await holder.scalars(select(_NOTES.c.body))).all() == ["on the replica"]
+            assert await _bodies(db, read_only=True) == ["on the primary"]
+        assert (await db.health_check())["replicas"] == [  # as last probed: not marked down
+            {
+                "url": f"sqlite+aiosqlite:///{tmp_path}/busy-replica.db",
+                "state": "ok",
+                "lag_seconds": 0.0,
+                "error": None,
+            }
+        ]
+        assert await _bodies(db, read_only=True) == ["on the replica"]
