@@ -226,6 +226,31 @@ class JsonFormatter(_BaseJsonFormatter):
             line if not _JSON_BREAKS.search(line) else line.translate(_JSON_BREAK_ESCAPES)
         )
 
+    def format(self, record: logging.LogRecord) -> str:
+        """python-json-logger's ``format`` without the steps these fields never use (``asctime``).
+
+        The same record either way: a dict message is merged (copied, never modified), the
+        traceback and stack come from ``formatException``/``formatStack`` unless the dict
+        message has them, then ``add_fields``, ``process_log_record`` and ``serialize_log_record``.
+        """
+        msg = record.msg
+        message_dict: dict[str, Any]
+        if isinstance(msg, dict):
+            message_dict = msg.copy()
+            record.message = ""
+        else:
+            message_dict = {}
+            record.message = record.getMessage()
+        if record.exc_info and not message_dict.get("exc_info"):
+            message_dict["exc_info"] = self.formatException(record.exc_info)
+        if not message_dict.get("exc_info") and record.exc_text:
+            message_dict["exc_info"] = record.exc_text
+        if record.stack_info and not message_dict.get("stack_info"):
+            message_dict["stack_info"] = self.formatStack(record.stack_info)
+        log_data: dict[str, Any] = {}
+        self.add_fields(log_data, record, message_dict)
+        return self.serialize_log_record(self.process_log_record(log_data))
+
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
     ) -> None:

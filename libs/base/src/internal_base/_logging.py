@@ -89,9 +89,10 @@ class ContextFilter(logging.Filter):
         if _STAMPED not in attrs:
             attrs[_STAMPED] = True
             # An ``extra`` key named like a context field is the caller's data: kept, renamed.
-            for name in CONTEXT_FIELDS:
-                if name in attrs:
-                    attrs[renamed(name, attrs)] = attrs.pop(name)
+            if not attrs.keys().isdisjoint(CONTEXT_FIELDS):
+                for name in CONTEXT_FIELDS:
+                    if name in attrs:
+                        attrs[renamed(name, attrs)] = attrs.pop(name)
         attrs["correlation_id"] = _correlation_id.get()
         attrs["request_id"] = _request_id.get()
         otel = otel_context.get_current()
