@@ -7,6 +7,13 @@ Promises measured (issue #11):
 - a 100 MiB object streamed up and down from disk with bounded memory (peak memory shown; the
   promise is less than 32 MiB above the process's baseline).
 
+Rows of issues #13 and #15:
+
+- the SQS consumer with ``internal_aws.telemetry`` instrumented (spans and metrics into SDK providers)
+  at least 0.9x the throughput of the same consumer uninstrumented;
+- ``SqsOutboxPublisher.publish`` at least 0.9x a hand-written SendMessageBatch loop building the same
+  entries (JSON body, ``outbox-id`` and context attributes, 10 per call).
+
 The SQS rows use 100 messages per round on a fresh queue: moto rescans the whole queue for every
 message it stores, a cost that grows with the queue, is the same for both variants and would
 otherwise drown the per-request cost that batching saves.
@@ -20,19 +27,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aioboto3
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 from pydantic import SecretStr
 
 from commons_bench import BenchContext, Benchmark, ServiceUnavailable, Target
-from internal_aws import AwsSettings, Message, S3Client, SqsClient, SqsConsumer
+from internal_aws import AwsSettings, Message, S3Client, SqsClient, SqsConsumer, SqsOutboxPublisher
 from internal_aws._config import MIB
+from internal_aws.telemetry import instrument, uninstrument
+from internal_base.context import correlation_scope, inject_context
 
 __all__ = ["suite"]
 
@@ -186,6 +200,104 @@ def _batch_rows(raw: Any, sqs: SqsClient) -> list[Benchmark]:
     ]
 
 
+def _telemetry_row(sqs: SqsClient) -> Benchmark:
+    async def handle(_: object) -> None:
+        return None
+
+    async def consume(n: int) -> float:
+        async with _fresh_queue(sqs, n):
+            consumer = SqsConsumer(sqs, handle, wait_time=1, visibility_timeout=60, shutdown_timeout=10)
+            started = time.perf_counter()
+            async with consumer:
+                while consumer.stats.deleted < n:
+                    await asyncio.sleep(0.002)
+                return time.perf_counter() - started
+
+    async def instrumented(n: int) -> float:
+        reader = InMemoryMetricReader()
+        instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(metric_readers=[reader]))
+        try:
+            return await consume(n)
+        finally:
+            uninstrument()
+
+    return Benchmark(
+        "SQS consume: telemetry on vs off",
+        raw=consume,
+        commons=instrumented,
+        target=Target.throughput_ratio(0.9),
+        ops=100,
+        min_ops=50,
+        rounds=5,
+        unit="message",
+        note="raw: SqsConsumer uninstrumented; commons: the same after internal_aws.telemetry.instrument() "
+        "(client, process spans and the consumer metrics into SDK providers)",
+    )
+
+
+@dataclass(frozen=True)
+class _Event:
+    id: str
+    topic: str
+    payload: dict[str, Any]
+    headers: dict[str, str]
+
+
+def _events(n: int) -> list[_Event]:
+    with correlation_scope("bench-outbox"):
+        headers: dict[str, str] = {}
+        inject_context(headers)
+    payload = "x" * 200
+    return [_Event(secrets.token_hex(16), "jobs", {"job": i, "payload": payload}, headers) for i in range(n)]
+
+
+def _outbox_row(raw: Any, sqs: SqsClient) -> Benchmark:
+    async def raw_publish(n: int) -> float:
+        events = _events(n)
+        async with _fresh_queue(sqs) as url:
+            started = time.perf_counter()
+            published: list[str] = []
+            for start in range(0, n, 10):
+                entries = [
+                    {
+                        "Id": str(index),
+                        "MessageBody": json.dumps(event.payload, separators=(",", ":")),
+                        "MessageAttributes": {
+                            name: {"DataType": "String", "StringValue": value}
+                            for name, value in {"outbox-id": event.id, **event.headers}.items()
+                        },
+                    }
+                    for index, event in enumerate(events[start : start + 10], start)
+                ]
+                response = await raw.send_message_batch(QueueUrl=url, Entries=entries)
+                published += [events[int(ok["Id"])].id for ok in response.get("Successful", [])]
+            assert len(published) == n
+            return time.perf_counter() - started
+
+    async def commons_publish(n: int) -> float:
+        events = _events(n)
+        async with _fresh_queue(sqs) as url:
+            publisher = SqsOutboxPublisher({"jobs": url}, client=sqs)  # the warm client, as raw's
+            started = time.perf_counter()
+            published = await publisher.publish(events)
+            elapsed = time.perf_counter() - started
+            assert len(published) == n
+            return elapsed
+
+    return Benchmark(
+        "Outbox publish: SqsOutboxPublisher vs SendMessageBatch loop",
+        raw=raw_publish,
+        commons=commons_publish,
+        target=Target.throughput_ratio(0.9),
+        ops=100,
+        min_ops=50,
+        rounds=5,
+        unit="event",
+        note="raw: hand-built SendMessageBatch entries (JSON body, outbox-id and context attributes), "
+        "10 per call; commons: SqsOutboxPublisher.publish (the same, plus per-event checks and a report)",
+    )
+
+
 def _s3_row(raw: Any, s3: S3Client, bucket: str, source: Path, directory: Path) -> Benchmark:
     async def raw_round_trip(n: int) -> None:
         for _ in range(n):
@@ -238,6 +350,8 @@ async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
             await s3.create_bucket()
             yield [
                 _consume_row(raw_sqs, sqs),
+                _telemetry_row(sqs),
                 *_batch_rows(raw_sqs, sqs),
+                _outbox_row(raw_sqs, sqs),
                 _s3_row(raw_s3, s3, bucket, source, directory),
             ]
