@@ -44,6 +44,8 @@ from internal_cache._pool import IdleClosingPool
 from internal_cache._sentinel import build_sentinel, close_sentinels
 from internal_cache._serialization import JsonSerializer, Serializer
 from internal_cache._single_flight import get_or_set
+from internal_cache._telemetry import METRICS as _METRICS
+from internal_cache._telemetry import count_lookup
 from internal_cache._topology import Mode, parse_topology
 from internal_cache._types import DEFAULT, TTL, set_command, ttl_to_ms
 
@@ -473,17 +475,27 @@ class CacheClient:
         return bool(await self._link.run(self._r.ping))
 
     async def get(self, key: str) -> bytes | None:
-        """The raw bytes stored at ``key``, or ``None``."""
+        """The raw bytes stored at ``key``, or ``None`` (counted in ``cache.hits``/``cache.misses``)."""
         k = self._p + key
         link = self._link
+        value: bytes | None
         if link.down:
-            return await link.guarded(self._r.get, (k,), {})  # type: ignore[arg-type]
-        try:
-            return await self._r.get(k)  # type: ignore[return-value]
-        except _CONN as exc:
-            return await link.recover(exc, self._r.get, (k,), {})  # type: ignore[arg-type]
-        except _RedisError as exc:
-            raise link.error(exc) from exc
+            value = await link.guarded(self._r.get, (k,), {})  # type: ignore[arg-type]
+        else:
+            try:
+                value = await self._r.get(k)  # type: ignore[assignment]
+            except _CONN as exc:
+                value = await link.recover(exc, self._r.get, (k,), {})  # type: ignore[arg-type]
+            except _RedisError as exc:
+                raise link.error(exc) from exc
+        if _METRICS.on:
+            count_lookup(value is not None, "get")
+        return value
+
+    async def _get_uncounted(self, key: str) -> bytes | None:
+        """:meth:`get` without the hit/miss count (``get_or_set`` counts its own)."""
+        k = self._p + key
+        return await self._link.run(self._r.get, k)  # type: ignore[arg-type]
 
     async def set(
         self,

@@ -19,6 +19,7 @@ from internal_cache._connection import AnyRedis, RedisLink
 from internal_cache._errors import CacheError, LockAcquireTimeout
 from internal_cache._lock import Lock
 from internal_cache._serialization import Serializer
+from internal_cache._telemetry import METRICS, count_lookup
 from internal_cache._types import TTL
 
 __all__ = ["get_or_set"]
@@ -43,7 +44,7 @@ class _Cache(Protocol):
 
     def key(self, key: str) -> str: ...
 
-    async def get(self, key: str) -> bytes | None: ...
+    async def _get_uncounted(self, key: str) -> bytes | None: ...
 
     async def set(
         self, key: str, value: EncodableT, *, ttl: TTL = ..., nx: bool = ..., xx: bool = ...
@@ -61,7 +62,9 @@ async def get_or_set(
     lock_timeout: float,
 ) -> Any:
     """See :meth:`CacheClient.get_or_set`; ``inflight`` holds this process's computations."""
-    data = await cache.get(key)
+    data = await cache._get_uncounted(key)
+    if METRICS.on:
+        count_lookup(data is not None, "get_or_set")
     if data is not None:
         return cache.serializer.loads(data)
     while True:
@@ -110,7 +113,7 @@ async def _fill(
         _log.warning("get_or_set(%r): lock busy for %.1fs; computing anyway", key, lock_timeout)
         return await _compute(cache, key, factory, ttl)
     try:
-        data = await cache.get(key)
+        data = await cache._get_uncounted(key)
         if data is not None:
             return cache.serializer.loads(data)
         return await _compute(cache, key, factory, ttl)

@@ -24,7 +24,14 @@ from internal_testing.public_api import assert_public_api
 
 
 @pytest.mark.parametrize(
-    "module", ["internal_cache", "internal_cache.client", "internal_cache.locks", "internal_cache.config"]
+    "module",
+    [
+        "internal_cache",
+        "internal_cache.client",
+        "internal_cache.locks",
+        "internal_cache.config",
+        "internal_cache.telemetry",
+    ],
 )
 def test_public_api(module: str) -> None:
     """Each public module has a sorted, complete, documented __all__."""

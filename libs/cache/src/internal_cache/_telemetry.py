@@ -1,0 +1,240 @@
+"""Spans and metrics for Redis: OpenTelemetry's redis instrumentor plus the cache's own metrics.
+
+* **Spans**: ``opentelemetry-instrumentation-redis`` (one CLIENT span per command or pipeline, its
+  statement sanitized to ``GET ?``), with the stable database semantic conventions
+  (``db.system.name``, ``db.query.text``, ``db.namespace``; see :func:`_opt_into_stable_db`) and a
+  request hook that adds ``db.system.name``/``server.address``/``server.port`` where the instrumentor
+  leaves them out (cluster clients, the old conventions).
+* **Metrics**, from a meter of the configured provider: ``db.client.operation.duration`` (s, per
+  command or pipeline; ``db.operation.name``, ``error.type`` on failure) recorded by a wrapper around
+  redis-py's ``execute_command``/pipeline ``execute`` that exists only while instrumented, and
+  ``cache.hits``/``cache.misses`` counted by :class:`CacheClient` ``get``/``get_value``/``get_or_set``
+  behind one boolean test (:data:`METRICS`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+import redis.asyncio.client
+import redis.asyncio.cluster
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.trace import Span, TracerProvider
+
+from internal_base.logging import get_logger
+from internal_base.telemetry import current_telemetry
+
+__all__ = ["METRICS", "count_lookup", "instrument", "instrumented", "uninstrument"]
+
+_log = get_logger("internal_cache.telemetry")
+
+#: Bucket boundaries the semantic conventions recommend for ``db.client.operation.duration``.
+DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+_SYSTEM: Final = {"db.system.name": "redis"}
+_LOOKUP_ATTRS: Final = {
+    op: {"db.system.name": "redis", "cache.operation": op} for op in ("get", "get_or_set")
+}
+_PIPELINES: Final = (redis.asyncio.client.Pipeline, redis.asyncio.cluster.ClusterPipeline)
+# (class, method) of every redis-py method wrapped for the duration histogram.
+_TIMED: Final[tuple[tuple[type, str], ...]] = (
+    (redis.asyncio.client.Redis, "execute_command"),
+    (redis.asyncio.client.Pipeline, "execute"),
+    (redis.asyncio.cluster.RedisCluster, "execute_command"),
+    (redis.asyncio.cluster.ClusterPipeline, "execute"),
+)
+
+
+class _Metrics:
+    """The cache's instruments; ``on`` is the one flag the hot path tests."""
+
+    __slots__ = ("duration", "hits", "misses", "on")
+
+    def __init__(self) -> None:
+        self.on = False
+        self.hits: Counter | None = None
+        self.misses: Counter | None = None
+        self.duration: Histogram | None = None
+
+
+#: Read by :class:`CacheClient` on every lookup (``if METRICS.on``); nothing else when off.
+METRICS: Final = _Metrics()
+
+
+class _State:
+    lock = threading.Lock()
+    providers: tuple[TracerProvider, MeterProvider] | None = None
+    owns_spans = False
+    #: (class, method) -> (the attribute it had, our wrapper put in its place)
+    wrapped: dict[tuple[type, str], tuple[Any, Any]] = {}  # noqa: RUF012 - process-wide state
+
+
+def _wrap(owner: type, name: str) -> None:
+    """Put a timing wrapper around ``owner.name`` (a plain function or another instrumentor's wrapper)."""
+    original = owner.__dict__[name]
+
+    async def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return await _timed(original.__get__(self, owner), self, args, kwargs)
+
+    timed.__wrapped__ = original  # type: ignore[attr-defined]
+    _State.wrapped[(owner, name)] = (original, timed)
+    setattr(owner, name, timed)
+
+
+def _unwrap(owner: type, name: str) -> None:
+    original, timed = _State.wrapped.pop((owner, name))
+    if owner.__dict__.get(name) is timed:
+        setattr(owner, name, original)
+    else:  # wrapped again by someone else since: leave theirs; ours passes calls through now
+        _log.warning("%s.%s was wrapped after internal_cache.telemetry; left in place", owner.__name__, name)
+
+
+def count_lookup(hit: bool, operation: str) -> None:
+    """Count one cache lookup as a hit or a miss (only called while ``METRICS.on``)."""
+    counter = METRICS.hits if hit else METRICS.misses
+    if counter is not None:
+        counter.add(1, _LOOKUP_ATTRS[operation])
+
+
+def instrumented() -> bool:
+    """Whether :func:`instrument` is in effect."""
+    return METRICS.on
+
+
+def _providers() -> tuple[TracerProvider, MeterProvider]:
+    configured = current_telemetry()
+    if configured is not None:
+        return configured.tracer_provider, configured.meter_provider
+    return trace.get_tracer_provider(), metrics.get_meter_provider()
+
+
+def _opt_into_stable_db() -> None:
+    """Make the redis instrumentor emit the stable database conventions (``db.system.name`` ...).
+
+    What ``OTEL_SEMCONV_STABILITY_OPT_IN=database`` does, for the database signal only, unless that
+    variable already chose ``database`` or ``database/dup``. The switch is process-wide and read by
+    instrumentors when they are turned on.
+    """
+    try:
+        from opentelemetry.instrumentation._semconv import (
+            _OpenTelemetrySemanticConventionStability as Stability,
+        )
+        from opentelemetry.instrumentation._semconv import (
+            _OpenTelemetryStabilitySignalType as Signal,
+        )
+        from opentelemetry.instrumentation._semconv import _StabilityMode as Mode
+
+        Stability._initialize()  # type: ignore[no-untyped-call]
+        mapping = Stability._OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING
+        if mapping.get(Signal.DATABASE, Mode.DEFAULT) == Mode.DEFAULT:
+            mapping[Signal.DATABASE] = Mode.DATABASE
+    except (ImportError, AttributeError):  # pragma: no cover - a newer instrumentation package
+        _log.warning("could not opt the redis instrumentor into the stable database conventions")
+
+
+def _connection_attrs(instance: Any) -> dict[str, Any]:
+    pool = getattr(instance, "connection_pool", None)
+    kwargs: Mapping[str, Any] = getattr(pool, "connection_kwargs", None) or {}
+    if "path" in kwargs:
+        return {"server.address": str(kwargs["path"])}
+    host = kwargs.get("host")
+    if host is None:  # a cluster client (the node depends on the key) or a sentinel pool
+        return {}
+    return {"server.address": str(host), "server.port": int(kwargs.get("port", 6379))}
+
+
+def _request_hook(user_hook: Callable[..., None] | None) -> Callable[..., None]:
+    def hook(span: Span, instance: Any, args: Any, kwargs: Any) -> None:
+        if span.is_recording():
+            span.set_attributes({**_SYSTEM, **_connection_attrs(instance)})
+        if user_hook is not None:
+            user_hook(span, instance, args, kwargs)
+
+    return hook
+
+
+async def _timed(
+    call: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Record ``db.client.operation.duration`` around one command or pipeline."""
+    histogram = METRICS.duration
+    if histogram is None:
+        return await call(*args, **kwargs)
+    started = time.perf_counter()
+    error: str | None = None
+    try:
+        return await call(*args, **kwargs)
+    except BaseException as exc:
+        error = type(exc).__qualname__
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        attrs: dict[str, Any] = {**_SYSTEM, **_connection_attrs(instance)}
+        if isinstance(instance, _PIPELINES):  # a batch of commands (a Pipeline is also a Redis)
+            attrs["db.operation.name"] = "BATCH"
+        else:
+            attrs["db.operation.name"] = str(args[0]).upper() if args else ""
+        if error is not None:
+            attrs["error.type"] = error
+        histogram.record(elapsed, attrs)
+
+
+def instrument(**kwargs: Any) -> None:
+    """See :func:`internal_cache.telemetry.instrument`."""
+    tracer_provider, meter_provider = _providers()
+    with _State.lock:
+        if METRICS.on and _State.providers == (tracer_provider, meter_provider):
+            return
+        if METRICS.on:
+            _uninstrument_locked()
+        instrumentor = RedisInstrumentor()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            _opt_into_stable_db()
+            user_hook = kwargs.pop("request_hook", None)
+            instrumentor.instrument(
+                tracer_provider=tracer_provider, request_hook=_request_hook(user_hook), **kwargs
+            )
+            _State.owns_spans = True
+        meter = meter_provider.get_meter("internal_cache")
+        METRICS.hits = meter.create_counter(
+            "cache.hits",
+            unit="{hit}",
+            description="Lookups (get, get_value, get_or_set) that found a value.",
+        )
+        METRICS.misses = meter.create_counter(
+            "cache.misses",
+            unit="{miss}",
+            description="Lookups (get, get_value, get_or_set) that found none.",
+        )
+        METRICS.duration = meter.create_histogram(
+            "db.client.operation.duration",
+            unit="s",
+            description="Duration of Redis commands and pipelines.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        for owner, name in _TIMED:
+            _wrap(owner, name)
+        _State.providers = (tracer_provider, meter_provider)
+        METRICS.on = True
+
+
+def _uninstrument_locked() -> None:
+    METRICS.on = False
+    for owner, name in _TIMED:
+        _unwrap(owner, name)
+    METRICS.hits = METRICS.misses = METRICS.duration = None
+    if _State.owns_spans:
+        RedisInstrumentor().uninstrument()
+        _State.owns_spans = False
+    _State.providers = None
+
+
+def uninstrument() -> None:
+    """See :func:`internal_cache.telemetry.uninstrument`."""
+    with _State.lock:
+        if METRICS.on:
+            _uninstrument_locked()
