@@ -12,6 +12,7 @@ lone surrogates (``\\udc80``), which a strict UTF-8 stream could not write.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Container, Iterable
 from datetime import UTC, datetime
@@ -283,7 +284,7 @@ class JsonFormatter(_BaseJsonFormatter):
 
     def _timestamp(self, created: float) -> str:
         """``created`` as ISO 8601 in UTC with microseconds; the date and time part made once a second."""
-        seconds = int(created)
+        seconds = math.floor(created)
         micros = round((created - seconds) * 1_000_000)
         if micros >= 1_000_000:
             seconds, micros = seconds + 1, micros - 1_000_000

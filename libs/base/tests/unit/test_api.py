@@ -117,7 +117,7 @@ def test_contract_names_exist(module: str, names: list[str]) -> None:
 def test_instrumented_libraries_are_the_contract_five() -> None:
     """instrument() covers exactly cache, rdbms, aws, http and fastapi (issue #13's contract)."""
     assert internal_base.COMMONS_LIBRARIES == ("cache", "rdbms", "aws", "http", "fastapi")
-    assert internal_base.PRESENTATIONAL_EXTRAS == frozenset({"color_message"})
+    assert frozenset({"color_message"}) == internal_base.PRESENTATIONAL_EXTRAS
 
 
 def test_error_hierarchy() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import random
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -187,3 +189,19 @@ def test_console_spans_default_to_stderr_not_stdout(
     assert captured.out == ""
     (line,) = captured.err.splitlines()
     assert json.loads(line)["name"] == "to-stderr"
+
+
+def test_json_timestamp_is_the_records_time_in_utc_with_microseconds() -> None:
+    """The once-a-second cached date part gives what datetime gives, whole seconds and carries included."""
+    formatter = JsonFormatter()
+    rng = random.Random(7)
+    moments = [0.0, -1.5, 1.9999999, 1_700_000_000.0, 1_700_000_000.9999996]
+    moments += [rng.uniform(0, 4e9) for _ in range(5_000)]
+    moments += [1_800_000_000 + index / 1000 for index in range(2_000)]  # same second, many records
+    expected = [datetime.fromtimestamp(m, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00") for m in moments]
+    written = []
+    for moment in moments:
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, "m", None, None)
+        record.created = moment
+        written.append(json.loads(formatter.format(record))["timestamp"])
+    assert written == expected
