@@ -140,3 +140,33 @@ def test_headers_that_cannot_be_attributes_are_dropped(caplog: pytest.LogCapture
     assert message.attributes == {OUTBOX_ID_ATTRIBUTE: "e4", **{f"h{i}": str(i) for i in range(9)}}
     dropped = {r.getMessage().split("'")[1] for r in caplog.records}
     assert dropped == {"bad name", "AWS.Trace", ".dot", "a..b", "h9", "h10", "h11"}
+
+
+def test_header_values_sqs_cannot_carry_are_dropped() -> None:
+    """A value with a character SQS refuses (a NUL, a lone surrogate) would fail the whole entry."""
+    publisher = SqsOutboxPublisher({"orders": URL}, settings=settings())
+    headers = {"nul": "a\x00b", "surrogate": "\ud800", "fine": "tab\tand ünïcode 🙂"}
+    message = publisher._message(Event("e5", "orders", {}, headers), URL, "0")
+    assert message.attributes == {OUTBOX_ID_ATTRIBUTE: "e5", "fine": "tab\tand ünïcode 🙂"}
+
+
+def _failing_group(event: Any) -> str:
+    raise KeyError("customer")
+
+
+@pytest.mark.parametrize(
+    ("event", "group_id", "reason"),
+    [
+        (Event("x" * 129, "orders", {}), None, "not a FIFO deduplication id"),
+        (Event("has space", "orders", {}), None, "not a FIFO deduplication id"),
+        (Event("e6", "orders", {}), _failing_group, "group_id failed: KeyError"),
+        (Event("e7", "orders", {}), lambda event: "", "message group id '' is not"),
+        (Event("e8", "orders", {}), lambda event: 7, "message group id 7 is not"),
+    ],
+)
+async def test_fifo_events_sqs_would_refuse_are_failures(event: Event, group_id: Any, reason: str) -> None:
+    """FIFO ids SQS rejects, and a group_id callable that raises, fail that event only, by name."""
+    publisher = SqsOutboxPublisher({"orders": FIFO_URL}, settings=settings(), group_id=group_id)
+    report = await publisher.publish_report([event])
+    assert report.published == []
+    assert reason in report.failed[event.id]

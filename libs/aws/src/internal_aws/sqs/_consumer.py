@@ -448,8 +448,8 @@ class SqsConsumer:
                 except Exception as exc:
                     current.set_attribute("error.type", error_type(exc))
                     raise
-        except asyncio.CancelledError:
-            outcome, failure = "cancelled", "cancelled"
+        except asyncio.CancelledError as exc:
+            outcome, failure = "cancelled", error_type(exc)
             raise
         except Exception as exc:
             outcome, failure = "failure", error_type(exc)

@@ -33,6 +33,14 @@ OUTBOX_ID_ATTRIBUTE: Final = "outbox-id"
 # SQS: letters, digits, ``_-.``; no leading/trailing/double period; not ``AWS.``/``Amazon.``.
 _ATTRIBUTE_NAME: Final = re.compile(r"(?!\.)(?!.*\.\.)(?!.*\.$)[A-Za-z0-9_.-]{1,256}")
 _RESERVED_PREFIXES: Final = ("aws.", "amazon.")
+# Characters SQS accepts in message attribute values (and bodies).
+_SQS_TEXT: Final = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+# MessageDeduplicationId and MessageGroupId: 1-128 printable ASCII characters.
+_FIFO_ID: Final = re.compile(r"[!-~]{1,128}")
+
+
+class _Refused(ValueError):
+    """An event that cannot become an SQS message (the reason is the message)."""
 
 
 class OutboxEventLike(Protocol):
@@ -100,8 +108,9 @@ class SqsOutboxPublisher:
     ``outbox-id``). Messages go out 10 per call (at most 256 KiB).
 
     An event is not reported published, and is logged at ERROR, when its topic has no queue, its
-    payload is not JSON-serialisable, or SQS rejected it; the others still go out. Nothing is raised
-    for a single event: the relay keeps the failed ones pending and tries again.
+    payload is not JSON-serialisable, its id (FIFO: or group id) is not one SQS accepts, or SQS
+    rejected it; the others still go out. Nothing is raised for a single event: the relay keeps the
+    failed ones pending and tries again.
 
     Example::
 
@@ -187,8 +196,8 @@ class SqsOutboxPublisher:
                 continue
             try:
                 message = self._message(event, url, str(index))
-            except (TypeError, ValueError) as exc:
-                report.failed[event.id] = f"payload is not JSON-serialisable: {exc}"
+            except _Refused as exc:
+                report.failed[event.id] = str(exc)
                 continue
             by_queue.setdefault(url, []).append((index, event, message))
         accepted: set[int] = set()
@@ -211,24 +220,36 @@ class SqsOutboxPublisher:
         return report
 
     def _message(self, event: OutboxEventLike, url: str, entry_id: str) -> OutgoingMessage:
-        body = json.dumps(event.payload, separators=(",", ":"), allow_nan=False)
+        """The SQS message of ``event``.
+
+        Raises:
+            _Refused: The payload is not JSON, or (FIFO) the id or group id is not one SQS accepts.
+        """
+        try:
+            body = json.dumps(event.payload, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise _Refused(f"payload is not JSON-serialisable: {exc}") from None
         attributes: dict[str, AttributeValue] = {OUTBOX_ID_ATTRIBUTE: event.id}
         for name in sorted(event.headers, key=_rank):
             value = event.headers[name]
             if not isinstance(value, str) or not value or name.lower() == OUTBOX_ID_ATTRIBUTE:
                 continue
-            if not _usable_name(name) or len(attributes) >= MAX_ATTRIBUTES:
+            usable = _usable_name(name) and _SQS_TEXT.fullmatch(value) is not None
+            if not usable or len(attributes) >= MAX_ATTRIBUTES:
                 _log.warning("outbox event %s: header %r cannot travel as an SQS attribute", event.id, name)
                 continue
             attributes[name] = value
-        fifo = url.endswith(".fifo")
-        return OutgoingMessage(
-            body,
-            attributes,
-            group_id=(self.group_id(event) if self.group_id else event.topic) if fifo else None,
-            deduplication_id=event.id if fifo else None,
-            id=entry_id,
-        )
+        if not url.endswith(".fifo"):
+            return OutgoingMessage(body, attributes, id=entry_id)
+        if not _FIFO_ID.fullmatch(event.id):
+            raise _Refused("the event id is not a FIFO deduplication id (1-128 printable ASCII characters)")
+        try:
+            group = self.group_id(event) if self.group_id is not None else event.topic
+        except Exception as exc:
+            raise _Refused(f"group_id failed: {type(exc).__name__}: {exc}") from None
+        if not isinstance(group, str) or not _FIFO_ID.fullmatch(group):
+            raise _Refused(f"message group id {group!r} is not 1-128 printable ASCII characters")
+        return OutgoingMessage(body, attributes, group_id=group, deduplication_id=event.id, id=entry_id)
 
 
 def _creation(event: OutboxEventLike) -> trace.SpanContext:
