@@ -163,6 +163,15 @@ def _is_secret_name(name: object) -> bool:
     return False
 
 
+# Short texts already searched and found free of every trigger word: log messages and extra
+# values repeat ("/orders", "acme"), and one set lookup is cheaper than the search. TRIGGER never
+# changes, so an entry never goes stale (registered names are still checked each time). Bounded:
+# emptied when full.
+_UNTRIGGERED: Final[set[str]] = set()
+_UNTRIGGERED_MAX: Final = 2048
+_UNTRIGGERED_LEN: Final = 256
+
+
 def redact_text(text: str) -> str:
     """Mask secrets in free text.
 
@@ -175,11 +184,21 @@ def redact_text(text: str) -> str:
         The masked text; the same object when nothing was masked.
     """
     # Fast path: too short for any pattern, or none of the trigger words: the same object back.
-    if len(text) < MIN_SECRET_LEN:
+    size = len(text)
+    if size < MIN_SECRET_LEN:
+        return text
+    kind = type(text)
+    memo = size <= _UNTRIGGERED_LEN and kind is str  # a str subclass could lie about equality
+    if memo and text in _UNTRIGGERED and (not _registered_names or not _mentions_registered(text.lower())):
         return text
     lowered = text.lower()
-    if TRIGGER.search(lowered) is None and (not _registered_names or not _mentions_registered(lowered)):
-        return text
+    if TRIGGER.search(lowered) is None:
+        if memo:
+            if len(_UNTRIGGERED) >= _UNTRIGGERED_MAX:
+                _UNTRIGGERED.clear()
+            _UNTRIGGERED.add(text)
+        if not _registered_names or not _mentions_registered(lowered):
+            return text
     redacted = URL_USERINFO.sub(rf"\1{MASK}@", redact_sql(redact_pem(text)))
     if "%" in redacted:
         redacted = ENCODED_USERINFO.sub(rf"\1{MASK}%40", redacted)

@@ -1,4 +1,4 @@
-"""The redaction trigger (the cheap first search of ``redact_text``) accepts what the flat list does."""
+"""The fast path of ``redact_text``: the trigger search (same matches as the flat list) and its memo."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import re
 
 import pytest
 
+from internal_base import _redaction
 from internal_base._secret_text import TRIGGER
-from internal_base.redaction import redact_text
+from internal_base.redaction import redact_text, register_secret_key
 
 # The trigger as first written: one flat alternation. The trie form must match the same texts.
 _FLAT = re.compile(
@@ -68,3 +69,40 @@ def test_trie_trigger_matches_exactly_what_the_flat_alternation_matches() -> Non
 def test_compound_names_are_still_masked(text: str, secret: str) -> None:
     """Names reached only through the trie's nested branches still mask their values."""
     assert secret not in redact_text(text)
+
+
+def test_a_remembered_clean_text_is_masked_once_its_name_is_registered() -> None:
+    """The memo of trigger-free texts never hides a name registered later."""
+    text = "zqxwidgetcode=abc123"
+    assert redact_text(text) is text  # searched, no trigger: remembered
+    assert text in _redaction._UNTRIGGERED
+    register_secret_key("zqxwidgetcode")
+    assert redact_text(text) == "zqxwidgetcode=***"
+
+
+def test_the_memo_stays_bounded_and_skips_long_texts() -> None:
+    """Past its limit the memo is emptied; texts longer than 256 characters are never kept."""
+    for index in range(_redaction._UNTRIGGERED_MAX + 10):
+        redact_text(f"plain text number {index}")
+    assert len(_redaction._UNTRIGGERED) <= _redaction._UNTRIGGERED_MAX
+    long_text = "x" * 300
+    assert redact_text(long_text) is long_text
+    assert long_text not in _redaction._UNTRIGGERED
+
+
+class _Sneaky(str):
+    """A str whose hash and equality also claim to be one remembered clean text."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return str.__eq__(self, other) or other == "plain text number 1"
+
+    def __hash__(self) -> int:
+        return hash("plain text number 1")
+
+
+def test_a_str_subclass_cannot_pass_as_a_remembered_text() -> None:
+    """Only exact ``str`` texts use the memo, so an equality-lying subclass is still searched."""
+    redact_text("plain text number 1")
+    assert "hunter22" not in redact_text(_Sneaky("password=hunter22"))
