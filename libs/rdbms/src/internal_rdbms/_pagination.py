@@ -3,9 +3,11 @@
 Both append the primary key to the requested order, so rows with equal sort values never move
 between pages. Keyset pagination seeks past the last row of the previous page with
 ``(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...`` (mixed directions and NULLs, sorted last, included),
-so deep pages cost the same as the first one; each comparison follows the database's own sort
-order for the column type (see ``_ordering``). Cursors are signed, URL-safe strings bound to the
-model and the order they were made for; a tampered or foreign cursor raises :class:`InvalidQueryError`.
+or, when every key has one direction and no NULLs, the row value ``(k1, k2) > (v1, v2)``
+(an index seek on PostgreSQL and SQLite), so deep pages cost the same as the first one; each
+comparison follows the database's own sort order for the column type (see ``_ordering``).
+Cursors are signed, URL-safe strings bound to the model and the order they were made for; a
+tampered or foreign cursor raises :class:`InvalidQueryError`.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
     type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Boolean, Enum, TypeDecorator
 
 from internal_base.cursor import CursorCodec
 from internal_rdbms._cursor import backend_of, check_cursor_keys, codec_for, decode_cursor, encode_cursor
 from internal_rdbms._errors import InvalidQueryError
 from internal_rdbms._filters import OrderBy, SortKey, sort_keys
-from internal_rdbms._ordering import compare
+from internal_rdbms._ordering import bind_value, compare
 from internal_rdbms._values import returned_inexactly
 
 __all__ = [
@@ -109,6 +113,14 @@ def _after(keys: Sequence[SortKey], values: Sequence[object]) -> ColumnElement[b
     ``ORDER BY`` sorts that type (:func:`compare`), prefixed by the redundant ``k1 >= v1`` when the
     first key is not nullable, so that every backend can use an index range on the first key.
     """
+    if len(keys) > 1 and _row_comparable(keys, values):
+        # One row-value comparison, (k1, k2) > (v1, v2): PostgreSQL and SQLite seek the index with
+        # it, so a page costs the same at any depth even when k1 has few distinct values.
+        columns = [key.column.expression for key in keys]
+        left = tuple_(*columns)
+        right = tuple_(*(bind_value(c, v) for c, v in zip(columns, values, strict=True)))
+        row = left < right if keys[0].descending else left > right
+        return and_(compare(keys[0].column, "le" if keys[0].descending else "ge", values[0]), row)
     branches: list[ColumnElement[bool]] = []
     equal: list[ColumnElement[bool]] = []
     for key, value in zip(keys, values, strict=True):
@@ -127,6 +139,20 @@ def _after(keys: Sequence[SortKey], values: Sequence[object]) -> ColumnElement[b
         bound = compare(first.column, "le" if first.descending else "ge", first_value)
         condition = and_(bound, condition)
     return condition
+
+
+def _row_comparable(keys: Sequence[SortKey], values: Sequence[object]) -> bool:
+    """Whether ``_after`` may compare as one row value: one direction, no NULLs, plain column types."""
+    direction = keys[0].descending
+    for key, value in zip(keys, values, strict=True):
+        if key.descending is not direction or key.nullable or value is None:
+            return False
+        column_type = key.column.expression.type
+        while isinstance(column_type, TypeDecorator):
+            column_type = column_type.impl_instance
+        if isinstance(column_type, Boolean | Enum):  # compared in their own sort order, see _ordering
+            return False
+    return True
 
 
 def _base(model: type[Any], statement: Select[Any] | None) -> Select[Any]:
