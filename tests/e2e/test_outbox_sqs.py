@@ -73,7 +73,7 @@ async def queue(request: pytest.FixtureRequest, aws_settings: AwsSettings) -> As
         await client.delete_queue()
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+async def eventually(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     """Wait until ``condition()`` holds, failing the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():

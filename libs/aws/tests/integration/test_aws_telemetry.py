@@ -81,7 +81,7 @@ def parent_id(item: ReadableSpan) -> int | None:
     return item.parent.span_id if item.parent is not None else None
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+async def eventually(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     """Wait until ``condition()`` holds, failing the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():

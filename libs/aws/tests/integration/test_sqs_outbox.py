@@ -51,7 +51,7 @@ async def receive_all(queue: SqsClient, count: int, timeout: float = 20.0) -> li
     return received
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+async def eventually(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     """Wait until ``condition()`` holds, failing the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
