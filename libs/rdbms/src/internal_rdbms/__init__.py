@@ -4,7 +4,8 @@ Works with PostgreSQL (asyncpg), MySQL/MariaDB (aiomysql) and SQLite (aiosqlite)
 (``postgresql://``, ``mysql://``, ``mariadb://``, ``sqlite://``) get their async driver; passwords
 are masked everywhere; SQLAlchemy errors come out as :class:`RdbmsError` subclasses. Nothing runs
 at import. Public modules: ``internal_rdbms.base`` (models), ``.session`` (:class:`Database`),
-``.repository``, ``.query`` (filters, sorting, pagination) and ``.config`` (:class:`RdbmsSettings`);
+``.repository``, ``.query`` (filters, sorting, pagination), ``.outbox`` (transactional outbox) and
+``.config`` (:class:`RdbmsSettings`);
 this root re-exports them and the errors.
 """
 
@@ -35,6 +36,7 @@ from internal_rdbms.base import (
     utcnow,
 )
 from internal_rdbms.config import RdbmsSettings, normalize_url
+from internal_rdbms.outbox import Outbox, OutboxEvent, OutboxPublisher, OutboxRelay
 from internal_rdbms.query import (
     DEFAULT_PAGE_SIZE,
     MAX_IN_VALUES,
@@ -78,6 +80,10 @@ __all__ = [
     "NAMING_CONVENTION",
     "Ne",
     "OrderBy",
+    "Outbox",
+    "OutboxEvent",
+    "OutboxPublisher",
+    "OutboxRelay",
     "Page",
     "QueryError",
     "Range",

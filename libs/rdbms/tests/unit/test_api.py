@@ -13,6 +13,7 @@ _PUBLIC_MODULES = [
     "internal_rdbms",
     "internal_rdbms.base",
     "internal_rdbms.config",
+    "internal_rdbms.outbox",
     "internal_rdbms.query",
     "internal_rdbms.repository",
     "internal_rdbms.session",
