@@ -18,6 +18,7 @@ from typing import Any, cast
 import httpx
 import pytest
 from fastapi import FastAPI
+from opentelemetry import baggage
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 from starlette.types import Receive, Scope, Send
@@ -69,6 +70,11 @@ def _app(settings: FastAPISettings | None = None, *, telemetry: dict[str, Any] |
         with span("route.work", item=item):
             logging.getLogger("tests.route").info("working on %s", item)
         return {"item": item}
+
+    @app.get("/baggage")
+    async def read_baggage() -> dict[str, object]:
+        with span("route.baggage"):
+            return dict(baggage.get_all())
 
     @app.get("/boom")
     async def boom() -> None:
@@ -201,6 +207,16 @@ async def test_without_traceparent_the_middleware_joins_the_current_span(
     outer, route = _named(spans, "outer"), _named(spans, "route.work")
     assert _parent_id(route) == outer.context.span_id
     assert route.context.trace_id == outer.context.trace_id
+
+
+async def test_baggage_without_traceparent_keeps_the_current_span(
+    telemetry: Telemetry, wrapped_client: httpx.AsyncClient
+) -> None:
+    """A baggage header alone is restored without detaching the route from the current span."""
+    response = await wrapped_client.get("/baggage", headers={"baggage": "tenant=t-1"})
+    assert response.json() == {"tenant": "t-1"}
+    spans = _wait_for(telemetry, _has("route.baggage", "outer"))
+    assert _parent_id(_named(spans, "route.baggage")) == _named(spans, "outer").context.span_id
 
 
 async def test_a_traceparent_of_another_trace_is_attached(telemetry: Telemetry, make_client: Any) -> None:
