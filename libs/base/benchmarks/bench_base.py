@@ -19,6 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from opentelemetry.sdk.trace import TracerProvider
 from pythonjsonlogger.json import JsonFormatter as BareJsonFormatter
 
 from commons_bench import BenchContext, Benchmark, Target
@@ -89,6 +90,40 @@ def _format_benchmark() -> Benchmark:
         unit="record",
         note="record made + formatted; raw: bare python-json-logger JsonFormatter(timestamp=True); "
         "commons: ContextFilter + RedactionFilter + JsonFormatter",
+    )
+
+
+def _format_in_span_benchmark() -> Benchmark:
+    bare = BareJsonFormatter(timestamp=True)
+    ours = JsonFormatter()
+    context_filter, redaction_filter = ContextFilter(), RedactionFilter()
+    tracer = TracerProvider().get_tracer("commons_bench")  # a real SDK span, exported nowhere
+
+    def in_span(body: Callable[[int], None]) -> Callable[[int], None]:
+        def run(n: int) -> None:
+            with tracer.start_as_current_span("request"):
+                body(n)
+
+        return _in_context(run)
+
+    def raw(n: int) -> None:
+        for _ in range(n):
+            bare.format(_record())
+
+    def commons(n: int) -> None:
+        for _ in range(n):
+            record = _record()
+            context_filter.filter(record)
+            redaction_filter.filter(record)
+            ours.format(record)
+
+    return Benchmark(
+        "JSON log record in a span, 5 extra keys",
+        raw=in_span(raw),
+        commons=in_span(commons),
+        ops=2_000,
+        unit="record",
+        note="informational: the row above with a current span, so commons also writes trace_id and span_id",
     )
 
 
@@ -187,6 +222,7 @@ async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
     try:
         yield [
             _format_benchmark(),
+            _format_in_span_benchmark(),
             _logger_benchmark(_NullStream()),
             _resilience_benchmark(),
             _health_benchmark(),
