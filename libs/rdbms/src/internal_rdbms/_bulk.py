@@ -102,6 +102,9 @@ def _rows(
     fields: frozenset[str] | None = None
     batch: list[dict[str, Any]] = []
     for index, row in enumerate(rows):
+        if fields is not None and isinstance(row, dict) and row.keys() == fields:
+            batch.append(row)  # the common case, checked cheaply
+            continue
         if not isinstance(row, Mapping):
             raise InvalidQueryError(
                 f"{what}: row {index} is a {type(row).__name__}, not a mapping of fields to values"
