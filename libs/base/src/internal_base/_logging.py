@@ -83,6 +83,8 @@ def _is_secret_key(key: str) -> bool:
 class ContextFilter(logging.Filter):
     """Stamp the correlation context, the current span and the bound keys onto each record."""
 
+    _last_span: tuple[object, str, str] = (None, "", "")
+
     def filter(self, record: logging.LogRecord) -> bool:
         """Add the context attributes; explicit ``extra`` keys win over bound ones."""
         attrs = record.__dict__
@@ -99,8 +101,16 @@ class ContextFilter(logging.Filter):
         # An empty OpenTelemetry context holds no span: skip the span lookup altogether.
         span_context = trace.get_current_span(otel).get_span_context() if otel else None
         if span_context is not None and span_context.is_valid:
-            attrs["trace_id"] = format(span_context.trace_id, "032x")
-            attrs["span_id"] = format(span_context.span_id, "016x")
+            last = self._last_span
+            if last[0] is not span_context:  # a span's context is one object: hex it once per span
+                last = (
+                    span_context,
+                    format(span_context.trace_id, "032x"),
+                    format(span_context.span_id, "016x"),
+                )
+                self._last_span = last  # one tuple: threads sharing the filter never see a torn triple
+            attrs["trace_id"] = last[1]
+            attrs["span_id"] = last[2]
         else:
             attrs["trace_id"] = attrs["span_id"] = None
         bound = _bound.get()
