@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
 from sqlalchemy import Column, Table, bindparam, column, delete, insert, select, text, tuple_, update, values
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnElement
@@ -238,9 +239,15 @@ async def _copy(session: AsyncSession, table: Table, batch: list[dict[str, Any]]
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    await driver.copy_records_to_table(
-        table.name, records=records, columns=[col.name for col in columns], schema_name=table.schema
-    )
+    try:
+        await driver.copy_records_to_table(
+            table.name, records=records, columns=[col.name for col in columns], schema_name=table.schema
+        )
+    except Exception as error:  # asyncpg's own error: wrap it as SQLAlchemy wraps driver errors
+        state = getattr(error, "sqlstate", None)
+        integrity = isinstance(state, str) and state.startswith("23")
+        wrapper = sa_exc.IntegrityError if integrity else sa_exc.DBAPIError
+        raise wrapper(f"COPY {table.name} FROM STDIN (FORMAT binary)", None, error) from error
 
 
 # -- upsert ----------------------------------------------------------------------------------

@@ -149,13 +149,22 @@ async def test_insert_many_copy_on_postgresql_joins_the_transaction(db: Database
     assert len(await _state(db)) == 50
 
 
-async def test_insert_many_conflict_is_translated(db: Database) -> None:
-    """A duplicate unique value in a batch is an RdbmsConflictError."""
+@pytest.mark.parametrize("method", ["executemany", "copy"])
+async def test_insert_many_conflict_is_translated(db: Database, method: str) -> None:
+    """A duplicate unique value in a batch is an RdbmsConflictError naming the constraint (COPY too)."""
+    if method == "copy" and db.backend != "postgresql":
+        return
     rows = [*_items(3), {"sku": "sku-1", "name": "again", "qty": 9}]
-    with pytest.raises(RdbmsConflictError):
+    with pytest.raises(RdbmsConflictError) as caught:
         async with db.transaction() as session:
-            await Repository(session, BulkItem).insert_many(rows, method="executemany")
+            await Repository(session, BulkItem).insert_many(rows, method=method)  # type: ignore[arg-type]
+    if db.backend != "sqlite":
+        assert caught.value.constraint is not None
+        assert "sku" in caught.value.constraint
+    assert "again" not in str(caught.value)
     assert await _state(db) == {}
+    async with db.transaction() as session:  # the connection is usable again
+        assert await Repository(session, BulkItem).insert_many(_items(2), method=method) == 2  # type: ignore[arg-type]
 
 
 async def test_insert_many_empty_batch_does_nothing(db: Database) -> None:
