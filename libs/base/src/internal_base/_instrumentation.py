@@ -84,7 +84,9 @@ def instrument(*libraries: str) -> list[str]:
     Raises:
         ValueError: An unknown library name.
         TypeError: A name that is not a string.
-        ImportError: A library named explicitly is not installed; the message names the wheel.
+        ImportError: A library named explicitly is not installed (the message names the wheel), an
+            installed one has no ``telemetry`` module, or importing one fails (e.g. its
+            OpenTelemetry instrumentation package is missing): never skipped silently.
     """
     return _apply(libraries, "instrument")
 
