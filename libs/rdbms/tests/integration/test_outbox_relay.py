@@ -11,11 +11,17 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, insert, select, text
 
 from internal_base.context import CORRELATION_ID_HEADER, correlation_scope
 from internal_base.health import HealthRegistry
-from internal_rdbms import NAMING_CONVENTION, Database, InvalidQueryError, RdbmsSettings
+from internal_rdbms import (
+    NAMING_CONVENTION,
+    Database,
+    InvalidQueryError,
+    RdbmsSettings,
+    RdbmsUnavailableError,
+)
 from internal_rdbms.outbox import Outbox, OutboxEvent, OutboxPublisher, OutboxRelay
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -166,6 +172,52 @@ async def test_relay_killed_after_publishing_republishes_with_the_same_ids(db: D
     assert await OutboxRelay(db, OUTBOX, again).run_once() == 4
     assert sorted(e.id for e in again.published) == sorted(e.id for e in recorded)
     assert await OutboxRelay(db, OUTBOX, again).run_once() == 0
+
+
+class ConnectionKillingPublisher(RecordingPublisher):
+    """Publishes, then has the server drop every other connection that is inside a transaction."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self.db = db
+
+    async def publish(self, events: Sequence[OutboxEvent]) -> Sequence[str]:
+        """Publish, kill the relay's connection (idle in its transaction), report success."""
+        self.published.extend(events)
+        async with self.db.engine.connect() as connection:
+            if self.db.backend == "postgresql":
+                await connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'"
+                    )
+                )
+            else:
+                result = await connection.execute(
+                    text(
+                        "SELECT t.trx_mysql_thread_id FROM information_schema.innodb_trx t "
+                        "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
+                        "WHERE p.db = DATABASE() AND t.trx_mysql_thread_id <> CONNECTION_ID()"
+                    )
+                )
+                threads: list[int] = list(result.scalars())
+                for thread in threads:
+                    await connection.execute(text(f"KILL CONNECTION {int(thread)}"))
+        return [event.id for event in events]
+
+
+async def test_connection_lost_before_mark_sent_republishes_with_the_same_ids(db: Database) -> None:
+    """The server drops the relay's connection after publishing: unavailable, then the same ids again."""
+    if db.backend == "sqlite":
+        return  # no server connection to drop; the cancellation test covers the same window
+    recorded = await _record(db, 3)
+    killer = ConnectionKillingPublisher(db)
+    with pytest.raises(RdbmsUnavailableError):
+        await OutboxRelay(db, OUTBOX, killer).run_once()
+    assert sorted(e.id for e in killer.published) == sorted(e.id for e in recorded)
+    again = RecordingPublisher()
+    assert await OutboxRelay(db, OUTBOX, again).run_once() == 3
+    assert sorted(e.id for e in again.published) == sorted(e.id for e in recorded)
 
 
 async def test_two_relays_never_publish_one_event_twice(db: Database) -> None:
