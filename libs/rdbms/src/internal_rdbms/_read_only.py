@@ -18,7 +18,7 @@ from internal_rdbms._errors import QueryError, _describe
 
 __all__ = ["READ_ONLY_KEY", "RdbmsReadOnlyError", "ReadOnlySession", "install_read_only_support"]
 
-#: ``Session.info`` key marking a read-only session.
+#: ``Session.info`` key marking a read-only session (also set on an SQLite connection made query_only).
 READ_ONLY_KEY: Final = "internal_rdbms.read_only"
 
 _PG_READ_ONLY: Final = "25006"  # read_only_sql_transaction (also a write on a hot standby)
@@ -43,12 +43,13 @@ def _begin_read_only(_session: Session, _transaction: SessionTransaction, connec
     dialect = connection.dialect.name
     if dialect == "sqlite":
         connection.exec_driver_sql("PRAGMA query_only = ON")
+        connection.info[READ_ONLY_KEY] = True  # the pool's connection record: reset on return
     else:  # PostgreSQL: first statement of the transaction; MySQL: applies to the one starting now
         connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
-def _sqlite_writable(dbapi_connection: Any, _record: object) -> None:
-    if dbapi_connection is None:
+def _sqlite_writable(dbapi_connection: Any, record: Any) -> None:
+    if dbapi_connection is None or not record.info.pop(READ_ONLY_KEY, False):
         return
     cursor = dbapi_connection.cursor()
     try:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
-from weakref import WeakSet
+from weakref import ReferenceType, WeakSet, ref
 
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
@@ -55,8 +55,8 @@ class _State:
     generation: int = 0
     tracer: trace.Tracer | None = None
     duration: Histogram | None = None
-    # (engine weakref-free identity, identifier, function) of every listener we added.
-    listeners: list[tuple[Engine, str, Any]] = field(default_factory=list)
+    # (weak reference to the engine, identifier, function) of every listener we added.
+    listeners: list[tuple[ReferenceType[Engine], str, Any]] = field(default_factory=list)
     engines: WeakSet[Engine] = field(default_factory=WeakSet)
 
 
@@ -128,15 +128,12 @@ def _attach(engine: Engine) -> None:
         # The contrib's own pool counter would start at zero for pools already holding connections
         # (negative idle counts); db.client.connection.count is observed from the pools instead.
         EngineTracer(_STATE.tracer, engine, NoOpUpDownCounter("unused"))  # type: ignore[no-untyped-call]
-        for weak_target, identifier, function in registry[before:]:
-            target = weak_target()
-            if target is not None:
-                _STATE.listeners.append((target, identifier, function))
+        _STATE.listeners.extend(registry[before:])
         del registry[before:]
         if _STATE.duration is not None:
             for identifier, function in _duration_listeners(engine, _STATE.duration):
                 event.listen(engine, identifier, function)
-                _STATE.listeners.append((engine, identifier, function))
+                _STATE.listeners.append((ref(engine), identifier, function))
 
 
 def _observe_pools(generation: int) -> Any:
@@ -211,8 +208,9 @@ def uninstrument() -> None:
         listeners, _STATE.listeners = _STATE.listeners, []
         _STATE.engines.clear()
         _STATE.tracer = _STATE.duration = None
-    for target, identifier, function in listeners:
-        if event.contains(target, identifier, function):
+    for weak_target, identifier, function in listeners:
+        target = weak_target()
+        if target is not None and event.contains(target, identifier, function):
             event.remove(target, identifier, function)
 
 
