@@ -29,10 +29,9 @@ from internal_rdbms._values import storable
 __all__ = ["Repository"]
 
 ModelT = TypeVar("ModelT")
-# Per mapped class: (soft-delete model?, column attribute names, primary key attribute names).
-_MODEL_FACTS: weakref.WeakKeyDictionary[type[Any], tuple[bool, frozenset[str], frozenset[str]]] = (
-    weakref.WeakKeyDictionary()
-)
+# Per mapped class: (soft-delete model?, column attribute names, primary key attribute names, key columns).
+_Facts = tuple[bool, frozenset[str], frozenset[str], tuple[Any, ...]]
+_MODEL_FACTS: weakref.WeakKeyDictionary[type[Any], _Facts] = weakref.WeakKeyDictionary()
 OrderSpec = str | Iterable[str | OrderBy] | None
 
 
@@ -83,8 +82,9 @@ class Repository(Generic[ModelT]):
                 issubclass(self.model, SoftDeleteMixin),
                 frozenset(attr.key for attr in mapper.column_attrs),
                 frozenset(mapper.get_property_by_column(col).key for col in mapper.primary_key),
+                tuple(mapper.primary_key),
             )
-        self._soft_delete, self._columns, self._primary_key = facts
+        self._soft_delete, self._columns, self._primary_key, self._key_columns = facts
 
     def __repr__(self) -> str:
         """``Repository(User)``."""
@@ -116,7 +116,7 @@ class Repository(Generic[ModelT]):
         """The row with primary key ``pk``, or ``None``."""
         parts = pk if isinstance(pk, tuple) else (pk,)
         backend = backend_of(self.session)
-        key_columns = inspect(self.model).primary_key
+        key_columns = self._key_columns
         if len(parts) == len(key_columns) and any(
             storable(column.type, part, backend)[1] is not None
             for column, part in zip(key_columns, parts, strict=True)
