@@ -161,7 +161,7 @@ class TelemetryCall:
         self.first_url = first_url
         self.sent = 0  # physical requests sent so far, all hops together
         # The first request's outcome, written as an event only if another request follows.
-        self.pending: tuple[httpx.Request, int, float, int | None, BaseException | None, int] | None = None
+        self.pending: tuple[int, float, int | None, BaseException | None, int] | None = None
 
     def attempt(
         self,
@@ -177,17 +177,18 @@ class TelemetryCall:
         index = self.sent
         self.sent = index + 1
         if index == 0 and retry_in is None:
-            self.pending = (request, attempt, duration, status, error, time.time_ns())
+            self.pending = (attempt, duration, status, error, time.time_ns())
             return
         pending = self.pending
         if pending is not None:
             self.pending = None
-            self._event(*pending[:5], None, 0, pending[5])
+            first_attempt, first_duration, first_status, first_error, at = pending
+            self._event(None, first_attempt, first_duration, first_status, first_error, None, 0, at)
         self._event(request, attempt, duration, status, error, retry_in, index, None)
 
     def _event(
         self,
-        request: httpx.Request,
+        request: httpx.Request | None,
         attempt: int,
         duration: float,
         status: int | None,
@@ -208,7 +209,7 @@ class TelemetryCall:
             attributes["error.type"] = error_type(error)
         if retry_in is not None:
             attributes["internal_http.retry_in"] = retry_in
-        if request.url != self.first_url:  # a redirect hop
+        if request is not None and request.url != self.first_url:  # a redirect hop
             attributes["url.full"] = span_url(request)
         self.span.add_event(ATTEMPT_EVENT, attributes, timestamp)
 
@@ -295,6 +296,7 @@ async def traced_send(send: Send, request: httpx.Request, kwargs: dict[str, Any]
         if call.sent > 1:
             span.set_attribute("http.request.resend_count", call.sent - 1)
         span.end()
+        call.pending = None
         request.extensions.pop(CALL_EXTENSION, None)
 
 
