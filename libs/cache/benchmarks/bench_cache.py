@@ -7,6 +7,9 @@ interleaved, with warm-up and medians (see ``benchmarks/commons_bench``). Promis
 - a pipeline of 10,000 SETs at least 0.95x raw;
 - lock acquire + release within 1.2x of redis-py's ``Lock``;
 - a curve: lock acquire latency by contention (1, 2, 4, 8, 16 contenders);
+- an instrumented GET (``internal_cache.telemetry.instrument()``: a span per command, the duration
+  histogram and the hit count, spans exported in memory) at least 0.85x raw redis-py with the
+  standard ``RedisInstrumentor`` spans, plus an informational row against redis-py without telemetry;
 - on a Redis Cluster, GET/SET through :class:`CacheClient` at least 0.9x raw ``RedisCluster``
   (sequentially and from 50 tasks). The cluster is ``COMMONS_REDIS_CLUSTER_URL``
   (``redis://host:port,...``) or six local ``redis-server`` nodes started by ``internal_testing``.
@@ -27,6 +30,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from opentelemetry.instrumentation.redis import RedisInstrumentor
 from redis.asyncio.cluster import RedisCluster
 
 from commons_bench import (
@@ -38,7 +42,8 @@ from commons_bench import (
     run_concurrently,
     run_sequentially,
 )
-from internal_cache import CacheClient
+from internal_base.telemetry import configure_telemetry
+from internal_cache import CacheClient, telemetry
 
 __all__ = ["suite"]
 
@@ -129,6 +134,74 @@ def _lock_curve(raw: aioredis.Redis, commons: CacheClient, raw_prefix: str, quic
             )
         )
     return points
+
+
+def _instrumented_rows(raw_get: Op, commons_get: Op) -> list[Benchmark]:
+    """GET through an instrumented CacheClient against raw redis-py, instrumented the standard way or not.
+
+    ``telemetry.instrument()`` adds, to the span of ``opentelemetry-instrumentation-redis``, the
+    ``db.client.operation.duration`` histogram and the hit/miss counts. The target row compares it with
+    raw redis-py under ``RedisInstrumentor`` alone (the same span per command): what commons adds. The
+    informational row compares it with raw redis-py without any telemetry: what tracing costs at all
+    (an SDK span is tens of microseconds in Python, a sizeable share of a local round trip).
+    Instrumentation wraps redis-py itself, so each runner turns it on for its own rounds and off again
+    (a millisecond per round); the spans of a round are dropped after it.
+    """
+    configured = configure_telemetry(service_name="bench-cache", exporter="memory", set_global=False)
+    exporter = configured.span_exporter
+
+    def runner(op: Op, concurrency: int, switch: str) -> Op:
+        async def run(n: int) -> None:
+            if switch == "commons":
+                telemetry.instrument()
+            elif switch == "contrib":
+                RedisInstrumentor().instrument(tracer_provider=configured.tracer_provider)
+            try:
+                if concurrency == 1:
+                    await run_sequentially(n, op)
+                else:
+                    await run_concurrently(n, concurrency, op)
+            finally:
+                if switch == "commons":
+                    telemetry.uninstrument()
+                elif switch == "contrib":
+                    RedisInstrumentor().uninstrument()
+                if exporter is not None:
+                    exporter.clear()
+
+        return run
+
+    rows = []
+    for concurrency, label, ops, rounds in (
+        (1, "sequential", 500, 31),
+        (_CONCURRENCY, "50 concurrent tasks", 2_500, 15),
+    ):
+        rows += [
+            Benchmark(
+                f"instrumented GET {label}, against instrumented raw",
+                raw=runner(raw_get, concurrency, "contrib"),
+                commons=runner(commons_get, concurrency, "commons"),
+                target=Target.throughput_ratio(0.85),
+                ops=ops,
+                min_ops=concurrency,
+                rounds=rounds,
+                unit="GET",
+                note="both with RedisInstrumentor spans (in-memory export); commons adds the duration "
+                "histogram and hit/miss counts",
+            ),
+            Benchmark(
+                f"instrumented GET {label}, against raw without telemetry",
+                raw=runner(raw_get, concurrency, "none"),
+                commons=runner(commons_get, concurrency, "commons"),
+                target=None,
+                ops=ops,
+                min_ops=concurrency,
+                rounds=rounds,
+                unit="GET",
+                note="informational: the whole cost of a span + histogram per command",
+            ),
+        ]
+    return rows
 
 
 @contextlib.contextmanager
@@ -300,6 +373,7 @@ async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
                     note="raw: redis-py asyncio Lock; commons: CacheClient.lock (with a fencing token)",
                 ),
                 *_lock_curve(raw, commons, rp, ctx.quick),
+                *_instrumented_rows(raw_get, commons_get),
                 *cluster_rows,
             ]
     finally:

@@ -8,14 +8,17 @@
 * **Metrics**, from a meter of the configured provider: ``db.client.operation.duration`` (s, per
   command or pipeline; ``db.operation.name``, ``error.type`` on failure) recorded by a wrapper around
   redis-py's ``execute_command``/pipeline ``execute`` that exists only while instrumented, and
-  ``cache.hits``/``cache.misses`` counted by :class:`CacheClient` ``get``/``get_value``/``get_or_set``
-  behind one boolean test (:data:`METRICS`).
+  ``cache.hits``/``cache.misses``: asynchronous (observable) counters read at collection time from
+  integers that :class:`CacheClient` ``get``/``get_value``/``get_or_set`` increment behind one boolean
+  test (:data:`METRICS`) -- an SDK ``Counter.add`` per lookup would cost more than the lookup's
+  share of a round trip.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
@@ -23,7 +26,7 @@ import redis.asyncio.client
 import redis.asyncio.cluster
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.metrics import CallbackOptions, Histogram, MeterProvider, Observation
 from opentelemetry.trace import Span, TracerProvider
 
 from internal_base.logging import get_logger
@@ -50,14 +53,17 @@ _TIMED: Final[tuple[tuple[type, str], ...]] = (
 
 
 class _Metrics:
-    """The cache's instruments; ``on`` is the one flag the hot path tests."""
+    """The cache's instruments; ``on`` is the one flag the hot path tests.
 
-    __slots__ = ("duration", "hits", "misses", "on")
+    ``lookups[(hit, operation)]`` counts lookups since :func:`instrument`; the observable counters
+    report them.
+    """
+
+    __slots__ = ("duration", "lookups", "on")
 
     def __init__(self) -> None:
         self.on = False
-        self.hits: Counter | None = None
-        self.misses: Counter | None = None
+        self.lookups: dict[tuple[bool, str], int] = {}
         self.duration: Histogram | None = None
 
 
@@ -95,9 +101,24 @@ def _unwrap(owner: type, name: str) -> None:
 
 def count_lookup(hit: bool, operation: str) -> None:
     """Count one cache lookup as a hit or a miss (only called while ``METRICS.on``)."""
-    counter = METRICS.hits if hit else METRICS.misses
-    if counter is not None:
-        counter.add(1, _LOOKUP_ATTRS[operation])
+    lookups = METRICS.lookups
+    key = (hit, operation)
+    lookups[key] = lookups.get(key, 0) + 1
+
+
+def _observe(
+    hit: bool, lookups: dict[tuple[bool, str], int]
+) -> Callable[[CallbackOptions], list[Observation]]:
+    """A callback reporting ``lookups`` (the counts of one instrument() call: a later one starts anew)."""
+
+    def observe(options: CallbackOptions) -> list[Observation]:
+        return [
+            Observation(count, _LOOKUP_ATTRS[operation])
+            for (was_hit, operation), count in list(lookups.items())
+            if was_hit is hit
+        ]
+
+    return observe
 
 
 def instrumented() -> bool:
@@ -137,20 +158,38 @@ def _opt_into_stable_db() -> None:
 
 
 def _connection_attrs(instance: Any) -> dict[str, Any]:
+    """``db.system.name`` and, for one server, ``server.address``/``server.port`` of a client."""
     pool = getattr(instance, "connection_pool", None)
     kwargs: Mapping[str, Any] = getattr(pool, "connection_kwargs", None) or {}
     if "path" in kwargs:
-        return {"server.address": str(kwargs["path"])}
+        return {**_SYSTEM, "server.address": str(kwargs["path"])}
     host = kwargs.get("host")
     if host is None:  # a cluster client (the node depends on the key) or a sentinel pool
-        return {}
-    return {"server.address": str(host), "server.port": int(kwargs.get("port", 6379))}
+        return dict(_SYSTEM)
+    return {**_SYSTEM, "server.address": str(host), "server.port": int(kwargs.get("port", 6379))}
+
+
+# Attribute dicts per client (a weak key: a client that goes away takes its entry along):
+# (connection attributes, {operation name: duration attributes}).
+_ATTRS: Final[weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], dict[str, dict[str, Any]]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _attrs_of(instance: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    try:
+        found = _ATTRS.get(instance)
+    except TypeError:  # not weakly referenceable (a ClusterPipeline has __slots__): no cache
+        return _connection_attrs(instance), {}
+    if found is None:
+        found = _ATTRS[instance] = (_connection_attrs(instance), {})
+    return found
 
 
 def _request_hook(user_hook: Callable[..., None] | None) -> Callable[..., None]:
     def hook(span: Span, instance: Any, args: Any, kwargs: Any) -> None:
         if span.is_recording():
-            span.set_attributes({**_SYSTEM, **_connection_attrs(instance)})
+            span.set_attributes(_attrs_of(instance)[0])
         if user_hook is not None:
             user_hook(span, instance, args, kwargs)
 
@@ -165,22 +204,28 @@ async def _timed(
     if histogram is None:
         return await call(*args, **kwargs)
     started = time.perf_counter()
-    error: str | None = None
     try:
-        return await call(*args, **kwargs)
+        result = await call(*args, **kwargs)
     except BaseException as exc:
-        error = type(exc).__qualname__
-        raise
-    finally:
         elapsed = time.perf_counter() - started
-        attrs: dict[str, Any] = {**_SYSTEM, **_connection_attrs(instance)}
-        if isinstance(instance, _PIPELINES):  # a batch of commands (a Pipeline is also a Redis)
-            attrs["db.operation.name"] = "BATCH"
-        else:
-            attrs["db.operation.name"] = str(args[0]).upper() if args else ""
-        if error is not None:
-            attrs["error.type"] = error
+        attrs = dict(_operation_attrs(instance, args))
+        attrs["error.type"] = type(exc).__qualname__
         histogram.record(elapsed, attrs)
+        raise
+    histogram.record(time.perf_counter() - started, _operation_attrs(instance, args))
+    return result
+
+
+def _operation_attrs(instance: Any, args: tuple[Any, ...]) -> dict[str, Any]:
+    connection, by_operation = _attrs_of(instance)
+    # A Pipeline is also a Redis: test it first. A pipeline is a batch of commands.
+    operation = "BATCH" if isinstance(instance, _PIPELINES) else str(args[0]).upper() if args else ""
+    attrs = by_operation.get(operation)
+    if attrs is None:
+        if len(by_operation) >= 256:  # arbitrary command names (raw calls): bound the cache
+            by_operation.clear()
+        attrs = by_operation[operation] = {**connection, "db.operation.name": operation}
+    return attrs
 
 
 def instrument(**kwargs: Any) -> None:
@@ -200,13 +245,17 @@ def instrument(**kwargs: Any) -> None:
             )
             _State.owns_spans = True
         meter = meter_provider.get_meter("internal_cache")
-        METRICS.hits = meter.create_counter(
+        lookups: dict[tuple[bool, str], int] = {}
+        METRICS.lookups = lookups
+        meter.create_observable_counter(
             "cache.hits",
+            callbacks=[_observe(True, lookups)],
             unit="{hit}",
             description="Lookups (get, get_value, get_or_set) that found a value.",
         )
-        METRICS.misses = meter.create_counter(
+        meter.create_observable_counter(
             "cache.misses",
+            callbacks=[_observe(False, lookups)],
             unit="{miss}",
             description="Lookups (get, get_value, get_or_set) that found none.",
         )
@@ -226,7 +275,8 @@ def _uninstrument_locked() -> None:
     METRICS.on = False
     for owner, name in _TIMED:
         _unwrap(owner, name)
-    METRICS.hits = METRICS.misses = METRICS.duration = None
+    METRICS.duration = None
+    METRICS.lookups = {}
     if _State.owns_spans:
         RedisInstrumentor().uninstrument()
         _State.owns_spans = False

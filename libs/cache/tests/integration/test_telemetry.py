@@ -168,6 +168,15 @@ async def test_cluster_spans_and_durations(otel: Telemetry, make_cluster_client:
     assert cluster_spans
     assert dict(cluster_spans[-1].attributes or {})["db.system.name"] == "redis"
     assert counted(otel, "cache.hits", **{"cache.operation": "get"}) == 1
+    async with cache.pipeline() as pipe:
+        pipe.set("a", 1).set("b", 2)
+        assert await pipe.execute() == [True, True]
+    batches = [
+        p
+        for p in points(otel, "db.client.operation.duration")
+        if p.attributes["db.operation.name"] == "BATCH"
+    ]
+    assert sum(p.count for p in batches) == 1
 
 
 async def test_idempotent_and_undone(make_client: MakeClient) -> None:
