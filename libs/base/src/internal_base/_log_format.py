@@ -108,11 +108,24 @@ def strip_ansi(text: str) -> str:
 
 
 def _without_ansi(value: object) -> object:
-    """``value`` with ANSI sequences removed from every string in it (dict keys included)."""
+    """``value`` with ANSI sequences removed from every string in it (dict keys included).
+
+    A key whose stripped text is already taken (``"\x1b[1mlevel"`` next to ``level``, two keys
+    differing only by colour) is written with its escapes made visible (``\x1b[1mlevel``, plain
+    text): no value is lost and no key can take a standard field's name.
+    """
     if isinstance(value, str):
         return strip_ansi(value)
     if isinstance(value, dict):
-        return {_without_ansi(key): _without_ansi(item) for key, item in value.items()}
+        stripped: dict[object, object] = {}
+        for key, item in value.items():
+            name = strip_ansi(key) if isinstance(key, str) else key
+            if name is not key and (name in value or name in stripped):
+                name = escape_line(key)
+                while name in value or name in stripped:
+                    name = f"extra_{name}"
+            stripped[name] = _without_ansi(item)
+        return stripped
     if isinstance(value, list | tuple):
         return [_without_ansi(item) for item in value]
     return value
@@ -219,7 +232,7 @@ class JsonFormatter(_BaseJsonFormatter):
             try:
                 line = encoder.encode(_without_ansi(log_data))
             except (TypeError, ValueError, RecursionError):
-                line = encoder.encode({key: _without_ansi(_plain(value)) for key, value in log_data.items()})
+                line = encoder.encode(_without_ansi({key: _plain(value) for key, value in log_data.items()}))
             ascii_only = line.isascii()
         if ascii_only:
             return line
@@ -290,7 +303,9 @@ class JsonFormatter(_BaseJsonFormatter):
             seconds, micros = seconds + 1, micros - 1_000_000
         cached = self._second
         if cached[0] != seconds:
-            cached = (seconds, datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+            # isoformat, not strftime: "%Y" writes year 999 as "999" on glibc, not "0999".
+            moment = datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
+            cached = (seconds, moment.isoformat(timespec="seconds"))
             self._second = cached  # one tuple: threads sharing the formatter never see a torn pair
         return f"{cached[1]}.{micros:06d}+00:00"
 
