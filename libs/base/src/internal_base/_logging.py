@@ -39,7 +39,16 @@ from internal_base._log_format import (
     redacted_text_of,
     renamed,
 )
-from internal_base._redaction import MASK, exception_text, is_secret_key, redact, redact_text
+from internal_base._redaction import (
+    MASK,
+    exception_text,
+    has_registered_keys,
+    is_registered_key,
+    is_secret_key,
+    redact,
+    redact_text,
+    secret_by_policy,
+)
 from internal_base._secret_text import MIN_SECRET_LEN
 from internal_base._settings import LibrarySettings
 
@@ -61,6 +70,7 @@ _SCALARS: Final = frozenset({int, float, bool, type(None)})
 # is_secret_key per extra key name, without the lru_cache call; bounded so odd keys cannot grow it.
 _SECRET_KEYS: Final[dict[str, bool]] = {}
 _SECRET_KEYS_MAX: Final = 4096
+_SECRET_KEY_LEN: Final = 256  # longer names are not remembered (4,096 of them could hold megabytes)
 
 
 #: Longest message written (longer ones are cut after redaction: log shippers drop huge lines).
@@ -73,11 +83,16 @@ _NOT_EXTRA: Final = RESERVED_KEYS | {_STAMPED}
 
 
 def _is_secret_key(key: str) -> bool:
-    """``is_secret_key``, remembered in ``_SECRET_KEYS`` (callers look there first)."""
-    secret = is_secret_key(key)
-    if len(_SECRET_KEYS) < _SECRET_KEYS_MAX:
-        _SECRET_KEYS[key] = secret
-    return secret
+    """``is_secret_key``: the fixed policy's answer remembered in ``_SECRET_KEYS`` (callers look
+    there first), the registered names checked on every call (a registration can come later)."""
+    secret = _SECRET_KEYS.get(key)
+    if secret is None:
+        if len(key) > _SECRET_KEY_LEN:
+            return is_secret_key(key)
+        secret = secret_by_policy(str.lower(key))
+        if len(_SECRET_KEYS) < _SECRET_KEYS_MAX:
+            _SECRET_KEYS[key] = secret
+    return secret or is_registered_key(key)
 
 
 class ContextFilter(logging.Filter):
@@ -190,13 +205,14 @@ def _redact_extras(attrs: dict[Any, object], keys: Iterable[object]) -> list[obj
     """Redact the values of ``keys`` in place; return the keys that are not strings (left as they are)."""
     odd: list[object] = []
     secret_keys = _SECRET_KEYS
+    registered = has_registered_keys()
     for key in keys:  # values are replaced in place; no key is added
         if not isinstance(key, str):
             odd.append(key)
             continue
         value = attrs[key]
         secret = secret_keys.get(key)
-        if secret is None:
+        if secret is None or (not secret and registered):
             secret = _is_secret_key(key)
         if secret:
             if value is not None:

@@ -103,7 +103,6 @@ _SCAN_BY_NAME_MAX: Final = 64
 _WORDS: Final = re.compile(r"[a-z0-9_.\-]+")
 
 
-@functools.lru_cache(maxsize=4096)
 def is_secret_key(name: str) -> bool:
     """Tell whether a key, field or header name holds a secret.
 
@@ -113,8 +112,25 @@ def is_secret_key(name: str) -> bool:
     Returns:
         True when values stored under this name must be masked.
     """
-    lowered = name.lower()
-    if lowered in _SECRET_HEADERS or lowered in _registered:
+    name = str.lower(name)
+    if _registered and name in _registered:
+        return True
+    return secret_by_policy(name) if len(name) <= _CACHED_NAME_LEN else _policy(name)
+
+
+def has_registered_keys() -> bool:
+    """Whether any name was passed to ``register_secret_key`` yet."""
+    return bool(_registered)
+
+
+def is_registered_key(name: str) -> bool:
+    """Whether ``name`` (any case) was passed to ``register_secret_key``; never cached."""
+    return bool(_registered) and str.lower(name) in _registered
+
+
+def _policy(lowered: str) -> bool:
+    """Whether the fixed policy (not the registered names) makes lower-cased ``lowered`` secret."""
+    if lowered in _SECRET_HEADERS:
         return True
     compact = _NORMALISE.sub("", lowered)
     if compact in _SECRET_NAMES or lowered in _SECRET_NAMES:
@@ -122,6 +138,13 @@ def is_secret_key(name: str) -> bool:
     if any(fragment in compact for fragment in _SECRET_FRAGMENTS):
         return True
     return not _SECRET_WORDS.isdisjoint(_NORMALISE.split(lowered))
+
+
+# The fixed policy never changes, so its answers can be remembered; the registered names are looked
+# up on every call instead (a remembered False would outlive a registration). Long names are not
+# remembered: 4,096 of them could hold megabytes.
+_CACHED_NAME_LEN: Final = 256
+secret_by_policy: Final = functools.lru_cache(maxsize=4096)(_policy)
 
 
 def register_secret_key(name: str) -> None:
@@ -140,7 +163,6 @@ def register_secret_key(name: str) -> None:
             return
         _registered_names.append(lowered)
         _registered.add(lowered)
-    is_secret_key.cache_clear()
 
 
 def _mentions_registered(lowered: str) -> bool:
@@ -181,14 +203,16 @@ def redact_text(text: str) -> str:
     ``Bearer``/``Basic`` credentials, JWTs and AWS access key ids.
 
     Returns:
-        The masked text; the same object when nothing was masked.
+        The masked text; the same object when nothing was masked (a plain ``str`` copy of a
+        ``str`` subclass: its characters are what was inspected, whatever its ``__str__`` says).
     """
     # Fast path: too short for any pattern, or none of the trigger words: the same object back.
+    if type(text) is not str:  # noqa: E721 (a subclass could lie: inspect and return its characters)
+        text = str.__str__(text)
     size = len(text)
     if size < MIN_SECRET_LEN:
         return text
-    kind = type(text)
-    memo = size <= _UNTRIGGERED_LEN and kind is str  # a str subclass could lie about equality
+    memo = size <= _UNTRIGGERED_LEN
     if memo and text in _UNTRIGGERED and (not _registered_names or not _mentions_registered(text.lower())):
         return text
     lowered = text.lower()
