@@ -228,8 +228,12 @@ class Lock:
         # Derived from the full key, not (prefix, name): the same key reached through two
         # namespace splits must not get two counters, or its tokens would go backwards.
         # On a Redis Cluster the counter must share the lock key's hash slot (one script touches
-        # both): a hash tag does it (see _cluster.fence_key).
-        self._fence_key = fence_key(key) if client.cluster else FENCE_MARK + key
+        # both): a hash tag does it (see _cluster.fence_key). Without fencing the script never
+        # touches its second key: the lock key itself stands in (any key name works then).
+        if not client.cluster:
+            self._fence_key = FENCE_MARK + key
+        else:
+            self._fence_key = fence_key(key) if fencing else key
         self._ttl = ttl
         self._drift = ttl * 0.01 + 0.002
         self._timeout = timeout

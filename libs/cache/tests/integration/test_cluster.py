@@ -162,6 +162,13 @@ async def test_locks_keep_their_fence_in_the_lock_slot(
             assert again.fencing_token == token + 1
     with pytest.raises(ValueError, match="hash slot"):
         cache.lock("a}b")
+    async with cache.lock("a}b", fencing=False):  # no counter: any name works
+        assert await cache.exists("a}b") == 1
+
+    async def compute() -> int:
+        return 1
+
+    assert await cache.get_or_set("x}y", compute) == 1  # its lock has no counter either
 
 
 async def test_get_or_set_computes_once(make_cluster_client: MakeClient) -> None:
