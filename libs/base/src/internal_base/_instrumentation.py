@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import threading
 from types import ModuleType
 from typing import Final
 
 #: The commons libraries with a ``telemetry`` module, in the order they are instrumented.
 COMMONS_LIBRARIES: Final = ("cache", "rdbms", "aws", "http", "fastapi")
+# One instrument()/uninstrument() at a time: concurrent calls would interleave their libraries.
+_LOCK: Final = threading.RLock()
 
 
 def _names(libraries: tuple[str, ...]) -> list[str]:
@@ -56,15 +59,57 @@ def _telemetry_module(name: str, *, required: bool) -> ModuleType | None:
         ) from exc
 
 
-def _apply(libraries: tuple[str, ...], action: str) -> list[str]:
+def _modules(libraries: tuple[str, ...]) -> list[tuple[str, ModuleType]]:
+    """Every library's telemetry module, all imported before any is called (import errors first)."""
     names = _names(libraries) if libraries else list(COMMONS_LIBRARIES)
-    done: list[str] = []
-    for name in names:
-        module = _telemetry_module(name, required=bool(libraries))
-        if module is not None:
-            getattr(module, action)()
-            done.append(name)
-    return done
+    found = [(name, _telemetry_module(name, required=bool(libraries))) for name in names]
+    return [(name, module) for name, module in found if module is not None]
+
+
+def _is_on(module: ModuleType) -> bool:
+    """The library's own ``is_instrumented()`` (or ``instrumented()``); False when it has neither."""
+    check = getattr(module, "is_instrumented", None) or getattr(module, "instrumented", None)
+    return bool(check()) if callable(check) else False
+
+
+def _instrument(libraries: tuple[str, ...]) -> list[str]:
+    with _LOCK:
+        modules = _modules(libraries)
+        turned_on: list[tuple[str, ModuleType]] = []
+        for name, module in modules:
+            was_on = _is_on(module)
+            try:
+                module.instrument()
+            except BaseException as exc:
+                for done_name, done in reversed(turned_on):
+                    try:
+                        done.uninstrument()
+                    except Exception as undo_error:  # keep undoing; the first error is the one raised
+                        exc.add_note(f"uninstrument({done_name!r}) failed too: {undo_error!r}")
+                undone = ", ".join(done_name for done_name, _ in turned_on) or "none"
+                exc.add_note(f"instrument({name!r}) failed; turned off again: {undone}")
+                raise
+            if not was_on:
+                turned_on.append((name, module))
+        return [name for name, _ in modules]
+
+
+def _uninstrument(libraries: tuple[str, ...]) -> list[str]:
+    with _LOCK:
+        modules = _modules(libraries)
+        first: BaseException | None = None
+        failed: list[str] = []
+        for name, module in modules:
+            try:
+                module.uninstrument()
+            except Exception as exc:  # teardown is best effort: the others are still undone
+                first = first or exc
+                failed.append(name)
+        if first is not None:
+            which = ", ".join(repr(name) for name in failed)
+            first.add_note(f"uninstrument({which}) failed; the others were uninstrumented")
+            raise first
+        return [name for name, _ in modules]
 
 
 def instrument(*libraries: str) -> list[str]:
@@ -73,6 +118,12 @@ def instrument(*libraries: str) -> list[str]:
     Call it once at startup, after ``configure_telemetry``. Each library's ``instrument`` is
     idempotent and uses the providers of ``current_telemetry()`` (OpenTelemetry's globals before
     any ``configure_telemetry``).
+
+    All or nothing: every name is checked and every library's module imported before any is
+    called, so a bad name or an import error instruments nothing. When a library's own
+    ``instrument()`` raises, the libraries this call turned on (those whose ``is_instrumented()``
+    was false before) are turned off again and that error is raised, with a note naming them.
+    Calls from several threads run one after the other.
 
     Args:
         *libraries: Short names (``"cache"``, ``"rdbms"``, ``"aws"``, ``"http"``, ``"fastapi"``;
@@ -87,12 +138,17 @@ def instrument(*libraries: str) -> list[str]:
         ImportError: A library named explicitly is not installed (the message names the wheel), an
             installed one has no ``telemetry`` module, or importing one fails (e.g. its
             OpenTelemetry instrumentation package is missing): never skipped silently.
+        Exception: Whatever a library's ``instrument()`` raised (after the rollback above).
     """
-    return _apply(libraries, "instrument")
+    return _instrument(libraries)
 
 
 def uninstrument(*libraries: str) -> list[str]:
     """Undo ``instrument``: ``internal_<name>.telemetry.uninstrument()`` for each library.
+
+    Best effort, as teardown should be: when one library's ``uninstrument()`` raises, the
+    others are still uninstrumented, then the first error is raised with a note naming every
+    library that failed.
 
     Args:
         *libraries: Short names as for ``instrument``; none: every installed one.
@@ -104,5 +160,6 @@ def uninstrument(*libraries: str) -> list[str]:
         ValueError: An unknown library name.
         TypeError: A name that is not a string.
         ImportError: A library named explicitly is not installed; the message names the wheel.
+        Exception: Whatever a library's ``uninstrument()`` raised first (after trying them all).
     """
-    return _apply(libraries, "uninstrument")
+    return _uninstrument(libraries)

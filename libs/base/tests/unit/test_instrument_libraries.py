@@ -117,7 +117,7 @@ def test_default_instruments_every_installed_library_and_skips_the_others(site: 
 
 
 def test_an_explicitly_named_missing_library_names_its_wheel(site: Path, tmp_path: Path) -> None:
-    """instrument("aws") without internal_aws installed: ImportError naming internal-aws; nothing called."""
+    """instrument("cache", "aws") without internal_aws: ImportError naming internal-aws; nothing called."""
     result = _run(
         tmp_path,
         """
@@ -137,12 +137,8 @@ def test_an_explicitly_named_missing_library_names_its_wheel(site: Path, tmp_pat
         "internal_rdbms is not installed; install the 'internal-rdbms' wheel to instrument 'rdbms'",
     ]
     assert result["named"] == ["http", "cache"]
-    # cache, named before the missing aws, was instrumented; then http and cache on the last call.
-    assert result["calls"] == [
-        "internal_cache.instrument",
-        "internal_http.instrument",
-        "internal_cache.instrument",
-    ]
+    # Every module is imported before any is called: the missing aws stopped cache too.
+    assert result["calls"] == ["internal_http.instrument", "internal_cache.instrument"]
 
 
 def test_a_library_without_telemetry_module_and_a_broken_one_are_errors(site: Path, tmp_path: Path) -> None:
@@ -178,7 +174,7 @@ def test_a_library_without_telemetry_module_and_a_broken_one_are_errors(site: Pa
             "internal_rdbms is installed but has no telemetry module; upgrade the 'internal-rdbms' wheel",
         ],
     ]
-    assert result["calls"] == ["internal_cache.instrument"]  # the default stopped at rdbms
+    assert result["calls"] == []  # the default found rdbms unusable before calling anything
 
 
 @pytest.mark.parametrize(
@@ -214,3 +210,121 @@ def test_importing_internal_base_imports_no_library_telemetry() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     assert json.loads(done.stdout) == []
+
+
+_FAILING_TELEMETRY = _FAKE_TELEMETRY.replace(
+    'def instrument(**kwargs):\n    _note("instrument")',
+    'def instrument(**kwargs):\n    _note("instrument")\n    raise RuntimeError("collector refused")',
+).replace(
+    'def uninstrument():\n    _note("uninstrument")',
+    'def uninstrument():\n    _note("uninstrument")\n    raise RuntimeError("still wrapped")',
+)
+_TRACKED_TELEMETRY = (
+    _FAKE_TELEMETRY.replace('_note("instrument")', '_note("instrument"); _ON[0] = True').replace(
+        '_note("uninstrument")', '_note("uninstrument"); _ON[0] = False'
+    )
+    + "\n_ON = [False]\n\ndef is_instrumented():\n    return _ON[0]\n"
+)
+
+
+def test_a_failing_library_leaves_nothing_this_call_turned_on(site: Path, tmp_path: Path) -> None:
+    """All or nothing: aws's instrument() raises, so cache (turned on by this call) is turned off
+    again; http, on before the call, stays on; the error is the library's own, with a note."""
+    _write_library(site, "aws", telemetry=_FAILING_TELEMETRY)
+    (site / "internal_http" / "telemetry.py").write_text(_TRACKED_TELEMETRY, encoding="utf-8")
+    (site / "internal_cache" / "telemetry.py").write_text(_TRACKED_TELEMETRY, encoding="utf-8")
+    result = _run(
+        tmp_path,
+        """
+        import json
+        from internal_base.telemetry import instrument
+        import internal_cache.telemetry as cache, internal_http.telemetry as http
+        instrument("http")
+        try:
+            instrument("cache", "http", "aws")
+        except RuntimeError as exc:
+            error = [str(exc), exc.__notes__]
+        print(json.dumps({"error": error, "on": [cache.is_instrumented(), http.is_instrumented()]}))
+        """,
+    )
+    assert result["error"] == [
+        "collector refused",
+        ["instrument('aws') failed; turned off again: cache"],
+    ]
+    assert result["on"] == [False, True]
+    assert result["calls"] == [
+        "internal_http.instrument",
+        "internal_cache.instrument",
+        "internal_http.instrument",
+        "internal_aws.instrument",
+        "internal_cache.uninstrument",
+    ]
+
+
+def test_import_errors_come_before_any_library_is_instrumented(site: Path, tmp_path: Path) -> None:
+    """A missing library named after an installed one: nothing is instrumented at all."""
+    result = _run(
+        tmp_path,
+        """
+        import json
+        from internal_base.telemetry import instrument
+        try:
+            instrument("cache", "http", "aws")
+        except ImportError as exc:
+            print(json.dumps({"error": str(exc)}))
+        """,
+    )
+    assert str(result["error"]).startswith("internal_aws is not installed")
+    assert result["calls"] == []
+
+
+def test_uninstrument_reaches_every_library_when_one_fails(site: Path, tmp_path: Path) -> None:
+    """Teardown is best effort: http is uninstrumented although aws before it raised."""
+    _write_library(site, "aws", telemetry=_FAILING_TELEMETRY)
+    result = _run(
+        tmp_path,
+        """
+        import json
+        from internal_base.telemetry import uninstrument
+        try:
+            uninstrument("cache", "aws", "http")
+        except RuntimeError as exc:
+            print(json.dumps({"error": [str(exc), exc.__notes__]}))
+        """,
+    )
+    note = "uninstrument('aws') failed; the others were uninstrumented"
+    assert result["error"] == ["still wrapped", [note]]
+    assert result["calls"] == [
+        "internal_cache.uninstrument",
+        "internal_aws.uninstrument",
+        "internal_http.uninstrument",
+    ]
+
+
+def test_concurrent_calls_do_not_interleave(site: Path, tmp_path: Path) -> None:
+    """Threads calling instrument() and uninstrument() at once: each call's libraries run together."""
+    slow = _FAKE_TELEMETRY.replace("def _note(action):", "def _note(action):\n    time.sleep(0.002)")
+    for name in ("cache", "http"):
+        (site / f"internal_{name}" / "telemetry.py").write_text("import time\n" + slow, encoding="utf-8")
+    result = _run(
+        tmp_path,
+        """
+        import json, threading
+        from internal_base.telemetry import instrument, uninstrument
+        def work(helper):
+            for _ in range(10):
+                helper("cache", "http")
+        threads = [threading.Thread(target=work, args=(h,)) for h in (instrument, uninstrument) * 2]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(json.dumps({}))
+        """,
+    )
+    calls = result["calls"]
+    assert isinstance(calls, list)
+    assert len(calls) == 80
+    pairs = [(calls[i], calls[i + 1]) for i in range(0, 80, 2)]
+    assert all(first.startswith("internal_cache.") for first, _ in pairs)
+    assert all(first.split(".")[1] == second.split(".")[1] for first, second in pairs)
