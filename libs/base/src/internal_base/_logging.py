@@ -41,12 +41,14 @@ from internal_base._log_format import (
 )
 from internal_base._redaction import (
     MASK,
+    MAX_TEXT,
     exception_text,
     has_registered_keys,
     is_registered_key,
     is_secret_key,
     redact,
     redact_text,
+    redact_text_cut,
     secret_by_policy,
 )
 from internal_base._secret_text import MIN_SECRET_LEN
@@ -74,8 +76,7 @@ _SECRET_KEY_LEN: Final = 256  # longer names are not remembered (4,096 of them c
 
 
 #: Longest message written (longer ones are cut after redaction: log shippers drop huge lines).
-MAX_MESSAGE: Final = 100_000
-_CUT_MARGIN: Final = 4096  # past the reach of every secret pattern (a URL password: 1,024)
+MAX_MESSAGE: Final = MAX_TEXT
 # Set on a record once ContextFilter has stamped it (a second handler's filter sees its own stamp).
 _STAMPED: Final = "_commons_context"
 # Record attributes that are not extra/bound keys: never redacted as extras, never masked.
@@ -171,7 +172,7 @@ class RedactionFilter(logging.Filter):
                         f"<malformed log call: {exception_text(exc)}> "
                         f"msg={redacted_text_of(msg)} args={redacted_text_of(record.args)}"
                     )
-                record.msg = _redacted_message(message)
+                record.msg = redact_text_cut(message, MAX_MESSAGE)
                 record.args = None
             if record.exc_text:  # cached unredacted by a handler that ran before this one
                 record.exc_text = redact_text(record.exc_text)
@@ -186,19 +187,6 @@ class RedactionFilter(logging.Filter):
         except Exception as exc:  # the caller's log call must never fail
             _mask_record(record, exc)
         return True
-
-
-def _redacted_message(message: str) -> str:
-    """``redact_text(message)``, cut to ``MAX_MESSAGE`` characters (and marked) when longer.
-
-    Redacting megabytes on the caller's thread would block it for seconds, so only the start is
-    redacted: with a margin longer than any secret pattern reaches, so a secret across the cut
-    is masked (fail closed) before the cut is made.
-    """
-    if len(message) <= MAX_MESSAGE:
-        return redact_text(message)
-    kept = redact_text(message[: MAX_MESSAGE + _CUT_MARGIN])[:MAX_MESSAGE]
-    return f"{kept}... <{len(message) - MAX_MESSAGE} characters cut>"
 
 
 def _redact_extras(attrs: dict[Any, object], keys: Iterable[object]) -> list[object]:

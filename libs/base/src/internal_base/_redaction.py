@@ -230,6 +230,24 @@ def redact_text(text: str) -> str:
     return text if redacted == text else redacted
 
 
+#: Longest text written whole to a log line or an exported span value.
+MAX_TEXT: Final = 100_000
+_CUT_MARGIN: Final = 4096  # past the reach of every secret pattern (a URL password: 1,024)
+
+
+def redact_text_cut(text: str, limit: int = MAX_TEXT) -> str:
+    """``redact_text(text)``, cut to ``limit`` characters (and marked) when longer.
+
+    Redacting megabytes on the caller's thread would block it for seconds, so only the start is
+    redacted: with a margin longer than any secret pattern reaches, so a secret across the cut
+    is masked (fail closed) before the cut is made.
+    """
+    if len(text) <= limit:
+        return redact_text(text)
+    kept = redact_text(text[: limit + _CUT_MARGIN])[:limit]
+    return f"{kept}... <{len(text) - limit} characters cut>"
+
+
 def redact_url(url: str) -> str:
     """Mask the password in a URL's userinfo and the values of secret query and fragment parameters.
 

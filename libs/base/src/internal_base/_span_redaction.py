@@ -6,7 +6,9 @@ instrumentations add their own attributes and events. Wrapping the exporter reda
 whoever recorded them, at the one place every span passes before it leaves: span and event
 names, string attribute values (free-text patterns), string values under secret attribute names
 (``http.request.header.authorization``), link attributes and the status description. Numbers
-and booleans are kept (``gen_ai.usage.input_tokens`` is a count, not a token).
+and booleans are kept (``gen_ai.usage.input_tokens`` is a count, not a token). A text over
+100,000 characters is cut after redaction, as a log message is: redacting megabytes would block
+the thread ending the span for seconds, and collectors drop huge values.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
-from internal_base._redaction import MASK, is_secret_key, redact_text
+from internal_base._redaction import MASK, is_secret_key, redact_text_cut
 
 __all__ = ["RedactingSpanExporter", "redact_span"]
 
@@ -50,13 +52,13 @@ def redact_span(span: ReadableSpan) -> ReadableSpan:
     """A copy of ``span`` with the redaction policy applied; the span itself when nothing changes."""
     # The properties build a new proxy or tuple on every access: read each once.
     old_name, old_attributes, old_events, old_links = span.name, span.attributes, span.events, span.links
-    name = redact_text(old_name)
+    name = redact_text_cut(old_name)
     attributes = _attributes(old_attributes)
     events = [_event(event) for event in old_events]
     links = [_link(link) for link in old_links]
     status = old_status = span.status
     if status.description:
-        redacted = redact_text(status.description)
+        redacted = redact_text_cut(status.description)
         if redacted is not status.description:
             status = Status(status.status_code, redacted)
     unchanged = (
@@ -86,7 +88,7 @@ def redact_span(span: ReadableSpan) -> ReadableSpan:
 
 def _event(event: Event) -> Event:
     old_name, old_attributes = event.name, event.attributes
-    name = redact_text(old_name)
+    name = redact_text_cut(old_name)
     attributes = _attributes(old_attributes)
     if name is old_name and attributes is old_attributes:
         return event
@@ -111,16 +113,16 @@ def _attributes(attributes: Mapping[str, Any] | None) -> Any:
 
 def _value(key: str, value: Any) -> Any:
     if isinstance(value, str):
-        return MASK if is_secret_key(key) else redact_text(value)
+        return MASK if is_secret_key(key) else redact_text_cut(value)
     if isinstance(value, bytes):
         if is_secret_key(key):
             return MASK
         text = repr(value)
-        redacted = redact_text(text)
+        redacted = redact_text_cut(text)
         return value if redacted is text else redacted
     if isinstance(value, Sequence) and value and isinstance(value[0], str):
         if is_secret_key(key):
             return tuple(MASK for _ in value)
-        items = tuple(redact_text(item) if isinstance(item, str) else item for item in value)
+        items = tuple(redact_text_cut(item) if isinstance(item, str) else item for item in value)
         return value if all(new is old for new, old in zip(items, value, strict=True)) else items
     return value
