@@ -3,8 +3,7 @@
 * **Spans**: ``opentelemetry-instrumentation-redis`` (one CLIENT span per command or pipeline, its
   statement sanitized to ``GET ?``), with the stable database semantic conventions
   (``db.system.name``, ``db.query.text``, ``db.namespace``; see :func:`_opt_into_stable_db`) and a
-  request hook that adds ``db.system.name``/``server.address``/``server.port`` where the instrumentor
-  leaves them out (cluster clients, the old conventions).
+  request hook that adds ``db.system.name`` where the instrumentor leaves it out (cluster clients).
 * **Metrics**, from a meter of the configured provider: ``db.client.operation.duration`` (s, per
   command or pipeline; ``db.operation.name``, ``error.type`` on failure) recorded by a wrapper around
   redis-py's ``execute_command``/pipeline ``execute`` that exists only while instrumented, and
@@ -188,8 +187,12 @@ def _attrs_of(instance: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]
 
 def _request_hook(user_hook: Callable[..., None] | None) -> Callable[..., None]:
     def hook(span: Span, instance: Any, args: Any, kwargs: Any) -> None:
-        if span.is_recording():
-            span.set_attributes(_attrs_of(instance)[0])
+        # The instrumentor describes a client with a connection pool itself (db.system.name, and
+        # the peer as net.peer.name/net.peer.port, or server.address/server.port under
+        # OTEL_SEMCONV_STABILITY_OPT_IN=http); a cluster client it leaves bare. Every attribute
+        # costs at export (redaction), so only the missing one is added.
+        if not hasattr(instance, "connection_pool") and span.is_recording():
+            span.set_attributes(_SYSTEM)
         if user_hook is not None:
             user_hook(span, instance, args, kwargs)
 

@@ -4,7 +4,8 @@
 
 * one CLIENT span per command or pipeline from ``opentelemetry-instrumentation-redis``, with the stable
   database semantic conventions (``db.system.name=redis``, ``db.query.text`` sanitized to ``GET ?``,
-  ``db.namespace``, ``server.address``/``server.port``); passwords never reach span attributes;
+  ``db.namespace``; the peer as ``net.peer.name``/``net.peer.port``, or ``server.address``/``server.port``
+  with ``OTEL_SEMCONV_STABILITY_OPT_IN=http``); passwords never reach span attributes;
 * the ``db.client.operation.duration`` histogram (seconds; ``db.system.name``, ``db.operation.name``
   -- the command, or ``BATCH`` for a pipeline -- ``server.address``/``server.port`` and ``error.type``);
 * the ``cache.hits`` and ``cache.misses`` counters of ``CacheClient.get``/``get_value``/``get_or_set``
