@@ -24,7 +24,7 @@ from pythonjsonlogger.json import JsonEncoder
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
 from internal_base._context import RESERVED_KEYS
-from internal_base._redaction import redact, redact_text
+from internal_base._redaction import redact_cut, redact_text, redact_text_cut
 
 CONTEXT_FIELDS: Final = ("correlation_id", "request_id", "trace_id", "span_id")
 #: Names of the fields a JSON record always has; extras under these names become ``extra_<name>``.
@@ -94,10 +94,10 @@ def renamed(key: str, taken: Container[object]) -> str:
 def redacted_text_of(value: object) -> str:
     """``str(value)`` redacted; a value whose ``str``/``repr`` raises becomes ``<unprintable T>``."""
     try:
-        return redact_text(str(value))
+        return redact_text_cut(str(value))
     except Exception:  # a broken __str__ must not lose the record
         try:
-            return redact_text(repr(value))
+            return redact_text_cut(repr(value))
         except Exception:
             return f"<unprintable {type(value).__name__}>"
 
@@ -172,7 +172,7 @@ class _RedactingEncoder(JsonEncoder):
         """Convert ``o`` as python-json-logger does (models via ``model_dump``), then redact the result."""
         try:
             converted = o.model_dump(mode="json") if isinstance(o, BaseModel) else super().default(o)
-            return redact(converted)
+            return redact_cut(converted)
         except Exception:  # e.g. asdict() of a self-referencing dataclass
             return redacted_text_of(o)
 
@@ -372,7 +372,7 @@ class _TextMixin:
         parts = []
         for key, value in extras.items():
             name = renamed(key, attrs) if key in STANDARD_FIELDS and key not in CONTEXT_FIELDS else key
-            text = redact_text(value) if isinstance(value, str) else redacted_text_of(value)
+            text = redact_text_cut(value) if isinstance(value, str) else redacted_text_of(value)
             parts.append(f" {escape_line(name)}={escape_line(text)}")
         return "".join(parts)
 

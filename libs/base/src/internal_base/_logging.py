@@ -47,6 +47,7 @@ from internal_base._redaction import (
     is_registered_key,
     is_secret_key,
     redact,
+    redact_cut,
     redact_text,
     redact_text_cut,
     secret_by_policy,
@@ -163,7 +164,7 @@ class RedactionFilter(logging.Filter):
                     record.args = tuple(a if isinstance(a, str) else redact(a) for a in items)
             msg = record.msg
             if not isinstance(msg, str) and isinstance(msg, Mapping):
-                record.msg = _without_standard_names(cast(dict[object, object], redact(msg)))
+                record.msg = _without_standard_names(cast(dict[object, object], redact_cut(msg)))
             else:
                 try:
                     message = record.getMessage()
@@ -210,11 +211,11 @@ def _redact_extras(attrs: dict[Any, object], keys: Iterable[object]) -> list[obj
         if kind is str:
             if len(cast(str, value)) < MIN_SECRET_LEN:  # too short for any secret: skip the call
                 continue
-            redacted = redact_text(cast(str, value))
+            redacted = redact_text_cut(cast(str, value))
             if redacted is not value:
                 attrs[key] = redacted
         elif kind not in _SCALARS:
-            attrs[key] = redact(value)
+            attrs[key] = redact_cut(value)
     return odd
 
 

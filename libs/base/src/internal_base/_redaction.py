@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import unquote_plus
 
@@ -233,6 +233,7 @@ def redact_text(text: str) -> str:
 #: Longest text written whole to a log line or an exported span value.
 MAX_TEXT: Final = 100_000
 _CUT_MARGIN: Final = 4096  # past the reach of every secret pattern (a URL password: 1,024)
+_CUT_SLACK: Final = 64  # longer than the "... <N characters cut>" marker
 
 
 def redact_text_cut(text: str, limit: int = MAX_TEXT) -> str:
@@ -242,7 +243,7 @@ def redact_text_cut(text: str, limit: int = MAX_TEXT) -> str:
     redacted: with a margin longer than any secret pattern reaches, so a secret across the cut
     is masked (fail closed) before the cut is made.
     """
-    if len(text) <= limit:
+    if len(text) <= limit + _CUT_SLACK:  # a text cut before (its marker added) is not cut again
         return redact_text(text)
     kept = redact_text(text[: limit + _CUT_MARGIN])[:limit]
     return f"{kept}... <{len(text) - limit} characters cut>"
@@ -346,19 +347,28 @@ def redact(value: object) -> object:
     Returns:
         The redacted copy (the input is never modified).
     """
+    return _redact(value, redact_text)
+
+
+def redact_cut(value: object) -> object:
+    """``redact`` with every string cut to ``MAX_TEXT`` characters after redaction (``redact_text_cut``)."""
+    return _redact(value, redact_text_cut)
+
+
+def _redact(value: object, text: Callable[[str], str]) -> object:
     kind = type(value)
     if kind is str:
-        return redact_text(value)  # type: ignore[arg-type]
+        return text(value)  # type: ignore[arg-type]
     if kind in _SCALARS:
         return value
     if kind is list or kind is tuple:
-        flat = _flat(value)  # type: ignore[arg-type]
+        flat = _flat(value, text)  # type: ignore[arg-type]
         if flat is not None:
             return flat if kind is list else tuple(flat)
-    return _Walk().value(value, 0)
+    return _Walk(text).value(value, 0)
 
 
-def _flat(value: list[object] | tuple[object, ...]) -> list[object] | None:
+def _flat(value: list[object] | tuple[object, ...], text: Callable[[str], str]) -> list[object] | None:
     """A short list/tuple of scalars and strings redacted without a walk; None for any other."""
     if len(value) > 16:
         return None
@@ -369,27 +379,28 @@ def _flat(value: list[object] | tuple[object, ...]) -> list[object] | None:
     first = value[0] if len(value) == 2 else None
     if isinstance(first, str) and is_secret_key(first):
         return [first, MASK]
-    return [redact_text(item) if isinstance(item, str) else item for item in value]
+    return [text(item) if isinstance(item, str) else item for item in value]
 
 
 class _Walk:
     """One ``redact`` call: the containers open on the current path and the items left to visit."""
 
-    __slots__ = ("budget", "open")
+    __slots__ = ("budget", "open", "text")
 
-    def __init__(self) -> None:
+    def __init__(self, text: Callable[[str], str]) -> None:
         self.budget = _MAX_ITEMS
         self.open: set[int] = set()
+        self.text = text
 
     def value(self, value: object, depth: int) -> object:
         kind = type(value)
         if kind in _SCALARS:
             return value
         if kind is str:
-            return redact_text(value)  # type: ignore[arg-type]
+            return self.text(value)  # type: ignore[arg-type]
         if kind is not dict and kind is not list and kind is not tuple:  # the ABC checks are slow
             if isinstance(value, str):
-                return redact_text(value)
+                return self.text(value)
             if isinstance(value, SecretStr | SecretBytes):
                 return MASK
             if isinstance(value, bool | int | float):
@@ -433,5 +444,5 @@ class _Walk:
         if kind in _SCALARS:
             return item
         if kind is str:
-            return redact_text(item)  # type: ignore[arg-type]
+            return self.text(item)  # type: ignore[arg-type]
         return self.value(item, depth)

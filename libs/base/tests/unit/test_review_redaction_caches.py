@@ -104,3 +104,27 @@ def test_a_str_subclass_extra_writes_the_text_that_was_checked(buffer: io.String
     assert "harmless" in text
     if text.startswith("{"):
         assert json.loads(text)["note"] == "harmless"
+
+
+class _Huge:
+    """An object whose text is 1.2 million characters with secrets at both ends."""
+
+    def __str__(self) -> str:
+        return "password=hunter2 " + "q" * 1_200_000 + " token=tail-secret"
+
+
+def test_huge_extra_values_are_cut_like_messages(buffer: io.StringIO) -> None:
+    """A string extra, a string inside a list and an object's text are each cut to 100,000 characters."""
+    big = "password=hunter2 " + "q" * 1_200_000 + " token=tail-secret"
+    log.info("x", extra={"body": big, "items": [big], "thing": _Huge(), "mapping": {"m": big}})
+    text = buffer.getvalue()
+    assert len(text) < 5 * 100_000
+    assert "hunter2" not in text
+    assert "tail-secret" not in text
+    assert text.count("characters cut>") == 4
+
+
+def test_a_cut_value_is_cut_once(buffer: io.StringIO) -> None:
+    """Text output redacts extras again: the marker counts the characters of the original."""
+    log.info("x", extra={"body": "w" * 250_000})
+    assert "... <150000 characters cut>" in buffer.getvalue()
