@@ -113,7 +113,7 @@ async def test_health_is_degraded_while_receive_calls_fail(settings: AwsSettings
     client = SqsClient(queue_url="http://127.0.0.1:9/123456789012/q", settings=closed)
     retry = RetryPolicy(attempts=10_000, wait=Backoff(initial=0.01, maximum=0.05), total_timeout=None)
     async with SqsConsumer(
-        client, never, wait_time=1, poll_retry=retry, health_registry=registry
+        client, never, wait_time=1, poll_retry=retry, health_registry=registry, unhealthy_after=1_000_000
     ) as consumer:
         await eventually(lambda: consumer.stats.receive_failed >= 2)
         assert (await registry.readiness()).status == HealthStatus.DEGRADED

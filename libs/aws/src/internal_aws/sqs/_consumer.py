@@ -18,6 +18,10 @@ Guarantees:
   cannot fix (queue deleted, access denied) or an exhausted retry budget stops it: the error is
   logged at ERROR, the health check turns unhealthy, ``run`` raises it and ``async with consumer``
   interrupts its block with it at once.
+* Its health check (readiness and liveness) tells the truth: degraded after a failed receive,
+  unhealthy after ``unhealthy_after`` consecutive failed receives (the loop keeps retrying; the
+  next successful receive makes it healthy again), and unhealthy once the loop stopped for any
+  reason but ``stop()`` (an error, or the task running it cancelled: logged at ERROR too).
 * ``async with consumer`` runs it in the background (``start``) and closes it on exit (``aclose``:
   stop, drain, re-raise the error that stopped it; ``shutdown`` is an alias).
 """
@@ -131,6 +135,11 @@ class SqsConsumer:
             last one once it gives up, stop the consumer.
         health_registry: Registry for the consumer's health check ``aws.sqs.consumer:<queue>`` (readiness
             and liveness); default: the client's registry, none when the client has none.
+        unhealthy_after: Consecutive failed receive calls after which the check reports UNHEALTHY
+            (before: DEGRADED); with the default ``poll_retry`` five failures span about 3 seconds.
+
+    Raises:
+        AwsConfigurationError: An option out of its range (named in the message).
     """
 
     def __init__(
@@ -147,6 +156,7 @@ class SqsConsumer:
         shutdown_timeout: float = 30.0,
         poll_retry: RetryPolicy | None = None,
         health_registry: HealthRegistry | None = None,
+        unhealthy_after: int = 5,
     ) -> None:
         if concurrency < 1:
             raise AwsConfigurationError(f"concurrency must be >= 1, got {concurrency}")
@@ -162,6 +172,8 @@ class SqsConsumer:
             )
         if shutdown_timeout < 0:
             raise AwsConfigurationError(f"shutdown_timeout must be >= 0, got {shutdown_timeout}")
+        if isinstance(unhealthy_after, bool) or not isinstance(unhealthy_after, int) or unhealthy_after < 1:
+            raise AwsConfigurationError(f"unhealthy_after must be an int >= 1, got {unhealthy_after!r}")
         interval = visibility_timeout / 3 if heartbeat_interval is None else heartbeat_interval
         if interval < 0 or interval >= visibility_timeout:
             raise AwsConfigurationError("heartbeat_interval must be >= 0 and below visibility_timeout")
@@ -175,6 +187,7 @@ class SqsConsumer:
         self.failure_visibility = failure_visibility
         self.shutdown_timeout = shutdown_timeout
         self.poll_retry = poll_retry or _POLL_RETRY
+        self.unhealthy_after = unhealthy_after
         self.stats = ConsumerStats()
         self._health = health_registry if health_registry is not None else client.health_registry
         self._health_name = f"aws.sqs.consumer:{client.queue_name or client.queue_url or '?'}"
@@ -184,6 +197,7 @@ class SqsConsumer:
         self._running = False
         self._error: BaseException | None = None
         self._receive_errors = 0
+        self._last_receive_error: AwsError | None = None
         self._acks = DeleteBatcher(
             client, attempts=_DELETE_ATTEMPTS, backoff=_DELETE_BACKOFF, concurrency=concurrency
         )
@@ -276,6 +290,7 @@ class SqsConsumer:
         opened = not self.client.is_open
         self._error = None
         self._receive_errors = 0
+        self._last_receive_error = None
         if self._health is not None:
             self._health.register(self._health_name, self._check, liveness=True)
         self._running = True
@@ -289,6 +304,15 @@ class SqsConsumer:
                 "SQS consumer of %s stopped: %s", self._health_name.partition(":")[2], exc, exc_info=exc
             )
             raise
+        except BaseException as exc:  # cancelled (or interrupted) without stop(): not a clean stop
+            if not self._stop.is_set():
+                self._error = exc
+                _log.error(
+                    "SQS consumer of %s stopped unexpectedly: %s without stop()",
+                    self._health_name.partition(":")[2],
+                    "cancelled" if isinstance(exc, asyncio.CancelledError) else type(exc).__name__,
+                )
+            raise
         finally:
             self._running = False
             try:
@@ -300,9 +324,17 @@ class SqsConsumer:
                     await self.client.aclose()
 
     async def _check(self) -> object:
-        """Health: unhealthy once stopped by an error, degraded while receive calls are failing."""
+        """Health: unhealthy once stopped unexpectedly or after ``unhealthy_after`` failed receives."""
+        if isinstance(self._error, asyncio.CancelledError):
+            raise AwsError("the consumer stopped: its task was cancelled without stop()")
         if self._error is not None:
             raise AwsError(f"the consumer stopped: {type(self._error).__name__}: {self._error}")
+        if self._receive_errors >= self.unhealthy_after:
+            last = self._last_receive_error
+            raise AwsError(
+                f"{self._receive_errors} consecutive receive calls failed"
+                f" (unhealthy_after={self.unhealthy_after}); last: {type(last).__name__}: {last}"
+            )
         if self._receive_errors:
             return HealthStatus.DEGRADED
         return {"received": self.stats.received, "in_flight": self.in_flight}
@@ -349,11 +381,13 @@ class SqsConsumer:
             messages = await self.client.receive(
                 max_messages=count, wait_time=self.wait_time, visibility_timeout=self.visibility_timeout
             )
-        except AwsError:
+        except AwsError as exc:
             self.stats.receive_failed += 1
             self._receive_errors += 1
+            self._last_receive_error = exc
             raise
         self._receive_errors = 0
+        self._last_receive_error = None
         return messages
 
     async def _drain(self) -> None:
