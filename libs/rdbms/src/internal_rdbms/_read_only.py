@@ -1,9 +1,12 @@
 """Read-only units of work: the session class that asks the server for READ ONLY, and its error.
 
-PostgreSQL and MySQL/MariaDB begin each transaction of a read-only session with ``SET TRANSACTION
-READ ONLY``; SQLite sets ``PRAGMA query_only`` on the connection for the transaction (reset when
-the connection goes back to the pool). A write is then refused by the server itself, on the
-primary as on a replica, and comes out as :class:`RdbmsReadOnlyError`.
+PostgreSQL begins each transaction of a read-only session with ``SET TRANSACTION READ ONLY``.
+MySQL/MariaDB commit implicitly before DDL, which would end a read-only transaction and let the
+DDL and every later write through: there the whole connection is made read-only (``SET SESSION
+TRANSACTION READ ONLY``), as SQLite's is (``PRAGMA query_only``), both undone when the connection
+is reset on its way back to the pool (a connection whose reset fails is discarded, never reused).
+A write, DDL included, is then refused by the server itself, on the primary as on a replica, and
+comes out as :class:`RdbmsReadOnlyError`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.pool import PoolResetState
 
 from internal_rdbms._errors import QueryError, _describe
 
@@ -40,22 +44,42 @@ class ReadOnlySession(Session):
 
 @event.listens_for(ReadOnlySession, "after_begin")
 def _begin_read_only(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
-    dialect = connection.dialect.name
-    if dialect == "sqlite":
-        connection.exec_driver_sql("PRAGMA query_only = ON")
-        connection.info[READ_ONLY_KEY] = True  # the pool's connection record: reset on return
-    else:  # PostgreSQL: first statement of the transaction; MySQL: applies to the one starting now
+    statement = _READ_ONLY_ON.get(connection.dialect.name)
+    if statement is None:  # PostgreSQL: the first statement of the transaction
         connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-
-
-def _sqlite_writable(dbapi_connection: Any, record: Any) -> None:
-    if dbapi_connection is None or not record.info.pop(READ_ONLY_KEY, False):
         return
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA query_only = OFF")
-    finally:
-        cursor.close()
+    connection.info[READ_ONLY_KEY] = True  # the pool's connection record: undone on reset
+    connection.exec_driver_sql(statement)
+
+
+# Connection-wide read-only switches (on, off), undone by the pool's reset of the connection.
+_READ_ONLY_ON: Final = {
+    "sqlite": "PRAGMA query_only = ON",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+}
+_READ_ONLY_OFF: Final = {
+    "sqlite": "PRAGMA query_only = OFF",
+    "mysql": "SET SESSION TRANSACTION READ WRITE",
+    "mariadb": "SET SESSION TRANSACTION READ WRITE",
+}
+
+
+def _writable_on_reset(statement: str) -> Any:
+    def reset(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+        if dbapi_connection is None or not record.info.get(READ_ONLY_KEY, False):
+            return
+        if not state.asyncio_safe:  # garbage collected: the pool terminates it, never reuses it
+            return
+        # An error here makes the pool invalidate the connection: a read-only one is never reused.
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+        record.info.pop(READ_ONLY_KEY, None)
+
+    return reset
 
 
 def _is_read_only_refusal(orig: BaseException | None) -> bool:
@@ -84,7 +108,8 @@ def _translate_refusal(context: ExceptionContext) -> BaseException | None:
 
 
 def install_read_only_support(engine: Engine) -> None:
-    """Translate the server's read-only refusal on ``engine``; on SQLite, reset ``query_only`` on return."""
+    """Translate the server's read-only refusal on ``engine``; undo a connection-wide switch on reset."""
     event.listen(engine, "handle_error", _translate_refusal, retval=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.pool, "checkin", _sqlite_writable)
+    off = _READ_ONLY_OFF.get(engine.dialect.name)
+    if off is not None:
+        event.listen(engine.pool, "reset", _writable_on_reset(off))
