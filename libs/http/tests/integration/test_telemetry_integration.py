@@ -266,7 +266,7 @@ async def test_url_full_never_carries_credentials(
     auth = ApiKeyAuth("query-key-secret-1", query_param="tenant_key")
     async with create_client(HttpSettings(base_url=with_userinfo), auth=auth) as client:
         response = await client.get(
-            "/echo", params={"key": key, "access_token": "token-secret-3", "page": "2"}
+            "/echo", params={"key": key, "access_token": "token-secret-3", "telemetry_view": "2"}
         )
     assert response.status_code == 200
     assert response.json()["query"]["tenant_key"] == "query-key-secret-1"  # really sent
@@ -276,7 +276,7 @@ async def test_url_full_never_carries_credentials(
         assert secret not in text
     full = str(dict(span.attributes or {})["url.full"])
     assert full.startswith(f"http://***@{url.host}:{url.port}/echo?")
-    assert "page=2" in str(full)
+    assert "telemetry_view=2" in str(full)
     assert "access_token=***" in str(full)
     # The auth flow adds its key after the span started (url.full is the caller's URL); never in clear.
     assert "tenant_key" not in str(full) or "tenant_key=***" in str(full)

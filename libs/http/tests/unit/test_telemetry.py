@@ -200,8 +200,8 @@ def test_error_type_is_the_public_qualified_class_name() -> None:
         ("http://user:pw@h:8080/a", "http://***@h:8080/a"),
         ("https://token-only@h/a", "https://***@h/a"),
         (
-            "http://h/a?AWSAccessKeyId=AK1&Signature=S1&X-Goog-Signature=G1&sig=Z1&page=2",
-            "http://h/a?AWSAccessKeyId=***&Signature=***&X-Goog-Signature=***&sig=***&page=2",
+            "http://h/a?AWSAccessKeyId=AK1&Signature=S1&X-Goog-Signature=G1&sig=Z1&telemetry_view=2",
+            "http://h/a?AWSAccessKeyId=***&Signature=***&X-Goog-Signature=***&sig=***&telemetry_view=2",
         ),
         ("http://h/a?access_token=t1&api_key=k1", "http://h/a?access_token=***&api_key=***"),
     ],
