@@ -134,19 +134,36 @@ def _rows(
 
 
 def _dedupe(batch: list[dict[str, Any]], keys: Sequence[str], *, what: str) -> list[dict[str, Any]]:
-    """Collapse rows with equal keys: the last wins, at the position of the first."""
+    """Collapse rows with equal keys: the last wins, at the position of the first.
+
+    A null key value is refused: it never matches a row (``= NULL``), never conflicts (NULLs are
+    distinct in unique keys) and would be a new autoincrement row on some backends only.
+    """
     if len(keys) == 1:
         (only,) = keys
         try:
             unique = {row[only]: row for row in batch}
         except TypeError as exc:
             raise InvalidQueryError(f"{what}: key values must be hashable: {exc}") from None
+        if None in unique:
+            _null_key(batch, keys, what=what)
     else:
         try:
             unique = {tuple(row[k] for k in keys): row for row in batch}
         except TypeError as exc:
             raise InvalidQueryError(f"{what}: key values must be hashable: {exc}") from None
+        if any(None in key for key in unique):
+            _null_key(batch, keys, what=what)
     return batch if len(unique) == len(batch) else list(unique.values())
+
+
+def _null_key(batch: list[dict[str, Any]], keys: Sequence[str], *, what: str) -> None:
+    for index, row in enumerate(batch):
+        nulls = [k for k in keys if row[k] is None]
+        if nulls:
+            raise InvalidQueryError(
+                f"{what}: row {index} has a null key field {nulls}: a null key matches no row"
+            )
 
 
 def _chunks(batch: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -191,7 +208,10 @@ async def insert_many(
     if method == "copy" and backend != "postgresql":
         raise InvalidQueryError(f"{what}: method='copy' needs PostgreSQL, not {backend}")
     use_copy = method == "copy" or (
-        method == "auto" and backend == "postgresql" and len(batch) >= COPY_THRESHOLD
+        method == "auto"
+        and backend == "postgresql"
+        and len(batch) >= COPY_THRESHOLD
+        and _copyable(table, frozenset(batch[0]))
     )
     with translating_errors():
         if use_copy:
@@ -201,6 +221,15 @@ async def insert_many(
             for chunk in _chunks(batch, chunk_size):
                 await session.execute(statement, chunk)
     return len(batch)
+
+
+@functools.cache
+def _copyable(table: Table, given: frozenset[str]) -> bool:
+    """Whether COPY can fill every column the rows leave out (no SQL-expression default to evaluate)."""
+    return not any(
+        col.default is not None and col.key not in given and _default_value(col) is None
+        for col in table.columns
+    )
 
 
 def _default_value(col: Column[Any]) -> Callable[[], Any] | None:
@@ -217,10 +246,7 @@ async def _copy(session: AsyncSession, table: Table, batch: list[dict[str, Any]]
         for col in table.columns
         if col.key not in batch[0] and _default_value(col) is not None and col.server_default is None
     ]
-    if any(
-        col.default is not None and col.key not in batch[0] and _default_value(col) is None
-        for col in table.columns
-    ):
+    if not _copyable(table, frozenset(given)):
         raise InvalidQueryError("insert_many: method='copy' cannot evaluate SQL-expression column defaults")
     columns = [table.c[key] for key in given] + extra
     makers = [_default_value(col) for col in extra]
@@ -419,7 +445,7 @@ async def update_many(
                 matched += int(result.rowcount)  # type: ignore[attr-defined]
         if not returning:
             return matched
-        return await _reload(session, mapper, table, key_cols, batch)
+        return await _reload(session, mapper, table, key_cols, batch, extra_where)
 
 
 async def _update_from_values(
@@ -448,8 +474,14 @@ async def _update_from_values(
 
 
 async def _reload(
-    session: AsyncSession, mapper: Mapper[Any], table: Table, key_cols: list[str], batch: list[dict[str, Any]]
+    session: AsyncSession,
+    mapper: Mapper[Any],
+    table: Table,
+    key_cols: list[str],
+    batch: list[dict[str, Any]],
+    extra_where: ColumnElement[bool] | None,
 ) -> list[Any]:
+    """The rows of ``batch``'s keys that the UPDATE could match (``extra_where`` too), in batch order."""
     keys = (
         [row[key_cols[0]] for row in batch]
         if len(key_cols) == 1
@@ -463,6 +495,8 @@ async def _reload(
             .where(_key_clause(table, key_cols, chunk))
             .execution_options(populate_existing=True)
         )
+        if extra_where is not None:
+            statement = statement.where(extra_where)
         found.extend((await session.scalars(statement)).all())
     return _in_order(mapper, key_cols, batch, found)
 
