@@ -43,14 +43,12 @@ from internal_base._redaction import (
     MASK,
     MAX_TEXT,
     exception_text,
-    has_registered_keys,
-    is_registered_key,
     is_secret_key,
     redact,
     redact_cut,
     redact_text,
     redact_text_cut,
-    secret_by_policy,
+    registration_generation,
 )
 from internal_base._secret_text import MIN_SECRET_LEN
 from internal_base._settings import LibrarySettings
@@ -71,7 +69,9 @@ __all__ = [
 
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
 # is_secret_key per extra key name, without the lru_cache call; bounded so odd keys cannot grow it.
-_SECRET_KEYS: Final[dict[str, bool]] = {}
+# is_secret_key per extra key name, without the lru_cache call, for one registration generation
+# (a registration starts a new dict); bounded so odd keys cannot grow it.
+_secret_keys: tuple[int, dict[str, bool]] = (-1, {})
 _SECRET_KEYS_MAX: Final = 4096
 _SECRET_KEY_LEN: Final = 256  # longer names are not remembered (4,096 of them could hold megabytes)
 
@@ -82,19 +82,6 @@ MAX_MESSAGE: Final = MAX_TEXT
 _STAMPED: Final = "_commons_context"
 # Record attributes that are not extra/bound keys: never redacted as extras, never masked.
 _NOT_EXTRA: Final = RESERVED_KEYS | {_STAMPED}
-
-
-def _is_secret_key(key: str) -> bool:
-    """``is_secret_key``: the fixed policy's answer remembered in ``_SECRET_KEYS`` (callers look
-    there first), the registered names checked on every call (a registration can come later)."""
-    secret = _SECRET_KEYS.get(key)
-    if secret is None:
-        if len(key) > _SECRET_KEY_LEN:
-            return is_secret_key(key)
-        secret = secret_by_policy(str.lower(key))
-        if len(_SECRET_KEYS) < _SECRET_KEYS_MAX:
-            _SECRET_KEYS[key] = secret
-    return secret or is_registered_key(key)
 
 
 class ContextFilter(logging.Filter):
@@ -192,17 +179,21 @@ class RedactionFilter(logging.Filter):
 
 def _redact_extras(attrs: dict[Any, object], keys: Iterable[object]) -> list[object]:
     """Redact the values of ``keys`` in place; return the keys that are not strings (left as they are)."""
+    global _secret_keys
     odd: list[object] = []
-    secret_keys = _SECRET_KEYS
-    registered = has_registered_keys()
+    generation, secret_keys = _secret_keys
+    if generation != registration_generation():  # read before any answer below is computed
+        _secret_keys = generation, secret_keys = registration_generation(), {}
     for key in keys:  # values are replaced in place; no key is added
         if not isinstance(key, str):
             odd.append(key)
             continue
         value = attrs[key]
         secret = secret_keys.get(key)
-        if secret is None or (not secret and registered):
-            secret = _is_secret_key(key)
+        if secret is None:
+            secret = is_secret_key(key)
+            if len(secret_keys) < _SECRET_KEYS_MAX and len(key) <= _SECRET_KEY_LEN:
+                secret_keys[key] = secret
         if secret:
             if value is not None:
                 attrs[key] = MASK

@@ -112,25 +112,25 @@ def is_secret_key(name: str) -> bool:
     Returns:
         True when values stored under this name must be masked.
     """
-    name = str.lower(name)
-    if _registered and name in _registered:
-        return True
-    return secret_by_policy(name) if len(name) <= _CACHED_NAME_LEN else _policy(name)
+    if type(name) is not str:  # noqa: E721 (a subclass's __eq__/__hash__/lower could lie to the cache)
+        name = str.__str__(name)
+    if len(name) > _CACHED_NAME_LEN:
+        return _uncached(name)
+    return _cached(name, _generation[0])
 
 
-def has_registered_keys() -> bool:
-    """Whether any name was passed to ``register_secret_key`` yet."""
-    return bool(_registered)
+def registration_generation() -> int:
+    """A number that changes whenever ``register_secret_key`` adds a name (for callers' own caches).
+
+    A name is added before the number changes: an answer computed after reading the number is
+    never older than it.
+    """
+    return _generation[0]
 
 
-def is_registered_key(name: str) -> bool:
-    """Whether ``name`` (any case) was passed to ``register_secret_key``; never cached."""
-    return bool(_registered) and str.lower(name) in _registered
-
-
-def _policy(lowered: str) -> bool:
-    """Whether the fixed policy (not the registered names) makes lower-cased ``lowered`` secret."""
-    if lowered in _SECRET_HEADERS:
+def _uncached(name: str) -> bool:
+    lowered = name.lower()
+    if lowered in _registered or lowered in _SECRET_HEADERS:
         return True
     compact = _NORMALISE.sub("", lowered)
     if compact in _SECRET_NAMES or lowered in _SECRET_NAMES:
@@ -140,11 +140,16 @@ def _policy(lowered: str) -> bool:
     return not _SECRET_WORDS.isdisjoint(_NORMALISE.split(lowered))
 
 
-# The fixed policy never changes, so its answers can be remembered; the registered names are looked
-# up on every call instead (a remembered False would outlive a registration). Long names are not
-# remembered: 4,096 of them could hold megabytes.
+# Answers are remembered per registration generation: a registration moves every lookup to a new
+# generation, so a "not secret" computed before it is never found again, even one stored by a
+# thread racing the registration. Long names are not remembered (4,096 could hold megabytes).
 _CACHED_NAME_LEN: Final = 256
-secret_by_policy: Final = functools.lru_cache(maxsize=4096)(_policy)
+_generation: Final = [0]
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached(name: str, generation: int) -> bool:
+    return _uncached(name)
 
 
 def register_secret_key(name: str) -> None:
@@ -163,6 +168,7 @@ def register_secret_key(name: str) -> None:
             return
         _registered_names.append(lowered)
         _registered.add(lowered)
+        _generation[0] += 1  # after the add: whoever sees the new generation sees the name
 
 
 def _mentions_registered(lowered: str) -> bool:

@@ -386,11 +386,11 @@ def test_secret_extra_keys_are_masked_on_every_record() -> None:
 
 def test_secret_key_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past its limit the key memo stops growing, and keys are still classified."""
-    monkeypatch.setattr(_logging, "_SECRET_KEYS", {})
+    monkeypatch.setattr(_logging, "_secret_keys", (-1, {}))
     monkeypatch.setattr(_logging, "_SECRET_KEYS_MAX", 1)
     record = _filtered("x", None, first_key="a", api_token="t")
     assert (record.__dict__["first_key"], record.__dict__["api_token"]) == ("a", "***")
-    memo = list(_logging._SECRET_KEYS.items())  # extras are visited in no particular order
+    memo = list(_logging._secret_keys[1].items())  # extras are visited in no particular order
     assert len(memo) == 1
     assert memo[0] in {("first_key", False), ("api_token", True)}
 
