@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import redis.asyncio.client
@@ -83,7 +83,19 @@ def _wrap(owner: type, name: str) -> None:
     original = owner.__dict__[name]
 
     async def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return await _timed(original.__get__(self, owner), self, args, kwargs)
+        # Timed inline (no helper coroutine): one frame less on every command.
+        call = original.__get__(self, owner)
+        histogram = METRICS.duration
+        if histogram is None:
+            return await call(*args, **kwargs)
+        started = time.perf_counter()
+        try:
+            result = await call(*args, **kwargs)
+        except BaseException as exc:
+            _record_error(histogram, time.perf_counter() - started, self, args, exc)
+            raise
+        histogram.record(time.perf_counter() - started, _operation_attrs(self, args))
+        return result
 
     timed.__wrapped__ = original  # type: ignore[attr-defined]
     _State.wrapped[(owner, name)] = (original, timed)
@@ -199,24 +211,12 @@ def _request_hook(user_hook: Callable[..., None] | None) -> Callable[..., None]:
     return hook
 
 
-async def _timed(
-    call: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """Record ``db.client.operation.duration`` around one command or pipeline."""
-    histogram = METRICS.duration
-    if histogram is None:
-        return await call(*args, **kwargs)
-    started = time.perf_counter()
-    try:
-        result = await call(*args, **kwargs)
-    except BaseException as exc:
-        elapsed = time.perf_counter() - started
-        attrs = dict(_operation_attrs(instance, args))
-        attrs["error.type"] = type(exc).__qualname__
-        histogram.record(elapsed, attrs)
-        raise
-    histogram.record(time.perf_counter() - started, _operation_attrs(instance, args))
-    return result
+def _record_error(
+    histogram: Histogram, elapsed: float, instance: Any, args: tuple[Any, ...], exc: BaseException
+) -> None:
+    attrs = dict(_operation_attrs(instance, args))
+    attrs["error.type"] = type(exc).__qualname__
+    histogram.record(elapsed, attrs)
 
 
 def _operation_attrs(instance: Any, args: tuple[Any, ...]) -> dict[str, Any]:
