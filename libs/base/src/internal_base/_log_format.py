@@ -24,7 +24,7 @@ from pythonjsonlogger.json import JsonEncoder
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
 from internal_base._context import RESERVED_KEYS
-from internal_base._redaction import redact_cut, redact_text, redact_text_cut
+from internal_base._redaction import redact_cut, redact_text_cut
 
 CONTEXT_FIELDS: Final = ("correlation_id", "request_id", "trace_id", "span_id")
 #: Names of the fields a JSON record always has; extras under these names become ``extra_<name>``.
@@ -311,11 +311,11 @@ class JsonFormatter(_BaseJsonFormatter):
 
     def formatException(self, ei: Any) -> str:
         """Format the traceback with secrets masked."""
-        return redact_text(logging.Formatter.formatException(self, ei))
+        return redact_text_cut(logging.Formatter.formatException(self, ei))
 
     def formatStack(self, stack_info: str) -> str:
         """Format the stack with secrets masked."""
-        return redact_text(stack_info)
+        return redact_text_cut(stack_info)
 
 
 class _TextMixin:
@@ -327,7 +327,7 @@ class _TextMixin:
         if record.exc_info:
             record.exc_text = self.formatException(record.exc_info)
         elif saved:  # rendered before the queue, or by another handler
-            record.exc_text = _escape_block(redact_text(saved))
+            record.exc_text = _escape_block(redact_text_cut(saved))
         try:
             return escape_surrogates(str(super().format(record)))  # type: ignore[misc]
         finally:
@@ -335,11 +335,11 @@ class _TextMixin:
 
     def formatException(self, ei: Any) -> str:
         """Format the traceback with secrets masked, each line indented."""
-        return _escape_block(redact_text(logging.Formatter.formatException(logging.Formatter(), ei)))
+        return _escape_block(redact_text_cut(logging.Formatter.formatException(logging.Formatter(), ei)))
 
     def formatStack(self, stack_info: str) -> str:
         """Format the stack with secrets masked, each line indented."""
-        return _escape_block(redact_text(stack_info))
+        return _escape_block(redact_text_cut(stack_info))
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         """Format the escaped main line (``-`` for a missing correlation ID) and append the extras."""

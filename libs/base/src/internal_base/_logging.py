@@ -46,7 +46,6 @@ from internal_base._redaction import (
     is_secret_key,
     redact,
     redact_cut,
-    redact_text,
     redact_text_cut,
     registration_generation,
 )
@@ -163,7 +162,7 @@ class RedactionFilter(logging.Filter):
                 record.msg = redact_text_cut(message, MAX_MESSAGE)
                 record.args = None
             if record.exc_text:  # cached unredacted by a handler that ran before this one
-                record.exc_text = redact_text(record.exc_text)
+                record.exc_text = redact_text_cut(record.exc_text)
             attrs = record.__dict__
             # The extra and bound keys, found in C (a set difference) rather than by a Python loop
             # over the ~25 standard attributes of every record.
@@ -285,7 +284,7 @@ class _QueueHandler(logging.handlers.QueueHandler):
             prepared.msg = prepared.getMessage()
         prepared.args = None
         if prepared.exc_info:
-            prepared.exc_text = redact_text(logging.Formatter().formatException(prepared.exc_info))
+            prepared.exc_text = redact_text_cut(logging.Formatter().formatException(prepared.exc_info))
             prepared.exc_info = None
         return prepared
 

@@ -128,3 +128,25 @@ def test_a_cut_value_is_cut_once(buffer: io.StringIO) -> None:
     """Text output redacts extras again: the marker counts the characters of the original."""
     log.info("x", extra={"body": "w" * 250_000})
     assert "... <150000 characters cut>" in buffer.getvalue()
+
+
+@pytest.mark.parametrize("queue", [False, True], ids=["direct", "queue"])
+@pytest.mark.parametrize("json_format", [True, False], ids=["json", "text"])
+def test_a_huge_exception_message_is_cut_in_the_traceback(queue: bool, json_format: bool) -> None:
+    """``log.exception`` of a 1.2 MB message writes a bounded traceback that keeps its frames."""
+    stream = io.StringIO()
+    configure_logging(stream=stream, json=json_format, queue=queue)
+    try:
+        try:
+            raise ValueError("password=hunter2 " + "e" * 1_200_000 + " token=tail-secret")
+        except ValueError:
+            log.exception("failed")
+    finally:
+        shutdown_logging()
+        logging.getLogger().setLevel(logging.WARNING)
+    text = stream.getvalue()
+    assert len(text) < 3 * 100_000
+    assert "hunter2" not in text
+    assert "tail-secret" not in text
+    assert "test_a_huge_exception_message_is_cut_in_the_traceback" in text  # the frame is kept
+    assert "characters cut>" in text
