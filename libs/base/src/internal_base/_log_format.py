@@ -11,6 +11,7 @@ lone surrogates (``\\udc80``), which a strict UTF-8 stream could not write.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import re
@@ -38,6 +39,9 @@ _SKIP: Final = RESERVED_KEYS | {"exc_info", "stack_info"}
 #: Extra keys that only style console output and are never written: uvicorn passes the coloured
 #: copy of its message as ``extra={"color_message": ...}``. The default of ``drop_extras``.
 PRESENTATIONAL_EXTRAS: Final[frozenset[str]] = frozenset({"color_message"})
+# Set on a record by ContextFilter / RedactionFilter once they have run on it.
+STAMPED: Final = "_commons_context"
+REDACTED: Final = "_commons_redacted"
 # ANSI/VT escape sequences (CSI incl. SGR colours, OSC, two-character ESC sequences, 8-bit CSI),
 # then any lone ESC or CSI left: removed from every string of a JSON record.
 _ANSI: Final = re.compile(
@@ -81,6 +85,21 @@ def _escape_block(text: str) -> str:
     """A multi-line block (traceback) kept on its lines, each indented, other controls escaped."""
     lines = text.translate(_BLOCK_ESCAPES).split("\n")
     return "\n".join(f"  {line}" for line in lines)
+
+
+def filtered(record: logging.LogRecord) -> logging.LogRecord:
+    """``record`` when ``RedactionFilter`` ran on it; else a copy that ``ContextFilter`` (unless it
+    ran) and ``RedactionFilter`` have prepared: a formatter on a handler of the caller's own
+    (``dictConfig``) still writes the IDs, masks secrets and survives odd attribute names."""
+    if REDACTED in record.__dict__:
+        return record
+    from internal_base._logging import ContextFilter, RedactionFilter  # here: _logging imports this module
+
+    prepared = copy.copy(record)
+    if STAMPED not in prepared.__dict__:
+        ContextFilter().filter(prepared)
+    RedactionFilter().filter(prepared)
+    return prepared
 
 
 def renamed(key: str, taken: Container[object]) -> str:
@@ -207,7 +226,7 @@ class JsonFormatter(_BaseJsonFormatter):
             json_ensure_ascii=False,
         )
         self.drop_extras = drop_set(drop_extras)
-        self._skip = _SKIP | self.drop_extras | {"_commons_context"}
+        self._skip = _SKIP | self.drop_extras | {STAMPED, REDACTED}
         self._second: tuple[int, str] = (-1, "")
         # One encoder for every record: what json.dumps(..., cls=JsonEncoder, ensure_ascii=False)
         # would build per call.
@@ -247,6 +266,7 @@ class JsonFormatter(_BaseJsonFormatter):
         traceback and stack come from ``formatException``/``formatStack`` unless the dict
         message has them, then ``add_fields``, ``process_log_record`` and ``serialize_log_record``.
         """
+        record = filtered(record)
         msg = record.msg
         message_dict: dict[str, Any]
         if isinstance(msg, dict):
@@ -323,6 +343,7 @@ class _TextMixin:
 
     def format(self, record: logging.LogRecord) -> str:
         """Format with the traceback rendered here (redacted, indented), whoever rendered it before."""
+        record = filtered(record)
         saved = record.exc_text
         if record.exc_info:
             record.exc_text = self.formatException(record.exc_info)

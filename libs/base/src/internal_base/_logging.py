@@ -31,6 +31,8 @@ from internal_base._errors import ConfigurationError
 from internal_base._log_format import (
     CONTEXT_FIELDS,
     PRESENTATIONAL_EXTRAS,
+    REDACTED,
+    STAMPED,
     STANDARD_FIELDS,
     ColorFormatter,
     JsonFormatter,
@@ -78,9 +80,9 @@ _SECRET_KEY_LEN: Final = 256  # longer names are not remembered (4,096 of them c
 #: Longest message written (longer ones are cut after redaction: log shippers drop huge lines).
 MAX_MESSAGE: Final = MAX_TEXT
 # Set on a record once ContextFilter has stamped it (a second handler's filter sees its own stamp).
-_STAMPED: Final = "_commons_context"
+_STAMPED: Final = STAMPED
 # Record attributes that are not extra/bound keys: never redacted as extras, never masked.
-_NOT_EXTRA: Final = RESERVED_KEYS | {_STAMPED}
+_NOT_EXTRA: Final = RESERVED_KEYS | {_STAMPED, REDACTED}
 
 
 class ContextFilter(logging.Filter):
@@ -173,6 +175,7 @@ class RedactionFilter(logging.Filter):
                     _redact_extras(attrs, _stringify_keys(attrs, odd))
         except Exception as exc:  # the caller's log call must never fail
             _mask_record(record, exc)
+        record.__dict__[REDACTED] = True  # the formatters need not redact it again
         return True
 
 
