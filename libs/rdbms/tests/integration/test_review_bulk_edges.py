@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import uuid
 from collections.abc import AsyncIterator
@@ -113,6 +114,22 @@ async def rv_db(rv_url: str) -> AsyncIterator[Database]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
+async def pg(postgres_url: str) -> AsyncIterator[Database]:
+    """PostgreSQL alone (COPY), one pooled connection so a test sees the one it returned."""
+    database = Database(
+        RdbmsSettings(url=postgres_url, pool_size=1, max_overflow=0, pool_timeout=30),
+        health_registry=HealthRegistry(cache_ttl=0),
+    )
+    async with database.engine.begin() as connection:
+        await connection.run_sync(lambda sync: Base.metadata.create_all(sync, tables=TABLES))
+    async with database.transaction() as session:
+        for table in reversed(TABLES):
+            await session.execute(delete(table))
+    yield database
+    await database.aclose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
 async def db(rv_db: Database) -> AsyncIterator[Database]:
     """Empty test tables."""
     async with rv_db.transaction() as session:
@@ -179,12 +196,10 @@ async def test_auto_insert_of_a_large_batch_evaluates_sql_expression_defaults(db
     assert labels == {"default"}
 
 
-async def test_copy_rejects_sql_expression_defaults_when_forced(db: Database) -> None:
+async def test_copy_rejects_sql_expression_defaults_when_forced(pg: Database) -> None:
     """``method="copy"`` cannot evaluate the SQL default: a clear error, nothing written."""
-    if db.backend != "postgresql":
-        pytest.skip("COPY is PostgreSQL's")  # the other backends refuse method='copy' (tested elsewhere)
     with pytest.raises(InvalidQueryError, match="SQL-expression column defaults"):
-        async with db.transaction() as session:
+        async with pg.transaction() as session:
             await Repository(session, RvStamped).insert_many([{"id": 1}], method="copy")
 
 
@@ -268,11 +283,10 @@ async def test_upsert_many_returning_forty_thousand_rows(db: Database) -> None:
 
 
 async def test_copy_in_a_savepoint_rolls_back_with_it_and_works_after_a_failed_statement(
-    db: Database,
+    pg: Database,
 ) -> None:
     """COPY joins the savepoint; after a failed statement rolled back to a savepoint, COPY works."""
-    if db.backend != "postgresql":
-        pytest.skip("COPY is PostgreSQL's")  # method='copy' elsewhere is an InvalidQueryError
+    db = pg
     async with db.transaction() as session:
         repo = Repository(session, RvWide)
         nested = await session.begin_nested()
@@ -286,3 +300,53 @@ async def test_copy_in_a_savepoint_rolls_back_with_it_and_works_after_a_failed_s
     async with db.session() as session:
         assert set((await session.scalars(select(RvWide.b))).all()) == {"after"}
         assert (await session.execute(select(func.count()).select_from(RvWide))).scalar_one() == 3
+
+
+async def test_a_copy_cancelled_mid_stream_returns_a_clean_connection(
+    pg: Database, postgres_url: str
+) -> None:
+    """Cancelled while the server waits inside COPY: the pool's one connection serves the next caller."""
+    monitor = Database(
+        RdbmsSettings(url=postgres_url, pool_size=2, max_overflow=0),
+        health_registry=HealthRegistry(cache_ttl=0),
+    )
+    rows = [{"id": i, "a": i, "b": "copy"} for i in range(20_000)]
+
+    async def copy() -> None:
+        async with pg.transaction() as session:
+            await Repository(session, RvWide).insert_many(rows, method="copy")
+
+    try:
+        async with monitor.session() as blocker:  # an uncommitted row with a key the COPY also sends
+            await blocker.execute(text("INSERT INTO rv_bulk_wide (id, a, b) VALUES (5, 0, 'blocker')"))
+            task = asyncio.create_task(copy())
+            waiting = 0
+            async with asyncio.timeout(60):
+                while not waiting:
+                    await asyncio.sleep(0.05)
+                    async with monitor.engine.connect() as conn:
+                        waiting = (await conn.execute(text(_COPY_WAITING))).scalar_one()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await blocker.rollback()
+        async with asyncio.timeout(30):
+            async with pg.transaction() as session:
+                assert await Repository(session, RvWide).insert_many(rows[:3], method="copy") == 3
+        async with pg.transaction() as session:
+            assert (await session.execute(select(func.count()).select_from(RvWide))).scalar_one() == 3
+            await session.execute(delete(RvWide))
+        async with monitor.engine.connect() as conn:
+            assert (await conn.execute(text(_STUCK))).scalar_one() == 0
+    finally:
+        await monitor.aclose()
+
+
+_COPY_WAITING = (
+    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%' "
+    "AND wait_event_type = 'Lock' AND datname = current_database()"
+)
+_STUCK = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND (state = 'idle in transaction' OR (query LIKE 'COPY%' AND state = 'active'))"
+)
