@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from internal_base.health import HealthRegistry, HealthReport, default_registry
 
-__all__ = ["HealthDetails", "health_router"]
+__all__ = ["HealthDetails", "add_health_routes", "health_router"]
 
 #: Who sees full reports: False (nobody), True (everybody), or a FastAPI dependency (or
 #: ``Depends(...)``) whose truthy result shows them, e.g. ``BearerAuth(verifier, optional=True)``.
@@ -75,7 +75,24 @@ def health_router(
     Example:
         ``health_router(details=BearerAuth(StaticTokenVerifier({token: "ops"}), optional=True))``
     """
-    router = APIRouter(prefix=prefix, tags=["health"], include_in_schema=include_in_schema)
+    router = APIRouter(prefix=prefix, include_in_schema=include_in_schema)
+    add_health_routes(router, registry, include_in_schema=include_in_schema, details=details)
+    return router
+
+
+def add_health_routes(
+    router: APIRouter,
+    registry: HealthRegistry | None = None,
+    *,
+    prefix: str = "",
+    include_in_schema: bool = True,
+    details: HealthDetails = False,
+) -> None:
+    """Add the routes of :func:`health_router` to ``router`` itself, under ``prefix``.
+
+    ``install()`` adds them to the app's own router: an included router is one more level that
+    FastAPI (0.165+, which keeps included routers nested) walks for every request of the app.
+    """
 
     def current() -> HealthRegistry:
         return registry if registry is not None else default_registry()
@@ -91,6 +108,11 @@ def health_router(
         ("/ready", readiness, "Readiness probe"),
     ):
         router.add_api_route(
-            path, _probe(run, details), methods=["GET"], summary=summary, response_model=None
+            f"{prefix}{path}",
+            _probe(run, details),
+            methods=["GET"],
+            summary=summary,
+            response_model=None,
+            tags=["health"],
+            include_in_schema=include_in_schema,
         )
-    return router

@@ -10,10 +10,10 @@ from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry
 from internal_fastapi._config import FastAPISettings
 from internal_fastapi._errors import ErrorMapper, default_error_mapper, install_exception_handlers
-from internal_fastapi._health import HealthDetails, health_router
+from internal_fastapi._health import HealthDetails, add_health_routes
 from internal_fastapi._pagination import install_cursor_codec
 from internal_fastapi._stack import CommonsMiddleware
-from internal_fastapi._telemetry import instrument_installed
+from internal_fastapi._telemetry import instrument_installed, telemetry_switch
 
 __all__ = ["install"]
 
@@ -59,6 +59,8 @@ def install(
         mapper if mapper is not None else default_error_mapper(problem_type_base=settings.problem_type_base)
     )
     install_exception_handlers(app, mapper)
+    switch = telemetry_switch(app)
+    switch.in_stack = True  # the commons middleware records the server span and metrics
     # The three middleware in one pure ASGI layer (CommonsMiddleware): the same behaviour, a
     # third of the per-request cost. add_middleware prepends: it wraps the user's own middleware
     # added before install(); those added after wrap it.
@@ -69,10 +71,17 @@ def install(
         max_length=settings.max_id_length,
         logger=settings.access_logger if settings.log_requests else None,
         exclude_paths=tuple(settings.log_exclude_paths),
+        telemetry=switch,
     )
     if settings.health_enabled:
         details = health_details if health_details is not None else settings.health_details
-        app.include_router(health_router(health_registry, prefix=settings.health_prefix, details=details))
+        add_health_routes(
+            app.router,
+            health_registry,
+            prefix=settings.health_prefix,
+            include_in_schema=False,
+            details=details,
+        )
     install_cursor_codec(app.state, settings.cursor_secret)
     app.state.commons_settings = settings
     setattr(app.state, _INSTALLED, True)

@@ -31,6 +31,7 @@ __all__ = [
     "cursor_pagination",
     "offset_pagination",
     "page_pagination",
+    "route_template",
 ]
 
 _DEFAULT_SIZE: Final = 50
@@ -259,7 +260,7 @@ def page_pagination(*, default_size: int | None = None, max_size: int = 100) -> 
     return dependency
 
 
-def _route_template(scope: Mapping[str, Any]) -> str | None:
+def route_template(scope: Mapping[str, Any]) -> str | None:
     """The matched route's path template, with the prefixes of the routers that include it.
 
     FastAPI 0.165 keeps included routers nested: ``scope["route"].path_format`` is the template
@@ -278,7 +279,7 @@ def _route_template(scope: Mapping[str, Any]) -> str | None:
 def _listing(request: Request, purpose: str | None, bind_query: Collection[str] | None) -> str:
     """What a cursor is bound to: the route (or ``purpose``) and the listing's query parameters."""
     if purpose is None:
-        template = _route_template(request.scope)
+        template = route_template(request.scope)
         where: list[Any] = (
             [request.scope.get("root_path", "") + template, sorted(request.path_params.items())]
             if isinstance(template, str)

@@ -25,6 +25,7 @@ from internal_fastapi._middleware import (
     new_id,
     read_request_headers,
 )
+from internal_fastapi._server_telemetry import TelemetrySwitch
 from internal_fastapi._trace import attach_trace, mark_span
 
 __all__ = ["CommonsMiddleware"]
@@ -42,6 +43,9 @@ class CommonsMiddleware:
         max_length: Longest accepted incoming ID.
         logger: Access logger name, or None for no access log.
         exclude_paths: Exact paths that are not logged (health probes).
+        telemetry: The app's telemetry switch (``install()`` passes it): while it is on, this
+            layer opens the request's server span around everything it does and records the
+            ``http.server.*`` metrics. None: never on.
     """
 
     def __init__(
@@ -53,8 +57,10 @@ class CommonsMiddleware:
         max_length: int = 128,
         logger: str | None = "internal_fastapi.access",
         exclude_paths: Collection[str] = (),
+        telemetry: TelemetrySwitch | None = None,
     ) -> None:
         self.app = app
+        self.telemetry = telemetry if telemetry is not None else TelemetrySwitch()
         self.mapper = mapper if mapper is not None else default_error_mapper()
         self.logger = None if logger is None else logging.getLogger(logger)
         self.exclude_paths = frozenset(exclude_paths)
@@ -86,15 +92,20 @@ class CommonsMiddleware:
                 add_id_headers(message, ids)
             await send(message)
 
-        token = attach_trace(carrier) if carrier else None
+        server = self.telemetry.server
+        request = server.start(scope, carrier, correlation_id) if server is not None else None
+        token = attach_trace(carrier) if carrier and request is None else None
+        error: BaseException | None = None
         try:
             with correlation_scope(correlation_id, request_id):
-                mark_span(correlation_id)
+                if request is None:
+                    mark_span(correlation_id)  # a span opened outside (FastAPI's own, an outer layer)
                 aborted = True
                 try:
                     try:
                         await self.app(scope, receive, send_wrapper)
                     except Exception as exc:
+                        error = exc
                         if response_started:
                             _ERRORS.error("exception after the response started", exc_info=exc)
                             raise
@@ -106,6 +117,11 @@ class CommonsMiddleware:
                     if logger is not None and scope["path"] not in self.exclude_paths:
                         duration_ms = (time.perf_counter() - started) * 1000
                         log_request(logger, scope, status, duration_ms, aborted=aborted)
+        except BaseException as exc:
+            error = error or exc
+            raise
         finally:
-            if token is not None:
+            if request is not None:
+                server.finish(request, scope, status, error)  # type: ignore[union-attr]
+            elif token is not None:
                 otel_context.detach(token)  # type: ignore[arg-type]

@@ -1,38 +1,47 @@
-"""Server spans and ``http.server.*`` metrics through OpenTelemetry's FastAPI instrumentor.
+"""Server spans and ``http.server.*`` metrics: :mod:`internal_fastapi._server_telemetry`, switched per app.
 
 ``instrument(app)`` instruments one app; ``instrument()`` every app given to
-:func:`internal_fastapi.install` (before or after the call). The instrumentor's middleware wraps
-the whole stack, so the commons middleware, the access log and the error logs run inside the
-server span. Providers: ``internal_base.telemetry.current_telemetry()``'s when configured, else
-OpenTelemetry's globals. HTTP semantic conventions: the stable ones (``http.server.request.duration``
-in seconds, ``http.server.active_requests``, ``http.request.method`` ...), unless
-``OTEL_SEMCONV_STABILITY_OPT_IN`` names an ``http`` mode itself.
+:func:`internal_fastapi.install` (before or after the call). In an installed app the commons
+middleware records the server span around everything it does (IDs, access log, error logs); in
+any other app an outer :class:`ServerTelemetryMiddleware` does. Turning it on or off flips a
+per-app switch: the middleware stack is not rebuilt, and an app that is off pays one attribute
+check per request. Providers: ``internal_base.telemetry.current_telemetry()``'s when configured,
+else OpenTelemetry's globals. FastAPI's own tracing and metrics (0.165+) are turned off for an
+instrumented app, so each request has one server span and one set of measurements.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from fastapi import FastAPI
+from opentelemetry import metrics, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
+from starlette.types import ASGIApp
 
 from internal_base.telemetry import current_telemetry
+from internal_fastapi._server_telemetry import (
+    ServerTelemetry,
+    ServerTelemetryMiddleware,
+    TelemetrySwitch,
+    excluded_urls_pattern,
+)
 
-# The instrumentor is imported when first used: importing internal_fastapi stays cheap.
+__all__ = ["instrument", "instrument_installed", "is_instrumented", "telemetry_switch", "uninstrument"]
 
-__all__ = ["instrument", "instrument_installed", "is_instrumented", "uninstrument"]
-
-_FLAG: Final = "_is_instrumented_by_opentelemetry"
+# Set on apps by OpenTelemetry's own FastAPI instrumentor, when someone uses it directly.
+_CONTRIB_FLAG: Final = "_is_instrumented_by_opentelemetry"
+_SWITCH: Final = "commons_telemetry"
+_NATIVE_SIGNALS: Final = ("tracing", "metrics")
 
 
 @dataclass
 class _State:
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     everywhere: bool = False
     excluded_urls: str | None = None
     installed: weakref.WeakSet[FastAPI] = field(default_factory=weakref.WeakSet)
@@ -42,19 +51,44 @@ class _State:
 _STATE: Final = _State()
 
 
-def _use_stable_http_semconv() -> None:
-    """Emit the stable HTTP names unless ``OTEL_SEMCONV_STABILITY_OPT_IN`` chose an http mode."""
-    from opentelemetry.instrumentation import _semconv
+def telemetry_switch(app: FastAPI) -> TelemetrySwitch:
+    """The app's :class:`TelemetrySwitch` (created, off, on first use)."""
+    with _STATE.lock:
+        switch = getattr(app.state, _SWITCH, None)
+        if not isinstance(switch, TelemetrySwitch):
+            switch = TelemetrySwitch()
+            setattr(app.state, _SWITCH, switch)
+        return switch
 
-    stability = _semconv._OpenTelemetrySemanticConventionStability
-    stability._initialize()  # type: ignore[no-untyped-call]
-    chosen = [item.strip() for item in os.environ.get(_semconv.OTEL_SEMCONV_STABILITY_OPT_IN, "").split(",")]
-    if "http" in chosen or "http/dup" in chosen:
+
+def _wrap_stack(app: FastAPI, switch: TelemetrySwitch) -> None:
+    """Make :class:`ServerTelemetryMiddleware` the outermost layer of ``app`` (once)."""
+    if switch.wrapped:
         return
-    with stability._lock:
-        stability._OTEL_SEMCONV_STABILITY_SIGNAL_MAPPING[_semconv._OpenTelemetryStabilitySignalType.HTTP] = (
-            _semconv._StabilityMode.HTTP
-        )
+    build = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        return ServerTelemetryMiddleware(build(), switch)
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
+    app.middleware_stack = None  # rebuilt by the next request, now wrapped
+    switch.wrapped = True
+
+
+def _native_off(app: FastAPI, switch: TelemetrySwitch) -> None:
+    """Turn FastAPI's own server span and metrics off for ``app``, remembering its settings."""
+    config: Any = getattr(app, "_telemetry", None)  # FastAPI >= 0.165
+    if isinstance(config, dict) and switch.native is None:
+        switch.native = {name: config[name] for name in _NATIVE_SIGNALS if name in config}
+        for name in _NATIVE_SIGNALS:
+            config[name] = False
+
+
+def _native_restore(app: FastAPI, switch: TelemetrySwitch) -> None:
+    config: Any = getattr(app, "_telemetry", None)
+    if isinstance(config, dict) and switch.native is not None:
+        config.update(switch.native)
+    switch.native = None
 
 
 def _instrument_app(
@@ -63,23 +97,22 @@ def _instrument_app(
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> None:
-    if getattr(app, _FLAG, False):
+    switch = telemetry_switch(app)
+    if switch.server is not None:
         return
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-    _use_stable_http_semconv()
     telemetry = current_telemetry()
     if telemetry is not None:
         tracer_provider = tracer_provider or telemetry.tracer_provider
         meter_provider = meter_provider or telemetry.meter_provider
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        excluded_urls=excluded_urls,
-        exclude_spans=["receive", "send"],  # one span per request, not one per ASGI message
+    server = ServerTelemetry(
+        tracer_provider or trace.get_tracer_provider(),
+        meter_provider or metrics.get_meter_provider(),
+        excluded_urls_pattern(excluded_urls),
     )
-    app.middleware_stack = None  # rebuilt by the next request, now inside the server span
+    _native_off(app, switch)
+    if not switch.in_stack:
+        _wrap_stack(app, switch)
+    switch.server = server
     _STATE.instrumented.add(app)
 
 
@@ -100,14 +133,15 @@ def instrument(
     Args:
         app: One app to instrument now. None: every app given to
             :func:`internal_fastapi.install`, already or later.
-        excluded_urls: Comma-separated regexes of URLs not traced (default: the env variable
-            ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``).
+        excluded_urls: Comma-separated regexes, searched in each request's full URL, of the
+            requests neither traced nor measured (default: the environment variable
+            ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``, else ``OTEL_PYTHON_EXCLUDED_URLS``).
         tracer_provider: Providers for ``app`` (default: ``current_telemetry()``'s, else the
             OpenTelemetry globals); only with ``app``.
         meter_provider: See ``tracer_provider``.
 
     Raises:
-        ValueError: Providers given without ``app``.
+        ValueError: Providers given without ``app``; an invalid ``excluded_urls`` regex.
     """
     if app is None and (tracer_provider is not None or meter_provider is not None):
         raise ValueError("tracer_provider/meter_provider need an app: instrument(app, tracer_provider=...)")
@@ -128,21 +162,28 @@ def uninstrument(app: FastAPI | None = None) -> None:
         app: The app to uninstrument; None for all of them (later ``install()`` calls no longer
             instrument their app).
     """
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
     with _STATE.lock:
         apps = [app] if app is not None else list(_STATE.instrumented)
         if app is None:
             _STATE.everywhere = False
         for one in apps:
-            if getattr(one, _FLAG, False):
-                FastAPIInstrumentor.uninstrument_app(one)
+            switch = telemetry_switch(one)
+            switch.server = None
+            _native_restore(one, switch)
             _STATE.instrumented.discard(one)
 
 
-def is_instrumented(app: FastAPI) -> bool:
-    """Tell whether ``app`` is instrumented (by :func:`instrument` or the instrumentor itself)."""
-    return bool(getattr(app, _FLAG, False))
+def is_instrumented(app: FastAPI | None = None) -> bool:
+    """Tell whether ``app`` is instrumented (by :func:`instrument`, or by OpenTelemetry's instrumentor).
+
+    Args:
+        app: The app; None: whether ``instrument()`` is on for every installed app.
+    """
+    if app is None:
+        return _STATE.everywhere
+    switch = getattr(app.state, _SWITCH, None)
+    on = isinstance(switch, TelemetrySwitch) and switch.server is not None
+    return on or bool(getattr(app, _CONTRIB_FLAG, False))
 
 
 def instrument_installed(app: FastAPI, *, enabled: bool) -> None:
