@@ -316,7 +316,17 @@ class JsonFormatter(_BaseJsonFormatter):
                 log_data[key] = value
 
     def _timestamp(self, created: float) -> str:
-        """``created`` as ISO 8601 in UTC with microseconds; the date and time part made once a second."""
+        """``created`` as ISO 8601 in UTC with microseconds; the date and time part made once a second.
+
+        A time no date can hold (NaN, out of range, not a number: ``makeLogRecord`` accepts any)
+        is written as its text, so the record is never lost.
+        """
+        try:
+            return self._iso(created)
+        except (ValueError, OverflowError, TypeError, OSError):
+            return redacted_text_of(created)
+
+    def _iso(self, created: float) -> str:
         seconds = math.floor(created)
         micros = round((created - seconds) * 1_000_000)
         if micros >= 1_000_000:
@@ -353,6 +363,13 @@ class _TextMixin:
             return escape_surrogates(str(super().format(record)))  # type: ignore[misc]
         finally:
             record.exc_text = saved
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The local time as ``logging`` writes it; a time no date can hold as its text (never lost)."""
+        try:
+            return str(super().formatTime(record, datefmt))  # type: ignore[misc]
+        except (ValueError, OverflowError, TypeError, OSError):
+            return redacted_text_of(record.created)
 
     def formatException(self, ei: Any) -> str:
         """Format the traceback with secrets masked, each line indented."""

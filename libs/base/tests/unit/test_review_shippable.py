@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from internal_base.logging import JsonFormatter, configure_logging, get_logger, shutdown_logging
+from internal_base.logging import (
+    JsonFormatter,
+    TextFormatter,
+    configure_logging,
+    get_logger,
+    shutdown_logging,
+)
 
 log = get_logger("tests.review_shippable")
 BOLD = "\x1b[1m"
@@ -79,3 +85,15 @@ def test_a_record_written_as_text_after_an_encoding_error_loses_its_escapes_too(
     line = JsonFormatter().format(record)
     assert "\\u001b" not in line
     assert json.loads(line)["loop"] == "[[...]]"
+
+
+@pytest.mark.parametrize("created", [float("nan"), float("inf"), 1e20, -1e20, "yesterday"])
+def test_a_record_with_an_impossible_created_time_is_written(created: object) -> None:
+    """``makeLogRecord({"created": nan})`` is written with that value as its time, never lost."""
+    record = logging.makeLogRecord({"msg": "kept", "created": created, "msecs": 0.0})
+    written = json.loads(JsonFormatter().format(record))
+    assert written["message"] == "kept"
+    assert written["timestamp"] == str(created)
+    line = TextFormatter().format(record)
+    assert line.startswith(f"{created} ")
+    assert "kept" in line
