@@ -14,9 +14,11 @@ from typing import Any, Final
 
 from pydantic import SecretStr
 from sqlalchemy import Connection, MetaData, event, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
 
 from internal_base.redaction import redact_text
 from internal_rdbms._config import RdbmsSettings, normalize_url
@@ -39,6 +41,7 @@ DEFAULT_LOCK_TIMEOUT: Final = 300.0
 #: Key of ``Config.attributes`` holding the database URL of one programmatic run.
 URL_ATTRIBUTE: Final = "internal_rdbms.url"
 _LOCK_POLL_SECONDS: Final = 0.2
+_SQLITE_POLL_MS: Final = 100
 # Pool settings make no sense for the one NullPool connection a migration run opens.
 _POOL_OPTIONS: Final = ("pool_size", "max_overflow", "pool_timeout", "pool_recycle")
 
@@ -157,7 +160,7 @@ def lock_engine(settings: RdbmsSettings, lock_timeout: float) -> AsyncEngine:
         # pysqlite commits before DDL and begins only before DML; take transactions over so a whole
         # run is one BEGIN IMMEDIATE: DDL rolls back on error, and a second process waits its turn.
         event.listen(engine.sync_engine, "connect", _sqlite_autocommit)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate(lock_timeout))
     return engine
 
 
@@ -165,8 +168,34 @@ def _sqlite_autocommit(dbapi_connection: Any, _record: object) -> None:
     dbapi_connection.isolation_level = None
 
 
-def _sqlite_begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin_immediate(lock_timeout: float) -> Callable[[Connection], None]:
+    """``BEGIN IMMEDIATE`` retried for ``lock_timeout`` s with short busy waits between polls.
+
+    One long busy wait would run in the driver's thread, where cancelling the caller cannot stop
+    it: a cancelled ``create_all`` (a process shutting down) would hang for the whole timeout.
+    """
+    busy_ms = max(1, round(lock_timeout * 1000))
+
+    def begin(connection: Connection) -> None:
+        deadline = time.monotonic() + lock_timeout
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {_SQLITE_POLL_MS}")
+        try:
+            while True:
+                try:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                    return
+                except OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise RdbmsMigrationError(
+                            f"another process held the migration lock for {lock_timeout:g} s"
+                        ) from exc
+                _pause(_LOCK_POLL_SECONDS / 2)
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")  # statements of the run
+
+    return begin
 
 
 async def _run_online(settings: RdbmsSettings, options: dict[str, Any], lock_timeout: float) -> None:
@@ -240,7 +269,15 @@ def _acquire_polling(connection: Connection, statement: str, params: dict[str, A
             return
         if time.monotonic() >= deadline:
             raise RdbmsMigrationError(f"another process held the migration lock for {timeout:g} s")
-        time.sleep(_LOCK_POLL_SECONDS)
+        _pause(_LOCK_POLL_SECONDS)
+
+
+def _pause(seconds: float) -> None:
+    """Wait between two polls: on the event loop (not blocking it) when called from ``run_sync``."""
+    if in_greenlet():
+        await_only(asyncio.sleep(seconds))
+    else:
+        time.sleep(seconds)
 
 
 def _release(connection: Connection, statement: str, params: dict[str, Any]) -> None:
