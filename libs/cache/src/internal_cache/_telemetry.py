@@ -31,7 +31,7 @@ from opentelemetry.trace import Span, TracerProvider
 from internal_base.logging import get_logger
 from internal_base.telemetry import current_telemetry
 
-__all__ = ["METRICS", "count_lookup", "instrument", "instrumented", "uninstrument"]
+__all__ = ["METRICS", "count_lookup", "instrument", "is_instrumented", "uninstrument"]
 
 _log = get_logger("internal_cache.telemetry")
 
@@ -132,7 +132,7 @@ def _observe(
     return observe
 
 
-def instrumented() -> bool:
+def is_instrumented() -> bool:
     """Whether :func:`instrument` is in effect."""
     return METRICS.on
 

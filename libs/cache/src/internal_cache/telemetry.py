@@ -30,7 +30,7 @@ from typing import Any
 
 from internal_cache import _telemetry
 
-__all__ = ["instrument", "instrumented", "uninstrument"]
+__all__ = ["instrument", "is_instrumented", "uninstrument"]
 
 
 def instrument(**kwargs: Any) -> None:
@@ -52,6 +52,6 @@ def uninstrument() -> None:
     _telemetry.uninstrument()
 
 
-def instrumented() -> bool:
+def is_instrumented() -> bool:
     """Whether :func:`instrument` is in effect."""
-    return _telemetry.instrumented()
+    return _telemetry.is_instrumented()

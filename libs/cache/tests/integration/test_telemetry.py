@@ -186,7 +186,7 @@ async def test_idempotent_and_undone(make_client: MakeClient) -> None:
     telemetry.instrument()
     telemetry.instrument()
     try:
-        assert telemetry.instrumented()
+        assert telemetry.is_instrumented()
         cache = make_client()
         await cache.get("x")
         assert [s.name for s in spans(configured)] == ["GET"]
@@ -198,7 +198,7 @@ async def test_idempotent_and_undone(make_client: MakeClient) -> None:
     finally:
         telemetry.uninstrument()
         telemetry.uninstrument()
-    assert not telemetry.instrumented()
+    assert not telemetry.is_instrumented()
     assert not METRICS.on
     assert aioredis.Redis.execute_command is original
     await cache.get("x")

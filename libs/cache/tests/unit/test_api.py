@@ -38,6 +38,15 @@ def test_public_api(module: str) -> None:
     assert_public_api(module)
 
 
+def test_telemetry_names_match_the_family() -> None:
+    """internal_cache.telemetry offers instrument/is_instrumented/uninstrument like aws, rdbms, http, fastapi."""
+    from internal_cache import telemetry
+
+    assert telemetry.__all__ == ["instrument", "is_instrumented", "uninstrument"]
+    assert telemetry.is_instrumented() is False
+    assert not hasattr(telemetry, "instrumented")
+
+
 def test_error_tree() -> None:
     """Errors hang off CommonsError as drawn in _errors.py."""
     assert issubclass(CacheError, CommonsError)

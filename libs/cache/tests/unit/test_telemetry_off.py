@@ -12,7 +12,7 @@ from internal_cache._telemetry import METRICS
 
 async def test_off_by_default_costs_one_flag(cache: CacheClient) -> None:
     """Before instrument(): redis-py methods are the originals and no metric is recorded."""
-    assert not telemetry.instrumented()
+    assert not telemetry.is_instrumented()
     assert not METRICS.on
     for owner, name in (
         (redis.asyncio.client.Redis, "execute_command"),
