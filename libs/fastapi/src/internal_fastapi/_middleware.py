@@ -22,8 +22,6 @@ from internal_base.context import (
     CORRELATION_ID_HEADER,
     REQUEST_ID_HEADER,
     correlation_scope,
-    get_correlation_id,
-    get_request_id,
     is_valid_correlation_id,
 )
 from internal_base.redaction import MASK, is_secret_key, redact_url
@@ -237,10 +235,13 @@ class RequestLoggingMiddleware:
     Unprintable characters are percent-escaped and the path with its query is cut to 2048
     characters (the method to 32), with a ``...[+N chars]`` marker.
 
-    Records carry ``http_method``, ``http_path``, ``http_status``, ``duration_ms``,
-    ``http_aborted``, ``correlation_id`` and ``request_id`` as extra fields. 5xx are logged at
-    ERROR, the rest at INFO; a response cut short by an exception after it started is logged at
-    ERROR with its sent status, ``http_aborted=True`` and `` aborted`` at the end of the line.
+    Records carry ``http_method``, ``http_path``, ``http_status``, ``duration_ms`` and
+    ``http_aborted`` as extra fields; ``correlation_id`` and ``request_id`` are stamped once, as
+    on every other record, by ``internal_base.logging.ContextFilter`` (the line is written inside
+    the request's correlation scope; as extras too, that filter would keep a second copy of each
+    as ``extra_correlation_id``/``extra_request_id``). 5xx are logged at ERROR, the rest at
+    INFO; a response cut short by an exception after it started is logged at ERROR with its
+    sent status, ``http_aborted=True`` and `` aborted`` at the end of the line.
 
     Args:
         app: The wrapped ASGI app.
@@ -315,8 +316,6 @@ def log_request(
             "http_path": target,
             "http_status": status,
             "duration_ms": round(duration_ms, 3),
-            "correlation_id": get_correlation_id(),
-            "request_id": get_request_id(),
         },
     )
 

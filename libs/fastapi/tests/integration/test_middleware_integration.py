@@ -15,7 +15,7 @@ from opentelemetry import trace
 
 from internal_base.context import get_correlation_id, get_request_id
 from internal_base.health import HealthRegistry
-from internal_base.logging import JsonFormatter, TextFormatter
+from internal_base.logging import ContextFilter, JsonFormatter, TextFormatter
 from internal_fastapi import FastAPISettings, install
 
 SECRET_DSN = "postgresql://svc:hunter2@db.internal:5432/payments"
@@ -93,6 +93,7 @@ async def test_concurrent_requests_do_not_mix_ids(client: httpx.AsyncClient) -> 
 async def test_error_bodies_leak_nothing(client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
     """A crash is a 500 problem with the correlation ID and no secret, host or exception text."""
     caplog.set_level(logging.INFO)
+    caplog.handler.addFilter(ContextFilter())  # stamps the IDs, as every internal_base handler does
     response = await client.get("/crash?api_key=k-123", headers={"X-Correlation-ID": "crash-1"})
     body = response.json()
     assert response.status_code == 500
@@ -116,6 +117,7 @@ async def test_unicode_line_breaks_cannot_split_the_access_log(
 ) -> None:
     """NEL, U+2028 and U+2029 (percent-encoded in path and query) and a hostile ID header stay one line."""
     caplog.set_level(logging.INFO, logger="internal_fastapi.access")
+    caplog.handler.addFilter(ContextFilter())  # stamps the IDs, as every internal_base handler does
     hostile_id = "x\u2028INFO forged".encode()
     response = await client.get(
         "/ids%C2%85INFO%E2%80%A8forged%E2%80%A9",

@@ -14,6 +14,7 @@ from opentelemetry import trace
 from starlette.types import Message, Receive, Scope, Send
 
 from internal_base.context import get_correlation_id, get_request_id
+from internal_base.logging import ContextFilter
 from internal_fastapi import (
     CorrelationIdMiddleware,
     FastAPISettings,
@@ -231,6 +232,7 @@ async def test_one_access_line_per_request(
 ) -> None:
     """The access log has method, path, status, duration and correlation ID; query secrets are masked."""
     caplog.set_level(logging.INFO, logger="internal_fastapi.access")
+    caplog.handler.addFilter(ContextFilter())  # stamps the IDs, as every internal_base handler does
     async with make_client(app_with_routes) as client:
         await client.get("/ids?token=s3cr3t&page=2", headers={"X-Correlation-ID": "corr-log"})
     records = [r for r in caplog.records if r.name == "internal_fastapi.access"]
@@ -240,6 +242,7 @@ async def test_one_access_line_per_request(
     assert record.__dict__["http_method"] == "GET"
     assert record.__dict__["http_status"] == 200
     assert record.__dict__["correlation_id"] == "corr-log"
+    assert "extra_correlation_id" not in record.__dict__  # the ID is not an extra as well
     assert record.__dict__["duration_ms"] >= 0
     assert re.fullmatch(r"GET /ids\?token=\*\*\*&page=2 200 \d+\.\dms", record.getMessage())
     assert "s3cr3t" not in record.getMessage()
