@@ -337,7 +337,8 @@ class Repository(Generic[ModelT]):
         Rows are mappings of field names to values, all naming the same fields; Python-side column
         defaults fill the others (server defaults too, except with COPY). ``method="auto"`` uses
         PostgreSQL's binary ``COPY`` (asyncpg) from ``COPY_THRESHOLD`` rows, executemany
-        otherwise; ``"copy"`` forces it (PostgreSQL only). Runs in the session's transaction.
+        otherwise (and when a left-out column has a SQL-expression default, which COPY cannot
+        evaluate); ``"copy"`` forces it (PostgreSQL only). Runs in the session's transaction.
 
         Returns:
             The number of rows inserted.
@@ -401,7 +402,8 @@ class Repository(Generic[ModelT]):
 
         Raises:
             InvalidQueryError: Unknown field, key not unique, key field missing from the rows,
-                rows naming different fields, unhashable key values.
+                rows naming different fields, unhashable or null key values (a NULL never
+                conflicts, and would be a new autoincrement key on some backends only).
             RdbmsConflictError: Another constraint is violated.
         """
         await self._flush()
@@ -441,14 +443,16 @@ class Repository(Generic[ModelT]):
 
         PostgreSQL: one ``UPDATE ... FROM (VALUES ...)`` per chunk; MariaDB and SQLite: an
         executemany ``UPDATE ... WHERE key = ?``. Rows repeating a key are collapsed first (the
-        last wins). Keys with no (live) row are skipped. Objects already loaded in the session
-        are not refreshed unless ``returning`` (which reloads them).
+        last wins). Keys with no (live) row are skipped silently: the count (or the returned
+        objects) shows which rows were matched. Objects already loaded in the session are not
+        refreshed unless ``returning`` (which reloads them).
 
         Args:
             rows: Mappings naming the same fields: the key field(s) plus the fields to set.
             key: Field(s) of the primary key (default) or of a unique constraint/index.
             returning: Return the updated ORM objects in input order (re-read by key in the same
-                transaction on every backend: executemany cannot return rows).
+                transaction on every backend: executemany cannot return rows); skipped keys,
+                soft-deleted rows included, are not returned.
             include_deleted: Also update soft-deleted rows.
 
         Returns:
@@ -456,7 +460,7 @@ class Repository(Generic[ModelT]):
 
         Raises:
             InvalidQueryError: Unknown field, key not unique or missing from the rows, no field
-                to set, rows naming different fields.
+                to set, rows naming different fields, null key values.
             RdbmsConflictError: The new values violate a constraint.
         """
         await self._flush()
