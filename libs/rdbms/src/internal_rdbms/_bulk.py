@@ -251,12 +251,14 @@ async def _copy(session: AsyncSession, table: Table, batch: list[dict[str, Any]]
     columns = [table.c[key] for key in given] + extra
     makers = [_default_value(col) for col in extra]
     processors = [col.type.dialect_impl(dialect).bind_processor(dialect) for col in columns]
+    # A type that evaluates None (JSON: ``None`` is JSON ``null``) gets it, as with executemany.
+    with_none = [bool(col.type.should_evaluate_none) for col in columns]
 
     def record(row: dict[str, Any]) -> tuple[Any, ...]:
         raw = [row[key] for key in given] + [make() for make in makers]  # type: ignore[misc]
         return tuple(
-            value if proc is None or value is None else proc(value)
-            for value, proc in zip(raw, processors, strict=True)
+            value if proc is None or (value is None and not none) else proc(value)
+            for value, proc, none in zip(raw, processors, with_none, strict=True)
         )
 
     records = [record(row) for row in batch]

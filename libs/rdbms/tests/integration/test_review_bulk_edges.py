@@ -186,6 +186,18 @@ async def test_copy_reads_back_the_same_values_as_executemany(db: Database, null
             assert got == (None,) * 6
 
 
+async def test_copy_stores_a_json_none_as_executemany_does(pg: Database) -> None:
+    """``None`` in a JSON column is JSON ``null`` (not SQL NULL) through COPY as through executemany."""
+    async with pg.transaction() as session:
+        repo = Repository(session, RvTyped)
+        await repo.insert_many([_typed_row(1, nulls=True)], method="executemany")
+        await repo.insert_many([_typed_row(2, nulls=True)], method="copy")
+    async with pg.transaction() as session:
+        sql_null = (await session.scalars(select(RvTyped.id).where(RvTyped.doc.is_(None)))).all()
+        await session.execute(delete(RvTyped))
+    assert sql_null == []
+
+
 async def test_auto_insert_of_a_large_batch_evaluates_sql_expression_defaults(db: Database) -> None:
     """A SQL-expression default does not break ``method="auto"`` at the COPY threshold: it falls back."""
     async with db.transaction() as session:
