@@ -195,6 +195,7 @@ class SqsConsumer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._running = False
+        self._active = False  # from run()'s start to the end of its drain
         self._error: BaseException | None = None
         self._receive_errors = 0
         self._last_receive_error: AwsError | None = None
@@ -224,21 +225,41 @@ class SqsConsumer:
         self._stop.set()
 
     async def start(self) -> None:
-        """Run the consumer in a background task (see :meth:`aclose`)."""
-        if self._runner is None or self._runner.done():
-            self._stop.clear()
-            self._runner = spawn(self.run(), name="sqs-consumer")
+        """Run the consumer in a background task (see :meth:`aclose`).
+
+        A no-op while it runs. Called while a previous run is stopping (after :meth:`stop` or
+        during :meth:`aclose`), it first waits for that run to finish draining, then starts anew:
+        never two loops at once.
+        """
+        runner = self._runner
+        if runner is not None and not runner.done():
+            if not self._stop.is_set():
+                return
+            await asyncio.wait({runner})  # its error, if any, is for the aclose() waiting on it
+            if self._runner is not runner and self._runner is not None and not self._runner.done():
+                return  # another start() won the race while this one waited
+        self._stop.clear()
+        self._runner = spawn(self.run(), name="sqs-consumer")
 
     async def aclose(self) -> None:
         """Stop, wait for the background task started by :meth:`start`, and re-raise its error.
 
-        Idempotent: a second call returns at once. In-flight handlers get ``shutdown_timeout``
-        seconds to finish, as with :meth:`stop`.
+        In-flight handlers get ``shutdown_timeout`` seconds to finish, as with :meth:`stop`.
+        Concurrent calls all return once the consumer has stopped; a call after that returns at
+        once. Called from inside a handler it only stops the consumer (the run cannot finish
+        before that handler returns, so waiting for it would deadlock).
         """
         self.stop()
-        runner, self._runner = self._runner, None
-        if runner is not None:
+        runner = self._runner
+        if runner is None:
+            return
+        if asyncio.current_task() in self._tasks:
+            return
+        try:
             await runner
+        finally:
+            if self._runner is runner and runner.done():
+                self._runner = None
 
     async def shutdown(self) -> None:
         """Alias of :meth:`aclose` (the name before the family's ``aclose`` convention)."""
@@ -287,6 +308,11 @@ class SqsConsumer:
                 stop the consumer (after draining), as does the last receive error once
                 ``poll_retry`` gives up. Each is logged at ERROR first.
         """
+        if self._active:
+            raise AwsConfigurationError(
+                "this SqsConsumer is already running; stop it (aclose) before running it again"
+            )
+        self._active = True
         opened = not self.client.is_open
         self._error = None
         self._receive_errors = 0
@@ -320,8 +346,11 @@ class SqsConsumer:
             finally:
                 if self._health is not None and self._error is None:
                     self._health.unregister(self._health_name, self._check)
-                if opened:
-                    await self.client.aclose()
+                try:
+                    if opened:
+                        await self.client.aclose()
+                finally:
+                    self._active = False
 
     async def _check(self) -> object:
         """Health: unhealthy once stopped unexpectedly or after ``unhealthy_after`` failed receives."""
