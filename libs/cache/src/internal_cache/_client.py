@@ -26,7 +26,7 @@ from redis.typing import EncodableT
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry, default_registry
 from internal_base.resilience import Backoff, ResiliencePolicy
-from internal_cache._cluster import build_cluster, require_one_slot
+from internal_cache._cluster import build_cluster, has_hash_tag, require_one_slot
 from internal_cache._config import CacheSettings
 from internal_cache._connection import (
     COMMAND_ERRORS,
@@ -266,12 +266,20 @@ class CacheClient:
                 client's prefix already has a tag, it wins (its keys already share a slot).
 
         Raises:
-            ValueError: ``same_slot`` with an empty suffix or one containing ``{`` or ``}``.
+            ValueError: ``same_slot`` with an empty suffix or one containing ``{`` or ``}``, or
+                under a prefix whose first ``{`` is closed at once (``{}``: Redis then hashes whole
+                keys, so no suffix can pin the slot).
         """
         if same_slot:
             if not suffix or "{" in suffix or "}" in suffix:
                 raise ValueError(f"a same_slot suffix must be non-empty and brace-free, got {suffix!r}")
             suffix = "{" + suffix + "}"
+            if not has_hash_tag(self._p + suffix):
+                raise ValueError(
+                    f"with_prefix({suffix[1:-1]!r}, same_slot=True) cannot put keys in one slot under "
+                    f"the prefix {self._p!r}: its first '{{' is closed at once ('{{}}'), so Redis "
+                    "ignores every later hash tag; use a prefix without an empty '{}'"
+                )
         view = CacheClient.__new__(CacheClient)
         view._owns_redis = False
         view._owns_link = False

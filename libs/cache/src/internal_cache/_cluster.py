@@ -91,7 +91,11 @@ def require_one_slot(what: str, full_keys: Sequence[str], shown: Sequence[str] |
 
 
 def has_hash_tag(key: str) -> bool:
-    """Whether ``key`` has a hash tag: a ``{`` followed later by ``}`` with something between."""
+    """Whether ``key`` has a hash tag: a ``{`` followed later by ``}`` with something between.
+
+    Redis hashes only that part (between the first ``{`` and the first ``}`` after it), so every
+    key starting with a prefix that has one lives in one slot.
+    """
     start = key.find("{")
     if start < 0:
         return False

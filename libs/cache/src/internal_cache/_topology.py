@@ -53,7 +53,7 @@ class Topology:
     db: int = 0
 
     def __repr__(self) -> str:
-        hosts = ",".join(f"{h}:{p}" for h, p in self.nodes)
+        hosts = ",".join(_display(h, p) for h, p in self.nodes)
         return f"Topology(mode={self.mode!r}, nodes={hosts!r}, service={self.service!r}, db={self.db})"
 
 
@@ -67,31 +67,60 @@ def mode_of(url: str) -> Mode:
     return "standalone"
 
 
+def _display(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _number(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts e.g. Arabic-Indic digits and superscripts)."""
+    return text.isascii() and text.isdigit()
+
+
 def _host_port(entry: str, default_port: int, what: str) -> tuple[str, int]:
     if not entry:
         raise ValueError(f"{what} URL has an empty address (two commas, or a trailing comma)")
     if entry.startswith("["):  # [IPv6]:port
         host, _, rest = entry[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else rest
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"{what} URL has an address with an invalid port: {entry!r}")
+        port_text = rest[1:]
     else:
         host, sep, port_text = entry.rpartition(":")
         if not sep:
             host, port_text = entry, ""
+        if ":" in host:
+            raise ValueError(
+                f"{what} URL has an address with more than one ':' ({entry!r}): write an IPv6 "
+                "address in brackets, e.g. [::1]:7000"
+            )
     if not host:
         raise ValueError(f"{what} URL has an address without a host: {entry!r}")
     if not port_text:
         return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not _number(port_text) or not 0 < int(port_text) < 65536:
         raise ValueError(f"{what} URL has an address with an invalid port: {entry!r}")
     return host, int(port_text)
+
+
+def _nodes(hosts: str, default_port: int, what: str) -> tuple[tuple[str, int], ...]:
+    nodes: list[tuple[str, int]] = []
+    seen: set[tuple[str, int]] = set()
+    for entry in hosts.split(","):
+        host, port = _host_port(entry.strip(), default_port, what)
+        if (host.lower(), port) in seen:
+            raise ValueError(f"{what} URL names {_display(host.lower(), port)} twice")
+        seen.add((host.lower(), port))
+        nodes.append((host, port))
+    return tuple(nodes)
 
 
 def parse_topology(url: str) -> Topology:
     """Parse a ``redis+cluster://`` or ``redis+sentinel://`` URL.
 
     Raises:
-        ValueError: naming what is wrong (never the password): no address, a bad port, a
-            database other than 0 for a cluster, no master name for sentinel, query options.
+        ValueError: naming what is wrong (never the password): no address, a bad port, an
+            unbracketed IPv6 address, an address named twice, a database other than 0 for a
+            cluster, no master name for sentinel, query options.
     """
     mode = mode_of(url)
     if mode == "standalone":
@@ -108,7 +137,7 @@ def parse_topology(url: str) -> Topology:
         password = unquote(secret) if sep else None
     if not hosts:
         raise ValueError(f"{what} URL names no host:port")
-    nodes = tuple(_host_port(entry.strip(), _DEFAULT_PORT[mode], what) for entry in hosts.split(","))
+    nodes = _nodes(hosts, _DEFAULT_PORT[mode], what)
     path = [segment for segment in parts.path.split("/") if segment]
     if mode == "cluster":
         if path not in ([], ["0"]):
@@ -118,7 +147,7 @@ def parse_topology(url: str) -> Topology:
         raise ValueError(f"{what} URL must end with /<master name> or /<master name>/<db>")
     db = 0
     if len(path) == 2:
-        if not path[1].isdigit():
+        if not _number(path[1]):
             raise ValueError(f"{what} URL has a database that is not a number: {path[1]!r}")
         db = int(path[1])
     return Topology("sentinel", nodes, username, password, service=unquote(path[0]), db=db)
