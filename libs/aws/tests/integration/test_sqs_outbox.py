@@ -186,3 +186,71 @@ async def test_the_caller_owned_client_is_left_open(settings: AwsSettings, queue
     await owned.aclose()  # idempotent
     [message] = await receive_all(queue, 1)
     assert message.json() == {}
+
+
+async def test_an_id_given_twice_in_one_call_is_sent_once(settings: AwsSettings, queue: SqsClient) -> None:
+    """The same event id twice in one publish(): one message (the first copy), the id returned once."""
+    first = Event("dup-1", "orders", {"copy": 1})
+    again = Event("dup-1", "orders", {"copy": 2})
+    other = record("orders", {"n": 2})
+    async with SqsOutboxPublisher({"orders": str(queue.queue_url)}, settings=settings) as publisher:
+        report = await publisher.publish_report([first, other, again])
+    assert report.published == ["dup-1", other.id]
+    assert report.failed == {}
+    received = await receive_all(queue, 2)
+    await asyncio.sleep(0.2)
+    received += await queue.receive(max_messages=10, wait_time=1)
+    assert sorted(m.body for m in received) == sorted(['{"copy":1}', '{"n":2}'])
+
+
+async def test_events_given_as_an_iterator_are_all_reported(settings: AwsSettings, queue: SqsClient) -> None:
+    """publish() reads its argument once: an iterator's events are sent and all reported published."""
+    events = [record("orders", {"n": i}) for i in range(3)]
+    async with SqsOutboxPublisher({"orders": str(queue.queue_url)}, settings=settings) as publisher:
+        published = await publisher.publish(iter(events))  # type: ignore[arg-type]
+    assert published == [e.id for e in events]
+
+
+async def test_an_event_without_context_does_not_get_the_relays(
+    settings: AwsSettings, queue: SqsClient
+) -> None:
+    """No correlation id recorded with the event: the message does not borrow the relay's."""
+    bare = Event(uuid.uuid4().hex, "orders", {"n": 1})
+    with correlation_scope("corr-relay"):
+        async with SqsOutboxPublisher({"orders": str(queue.queue_url)}, settings=settings) as publisher:
+            assert await publisher.publish([bare]) == [bare.id]
+    [message] = await receive_all(queue, 1)
+    assert message.attributes == {"outbox-id": bare.id}
+
+
+async def test_fifo_a_failed_call_holds_back_the_rest_of_its_group(
+    settings: AwsSettings, unique_name: str, aws_proxy: AwsProxy
+) -> None:
+    """FIFO: a failed SendMessageBatch keeps the later events of its groups back (order), others go out."""
+    through_proxy = settings.model_copy(update={"endpoint_url": aws_proxy.url, "resilience": NO_RETRY})
+    async with SqsClient(queue_name=f"{unique_name}.fifo", settings=settings) as fifo:
+        url = await fifo.create_queue()
+        try:
+            orders = [record("orders", {"n": i}) for i in range(12)]
+            other = record("other", {"n": 0})
+            events = [*orders[:10], other, *orders[10:]]
+            aws_proxy.fail_next["SendMessageBatch"] = 1  # the first call: orders 0-9
+            queues = {"orders": url, "other": url}
+            async with SqsOutboxPublisher(queues, settings=through_proxy) as publisher:
+                report = await publisher.publish_report(events)
+                assert report.published == [other.id]
+                assert set(report.failed) == {e.id for e in orders}
+                assert all("held back" in report.failed[e.id] for e in orders[10:])
+                assert await publisher.publish(orders) == [e.id for e in orders]  # the relay retries
+            received: list[Message] = []
+            deadline = time.monotonic() + 30
+            while len(received) < 13:  # FIFO: a group's next messages come once these are deleted
+                assert time.monotonic() < deadline, f"only {len(received)} of 13 messages arrived"
+                batch = await fifo.receive(max_messages=10, wait_time=1, visibility_timeout=60)
+                for message in batch:
+                    await fifo.delete(message)
+                received += batch
+            in_group = [m.json()["n"] for m in received if m.system_attributes["MessageGroupId"] == "orders"]
+            assert in_group == list(range(12))
+        finally:
+            await fifo.delete_queue()

@@ -170,3 +170,64 @@ async def test_fifo_events_sqs_would_refuse_are_failures(event: Event, group_id:
     report = await publisher.publish_report([event])
     assert report.published == []
     assert reason in report.failed[event.id]
+
+
+def test_context_headers_keep_their_room_whatever_the_case_of_their_names() -> None:
+    """Past SQS's 10 attributes, correlation and trace headers win even when spelled in another case."""
+    publisher = SqsOutboxPublisher({"orders": URL}, settings=settings())
+    headers = {f"h{i}": str(i) for i in range(12)}
+    headers |= {"x-correlation-id": "corr-1", "TRACEPARENT": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+    message = publisher._message(Event("e9", "orders", {}, headers), URL, "0")
+    assert list(message.attributes)[:3] == [OUTBOX_ID_ATTRIBUTE, "x-correlation-id", "TRACEPARENT"]
+    assert len(message.attributes) == 10
+
+
+def _nested(depth: int) -> list[Any]:
+    root: list[Any] = []
+    current = root
+    for _ in range(depth):
+        inner: list[Any] = []
+        current.append(inner)
+        current = inner
+    return root
+
+
+@dataclass(frozen=True)
+class LooseEvent:
+    """An event as a buggy or hostile writer might hand it over (any types)."""
+
+    id: Any
+    topic: Any
+    payload: Any
+    headers: Any = field(default_factory=dict)
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (LooseEvent("deep", "orders", {"d": _nested(100_000)}), "payload is not JSON-serialisable"),
+        (LooseEvent("no-headers", "orders", {}, None), "headers must be a mapping"),
+        (LooseEvent("list-topic", ["orders"], {}), "no queue for topic ['orders']"),
+        (LooseEvent("huge", "orders", {"blob": "x" * (1024 * 1024)}), "SQS accepts at most 1048576"),
+    ],
+    ids=["nested-too-deep", "headers-none", "unhashable-topic", "over-1-MiB"],
+)
+async def test_a_malformed_event_fails_alone_and_never_breaks_the_call(
+    event: LooseEvent, reason: str
+) -> None:
+    """One bad event is a named failure; publish() itself does not raise for it."""
+    publisher = SqsOutboxPublisher({"orders": URL}, settings=settings())
+    report = await publisher.publish_report([event])
+    assert report.published == []
+    assert list(report.failed) == [event.id]
+    assert reason in report.failed[event.id]
+
+
+def test_header_names_that_are_not_strings_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    """A non-str header name is left out with a warning, like any name SQS cannot carry."""
+    publisher = SqsOutboxPublisher({"orders": URL}, settings=settings())
+    caplog.set_level(logging.WARNING, logger="internal_aws.sqs.outbox")
+    event = LooseEvent("e10", "orders", {}, {1: "one", "ok": "v"})
+    message = publisher._message(event, URL, "0")
+    assert message.attributes == {OUTBOX_ID_ATTRIBUTE: "e10", "ok": "v"}
+    assert any("1" in r.getMessage() for r in caplog.records)

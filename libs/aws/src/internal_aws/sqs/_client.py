@@ -199,11 +199,13 @@ class SqsClient(ServiceClient):
 
     # -- sending -------------------------------------------------------------------------------
 
-    def _entry(self, message: OutgoingMessage, entry_id: str | None = None) -> dict[str, Any]:
+    def _entry(
+        self, message: OutgoingMessage, entry_id: str | None = None, *, inherit_context: bool = True
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = {"MessageBody": message.body}
         if entry_id is not None:
             entry["Id"] = entry_id
-        attributes = context_attributes(message.attributes)
+        attributes = context_attributes(message.attributes) if inherit_context else message.attributes
         if attributes:
             entry["MessageAttributes"] = encode_attributes(attributes)
         if message.delay_seconds is not None:
@@ -244,7 +246,8 @@ class SqsClient(ServiceClient):
 
         Failures are reported per entry, never raised: entries the service rejected, and every entry
         of a call that failed as a whole (with that error's code). Use ``result.raise_for_failures()``
-        to turn them into a ``BatchError``.
+        to turn them into a ``BatchError``. FIFO order is kept: once a message of a group failed,
+        the later messages of that group are not sent (code ``HeldBack``).
 
         Returns:
             Entry id (the message's ``id``, else its position as a string) → message id, and failures.
@@ -252,24 +255,59 @@ class SqsClient(ServiceClient):
         return await self._send_to(await self.url(), messages)
 
     async def _send_to(
-        self, url: str, messages: Iterable[str | OutgoingMessage], links: Sequence[Link] = ()
+        self,
+        url: str,
+        messages: Iterable[str | OutgoingMessage],
+        links: Sequence[Link] = (),
+        *,
+        inherit_context: bool = True,
     ) -> BatchResult:
-        """``send_batch`` to the queue at ``url``, in one PRODUCER span linked to ``links``."""
+        """``send_batch`` to the queue at ``url``, in one PRODUCER span linked to ``links``.
+
+        ``inherit_context=False`` sends each message's own attributes only: no current correlation
+        id or trace context is added (an outbox event carries the context it was recorded in).
+        """
         items = [m if isinstance(m, OutgoingMessage) else OutgoingMessage(m) for m in messages]
         ids = [m.id if m.id is not None else str(i) for i, m in enumerate(items)]
         if len(set(ids)) != len(ids):
             raise AwsConfigurationError("batch entry ids must be unique")
         result = BatchResult()
         with producer_span(url, len(items), links):
-            entries = [self._entry(m, entry_id) for m, entry_id in zip(items, ids, strict=True)]
+            entries = [
+                self._entry(m, entry_id, inherit_context=inherit_context)
+                for m, entry_id in zip(items, ids, strict=True)
+            ]
+            failed_groups: set[str] = set()
             for batch in _chunks(entries):
-                await self._batch_call("send_message_batch", url, batch, result, "MessageId")
+                await self._send_in_order(url, batch, result, failed_groups)
         if STATE.enabled:
             codes: dict[str, int] = {}
             for failure in result.failed:
                 codes[failure.code] = codes.get(failure.code, 0) + 1
             record_sent(url, len(result.successful), codes)
         return result
+
+    async def _send_in_order(
+        self, url: str, batch: list[dict[str, Any]], result: BatchResult, failed_groups: set[str]
+    ) -> None:
+        """One SendMessageBatch; FIFO entries of a group that failed earlier are held back, not sent."""
+        kept: list[dict[str, Any]] = []
+        for entry in batch:
+            group = entry.get("MessageGroupId")
+            if group is not None and group in failed_groups:
+                reason = f"not sent: held back behind a failed message of group {group!r} (FIFO order)"
+                result.failed.append(BatchFailure(str(entry["Id"]), "HeldBack", reason))
+            else:
+                kept.append(entry)
+        if not kept:
+            return
+        before = len(result.failed)
+        await self._batch_call("send_message_batch", url, kept, result, "MessageId")
+        group_of = {str(entry["Id"]): entry.get("MessageGroupId") for entry in kept}
+        for failure in result.failed[before:]:
+            group = group_of.get(failure.id)
+            if group is not None:
+                failed_groups.add(group)
 
     async def _batch_call(
         self, method: str, url: str, batch: list[dict[str, Any]], result: BatchResult, id_field: str

@@ -37,6 +37,9 @@ _RESERVED_PREFIXES: Final = ("aws.", "amazon.")
 _SQS_TEXT: Final = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 # MessageDeduplicationId and MessageGroupId: 1-128 printable ASCII characters.
 _FIFO_ID: Final = re.compile(r"[!-~]{1,128}")
+MAX_MESSAGE_BYTES: Final = 1024 * 1024
+"""SQS's largest message (body and attributes): 1 MiB; a queue's ``MaximumMessageSize`` may be lower."""
+_CONTEXT_NAMES: Final = tuple(name.lower() for name in _CONTEXT_ORDER)
 
 
 class _Refused(ValueError):
@@ -93,8 +96,18 @@ def _usable_name(name: str) -> bool:
     return bool(_ATTRIBUTE_NAME.fullmatch(name)) and not name.lower().startswith(_RESERVED_PREFIXES)
 
 
-def _rank(name: str) -> int:
-    return _CONTEXT_ORDER.index(name) if name in _CONTEXT_ORDER else len(_CONTEXT_ORDER)
+def _rank(name: object) -> int:
+    """Context headers first (correlation id, traceparent ...), in any case; the others keep their order."""
+    lowered = name.lower() if isinstance(name, str) else None
+    return _CONTEXT_NAMES.index(lowered) if lowered in _CONTEXT_NAMES else len(_CONTEXT_NAMES)
+
+
+def _size(body: str, attributes: Mapping[str, AttributeValue]) -> int:
+    """Bytes SQS counts against its message size limit: body, attribute names, types and values."""
+    size = len(body.encode())
+    for name, value in attributes.items():
+        size += len(name.encode()) + len("String") + len(str(value).encode())
+    return size
 
 
 class SqsOutboxPublisher:
@@ -109,8 +122,17 @@ class SqsOutboxPublisher:
 
     An event is not reported published, and is logged at ERROR, when its topic has no queue, its
     payload is not JSON-serialisable, its id (FIFO: or group id) is not one SQS accepts, or SQS
-    rejected it; the others still go out. Nothing is raised for a single event: the relay keeps the
-    failed ones pending and tries again.
+    rejected it; the others still go out. Nothing is raised for a single event (malformed ones
+    included: headers that are not a mapping, a payload nested too deeply, a message over SQS's
+    1 MiB): the relay keeps the failed ones pending and tries again. An id given twice in one call
+    is sent once (its first copy). On FIFO queues a message of a group that failed at SQS holds
+    back the later events of that group in the same call (reported ``HeldBack``), so the group's
+    order survives the relay's retry. Only the event's own headers travel: the relay's current
+    correlation id and trace context are not added to its messages.
+
+    Cancelling ``publish`` mid-way raises ``CancelledError`` and reports nothing: events SQS had
+    already accepted are published again by the relay's next attempt, with the same
+    ``outbox-id`` (and FIFO deduplication id), which is what at-least-once delivery means here.
 
     Example::
 
@@ -183,27 +205,36 @@ class SqsOutboxPublisher:
 
     async def publish_report(self, events: Sequence[OutboxEventLike]) -> PublishReport:
         """Publish ``events`` and say, per event, what happened (see :class:`PublishReport`)."""
+        events = list(events)  # read once: an iterator would be empty when the ids are collected
         report = PublishReport()
         by_queue: dict[str, list[tuple[int, OutboxEventLike, OutgoingMessage]]] = {}
+        queued: set[str] = set()
         for index, event in enumerate(events):
-            url = self.queues.get(event.topic)
             if not isinstance(event.id, str) or not event.id:
                 report.failed[str(event.id)] = "the event id must be a non-empty string"
                 continue
+            topic = event.topic
+            url = self.queues.get(topic) if isinstance(topic, str) else None
             if url is None:
                 known = ", ".join(sorted(self.queues))
-                report.failed[event.id] = f"no queue for topic {event.topic!r} (known topics: {known})"
+                report.failed[event.id] = f"no queue for topic {topic!r} (known topics: {known})"
+                continue
+            if event.id in queued:
+                _log.warning("outbox event %s given twice in one call: sent once (its first copy)", event.id)
                 continue
             try:
                 message = self._message(event, url, str(index))
             except _Refused as exc:
                 report.failed[event.id] = str(exc)
                 continue
+            queued.add(event.id)
             by_queue.setdefault(url, []).append((index, event, message))
         accepted: set[int] = set()
         for url, entries in by_queue.items():
             links = links_of([_creation(event) for _, event, _ in entries]) if STATE.enabled else []
-            result = await self.client._send_to(url, [message for _, _, message in entries], links)
+            result = await self.client._send_to(
+                url, [message for _, _, message in entries], links, inherit_context=False
+            )
             reasons = {failure.id: f"{failure.code}: {failure.message}" for failure in result.failed}
             for index, event, _ in entries:
                 if str(index) in result.successful:
@@ -223,22 +254,36 @@ class SqsOutboxPublisher:
         """The SQS message of ``event``.
 
         Raises:
-            _Refused: The payload is not JSON, or (FIFO) the id or group id is not one SQS accepts.
+            _Refused: The payload is not JSON, the headers are not a mapping, the message is over
+                SQS's 1 MiB, or (FIFO) the id or group id is not one SQS accepts.
         """
         try:
             body = json.dumps(event.payload, separators=(",", ":"), allow_nan=False)
+        except RecursionError:
+            raise _Refused("payload is not JSON-serialisable: it is nested too deeply") from None
         except (TypeError, ValueError) as exc:
             raise _Refused(f"payload is not JSON-serialisable: {exc}") from None
+        headers = event.headers
+        if not isinstance(headers, Mapping):
+            raise _Refused(f"headers must be a mapping of str to str, got {type(headers).__name__}")
         attributes: dict[str, AttributeValue] = {OUTBOX_ID_ATTRIBUTE: event.id}
-        for name in sorted(event.headers, key=_rank):
-            value = event.headers[name]
-            if not isinstance(value, str) or not value or name.lower() == OUTBOX_ID_ATTRIBUTE:
+        for name in sorted(headers, key=_rank):
+            value = headers[name]
+            if not isinstance(value, str) or not value:
                 continue
-            usable = _usable_name(name) and _SQS_TEXT.fullmatch(value) is not None
+            if isinstance(name, str) and name.lower() == OUTBOX_ID_ATTRIBUTE:
+                continue
+            usable = isinstance(name, str) and _usable_name(name) and _SQS_TEXT.fullmatch(value) is not None
             if not usable or len(attributes) >= MAX_ATTRIBUTES:
                 _log.warning("outbox event %s: header %r cannot travel as an SQS attribute", event.id, name)
                 continue
             attributes[name] = value
+        size = _size(body, attributes)
+        if size > MAX_MESSAGE_BYTES:
+            raise _Refused(
+                f"the message is {size} bytes; SQS accepts at most {MAX_MESSAGE_BYTES}"
+                " (1 MiB, body and attributes)"
+            )
         if not url.endswith(".fifo"):
             return OutgoingMessage(body, attributes, id=entry_id)
         if not _FIFO_ID.fullmatch(event.id):
