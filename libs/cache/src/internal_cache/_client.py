@@ -26,7 +26,14 @@ from redis.typing import EncodableT
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry, default_registry
 from internal_base.resilience import Backoff, ResiliencePolicy
-from internal_cache._cluster import build_cluster, has_hash_tag, require_one_slot
+from internal_cache._cluster import (
+    build_cluster,
+    cluster_state,
+    has_hash_tag,
+    mark_stale,
+    require_one_slot,
+    wait_idle,
+)
 from internal_cache._config import CacheSettings
 from internal_cache._connection import (
     COMMAND_ERRORS,
@@ -104,6 +111,12 @@ def _own_client(settings: CacheSettings, timeout: float | None) -> AnyRedis:
         retry=Retry(NoBackoff(), 0),
     )
     return aioredis.Redis.from_pool(pool)
+
+
+def mark_stale_if_cluster(client: AnyRedis) -> None:
+    """After a failed check, make a cluster client reload its slot map before the next command."""
+    if isinstance(client, RedisCluster):
+        mark_stale(client)
 
 
 def describe_redis(client: AnyRedis) -> str:
@@ -391,6 +404,8 @@ class CacheClient:
         pool = getattr(self._r, "connection_pool", None)
         if self._owns_redis and isinstance(pool, IdleClosingPool):
             await pool.wait_idle(drain_timeout)
+        elif self._owns_redis and isinstance(self._r, RedisCluster):
+            await wait_idle(self._r, drain_timeout)
         if self._owns_link:
             self._link.close()
         if self._owns_redis:
@@ -424,11 +439,28 @@ class CacheClient:
             registry.unregister(self._health_name, self.health_check)
 
     async def health_check(self) -> bool:
-        """PING the server once (no retries); raises :class:`CacheUnavailableError` if down."""
+        """PING the server once (no retries); raises :class:`CacheUnavailableError` if down.
+
+        On a Redis Cluster every primary of the slot map is PINGed and the cluster must report
+        ``cluster_state:ok``: a slot range without a primary makes the check fail.
+        """
         try:
+            if isinstance(self._r, RedisCluster):
+                state = await cluster_state(self._r)
+                if state != "ok":
+                    raise self._link.unavailable(
+                        RedisError(f"cluster_state:{state}"),
+                        "cannot serve every hash slot (a slot range has no primary)",
+                    )
+                return True
             return bool(await self._r.ping())
         except _CONN as exc:
+            if isinstance(exc, CacheError):
+                raise
+            mark_stale_if_cluster(self._r)
             raise self._link.unavailable(exc, "did not answer PING") from exc
+        except _RedisError as exc:
+            raise self._link.error(exc) from exc
 
     # ------------------------------------------------------------------ errors / recovery
 

@@ -16,6 +16,8 @@ The client talks to a cluster through redis-py's own :class:`redis.asyncio.clust
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
@@ -33,13 +35,18 @@ from internal_cache._topology import Topology
 __all__ = [
     "ClusterRedis",
     "NotSentError",
+    "RecycledConnectionError",
     "build_cluster",
+    "cluster_state",
     "fence_key",
     "has_hash_tag",
+    "in_use",
     "mark_stale",
+    "recycled",
     "require_one_slot",
     "slot_of",
     "slots_of",
+    "wait_idle",
 ]
 
 #: A cluster error raised before the command was written (the slot map was being refreshed).
@@ -173,6 +180,29 @@ def mark_stale(client: aiocluster.RedisCluster) -> None:
     client._initialize = True  # the flag redis-py's own error handling sets
 
 
+class RecycledConnectionError(redis.exceptions.ConnectionError):
+    """redis-py closed a node connection under a command (a slot-map refresh recycles them all)."""
+
+
+def recycled(exc: AttributeError) -> RecycledConnectionError | None:
+    """The connection error an ``AttributeError`` from a connection closed under a command stands for.
+
+    redis-py 8's ``RedisCluster`` marks every node connection for reconnection on each slot-map
+    refresh and closes free ones while other tasks may be connecting them; the task then fails
+    with ``'NoneType' object has no attribute 'writelines'`` (its stream was dropped). The error
+    keeps the original traceback, so whether the command may have been sent is judged as usual.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_next is None and "redis" in tb.tb_frame.f_code.co_filename and "NoneType" in str(exc):
+            error = RecycledConnectionError(
+                "the connection was closed under the command by a slot-map refresh"
+            )
+            return error.with_traceback(exc.__traceback__)
+        tb = tb.tb_next
+    return None
+
+
 class ClusterRedis(aiocluster.RedisCluster):
     """redis-py's ``RedisCluster`` whose cluster exceptions are translated (see :func:`translate`)."""
 
@@ -184,6 +214,41 @@ class ClusterRedis(aiocluster.RedisCluster):
             raise translate(exc, args) from exc
         except redis.exceptions.ClusterCrossSlotError as exc:
             raise translate(exc, args) from exc
+        except AttributeError as exc:
+            error = recycled(exc)
+            if error is None:
+                raise
+            self._initialize = True
+            raise error from exc
+
+
+def in_use(client: aiocluster.RedisCluster) -> int:
+    """Connections of the cluster client's nodes that are running a command now."""
+    busy = 0
+    for node in client.get_nodes():
+        busy += len(getattr(node, "_connections", ())) - len(getattr(node, "_free", ()))
+    return busy
+
+
+async def wait_idle(client: aiocluster.RedisCluster, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds until no node connection runs a command; True if none does."""
+    deadline = time.monotonic() + timeout
+    while in_use(client) > 0:
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def cluster_state(client: aiocluster.RedisCluster) -> str:
+    """PING every primary of the slot map, then ``cluster_state`` as the default node reports it.
+
+    Raises:
+        redis.exceptions.ConnectionError: a primary does not answer.
+    """
+    await client.ping(target_nodes=aiocluster.RedisCluster.PRIMARIES)
+    info = await client.cluster_info()
+    return str(info.get("cluster_state", "unknown"))
 
 
 def build_cluster(

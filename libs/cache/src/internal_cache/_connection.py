@@ -56,6 +56,7 @@ from internal_base.redaction import redact_text
 from internal_base.resilience import Backoff, CircuitBreaker, ResiliencePolicy, RetryPolicy, sleep
 from internal_cache._cluster import NotSentError, translate
 from internal_cache._errors import CacheError, CacheUnavailableError
+from internal_cache._sentinel import UnknownMasterError
 
 __all__ = [
     "COMMAND_ERRORS",
@@ -406,6 +407,8 @@ class RedisLink:
     def _raise_fatal(self, exc: BaseException) -> None:
         if isinstance(exc, _FATAL):  # wrong password / ACL: retrying cannot help
             raise self.unavailable(exc, "refused the credentials") from exc
+        if isinstance(exc, UnknownMasterError):  # a wrong master name: retrying cannot help
+            raise self.unavailable(exc, "cannot be found") from exc
 
     def _ambiguous(self, exc: BaseException) -> CacheUnavailableError:
         self.stats.not_retried += 1

@@ -18,7 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 from redis.typing import EncodableT
 
-from internal_cache._cluster import mark_stale, require_one_slot, slot_of, translate
+from internal_cache._cluster import mark_stale, recycled, require_one_slot, slot_of, translate
 from internal_cache._connection import COMMAND_ERRORS, CONNECTION_ERRORS, AnyRedis, RedisLink, Replay
 from internal_cache._keys import KeyPrefix
 from internal_cache._serialization import Serializer
@@ -275,6 +275,12 @@ class CachePipeline:
             raise
         except RedisClusterException as exc:
             raise translate(exc, stack[0] if len(stack) == 1 else ()) from exc
+        except AttributeError as exc:
+            error = recycled(exc)
+            if error is None:
+                raise
+            mark_stale(redis)
+            raise error from exc
         finally:
             await pipe.reset()  # type: ignore[no-untyped-call]
 

@@ -39,7 +39,7 @@ def test_public_api(module: str) -> None:
 
 
 def test_telemetry_names_match_the_family() -> None:
-    """internal_cache.telemetry offers instrument/is_instrumented/uninstrument like aws, rdbms, http, fastapi."""
+    """internal_cache.telemetry: instrument/is_instrumented/uninstrument, as in aws, rdbms, http, fastapi."""
     from internal_cache import telemetry
 
     assert telemetry.__all__ == ["instrument", "is_instrumented", "uninstrument"]
