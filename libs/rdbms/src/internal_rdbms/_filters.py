@@ -9,6 +9,7 @@ field, so an API can answer 400/422 instead of 500, and nothing user-supplied re
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import uuid
 import weakref
@@ -296,7 +297,6 @@ def filter_condition(
             column, too many ``In`` values or a too long search term.
     """
     column = resolve_column(model, flt.field, allowed=allowed)
-    name = _show(flt.field)
     if isinstance(flt, Eq):
         value = coerce_value(model, flt.field, flt.value, backend=backend)
         return column.is_(None) if value is None else column == bind_value(column.expression, value)
@@ -304,6 +304,7 @@ def filter_condition(
         value = coerce_value(model, flt.field, flt.value, backend=backend)
         return column.is_not(None) if value is None else column != bind_value(column.expression, value)
     if isinstance(flt, In):
+        name = _show(flt.field)
         values = [flt.values] if isinstance(flt.values, str | bytes) else _listed(flt.values, name)
         if len(values) > MAX_IN_VALUES:
             raise InvalidQueryError(f"too many values for field {name}: {len(values)} > {MAX_IN_VALUES}")
@@ -315,7 +316,7 @@ def filter_condition(
         return _search_condition(model, column, flt, backend)
     if isinstance(flt, IsNull):
         return column.is_(None) if flt.is_null else column.is_not(None)
-    raise InvalidQueryError(f"unsupported filter {type(flt).__name__} for field {name}")
+    raise InvalidQueryError(f"unsupported filter {type(flt).__name__} for field {_show(flt.field)}")
 
 
 def _listed(values: object, name: str) -> list[object]:
@@ -327,9 +328,10 @@ def _listed(values: object, name: str) -> list[object]:
 def _range_condition(
     model: type[Any], column: InstrumentedAttribute[Any], flt: Range, backend: str | None
 ) -> ColumnElement[bool]:
-    name = _show(flt.field)
     if flt.ge is not None and flt.gt is not None or flt.le is not None and flt.lt is not None:
-        raise InvalidQueryError(f"range on field {name} has both an inclusive and an exclusive bound")
+        raise InvalidQueryError(
+            f"range on field {_show(flt.field)} has both an inclusive and an exclusive bound"
+        )
     conditions: list[ColumnElement[bool]] = []
     bounds: tuple[tuple[object, Comparison], ...] = (
         (flt.ge, "ge"),
@@ -341,7 +343,9 @@ def _range_condition(
         if bound is not None:
             conditions.append(compare(column, op, coerce_value(model, flt.field, bound, backend=backend)))
     if not conditions:
-        raise InvalidQueryError(f"range on field {name} needs at least one bound (ge, gt, le, lt)")
+        raise InvalidQueryError(
+            f"range on field {_show(flt.field)} needs at least one bound (ge, gt, le, lt)"
+        )
     condition = conditions[0]
     for extra in conditions[1:]:
         condition = condition & extra
@@ -472,7 +476,19 @@ def parse_order(spec: str | Iterable[str | OrderBy] | None) -> list[OrderBy]:
     """
     if spec is None:
         return []
-    items: Iterable[str | OrderBy] = spec.split(",") if isinstance(spec, str) else spec
+    if isinstance(spec, str):
+        if len(spec) <= 256:  # a few hundred short specs cached; user input stays bounded
+            return list(_parse_order_text(spec))
+        return _parse_order_items(spec.split(","))
+    return _parse_order_items(spec)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_order_text(spec: str) -> tuple[OrderBy, ...]:
+    return tuple(_parse_order_items(spec.split(",")))
+
+
+def _parse_order_items(items: Iterable[str | OrderBy]) -> list[OrderBy]:
     result: list[OrderBy] = []
     for item in items:
         if isinstance(item, OrderBy):
