@@ -196,3 +196,85 @@ async def test_cluster_readiness_reflects_a_failed_slot_range(small_cluster: Red
                 await asyncio.sleep(0.2)
     finally:
         await client.aclose()
+
+
+async def test_cluster_telemetry_toggled_under_load_keeps_values_and_keys_out(
+    redis_cluster: RedisCluster,
+) -> None:
+    """instrument()/uninstrument() twice each, repeatedly, while commands run on a cluster client.
+
+    No call fails, spans carry no key or value, metric attributes carry no key (bounded
+    cardinality), and redis-py's methods are the originals afterwards.
+    """
+    import redis.asyncio.client
+    import redis.asyncio.cluster
+
+    from internal_base.telemetry import configure_telemetry
+    from internal_cache import telemetry
+
+    configured = configure_telemetry(service_name="cache-review", exporter="memory")
+    namespace = f"review:{secrets.token_hex(3)}:"
+    client = _client(_cluster_url(redis_cluster), key_prefix=namespace)
+    await client.ping()
+    stop = asyncio.Event()
+    failures: list[BaseException] = []
+
+    async def worker(index: int) -> None:
+        while not stop.is_set():
+            try:
+                await client.set(f"key-{index}-{SECRET}", f"value-{SECRET}")
+                await client.get(f"key-{index}-{SECRET}")
+                await client.mget([f"key-{index}-{SECRET}", f"other-{index}"])
+                async with client.pipeline() as pipe:
+                    await pipe.get(f"key-{index}-{SECRET}").execute()
+            except Exception as exc:  # - none may fail
+                failures.append(exc)
+            await asyncio.sleep(0)
+
+    workers = [asyncio.create_task(worker(i)) for i in range(8)]
+    try:
+        for _ in range(10):
+            telemetry.instrument()
+            telemetry.instrument()
+            assert telemetry.is_instrumented()
+            await asyncio.sleep(0.02)
+            telemetry.uninstrument()
+            telemetry.uninstrument()
+            assert not telemetry.is_instrumented()
+            await asyncio.sleep(0.01)
+        telemetry.instrument()
+        await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.gather(*workers)
+        telemetry.uninstrument()
+        await client.clear()
+        await client.aclose()
+    assert failures == []
+    assert configured.span_exporter is not None
+    spans = configured.span_exporter.get_finished_spans()
+    assert spans
+    for span in spans:
+        assert SECRET not in repr(dict(span.attributes or {})), span.name
+        assert SECRET not in span.name
+    assert configured.metric_reader is not None
+    data = configured.metric_reader.get_metrics_data()
+    points = [
+        (metric.name, dict(point.attributes or {}))
+        for resource in (data.resource_metrics if data else [])
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        for point in metric.data.data_points
+    ]
+    durations = [attrs for name, attrs in points if name == "db.client.operation.duration"]
+    assert durations
+    assert len(durations) < 20  # per operation (and error type), not per key
+    for _, attrs in points:
+        assert SECRET not in repr(attrs)
+    for owner, name in (
+        (redis.asyncio.client.Redis, "execute_command"),
+        (redis.asyncio.client.Pipeline, "execute"),
+        (redis.asyncio.cluster.RedisCluster, "execute_command"),
+        (redis.asyncio.cluster.ClusterPipeline, "execute"),
+    ):
+        assert not hasattr(owner.__dict__[name], "__wrapped__"), (owner, name)
