@@ -63,6 +63,10 @@ _KNOWN_METHODS: Final = frozenset(
 )
 _USERINFO: Final = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*://)[^/?#]*@")
 _ACCEPTED_KWARGS: Final = ("meter_provider", "tracer_provider")
+# Longest exception text put on a span (the exporter's own cut), and how far past it is redacted:
+# beyond the reach of every secret pattern, so a secret across the cut is masked before it is made.
+_MAX_TEXT: Final = 100_000
+_CUT_MARGIN: Final = 4096
 
 try:
     _VERSION = version("internal-http")
@@ -77,6 +81,10 @@ class _State:
     histogram: Histogram | None = None
     # The providers the tracer and histogram came from (reused when instrument() sees them again).
     providers: tuple[object, object] | None = None
+    # instrument() without providers follows internal_base's configuration: the Telemetry it saw
+    # (None: OTel globals); a later configure_telemetry() is picked up by the next call.
+    follow: bool = False
+    seen: object = None
 
 
 STATE: Final = _State()
@@ -91,8 +99,10 @@ def is_instrumented() -> bool:
 def instrument(**kwargs: Any) -> None:
     """Turn on client spans and the duration metric for every client made by ``create_client``.
 
-    Idempotent; a later call with other providers (a reconfigured ``configure_telemetry``) switches
-    to them. Clients created before the call are covered too.
+    Idempotent; a later call with other providers switches to them. Without providers it follows
+    ``internal_base.telemetry.configure_telemetry``: a later configuration is used from the next
+    call on (calls in flight finish on the providers they started with). Clients created before
+    the call are covered too.
 
     Args:
         **kwargs: ``tracer_provider`` and ``meter_provider``; by default the providers of
@@ -110,6 +120,7 @@ def instrument(**kwargs: Any) -> None:
     tracer_provider = kwargs.get("tracer_provider")
     meter_provider = kwargs.get("meter_provider")
     current = current_telemetry()
+    follow = tracer_provider is None and meter_provider is None
     if tracer_provider is None:
         tracer_provider = current.tracer_provider if current is not None else trace.get_tracer_provider()
     if meter_provider is None:
@@ -123,22 +134,35 @@ def instrument(**kwargs: Any) -> None:
             f"meter_provider must be an opentelemetry MeterProvider, got {type(meter_provider).__name__}"
         )
     with _LOCK:
-        providers = (tracer_provider, meter_provider)
-        if (
-            STATE.providers is None
-            or STATE.providers[0] is not tracer_provider
-            or (STATE.providers[1] is not meter_provider)
-        ):
-            STATE.tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=_SCHEMA_URL)
-            meter = meter_provider.get_meter(_SCOPE, _VERSION, schema_url=_SCHEMA_URL)
-            STATE.histogram = meter.create_histogram(
-                DURATION_METRIC,
-                unit="s",
-                description="Duration of HTTP client requests.",
-                explicit_bucket_boundaries_advisory=list(_BUCKETS),
-            )
-            STATE.providers = providers
+        _bind(tracer_provider, meter_provider)
+        STATE.follow = follow
+        STATE.seen = current
         STATE.enabled = True
+
+
+def _bind(tracer_provider: trace.TracerProvider, meter_provider: metrics.MeterProvider) -> None:
+    """Take the tracer and histogram from these providers (the caller holds ``_LOCK``)."""
+    if STATE.providers is not None and STATE.providers == (tracer_provider, meter_provider):
+        return
+    STATE.tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=_SCHEMA_URL)
+    meter = meter_provider.get_meter(_SCOPE, _VERSION, schema_url=_SCHEMA_URL)
+    STATE.histogram = meter.create_histogram(
+        DURATION_METRIC,
+        unit="s",
+        description="Duration of HTTP client requests.",
+        explicit_bucket_boundaries_advisory=list(_BUCKETS),
+    )
+    STATE.providers = (tracer_provider, meter_provider)
+
+
+def _follow_configuration() -> None:
+    """Switch to the providers of a ``configure_telemetry`` made after ``instrument()``."""
+    with _LOCK:
+        current = current_telemetry()
+        if not STATE.enabled or not STATE.follow or current is None or current is STATE.seen:
+            return
+        _bind(current.tracer_provider, current.meter_provider)
+        STATE.seen = current
 
 
 def uninstrument() -> None:
@@ -251,8 +275,18 @@ def span_url(request: httpx.Request) -> str:
 Send = Callable[..., Awaitable[httpx.Response]]
 
 
+def _redact_cut(text: str) -> str:
+    """``redact_text`` of at most the first ``_MAX_TEXT`` characters (bounded work), marked when cut."""
+    if len(text) <= _MAX_TEXT:
+        return redact_text(text)
+    kept = redact_text(text[: _MAX_TEXT + _CUT_MARGIN])[:_MAX_TEXT]
+    return f"{kept}... <{len(text) - _MAX_TEXT} characters cut>"
+
+
 async def traced_send(send: Send, request: httpx.Request, kwargs: dict[str, Any]) -> httpx.Response:
     """Run ``send(request, **kwargs)`` inside a CLIENT span; record the duration metric."""
+    if STATE.follow and current_telemetry() is not STATE.seen:
+        _follow_configuration()
     tracer, histogram = STATE.tracer, STATE.histogram
     if tracer is None or histogram is None:  # pragma: no cover - instrument() sets both first
         return await send(request, **kwargs)
@@ -317,7 +351,13 @@ def _failed(span: Span, exc: BaseException, metric_attributes: dict[str, Attribu
     kind = error_type(exc)
     metric_attributes["error.type"] = kind
     span.set_attribute("error.type", kind)
-    message = redact_text(str(exc))
-    stacktrace = redact_text("".join(traceback.format_exception(exc)))
-    span.record_exception(exc, {"exception.message": message, "exception.stacktrace": stacktrace})
+    # Cut first, then redact the start only: a megabyte message must not cost the caller seconds of
+    # pattern matching (nor reach the exporter whole). The event is written here rather than by
+    # record_exception, which would format and keep the whole text again.
+    message = _redact_cut(str(exc))
+    stacktrace = _redact_cut("".join(traceback.format_exception(exc)))
+    span.add_event(
+        "exception",
+        {"exception.type": kind, "exception.message": message, "exception.stacktrace": stacktrace},
+    )
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
