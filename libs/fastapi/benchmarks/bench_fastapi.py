@@ -5,7 +5,10 @@ interleaved, with warm-up and medians. The judged rows call each app as a load b
 uvicorn (httptools, as ``uvicorn[standard]`` runs) serving it on a loopback port, one keep-alive
 ``httpx.AsyncClient`` per app, one request at a time, so "per request" is the whole server path:
 sockets, HTTP parsing, the ASGI app and the response. Server and client share the harness's event
-loop (see ``_serve``): on a busy machine a server thread's wake-up delays would swamp the rows.
+loop (see ``_serve``), and every row counts the CPU time of this process (user + system, all its
+threads: the span processor's export thread included) rather than wall time: on a busy shared
+machine, waiting for a core to be scheduled swamped wall-time rows (IQRs of 0.8..1.6x), while the
+CPU spent per request is what the server pays for it, and what bounds its throughput.
 The in-process rows (``httpx.ASGITransport``, no sockets) isolate what the middleware and the
 telemetry add to the app itself; they are informational.
 
@@ -25,6 +28,7 @@ import asyncio
 import logging
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -105,13 +109,16 @@ async def _serve(app: FastAPI) -> AsyncIterator[str]:
         sock.close()
 
 
-def _runner(client: httpx.AsyncClient) -> Callable[[int], Awaitable[None]]:
+def _runner(client: httpx.AsyncClient) -> Callable[[int], Awaitable[float]]:
+    """``n`` sequential GETs; returns the CPU seconds this process spent on them (see the module doc)."""
     headers = {"X-Correlation-ID": "bench"}
 
-    async def run(n: int) -> None:
+    async def run(n: int) -> float:
+        started = time.process_time()
         for index in range(n):
             response = await client.get(f"/items/{index}?token=x", headers=headers)
             response.raise_for_status()
+        return time.process_time() - started
 
     return run
 
@@ -145,8 +152,8 @@ async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
     instrument(traced, tracer_provider=tracer_provider, meter_provider=meter_provider)
     contrib = _contrib_instrumented(tracer_provider, meter_provider)
     async with AsyncExitStack() as stack:
-        served: dict[str, Callable[[int], Awaitable[None]]] = {}
-        in_process: dict[str, Callable[[int], Awaitable[None]]] = {}
+        served: dict[str, Callable[[int], Awaitable[float]]] = {}
+        in_process: dict[str, Callable[[int], Awaitable[float]]] = {}
         for name, app in (("bare", bare), ("plain", plain), ("traced", traced), ("contrib", contrib)):
             url = await stack.enter_async_context(_serve(app))
             served[name] = _runner(await stack.enter_async_context(httpx.AsyncClient(base_url=url)))
@@ -158,9 +165,9 @@ async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
         stack.callback(tracer_provider.shutdown)
         stack.callback(uninstrument, traced)
         served_note = (
-            "uvicorn (httptools) on 127.0.0.1 in this process and event loop, one keep-alive httpx "
-            "client per app, sequential requests; raw: a bare FastAPI app (its own telemetry off); "
-            "access log at WARNING"
+            "CPU time (process, user + system) per request, client included; uvicorn (httptools) on "
+            "127.0.0.1 in this process and event loop, one keep-alive httpx client per app, sequential "
+            "requests; raw: a bare FastAPI app (its own telemetry off); access log at WARNING"
         )
         telemetry_note = (
             "tracing: SDK TracerProvider + BatchSpanProcessor (spans dropped by the exporter); metrics: "
