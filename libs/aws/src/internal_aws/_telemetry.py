@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Counter, Histogram, MeterProvider
@@ -121,8 +122,8 @@ def rpc_service(service: str) -> str:
 
 
 def queue_name(url: str) -> str:
-    """The queue name at the end of a queue URL."""
-    return url.rstrip("/").rsplit("/", 1)[-1]
+    """The queue name at the end of a queue URL's path (never its query, fragment or user info)."""
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
 
 
 def error_type(exc: BaseException) -> str:

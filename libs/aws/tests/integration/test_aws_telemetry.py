@@ -289,3 +289,93 @@ async def test_uninstrument_stops_recording(telemetry: Telemetry, queue: SqsClie
     assert named(telemetry, "SQS.SendMessageBatch") == []
     [sent] = points(telemetry, "messaging.client.sent.messages")
     assert sent.value == 1
+
+
+ALLOWED_METRIC_ATTRIBUTES = {
+    "messaging.system",
+    "messaging.destination.name",
+    "messaging.operation.name",
+    "outcome",
+    "error.type",
+}
+
+
+async def test_a_cancelled_handler_has_an_error_span_matching_its_metric(
+    telemetry: Telemetry, queue: SqsClient
+) -> None:
+    """Cancelled at shutdown: the process span is ERROR with the error.type the processed metric has."""
+    started = asyncio.Event()
+
+    async def handle(message: Message) -> None:
+        started.set()
+        await asyncio.Event().wait()  # never returns: shutdown cancels it
+
+    await queue.send("stuck")
+    async with SqsConsumer(queue, handle, wait_time=1, visibility_timeout=30, shutdown_timeout=0) as consumer:
+        await asyncio.wait_for(started.wait(), 30)
+    assert consumer.stats.cancelled == 1
+    [process] = named(telemetry, f"process {queue.queue_name}")
+    [point] = points(telemetry, "aws.sqs.processed.messages")
+    assert dict(point.attributes)["outcome"] == "cancelled"
+    assert process.status.status_code == StatusCode.ERROR
+    assert dict(process.attributes or {})["error.type"] == dict(point.attributes)["error.type"]
+
+
+async def test_metric_attributes_are_bounded(telemetry: Telemetry, queue: SqsClient) -> None:
+    """No message id, body, correlation id or receipt handle in any metric attribute."""
+    done: list[str] = []
+
+    async def handle(message: Message) -> None:
+        done.append(message.body)
+        if message.body == "fail-once" and done.count("fail-once") == 1:
+            raise ValueError(message.message_id)
+
+    with correlation_scope("corr-metrics"):
+        await queue.send_batch(["body-1", "fail-once"])
+    async with SqsConsumer(
+        queue, handle, wait_time=1, visibility_timeout=10, failure_visibility=0
+    ) as consumer:
+        await eventually(lambda: done.count("fail-once") >= 2 and consumer.stats.deleted >= 2)
+    assert telemetry.metric_reader is not None
+    data = telemetry.metric_reader.get_metrics_data()
+    keys: set[str] = set()
+    values: set[str] = set()
+    for resource in data.resource_metrics if data else []:
+        for scope in resource.scope_metrics:
+            if scope.scope.name == "internal_aws":
+                for item in scope.metrics:
+                    for point in item.data.data_points:
+                        attributes = dict(point.attributes or {})
+                        keys |= set(attributes)
+                        values |= {str(v) for v in attributes.values()}
+    assert keys <= ALLOWED_METRIC_ATTRIBUTES
+    assert not values & {"body-1", "fail-once", "corr-metrics"}
+    assert not any(len(v) > 64 for v in values)
+
+
+async def test_instrument_and_uninstrument_while_a_consumer_runs(
+    telemetry: Telemetry, queue: SqsClient
+) -> None:
+    """Switching mid-handler never breaks a handler; the next message follows the new switch."""
+    release = asyncio.Event()
+    started = asyncio.Event()
+    handled: list[str] = []
+
+    async def handle(message: Message) -> None:
+        if message.body == "first":
+            started.set()
+            await release.wait()
+        handled.append(message.body)
+
+    await queue.send("first")
+    async with SqsConsumer(queue, handle, wait_time=1, visibility_timeout=30) as consumer:
+        await asyncio.wait_for(started.wait(), 30)
+        uninstrument()  # mid-handler: its span and metrics end without instruments
+        release.set()
+        await eventually(lambda: consumer.stats.deleted >= 1)
+        instrument()
+        await queue.send("second")
+        await eventually(lambda: "second" in handled and consumer.stats.deleted >= 2)
+    assert handled[:2] == ["first", "second"]
+    assert consumer.stats.failed == 0
+    assert len(named(telemetry, f"process {queue.queue_name}")) >= 2

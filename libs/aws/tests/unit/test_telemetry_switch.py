@@ -84,3 +84,10 @@ def test_helpers() -> None:
     assert state.lag_seconds("9999999999999", now=1.0) == 0.0
     assert state.lag_seconds(None) is None
     assert state.lag_seconds("soon") is None
+
+
+def test_a_queue_urls_query_and_userinfo_never_reach_names_or_attributes() -> None:
+    """Span names and metric attributes take the queue name from the path only (no signature in them)."""
+    url = "https://user:pw@sqs.eu-west-1.amazonaws.com/123/orders?X-Amz-Signature=abc123#frag"
+    assert state.queue_name(url) == "orders"
+    assert state.messaging_attributes(url, "send")["messaging.destination.name"] == "orders"

@@ -37,7 +37,7 @@ from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from internal_aws._errors import CALLER_ERRORS, RETRYABLE_ERRORS, AwsConfigurationError, AwsError
 from internal_aws._telemetry import (
@@ -510,6 +510,10 @@ class SqsConsumer:
                     await self.handler(message)
                 except Exception as exc:
                     current.set_attribute("error.type", error_type(exc))
+                    raise
+                except asyncio.CancelledError as exc:  # the SDK records Exceptions only
+                    current.set_attribute("error.type", error_type(exc))
+                    current.set_status(Status(StatusCode.ERROR, "the handler was cancelled"))
                     raise
         except asyncio.CancelledError as exc:
             outcome, failure = "cancelled", error_type(exc)
