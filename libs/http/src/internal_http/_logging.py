@@ -99,6 +99,21 @@ def safe_url(request: httpx.Request) -> str:
     return _mask_query(_redact_url(str(request.url)), (*_secret_names(request), *_secret_query_names))
 
 
+# ``scheme://user@`` anywhere in free text (an exception message naming a URL).
+_ANY_USERINFO = re.compile(r"""([a-zA-Z][a-zA-Z0-9+.\-]*://)[^\s/?#@'"<>]+@""")
+
+
+def mask_url_secrets(text: str, request: httpx.Request) -> str:
+    """Mask, in free text, what ``safe_url`` masks in ``request``'s URL: userinfo, secret query values.
+
+    For exception messages and stack traces that name the request's URL, after ``redact_text``
+    (which knows neither the query names auth strategies mark nor a lone user name).
+    """
+    if "://" in text:
+        text = _ANY_USERINFO.sub(rf"\g<1>{MASK}@", text)
+    return _mask_query(text, (*_secret_names(request), *_secret_query_names))
+
+
 def _mask_query(text: str, names: tuple[str, ...]) -> str:
     for name in names:
         text = re.sub(rf"([?&]{re.escape(name)}=)[^&#\s]*", rf"\g<1>{MASK}", text, flags=re.IGNORECASE)

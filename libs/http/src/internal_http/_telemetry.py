@@ -30,7 +30,7 @@ from internal_base.context import get_correlation_id
 from internal_base.redaction import MASK, redact_text
 from internal_base.telemetry import current_telemetry, inject_trace
 
-from ._logging import safe_url
+from ._logging import mask_url_secrets, safe_url
 from ._origin import origin_of
 
 __all__ = [
@@ -318,7 +318,7 @@ async def traced_send(send: Send, request: httpx.Request, kwargs: dict[str, Any]
             inject_trace(request.headers)
         response = await send(request, **kwargs)
     except BaseException as exc:
-        _failed(span, exc, metric_attributes)
+        _failed(span, exc, request, metric_attributes)
         histogram.record(time.perf_counter() - started, metric_attributes)
         raise
     else:
@@ -347,15 +347,18 @@ def _answered(span: Span, response: httpx.Response, metric_attributes: dict[str,
     span.set_attributes(attributes)
 
 
-def _failed(span: Span, exc: BaseException, metric_attributes: dict[str, AttributeValue]) -> None:
+def _failed(
+    span: Span, exc: BaseException, request: httpx.Request, metric_attributes: dict[str, AttributeValue]
+) -> None:
     kind = error_type(exc)
     metric_attributes["error.type"] = kind
     span.set_attribute("error.type", kind)
     # Cut first, then redact the start only: a megabyte message must not cost the caller seconds of
     # pattern matching (nor reach the exporter whole). The event is written here rather than by
     # record_exception, which would format and keep the whole text again.
-    message = _redact_cut(str(exc))
-    stacktrace = _redact_cut("".join(traceback.format_exception(exc)))
+    # The request's marked query names and a lone user name are masked too (HTTPStatusError names the URL).
+    message = mask_url_secrets(_redact_cut(str(exc)), request)
+    stacktrace = mask_url_secrets(_redact_cut("".join(traceback.format_exception(exc))), request)
     span.add_event(
         "exception",
         {"exception.type": kind, "exception.message": message, "exception.stacktrace": stacktrace},

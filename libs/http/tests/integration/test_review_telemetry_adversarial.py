@@ -25,6 +25,7 @@ from opentelemetry.trace import StatusCode
 from internal_base.resilience import testing
 from internal_base.telemetry import configure_telemetry
 from internal_http import (
+    ApiKeyAuth,
     BreakerConfig,
     HttpResilienceSettings,
     HttpSettings,
@@ -369,3 +370,36 @@ async def test_a_second_configure_telemetry_switches_the_providers(base_url: str
         ] == []
     finally:
         uninstrument()
+
+
+async def test_an_exception_naming_the_url_masks_auth_query_keys(base_url: str, key: str, raw: Raw) -> None:
+    """raise_for_status in a response hook: its message names the URL the auth flows completed."""
+    async def check(response: httpx.Response) -> None:
+        response.raise_for_status()
+
+    url = httpx.URL(base_url)
+    auth = ApiKeyAuth("hook-secret-11", query_param="review_hook_key")
+    async with create_client(HttpSettings(), auth=auth, event_hooks={"response": [check]}) as client:
+        for target in (base_url, f"http://lone-secret-12@{url.host}:{url.port}"):
+            with pytest.raises(httpx.HTTPStatusError) as raised:
+                await client.get(f"{target}/flaky", params={"key": key, "fail": "9", "status": "404"})
+            assert "secret-1" in str(raised.value)  # the leak this test guards against is real
+    text = _everything(raw)
+    assert "hook-secret-11" not in text
+    assert "lone-secret-12" not in text
+
+
+async def test_a_no_op_tracer_provider_keeps_the_callers_trace(
+    base_url: str, key: str, app: ProgrammableApp, raw: Raw
+) -> None:
+    """Instrumented with a provider that records nothing, the caller's traceparent still goes out."""
+    tracer = raw.tracer_provider.get_tracer("review")
+    instrument(tracer_provider=trace.NoOpTracerProvider())
+    async with create_client(HttpSettings(base_url=base_url)) as client:
+        with tracer.start_as_current_span("caller") as caller:
+            response = await client.get("/echo", params={"key": key})
+    sent = response.json()["headers"].get("traceparent", "")
+    assert sent.split("-")[1:3] == [
+        format(caller.get_span_context().trace_id, "032x"),
+        format(caller.get_span_context().span_id, "016x"),
+    ]
