@@ -254,3 +254,59 @@ async def test_fifo_a_failed_call_holds_back_the_rest_of_its_group(
             assert in_group == list(range(12))
         finally:
             await fifo.delete_queue()
+
+
+class CancellingEvent:
+    """An event whose headers cancel the publishing task on their second read (once its queue's turn comes).
+
+    The publisher reads an event's headers when it builds the message and, instrumented, again when
+    it links the send span of the event's queue: the second read lands between the two queues' sends.
+    """
+
+    def __init__(self, topic: str) -> None:
+        self.id = uuid.uuid4().hex
+        self.topic = topic
+        self.payload: dict[str, Any] = {"n": 2}
+        self.reads = 0
+
+    @property
+    def headers(self) -> dict[str, str]:
+        self.reads += 1
+        if self.reads == 2:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+        return {}
+
+
+async def test_cancelled_mid_publish_reports_nothing_and_a_retry_sends_again(
+    settings: AwsSettings, queue: SqsClient, unique_name: str
+) -> None:
+    """Cancelled after the first queue's send: CancelledError, no ids; the retry republishes the same ids."""
+    from internal_aws.telemetry import instrument, uninstrument
+
+    configure_telemetry(service_name="aws-outbox-cancel", exporter="memory")
+    first = record("first", {"n": 1})
+    second = CancellingEvent("second")
+    async with SqsClient(queue_name=f"{unique_name}-2", settings=settings) as other:
+        other_url = await other.create_queue()
+        try:
+            queues = {"first": str(queue.queue_url), "second": other_url}
+            instrument()
+            try:
+                async with SqsOutboxPublisher(queues, settings=settings) as publisher:
+                    publishing = asyncio.ensure_future(publisher.publish([first, second]))
+                    with pytest.raises(asyncio.CancelledError):
+                        await publishing
+                    assert await other.receive(max_messages=10, wait_time=1) == []
+                    [sent] = await receive_all(queue, 1)
+                    assert sent.attributes["outbox-id"] == first.id  # accepted, yet not reported
+                    assert await publisher.publish([first, second]) == [first.id, second.id]
+            finally:
+                uninstrument()
+            [again] = await receive_all(queue, 1)
+            assert again.attributes["outbox-id"] == first.id  # the consumer deduplicates on it
+            [late] = await receive_all(other, 1)
+            assert late.attributes["outbox-id"] == second.id
+        finally:
+            await other.delete_queue()
