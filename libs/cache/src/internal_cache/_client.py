@@ -738,23 +738,32 @@ class CacheClient:
         """Delete this namespace's keys matching ``match``; returns how many were deleted.
 
         Binary (non-UTF-8) keys are deleted too. Lock fencing counters are kept, so a
-        lock acquired after ``clear()`` still gets a larger fencing token.
+        lock acquired after ``clear()`` still gets a larger fencing token. A connection lost
+        during the scan (a node failing over) restarts it within the reconnection window.
 
         Raises:
             CacheError: the client has no key prefix (refuses to wipe the whole database).
         """
         if not self._p:
             raise CacheError("clear() needs a key prefix; refusing to delete unprefixed keys")
-        deleted = 0
+        deleted = [0]
+        # A pass is safe to run again (it deletes what is left): a connection lost mid-SCAN (a node
+        # failing over) restarts it within the reconnection window instead of failing the call.
+        await self._link.run(self._clear_pass, match, batch, deleted, replay="always")
+        return deleted[0]
+
+    async def _clear_pass(self, match: str, batch: int, deleted: list[int]) -> None:
+        """One SCAN over the namespace deleting in chunks; ``deleted[0]`` counts across passes."""
         chunk: list[bytes] = []
-        async for key in self._scan_raw(match, batch):
+        async for key in self._r.scan_iter(match=self._prefix.pattern(match), count=batch):
+            if _FENCE in key:
+                continue
             chunk.append(key)
             if len(chunk) >= batch:
-                deleted += int(await self._link.run(self._r.delete, *chunk))
+                deleted[0] += int(await self._r.delete(*chunk))
                 chunk.clear()
         if chunk:
-            deleted += int(await self._link.run(self._r.delete, *chunk))
-        return deleted
+            deleted[0] += int(await self._r.delete(*chunk))
 
     # ------------------------------------------------------------------ factories
 

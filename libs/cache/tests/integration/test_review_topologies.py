@@ -278,3 +278,41 @@ async def test_cluster_telemetry_toggled_under_load_keeps_values_and_keys_out(
         (redis.asyncio.cluster.ClusterPipeline, "execute"),
     ):
         assert not hasattr(owner.__dict__[name], "__wrapped__"), (owner, name)
+
+
+async def test_cluster_clear_rides_through_a_primary_failover(redis_cluster: RedisCluster) -> None:
+    """clear() started right after a primary died: it retries within the window and deletes everything.
+
+    Before: the first SCAN on the dead node raised CacheUnavailableError ("dropped the connection
+    during SCAN") at once, while every other command rode through the same failover.
+    """
+    if not redis_cluster.managed:
+        pytest.skip("the cluster comes from COMMONS_REDIS_CLUSTER_URL: its nodes cannot be killed")
+    namespace = f"review:{secrets.token_hex(3)}:"
+    client = _client(
+        _cluster_url(redis_cluster), key_prefix=namespace, resilience={"retry": {"total_timeout": 30.0}}
+    )
+    try:
+        async with client.pipeline() as pipe:
+            for index in range(600):
+                pipe.set(f"k{index}", index)
+            await pipe.execute()
+        raw = client.redis
+        assert isinstance(raw, AsyncRedisCluster)
+        for index in range(10):  # binary keys: deleted by clear() too
+            await raw.set(namespace.encode() + b"\xff\xfe" + bytes([index]), b"x")
+        await raw.wait(1, 5000, target_nodes=AsyncRedisCluster.PRIMARIES)  # replicated before the kill
+        victim = redis_cluster.primary_for(client.key("k0"))
+        slot = redis_cluster.keyslot(client.key("k0"))
+        redis_cluster.kill(victim[1])
+        try:
+            deleted = await client.clear(batch=50)
+        finally:
+            await asyncio.to_thread(redis_cluster.wait_failover, slot, old_primary=victim, timeout=60)
+            redis_cluster.restart(victim[1])
+            await asyncio.to_thread(redis_cluster.wait_healthy, timeout=60)
+        assert deleted == 610
+        left = [key async for key in raw.scan_iter(match=f"{namespace}*")]
+        assert left == []
+    finally:
+        await client.aclose()
