@@ -347,6 +347,14 @@ def _answered(span: Span, response: httpx.Response, metric_attributes: dict[str,
     span.set_attributes(attributes)
 
 
+def _message(exc: BaseException) -> str:
+    """``str(exc)``; a placeholder when its ``__str__`` fails (the caller must get its own exception)."""
+    try:
+        return str(exc)
+    except Exception:  # any failure of a foreign __str__
+        return f"<{type(exc).__name__}: str() failed>"
+
+
 def _failed(
     span: Span, exc: BaseException, request: httpx.Request, metric_attributes: dict[str, AttributeValue]
 ) -> None:
@@ -357,7 +365,7 @@ def _failed(
     # pattern matching (nor reach the exporter whole). The event is written here rather than by
     # record_exception, which would format and keep the whole text again.
     # The request's marked query names and a lone user name are masked too (HTTPStatusError names the URL).
-    message = mask_url_secrets(_redact_cut(str(exc)), request)
+    message = mask_url_secrets(_redact_cut(_message(exc)), request)
     stacktrace = mask_url_secrets(_redact_cut("".join(traceback.format_exception(exc))), request)
     span.add_event(
         "exception",

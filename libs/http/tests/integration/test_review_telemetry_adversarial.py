@@ -374,6 +374,7 @@ async def test_a_second_configure_telemetry_switches_the_providers(base_url: str
 
 async def test_an_exception_naming_the_url_masks_auth_query_keys(base_url: str, key: str, raw: Raw) -> None:
     """raise_for_status in a response hook: its message names the URL the auth flows completed."""
+
     async def check(response: httpx.Response) -> None:
         response.raise_for_status()
 
@@ -403,3 +404,27 @@ async def test_a_no_op_tracer_provider_keeps_the_callers_trace(
         format(caller.get_span_context().trace_id, "032x"),
         format(caller.get_span_context().span_id, "016x"),
     ]
+
+
+class _Unprintable(Exception):
+    """An exception whose str() itself fails."""
+
+    def __str__(self) -> str:
+        raise ValueError("str() failed")
+
+
+class _FailingAuth(httpx.Auth):
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        raise _Unprintable()
+        yield request  # type: ignore[unreachable]  # pragma: no cover
+
+
+async def test_an_exception_that_cannot_be_printed_still_reaches_the_caller(base_url: str, raw: Raw) -> None:
+    """Recording the failure never replaces it: the caller gets its own exception, the span ends failed."""
+    async with create_client(HttpSettings(base_url=base_url), auth=_FailingAuth()) as client:
+        with pytest.raises(_Unprintable):
+            await client.get("/echo")
+    (span,) = raw.finished()
+    assert span.status.status_code is StatusCode.ERROR
+    assert str(dict(span.attributes or {})["error.type"]).endswith("_Unprintable")
+    assert len(raw.points()) == 1
