@@ -58,6 +58,8 @@ INSTALL: dict[str, tuple[str, ...]] = {
         "-e", "libs/testing[docker,migrations]", "-r", "libs/testing/tests/requirements.txt",
     ),
 }  # fmt: skip
+# Test tooling every suite uses but no pyproject declares (as tox.ini's deps): pytest.mark.timeout.
+TOOLING = ("pytest-timeout>=2.3",)
 LIBRARIES = tuple(INSTALL)
 # Longest first (measured), so that the pool does not end waiting on one long job.
 SLOWEST_FIRST = ("rdbms", "aws", "fastapi", "testing", "http", "cache", "base")
@@ -151,7 +153,7 @@ class Runner:
                 return subprocess.call(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
             ok = call([self.uv, "venv", "-q", "--python", find_python(python), str(venv)]) == 0
-            ok = ok and call([self.uv, "pip", "install", "-q", *resolution, *INSTALL[lib]]) == 0
+            ok = ok and call([self.uv, "pip", "install", "-q", *resolution, *INSTALL[lib], *TOOLING]) == 0
             result.install_s = time.monotonic() - start
             if not ok:
                 result.problems.append("uv could not create the venv or install the requirements")
