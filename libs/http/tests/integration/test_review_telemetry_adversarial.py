@@ -385,9 +385,13 @@ async def test_an_exception_naming_the_url_masks_auth_query_keys(base_url: str, 
             with pytest.raises(httpx.HTTPStatusError) as raised:
                 await client.get(f"{target}/flaky", params={"key": key, "fail": "9", "status": "404"})
             assert "secret-1" in str(raised.value)  # the leak this test guards against is real
+        with pytest.raises(httpx.HTTPStatusError) as raised:
+            await client.get(f"{base_url}/flaky?key={key}&fail=9&status=404&%61pi_key=enc-secret-13")
+        assert "enc-secret-13" in str(raised.value)
     text = _everything(raw)
     assert "hook-secret-11" not in text
     assert "lone-secret-12" not in text
+    assert "enc-secret-13" not in text
 
 
 async def test_a_no_op_tracer_provider_keeps_the_callers_trace(
