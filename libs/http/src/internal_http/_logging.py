@@ -99,19 +99,29 @@ def safe_url(request: httpx.Request) -> str:
     return _mask_query(_redact_url(str(request.url)), (*_secret_names(request), *_secret_query_names))
 
 
+_MIN_BARE_SECRET = 6  # a shorter marked value is not searched for in free text
 # ``scheme://user@`` anywhere in free text (an exception message naming a URL).
 _ANY_USERINFO = re.compile(r"""([a-zA-Z][a-zA-Z0-9+.\-]*://)[^\s/?#@'"<>]+@""")
 
 
 def mask_url_secrets(text: str, request: httpx.Request) -> str:
-    """Mask, in free text, what ``safe_url`` masks in ``request``'s URL: userinfo, secret query values.
+    """Mask, in free text, what ``safe_url`` masks in ``request``'s URL, and the values auth set.
 
-    For exception messages and stack traces that name the request's URL, after ``redact_text``
-    (which knows neither the query names auth strategies mark nor a lone user name).
+    For exception messages and stack traces (after ``redact_text``, which knows neither the query
+    names auth strategies mark nor a lone user name): userinfo, secret query values by name, and
+    the bare values of the headers and query parameters marked secret on ``request`` (a custom
+    auth's error repeating its token), when long enough not to be an ordinary word.
     """
     if "://" in text:
         text = _ANY_USERINFO.sub(rf"\g<1>{MASK}@", text)
-    return _mask_query(text, (*_secret_names(request), *_secret_query_names))
+    marked = _secret_names(request)
+    if marked:
+        params = request.url.params
+        for name in marked:
+            for value in (*request.headers.get_list(name), *params.get_list(name)):
+                if len(value) >= _MIN_BARE_SECRET and value in text:
+                    text = text.replace(value, MASK)
+    return _mask_query(text, (*marked, *_secret_query_names))
 
 
 def _mask_query(text: str, names: tuple[str, ...]) -> str:

@@ -432,3 +432,25 @@ async def test_an_exception_that_cannot_be_printed_still_reaches_the_caller(base
     assert span.status.status_code is StatusCode.ERROR
     assert str(dict(span.attributes or {})["error.type"]).endswith("_Unprintable")
     assert len(raw.points()) == 1
+
+
+class _EchoingAuth(httpx.Auth):
+    """A custom auth whose failure message repeats the bare token it sent."""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["X-Review-Token"] = "bare-secret-14"
+        request.url = request.url.copy_merge_params({"review_q": "bare-secret-15"})
+        response = yield request
+        raise RuntimeError(f"server refused ({response.status_code}): bare-secret-14 / bare-secret-15")
+
+
+async def test_a_custom_auth_token_repeated_bare_in_an_exception_is_masked(
+    base_url: str, key: str, raw: Raw
+) -> None:
+    """Values a custom auth set (header and query) are masked wherever the exception text repeats them."""
+    async with create_client(HttpSettings(base_url=base_url), auth=_EchoingAuth()) as client:
+        with pytest.raises(RuntimeError, match="bare-secret-14"):
+            await client.get("/protected", params={"key": key})
+    text = _everything(raw)
+    assert "bare-secret-14" not in text
+    assert "bare-secret-15" not in text
