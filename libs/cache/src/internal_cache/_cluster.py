@@ -17,6 +17,7 @@ The client talks to a cluster through redis-py's own :class:`redis.asyncio.clust
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
@@ -49,6 +50,8 @@ __all__ = [
     "wait_idle",
 ]
 
+#: redis-py's connection and parser modules: an AttributeError on None there is a dropped stream.
+_IO_FILES: Final = re.compile(r"redis[/\\](asyncio[/\\]connection|_parsers[/\\])")
 #: A cluster error raised before the command was written (the slot map was being refreshed).
 _TRANSIENT_TEXT: Final = ("not covered", "cannot be connected", "slots cache")
 
@@ -194,7 +197,7 @@ def recycled(exc: AttributeError) -> RecycledConnectionError | None:
     """
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_next is None and "redis" in tb.tb_frame.f_code.co_filename and "NoneType" in str(exc):
+        if tb.tb_next is None and _IO_FILES.search(tb.tb_frame.f_code.co_filename) and "NoneType" in str(exc):
             error = RecycledConnectionError(
                 "the connection was closed under the command by a slot-map refresh"
             )
