@@ -143,3 +143,25 @@ async def test_a_second_concurrent_run_is_refused(queue: SqsClient) -> None:
         await consumer.run()
     assert consumer.running
     await asyncio.wait_for(consumer.aclose(), 30)
+
+
+async def test_start_from_inside_a_handler_while_stopping_is_refused(queue: SqsClient) -> None:
+    """Restarting from a handler of the stopping run would wait for that very handler: a clear error."""
+    consumers: list[SqsConsumer] = []
+    outcome: list[str] = []
+
+    async def handle(message: Message) -> None:
+        consumers[0].stop()
+        try:
+            await consumers[0].start()
+        except AwsConfigurationError as exc:
+            outcome.append(str(exc))
+
+    consumer = SqsConsumer(queue, handle, wait_time=1, visibility_timeout=30, shutdown_timeout=120)
+    consumers.append(consumer)
+    await queue.send("restart-from-inside")
+    await consumer.start()
+    await eventually(lambda: len(outcome) == 1)
+    assert "inside a handler" in outcome[0]
+    await asyncio.wait_for(consumer.aclose(), 30)
+    assert consumer.stats.deleted == 1

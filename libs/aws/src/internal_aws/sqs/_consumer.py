@@ -230,11 +230,19 @@ class SqsConsumer:
         A no-op while it runs. Called while a previous run is stopping (after :meth:`stop` or
         during :meth:`aclose`), it first waits for that run to finish draining, then starts anew:
         never two loops at once.
+
+        Raises:
+            AwsConfigurationError: Called from inside a handler of the run that is stopping.
         """
         runner = self._runner
         if runner is not None and not runner.done():
             if not self._stop.is_set():
                 return
+            if asyncio.current_task() in self._tasks:
+                raise AwsConfigurationError(
+                    "start() from inside a handler while the consumer is stopping would wait for that"
+                    " handler to finish; restart the consumer from outside its handlers"
+                )
             await asyncio.wait({runner})  # its error, if any, is for the aclose() waiting on it
             if self._runner is not runner and self._runner is not None and not self._runner.done():
                 return  # another start() won the race while this one waited
