@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Generator
 from types import ModuleType
 from typing import Any
 
@@ -44,18 +45,58 @@ async def inject_context_hook(request: httpx.Request) -> None:
             headers[name] = value
 
 
+# Strategies that mark their own secrets; any other httpx.Auth is wrapped in SecretMarkingAuth.
+_SELF_MARKING = (ApiKeyAuth, BasicAuth, BearerAuth, SecretMarkingAuth)
+
+
+class _CallableAuth(httpx.Auth):
+    """A plain function ``request -> request`` as an ``httpx.Auth`` (as httpx itself wraps one)."""
+
+    def __init__(self, func: Callable[[httpx.Request], httpx.Request]) -> None:
+        self._func = func
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        yield self._func(request)
+
+
+def _marking(auth: Any) -> Any:
+    """``auth`` wrapped in :class:`SecretMarkingAuth` unless it marks its secrets itself.
+
+    A function becomes an ``httpx.Auth`` first; ``None``, a ``(user, password)`` tuple
+    (Basic: the Authorization header is masked anyway) and httpx's ``USE_CLIENT_DEFAULT`` pass through.
+    """
+    if isinstance(auth, httpx.Auth):
+        return auth if isinstance(auth, _SELF_MARKING) else SecretMarkingAuth(auth)
+    if callable(auth):
+        return SecretMarkingAuth(_CallableAuth(auth))
+    return auth
+
+
 class _Client(httpx.AsyncClient):
-    """``httpx.AsyncClient`` whose ``send`` opens a CLIENT span once telemetry is instrumented."""
+    """``httpx.AsyncClient`` whose ``send`` opens a CLIENT span once telemetry is instrumented.
+
+    An auth given to one call (``auth=``) or set later (``client.auth = ...``) is wrapped like the
+    one given to ``create_client``, so its tokens are masked in logs and spans as well.
+    """
+
+    @property
+    def auth(self) -> httpx.Auth | None:
+        """The client's auth (see ``httpx.AsyncClient.auth``)."""
+        return httpx.AsyncClient.auth.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @auth.setter
+    def auth(self, auth: Any) -> None:
+        httpx.AsyncClient.auth.fset(self, _marking(auth))  # type: ignore[attr-defined]
 
     async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         """Send ``request`` (see ``httpx.AsyncClient.send``); traced when instrumented."""
+        auth = kwargs.get("auth")
+        if auth is not None and auth is not httpx.USE_CLIENT_DEFAULT and not isinstance(auth, _SELF_MARKING):
+            kwargs["auth"] = _marking(auth)
         if not _TELEMETRY.enabled:
             return await super().send(request, **kwargs)
         return await traced_send(super().send, request, kwargs)
 
-
-# Strategies that mark their own secrets; any other httpx.Auth is wrapped in SecretMarkingAuth.
-_SELF_MARKING = (ApiKeyAuth, BasicAuth, BearerAuth, SecretMarkingAuth)
 
 # httpx.AsyncClient arguments that only shape the default transport; ours always passes a transport.
 _TRANSPORT_OPTIONS = frozenset({"limits", "verify", "cert", "http1", "http2"})
@@ -118,8 +159,7 @@ def create_client(
         transport = httpx.AsyncHTTPTransport(
             verify=settings.verify, http2=settings.http2, limits=settings.limits.to_httpx()
         )
-    if isinstance(auth, httpx.Auth) and not isinstance(auth, _SELF_MARKING):
-        auth = SecretMarkingAuth(auth)
+    auth = _marking(auth)
     resilience = settings.resilience
     if breaker_registry is None and resilience.breaker.failure_threshold > 0:
         breaker_registry = BreakerRegistry(resilience.breaker)

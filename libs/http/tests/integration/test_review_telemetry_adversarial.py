@@ -454,3 +454,32 @@ async def test_a_custom_auth_token_repeated_bare_in_an_exception_is_masked(
     text = _everything(raw)
     assert "bare-secret-14" not in text
     assert "bare-secret-15" not in text
+
+
+async def test_a_per_request_custom_auth_is_masked_like_the_clients(
+    base_url: str, key: str, raw: Raw, no_wait: testing
+) -> None:
+    """auth= on one call or set on client.auth later: its tokens are masked in attempt events too."""
+    settings = HttpSettings(
+        base_url=base_url, resilience=HttpResilienceSettings(retry=RetryConfig(attempts=3))
+    )
+    async with create_client(settings) as client:
+        response = await client.get("/flaky", params={"key": key, "fail": "1"}, auth=_CustomTokenAuth())
+        assert response.status_code == 200
+        client.auth = _CustomTokenAuth()
+        response = await client.get("/flaky", params={"key": key + "b", "fail": "1"})
+        assert response.status_code == 200
+
+        def sign(request: httpx.Request) -> httpx.Request:
+            request.url = request.url.copy_merge_params({"review_fn": "custom-secret-16"})
+            return request
+
+        response = await client.get("/flaky", params={"key": key + "c", "fail": "1"}, auth=sign)
+        assert response.status_code == 200
+        assert response.request.url.params["review_fn"] == "custom-secret-16"
+    assert len(raw.finished()) == 3
+    assert all(len(span.events) == 2 for span in raw.finished())
+    text = _everything(raw)
+    assert "custom-secret-8" not in text
+    assert "custom-secret-16" not in text
+    assert "review_sig=***" in text
