@@ -17,7 +17,7 @@ from opentelemetry.trace import StatusCode
 
 from internal_base.errors import CircuitOpenError
 from internal_http import ApiKeyAuth, HttpSettings, HttpUnavailableError, create_client
-from internal_http._telemetry import error_type, span_url
+from internal_http._telemetry import _redact_cut, error_type, span_url
 from internal_http.telemetry import instrument, is_instrumented, uninstrument
 
 
@@ -244,3 +244,14 @@ async def test_a_refused_call_has_no_attempt_events(sinks: _Sinks) -> None:
     assert dict(first.attributes or {})["error.type"] == "500"
     assert [e.name for e in refused.events if e.name == "internal_http.attempt"] == []
     assert dict(refused.attributes or {})["error.type"] == "internal_http.HttpUnavailableError"
+
+
+def test_a_secret_across_the_cut_is_masked_before_the_cut() -> None:
+    """Exception text is cut at 100,000 characters; a secret the cut splits never survives in part."""
+    for offset in (-30, -9, -3, 0, 5):
+        text = "x" * (100_000 + offset) + " password=cut-secret-value-123456 " + "y" * 50_000
+        cut = _redact_cut(text)
+        assert len(cut) < 100_100
+        assert "cut-secret" not in cut
+        assert cut.endswith("characters cut>")
+    assert _redact_cut("token=short-secret") == "token=***"
