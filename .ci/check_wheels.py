@@ -92,6 +92,11 @@ def check(lib: str, dist: Path, table: dict[str, tuple[str, ...]], versions: dic
     same("Version", version)
     same("Summary", project["description"])
     same("Requires-Python", project["requires-python"])
+    if sorted(fields.get("Classifier", [])) != sorted(project.get("classifiers", [])):
+        problems.append(
+            f"Classifier: wheel says {sorted(fields.get('Classifier', []))}, "
+            f"pyproject says {sorted(project.get('classifiers', []))}"
+        )
     # The README is the index page: it must arrive as written (Pants' generated setup.py once
     # turned a backslash escape in it into a lone surrogate).
     readme = (ROOT / f"libs/{lib}/README.md").read_text()

@@ -90,7 +90,13 @@ def commons_library(
             license="Apache-2.0",
             python_requires=">=3.11",
             extras_require=extras_require or {},
-            classifiers=["Typing :: Typed", "Programming Language :: Python :: 3.11"],
+            # Exactly the Pythons CI tests (pyproject.toml says the same; .ci/check_wheels.py compares).
+            classifiers=[
+                "Programming Language :: Python :: 3.11",
+                "Programming Language :: Python :: 3.12",
+                "Programming Language :: Python :: 3.13",
+                "Typing :: Typed",
+            ],
         ),
         entry_points=entry_points or {},
         long_description_path=f"libs/{lib}/README.md",
