@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 
@@ -62,6 +64,10 @@ def test_a_closed_port_gives_one_line_per_test(
     monkeypatch.setenv(env_var, template.format(port=port))
     monkeypatch.setenv(_discovery.REQUIRE_SERVICES_ENV_VAR, required)
     pytester.makepyfile(DEPENDENT_TESTS.format(fixture=fixture))
+    # The child pytest imports what this one does (under Pants sys.path is not in the environment);
+    # no PYTEST_ADDOPTS from the outer run (JUnit reports, coverage) reaches it.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(os.path.abspath(p) for p in sys.path if p))
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
     result = pytester.runpytest_subprocess(
         "-p", "internal_testing.plugin", "-p", "no:asyncio", "-p", "no:cacheprovider", "-rsE", "-q"
     )  # fmt: skip
