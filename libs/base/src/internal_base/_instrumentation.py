@@ -67,8 +67,8 @@ def _modules(libraries: tuple[str, ...]) -> list[tuple[str, ModuleType]]:
 
 
 def _is_on(module: ModuleType) -> bool:
-    """The library's own ``is_instrumented()`` (or ``instrumented()``); False when it has neither."""
-    check = getattr(module, "is_instrumented", None) or getattr(module, "instrumented", None)
+    """The library's own ``is_instrumented()``; False when it has none."""
+    check = getattr(module, "is_instrumented", None)
     return bool(check()) if callable(check) else False
 
 
