@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -245,14 +246,21 @@ class Database:
                     break
                 session = self._read_only_factory(bind=replica.engine)
                 try:
-                    with translating_errors():
-                        await session.connection()
-                except RdbmsUnavailableError as exc:
+                    # Bounded: a replica that stopped answering since its last probe would hang the
+                    # pre-ping (no driver timeout applies to it) and with it this unit of work.
+                    async with asyncio.timeout(settings.health_check_timeout):
+                        with translating_errors():
+                            await session.connection()
+                except (RdbmsUnavailableError, TimeoutError) as exc:
                     with contextlib.suppress(Exception):
                         await session.close()
-                    if _pool_exhausted(exc):  # busy, not down: this unit of work goes to the primary
-                        break
-                    replica.mark_down(exc)
+                    if isinstance(exc, RdbmsUnavailableError) and _pool_exhausted(exc):
+                        break  # busy, not down: this unit of work goes to the primary
+                    replica.mark_down(
+                        exc
+                        if isinstance(exc, RdbmsError)
+                        else f"no connection within {settings.health_check_timeout:g} s"
+                    )
                     continue
                 return session, replica
         return self._read_only_factory(), None
@@ -335,12 +343,24 @@ class Database:
     async def ping(self) -> None:
         """Run ``SELECT 1`` on the primary, on the health probe's own connection (not the pool).
 
+        Bounded by ``health_check_timeout``: a server that accepts but never answers fails the
+        ping instead of hanging it (its connection is discarded, the next ping opens a new one).
+
         Raises:
-            RdbmsUnavailableError: The database cannot be reached.
+            RdbmsUnavailableError: The database cannot be reached, or did not answer in time.
         """
-        with translating_errors():
-            async with self._probe.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+        timeout = self._settings.health_check_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                with translating_errors():
+                    async with self._probe.connect() as connection:
+                        await connection.execute(text("SELECT 1"))
+        except TimeoutError as exc:
+            if isinstance(exc, RdbmsError):
+                raise
+            raise RdbmsUnavailableError(
+                f"database {self._settings.redacted_url} did not answer SELECT 1 within {timeout:g} s"
+            ) from exc
 
     async def health_check(self) -> dict[str, object]:
         """The registered readiness check: ``SELECT 1`` plus pool and replica details.
