@@ -483,3 +483,29 @@ async def test_a_per_request_custom_auth_is_masked_like_the_clients(
     assert "custom-secret-8" not in text
     assert "custom-secret-16" not in text
     assert "review_sig=***" in text
+
+
+class _BodyReadingAuth(httpx.Auth):
+    """A challenge-response auth that reads the 401 body before answering it."""
+
+    requires_response_body = True
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        response = yield request
+        if response.status_code == 401:
+            assert response.json() == {"error": "unauthorized"}  # needs the body read
+            request.headers["Authorization"] = "Bearer body-secret-17"
+            yield request
+
+
+async def test_a_wrapped_auth_that_reads_the_response_body_still_works(
+    base_url: str, key: str, app: ProgrammableApp, raw: Raw
+) -> None:
+    """The masking wrapper keeps requires_response_body, for create_client(auth=) and per call."""
+    app.valid_credentials.add("Bearer body-secret-17")
+    async with create_client(HttpSettings(base_url=base_url), auth=_BodyReadingAuth()) as client:
+        assert (await client.get("/protected", params={"key": key})).status_code == 200
+    async with create_client(HttpSettings(base_url=base_url)) as client:
+        response = await client.get("/protected", params={"key": key}, auth=_BodyReadingAuth())
+        assert response.status_code == 200
+    assert "body-secret-17" not in _everything(raw)
