@@ -196,6 +196,7 @@ class SecretMarkingAuth(httpx.Auth):
             while True:
                 before.mark_changes(outgoing)
                 response = yield outgoing
+                before = before.as_sent(outgoing)
                 outgoing = flow.send(response)
         except StopIteration:
             return
@@ -211,6 +212,7 @@ class SecretMarkingAuth(httpx.Auth):
             while True:
                 before.mark_changes(outgoing)
                 response = yield outgoing
+                before = before.as_sent(outgoing)
                 outgoing = await flow.asend(response)
         except StopAsyncIteration:
             return
@@ -227,6 +229,14 @@ class _Snapshot:
         self.request = request
         self.headers = frozenset(request.headers.multi_items())
         self.params = frozenset(request.url.params.multi_items())
+
+    def as_sent(self, sent: httpx.Request) -> _Snapshot:
+        """The snapshot for the flow's next step: ``sent`` as it went out, request hooks included.
+
+        What the client's own hooks add (``traceparent``, the correlation id) is then not taken for
+        a change the strategy made when it yields the request again.
+        """
+        return _Snapshot(sent) if sent is self.request else self
 
     def mark_changes(self, outgoing: httpx.Request) -> None:
         if outgoing is not self.request:
