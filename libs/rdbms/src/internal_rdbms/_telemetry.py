@@ -33,7 +33,7 @@ from opentelemetry.metrics import (
     NoOpUpDownCounter,
     Observation,
 )
-from opentelemetry.trace import TracerProvider
+from opentelemetry.trace import Status, StatusCode, TracerProvider
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -55,6 +55,10 @@ class _State:
     generation: int = 0
     tracer: trace.Tracer | None = None
     duration: Histogram | None = None
+    meter: Meter | None = None
+    # Instruments per meter: an SDK meter keeps the first instrument of a name (and its callback)
+    # and ignores a second one, so instrument() after uninstrument() reuses them.
+    histograms: dict[int, tuple[Meter, Histogram]] = field(default_factory=dict)
     # (weak reference to the engine, identifier, function) of every listener we added.
     listeners: list[tuple[ReferenceType[Engine], str, Any]] = field(default_factory=list)
     engines: WeakSet[Engine] = field(default_factory=WeakSet)
@@ -123,22 +127,56 @@ def _attach(engine: Engine) -> None:
         if not _STATE.on or engine in _STATE.engines or _STATE.tracer is None:
             return
         _STATE.engines.add(engine)
+        # Forget the listeners of engines that are gone (a process creating many databases).
+        _STATE.listeners = [entry for entry in _STATE.listeners if entry[0]() is not None]
         registry: list[Any] = getattr(EngineTracer, "_remove_event_listener_params", [])
         before = len(registry)
         # The contrib's own pool counter would start at zero for pools already holding connections
         # (negative idle counts); db.client.connection.count is observed from the pools instead.
         EngineTracer(_STATE.tracer, engine, NoOpUpDownCounter("unused"))  # type: ignore[no-untyped-call]
-        _STATE.listeners.extend(registry[before:])
+        for entry in registry[before:]:
+            if entry[1] == "handle_error":
+                # The contrib's error listener puts the driver's message in the span's status,
+                # bound values included ("Duplicate entry 'x'", "invalid input ... 'x'"): ours instead.
+                event.remove(engine, "handle_error", entry[2])
+            else:
+                _STATE.listeners.append(entry)
         del registry[before:]
+        event.listen(engine, "handle_error", _end_error_span)
+        _STATE.listeners.append((ref(engine), "handle_error", _end_error_span))
         if _STATE.duration is not None:
             for identifier, function in _duration_listeners(engine, _STATE.duration):
                 event.listen(engine, identifier, function)
                 _STATE.listeners.append((ref(engine), identifier, function))
 
 
-def _observe_pools(generation: int) -> Any:
+def _error_code(error: BaseException | None) -> str | None:
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if code is None:
+        args = getattr(error, "args", ())
+        code = args[0] if args and isinstance(args[0], int) else None
+    return None if code is None else str(code)
+
+
+def _end_error_span(exception_context: Any) -> None:
+    """End the statement's span with the error's type and code only (never its message)."""
+    context = exception_context.execution_context
+    span = getattr(context, "_otel_span", None) if context is not None else None
+    if span is None:
+        return
+    context._otel_span = None  # the contrib's listener finds no span to end
+    error = exception_context.original_exception
+    code = _error_code(error)
+    description = type(error).__qualname__ + (f" (code {code})" if code else "")
+    if span.is_recording():
+        span.set_attribute("error.type", type(error).__qualname__)
+        span.set_status(Status(StatusCode.ERROR, description))
+    span.end()
+
+
+def _observe_pools(meter: Meter) -> Any:
     def callback(_options: CallbackOptions) -> Iterable[Observation]:
-        if not _STATE.on or _STATE.generation != generation:
+        if not _STATE.on or _STATE.meter is not meter:
             return []
         totals: dict[tuple[str, str], int] = {}
         for engine in registered_engines():
@@ -181,18 +219,25 @@ def instrument(
             return
         _STATE.on = True
         _STATE.generation += 1
-        generation = _STATE.generation
         _STATE.tracer = trace.get_tracer(_CONTRIB_SCOPE, _CONTRIB_VERSION, tracer_provider)
         meter: Meter = metrics.get_meter(_SCOPE, meter_provider=meter_provider)
-        _STATE.duration = meter.create_histogram(
-            "db.client.operation.duration", unit="s", description="Duration of database client operations."
-        )
-        meter.create_observable_up_down_counter(
-            "db.client.connection.count",
-            callbacks=[_observe_pools(generation)],
-            unit="{connection}",
-            description="Connections of each pool, by state (idle or used).",
-        )
+        _STATE.meter = meter
+        known = _STATE.histograms.get(id(meter))
+        if known is not None and known[0] is meter:
+            _STATE.duration = known[1]
+        else:
+            _STATE.duration = meter.create_histogram(
+                "db.client.operation.duration",
+                unit="s",
+                description="Duration of database client operations.",
+            )
+            meter.create_observable_up_down_counter(
+                "db.client.connection.count",
+                callbacks=[_observe_pools(meter)],
+                unit="{connection}",
+                description="Connections of each pool, by state (idle or used).",
+            )
+            _STATE.histograms[id(meter)] = (meter, _STATE.duration)
     for engine in registered_engines():
         _attach(engine)
     set_engine_hook(_attach)
@@ -207,7 +252,7 @@ def uninstrument() -> None:
         _STATE.on = False
         listeners, _STATE.listeners = _STATE.listeners, []
         _STATE.engines.clear()
-        _STATE.tracer = _STATE.duration = None
+        _STATE.tracer = _STATE.duration = _STATE.meter = None
     for weak_target, identifier, function in listeners:
         target = weak_target()
         if target is not None and event.contains(target, identifier, function):
