@@ -170,11 +170,12 @@ def test_links_bytes_and_lists_are_redacted(telemetry: Telemetry) -> None:
         current.set_attribute("api_keys", ["k1", "k2"])
     recorded = exported(telemetry)[1]
     assert dict(recorded.links[0].attributes or {}) == {"session_id": "***", "note": "plain"}
-    assert dict(recorded.attributes or {}) == {
-        "payload": "b'password=***'",
-        "hosts": ("a", "redis://:***@h/0"),
-        "api_keys": ("***", "***"),
-    }
+    attributes = dict(recorded.attributes or {})
+    # opentelemetry-sdk < 1.24 decodes a bytes value to str before span processors see it; newer ones
+    # keep the bytes, which the redaction renders as their repr. Either way the password is masked.
+    payload = attributes.pop("payload")
+    assert payload in ("password=***", "b'password=***'")
+    assert attributes == {"hosts": ("a", "redis://:***@h/0"), "api_keys": ("***", "***")}
 
 
 def test_exporter_flushes_through_the_wrapper(telemetry: Telemetry) -> None:
