@@ -25,6 +25,9 @@ SERVICES = [
     ("mysql_url", "COMMONS_MYSQL_URL", "MySQL/MariaDB", "mysql://root:s3cret@127.0.0.1:{port}/test"),
 ]
 
+# This process's import path, made absolute at import: pytester runs tests in a temporary directory.
+IMPORT_PATH = os.pathsep.join(os.path.abspath(entry) for entry in sys.path if entry)
+
 # Three tests need the service: each gets its own line, and the probe runs once for all three.
 DEPENDENT_TESTS = """
 import pytest
@@ -66,7 +69,7 @@ def test_a_closed_port_gives_one_line_per_test(
     pytester.makepyfile(DEPENDENT_TESTS.format(fixture=fixture))
     # The child pytest imports what this one does (under Pants sys.path is not in the environment);
     # no PYTEST_ADDOPTS from the outer run (JUnit reports, coverage) reaches it.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(os.path.abspath(p) for p in sys.path if p))
+    monkeypatch.setenv("PYTHONPATH", IMPORT_PATH)
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
     result = pytester.runpytest_subprocess(
         "-p", "internal_testing.plugin", "-p", "no:asyncio", "-p", "no:cacheprovider", "-rsE", "-q"
