@@ -108,8 +108,9 @@ async def rv_db(rv_url: str) -> AsyncIterator[Database]:
     async with database.engine.begin() as connection:
         await connection.run_sync(lambda sync: Base.metadata.create_all(sync, tables=TABLES))
     yield database
-    async with database.engine.begin() as connection:
-        await connection.run_sync(lambda sync: Base.metadata.drop_all(sync, tables=TABLES))
+    async with database.engine.begin() as connection:  # tables one by one: never other tests' enum types
+        for table in reversed(TABLES):
+            await connection.run_sync(table.drop, checkfirst=True)
     await database.aclose()
 
 
