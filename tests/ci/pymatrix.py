@@ -17,7 +17,12 @@ library file it installs or tests, pytest.ini) is not run again: its counts come
 (``COMMONS_CI_FORCE_TESTS=1`` reruns everything). Its venv is still made, so a new release on the index
 or a changed floor is always tested.
 
-Usage: ``python3 tests/ci/pymatrix.py latest@3.12 floors@3.11 floors@3.13 [--lib cache] [--jobs 2]``.
+A run is ``MODE@PYTHON`` (every library, or those of ``--lib``) or ``MODE@PYTHON:LIB,LIB/unit,...`` (only
+those libraries; ``/unit`` runs only that library's unit tests). A hung test fails after ``--test-timeout``
+seconds with its stack (pytest-timeout), a whole pytest process after ``--job-timeout``.
+
+Usage: ``python3 tests/ci/pymatrix.py latest@3.12 floors@3.11 floors@3.13 [--lib cache] [--jobs 2]``,
+``python3 tests/ci/pymatrix.py floors@3.13 latest@3.12:base,cache,http/unit``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import TextIO
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,6 +79,7 @@ class Result:
     mode: str
     python: str
     lib: str
+    unit_only: bool = False
     cached: bool = False
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
     problems: list[str] = dataclasses.field(default_factory=list)
@@ -124,8 +131,12 @@ def summarize(report: Path) -> tuple[dict[str, int], list[str]]:
 class Runner:
     """Runs the jobs of one mode; prints one line per finished job."""
 
-    def __init__(self, workdir: Path, uv: str, *, use_cache: bool) -> None:
+    def __init__(
+        self, workdir: Path, uv: str, *, use_cache: bool, test_timeout: float, job_timeout: float
+    ) -> None:
         self.use_cache = use_cache
+        self.test_timeout = test_timeout
+        self.job_timeout = job_timeout
         self.workdir = workdir
         self.uv = uv
         self._print_lock = threading.Lock()
@@ -134,9 +145,9 @@ class Runner:
         with self._print_lock:
             print(line, flush=True)
 
-    def run(self, mode: str, python: str, lib: str) -> Result:
-        result = Result(mode, python, lib)
-        job = self.workdir / f"{mode}-{python}-{lib}"
+    def run(self, mode: str, python: str, lib: str, unit_only: bool = False) -> Result:
+        result = Result(mode, python, lib, unit_only)
+        job = self.workdir / f"{mode}-{python}-{lib}{'-unit' if unit_only else ''}"
         job.mkdir(parents=True, exist_ok=True)
         venv = job / "venv"
         result.log = job / "log.txt"
@@ -147,10 +158,16 @@ class Runner:
         start = time.monotonic()
         with result.log.open("w") as log:
 
-            def call(args: list[str]) -> int:
+            def call(args: list[str], timeout: float | None = None) -> int:
                 log.write("$ " + " ".join(args) + "\n")
                 log.flush()
-                return subprocess.call(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    return subprocess.call(
+                        args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout
+                    )
+                except subprocess.TimeoutExpired:
+                    result.problems.append(f"pytest did not finish within {timeout:g} s (killed)")
+                    return -9
 
             ok = call([self.uv, "venv", "-q", "--python", find_python(python), str(venv)]) == 0
             ok = ok and call([self.uv, "pip", "install", "-q", *resolution, *INSTALL[lib], *TOOLING]) == 0
@@ -158,35 +175,38 @@ class Runner:
             if not ok:
                 result.problems.append("uv could not create the venv or install the requirements")
                 return result
-            key = self._key(venv, lib, env)
+            key = self._key(venv, lib, env, log)
+            key += "-unit" if unit_only else ""
             log.write(f"inputs: {key}\n")
+            log.flush()
             cached = CACHE_DIR / f"{key}.json"
             if self.use_cache and cached.exists():
                 result.cached = True
                 result.counts = json.loads(cached.read_text())
                 return result
             start = time.monotonic()
-            tests = [str(p) for p in ("libs/" + lib + "/tests/unit", "libs/" + lib + "/tests/integration")]
+            tests = [f"libs/{lib}/tests/unit"] + ([] if unit_only else [f"libs/{lib}/tests/integration"])
             code = call(
                 [
                     str(venv / "bin" / "python"), "-m", "pytest", "-c", "pytest.ini",
                     "--rootdir", f"libs/{lib}", "-p", "no:cacheprovider", "-q", "-rfEs",
-                    f"--junitxml={report}", "-o", "junit_family=xunit2",
+                    f"--junitxml={report}", "-o", "junit_family=xunit2", f"--timeout={self.test_timeout:g}",
                     *[t for t in tests if (ROOT / t).is_dir()],
-                ]
+                ],
+                timeout=self.job_timeout,
             )  # fmt: skip
             result.test_s = time.monotonic() - start
         if report.exists():
             result.counts, skipped = summarize(report)
             result.problems += [f"integration test skipped: {name}" for name in skipped]
-        if code != 0 and not (result.counts.get("failed") or result.counts.get("errors")):
+        if code != 0 and not (result.counts.get("failed") or result.counts.get("errors") or result.problems):
             result.problems.append(f"pytest exited with {code}")
         if not result.failed:
             CACHE_DIR.mkdir(parents=True, exist_ok=True)
             cached.write_text(json.dumps(result.counts))
         return result
 
-    def _key(self, venv: Path, lib: str, env: dict[str, str]) -> str:
+    def _key(self, venv: Path, lib: str, env: dict[str, str], log: TextIO) -> str:
         """A hash of everything the job's outcome depends on (the freeze is also written to the log)."""
         freeze = subprocess.run(
             [self.uv, "pip", "freeze"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
@@ -195,8 +215,7 @@ class Runner:
             [str(venv / "bin" / "python"), "-VV"], capture_output=True, text=True, check=True
         ).stdout
         digest = hashlib.sha256(f"{lib}\n{version}\n{freeze}".encode())
-        with (venv.parent / "log.txt").open("a") as log:
-            log.write(version + freeze)
+        log.write(version + freeze)  # the job's own handle: pytest's output follows, never overwrites it
         folders = {"testing", lib} | {
             arg.split("[")[0].removeprefix("libs/") for arg in INSTALL[lib] if "/" in arg
         }
@@ -220,7 +239,8 @@ class Runner:
             "unchanged since a passing run, not rerun" if result.cached else f"tests {result.test_s:.0f} s"
         )
         self.say(
-            f"[{result.mode} {result.python} {result.lib}] {'FAILED' if bad else 'ok'}: {counts}"
+            f"[{result.mode} {result.python} {result.lib}{' unit' if result.unit_only else ''}]"
+            f" {'FAILED' if bad else 'ok'}: {counts}"
             f" (install {result.install_s:.0f} s, {tests})"
         )
         if bad and result.log is not None:
@@ -232,24 +252,43 @@ class Runner:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", metavar="MODE@PYTHON", help="latest@3.13, floors@3.11 ...")
+    parser.add_argument(
+        "runs", nargs="+", metavar="MODE@PYTHON[:LIB,...]", help="latest@3.13, floors@3.12:base,http/unit"
+    )
     parser.add_argument("--lib", action="append", choices=LIBRARIES, help="default: every library")
     parser.add_argument(
         "--jobs", type=int, default=int(os.environ.get("COMMONS_MATRIX_JOBS") or os.cpu_count() or 2)
     )
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory, removed at the end")
     parser.add_argument("--uv", default=shutil.which("uv") or "uv")
+    parser.add_argument("--test-timeout", type=float, default=300, help="seconds per test (default 300)")
+    parser.add_argument("--job-timeout", type=float, default=1500, help="seconds per pytest process")
     args = parser.parse_args(argv)
-    runs = [tuple(run.split("@", 1)) for run in args.runs]
-    for run in runs:
-        if len(run) != 2 or run[0] not in ("latest", "floors"):
-            parser.error(f"expected latest@X.Y or floors@X.Y, got {'@'.join(run)}")
     libs = args.lib or list(LIBRARIES)
+    runs: list[tuple[str, str]] = []
+    jobs: list[tuple[str, str, str, bool]] = []
+    for spec in args.runs:
+        run, _, only = spec.partition(":")
+        mode, _, python = run.partition("@")
+        if mode not in ("latest", "floors") or not python:
+            parser.error(f"expected latest@X.Y or floors@X.Y[:LIB,LIB/unit], got {spec}")
+        runs.append((mode, python))
+        for item in only.split(",") if only else libs:
+            lib, _, scope = item.partition("/")
+            if lib not in LIBRARIES or scope not in ("", "unit"):
+                parser.error(f"{spec}: {item!r} is not a library ({', '.join(LIBRARIES)}) or LIB/unit")
+            if lib in libs:
+                jobs.append((mode, python, lib, scope == "unit"))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="commons-pymatrix-"))
-    runner = Runner(workdir, args.uv, use_cache=os.environ.get("COMMONS_CI_FORCE_TESTS") != "1")
+    runner = Runner(
+        workdir,
+        args.uv,
+        use_cache=os.environ.get("COMMONS_CI_FORCE_TESTS") != "1",
+        test_timeout=args.test_timeout,
+        job_timeout=args.job_timeout,
+    )
     start = time.monotonic()
-    jobs = [(mode, python, lib) for mode, python in runs for lib in libs]
-    jobs.sort(key=lambda job: SLOWEST_FIRST.index(job[2]))
+    jobs.sort(key=lambda job: (job[3], SLOWEST_FIRST.index(job[2])))
     results: list[Result] = []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for future in as_completed([pool.submit(runner.run, *job) for job in jobs]):
