@@ -101,6 +101,38 @@ async def _wait_confirmed(client: httpx.AsyncClient, order_id: int) -> None:
             await asyncio.sleep(0.1)
 
 
+async def _settled_spans(telemetry: Telemetry) -> list[ReadableSpan]:
+    """The finished spans once the consumer's span has ended and every parent has ended too.
+
+    Spans end on the servers' threads and the consumer's task, after the client saw what it waited for.
+    """
+    assert telemetry.span_exporter is not None
+    async with asyncio.timeout(30):
+        while True:
+            spans = list(telemetry.span_exporter.get_finished_spans())
+            ids = {s.context.span_id for s in spans}
+            local_parents = {
+                s.parent.span_id for s in spans if s.parent is not None and not s.parent.is_remote
+            }
+            if any(s.kind is SpanKind.CONSUMER for s in spans) and local_parents <= ids:
+                return spans
+            await asyncio.sleep(0.05)
+
+
+async def _finished_server_span(telemetry: Telemetry, route: str) -> ReadableSpan:
+    """The server span of ``route`` once it has ended (the server thread ends it after responding)."""
+    assert telemetry.span_exporter is not None
+    async with asyncio.timeout(30):
+        while True:
+            for finished in telemetry.span_exporter.get_finished_spans():
+                if (
+                    finished.kind is SpanKind.SERVER
+                    and (finished.attributes or {}).get("http.route") == route
+                ):
+                    return finished
+            await asyncio.sleep(0.05)
+
+
 def _tree(spans: list[ReadableSpan], trace_id: int) -> dict[int, ReadableSpan]:
     return {s.context.span_id: s for s in spans if s.context.trace_id == trace_id}
 
@@ -123,7 +155,7 @@ async def test_an_order_is_one_trace_tree(
         await _wait_confirmed(client, placed.json()["id"])
 
     assert telemetry.span_exporter is not None
-    spans = list(telemetry.span_exporter.get_finished_spans())
+    spans = await _settled_spans(telemetry)
     roots = [
         s
         for s in spans
@@ -188,11 +220,8 @@ async def test_a_failing_route_logs_its_trace(
     assert failed.headers["content-type"].startswith("application/problem+json")
 
     assert telemetry.span_exporter is not None
-    server = next(
-        s
-        for s in telemetry.span_exporter.get_finished_spans()
-        if s.kind is SpanKind.SERVER and (s.attributes or {}).get("http.route") == "/boom"
-    )
+    # The server span ends (and the access line is written) after the client has the response.
+    server = await _finished_server_span(telemetry, "/boom")
     ours = {
         _hex(s.context.span_id, 16)
         for s in telemetry.span_exporter.get_finished_spans()
