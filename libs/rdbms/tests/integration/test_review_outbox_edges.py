@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +171,7 @@ async def test_events_from_a_writer_whose_clock_runs_ahead_are_due_at_once(db: D
     async with db.transaction() as session:  # the writer's clock only shows in created_at
         await session.execute(update(OUTBOX.table).values(created_at=ahead))
     async with db.session() as session:
-        due = (await session.execute(select(OUTBOX.table.c.next_attempt_at))).scalar_one()
+        due: datetime = (await session.execute(select(OUTBOX.table.c.next_attempt_at))).scalar_one()
     assert due < utcnow() - timedelta(days=365)  # never "later" for any relay's clock
     publisher = OddPublisher(lambda given: [e.id for e in given])
     assert await OutboxRelay(db, OUTBOX, publisher).run_once() == 1
