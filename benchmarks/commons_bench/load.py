@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import httpx  # pants: no-infer-dep
 
 __all__ = ["Phase", "main", "render"]
 
