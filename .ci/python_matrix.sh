@@ -1,13 +1,29 @@
 #!/usr/bin/env bash
-# Every library's unit + integration suite with plain pytest on Python 3.12 and 3.13 with today's newest
-# versions (Pants runs it on 3.11), one throwaway uv venv and ONE pytest process per library and Python,
-# two at a time. --with-floors adds .ci/floors.sh's runs to the same pool (one step, both cores busy).
+# The suite with plain pytest on the Pythons Pants does not use (Pants runs it on 3.11), one throwaway uv
+# venv and ONE pytest process per library and Python, two at a time (tests/ci/pymatrix.py).
+#   (no option)    latest@3.12 and latest@3.13: every library with today's newest versions.
+#   --ci           what .ci/run runs (~4-5 min on 2 cores, measured): floors@3.13 for every library (the
+#                  newest Python AND the declared floors at once), integration included for base, cache,
+#                  rdbms, http (the timeout, lock and retry code), unit tests only for aws, fastapi,
+#                  testing; and latest@3.12 unit tests of base, cache, rdbms, http (asyncio.wait_for
+#                  and timeouts changed in 3.12).
+#   --with-floors  the full matrix: latest@3.12, latest@3.13, floors@3.11, floors@3.13, every test.
 # Ends with "N passed, N failed, N skipped, N errors"; fails on a failure or a skipped integration test.
-# Extra arguments go to tests/ci/pymatrix.py (--lib cache, --jobs 1).
+# Extra arguments go to tests/ci/pymatrix.py (--lib cache, --jobs 1, --test-timeout 120).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 runs=(latest@3.12 latest@3.13)
-if [[ "${1:-}" == --with-floors ]]; then shift; runs+=(floors@3.11 floors@3.13); fi
+case "${1:-}" in
+  --with-floors) shift; runs+=(floors@3.11 floors@3.13) ;;
+  --ci)
+    shift
+    runs=(
+      floors@3.13:rdbms,cache,http,base,aws/unit,fastapi/unit,testing/unit
+      latest@3.12:rdbms/unit,cache/unit,http/unit,base/unit
+    )
+    export COMMONS_MATRIX_JOBS="${COMMONS_MATRIX_JOBS:-2}"
+    ;;
+esac
 source tests/ci/uv.sh || exit 1
 export COMMONS_POSTGRES_URL="${COMMONS_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 export COMMONS_MYSQL_URL="${COMMONS_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
