@@ -14,7 +14,7 @@ fi
 
 status=0
 "$tools/bin/actionlint" .github/workflows/*.yml || { echo "actionlint: fix the workflows above" >&2; status=1; }
-"$tools/bin/ruff" format --check libs tests benchmarks build-support \
+"$tools/bin/ruff" format --check libs tests benchmarks build-support examples \
   || { echo "formatting: run ./pants fmt :: or ruff format" >&2; status=1; }
 
 # READMEs are the wheels' index pages: commands must be repo-relative, never one machine's checkout.

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio
+
 # Several libraries own uvicorn in the commons resolve: BUILD names one.
 import uvicorn  # pants: no-infer-dep
 
