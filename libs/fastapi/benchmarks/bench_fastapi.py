@@ -25,6 +25,7 @@ Run: ``./pants run benchmarks:run -- --only fastapi``.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import socket
 import sys
@@ -77,6 +78,11 @@ def _app(*, commons: bool) -> FastAPI:
     return app
 
 
+# uvicorn[standard]'s parser when it is importable (services run it), else the pure-Python h11; the
+# row notes say which ran (a Pants pex with two uvicorn requirements may leave httptools inactive).
+HTTP_PARSER = "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
 @asynccontextmanager
 async def _serve(app: FastAPI) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn (httptools) on a free 127.0.0.1 port, in this event loop; yield its URL.
@@ -90,7 +96,7 @@ async def _serve(app: FastAPI) -> AsyncIterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        app, http="httptools", log_level="warning", access_log=False, lifespan="off", backlog=1024
+        app, http=HTTP_PARSER, log_level="warning", access_log=False, lifespan="off", backlog=1024
     )
     server = uvicorn.Server(config)
     # serve() would take over SIGINT/SIGTERM in the main thread for as long as the suite runs.
@@ -165,7 +171,7 @@ async def suite(ctx: BenchContext) -> AsyncIterator[list[Benchmark]]:
         stack.callback(tracer_provider.shutdown)
         stack.callback(uninstrument, traced)
         served_note = (
-            "CPU time (process, user + system) per request, client included; uvicorn (httptools) on "
+            f"CPU time (process, user + system) per request, client included; uvicorn ({HTTP_PARSER}) on "
             "127.0.0.1 in this process and event loop, one keep-alive httpx client per app, sequential "
             "requests; raw: a bare FastAPI app (its own telemetry off); access log at WARNING"
         )
