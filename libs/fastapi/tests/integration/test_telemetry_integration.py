@@ -65,7 +65,7 @@ def _app(settings: FastAPISettings | None = None, *, telemetry: dict[str, Any] |
     app = FastAPI(telemetry=cast(Any, telemetry))
     install(app, settings or FastAPISettings(), health_registry=HealthRegistry(cache_ttl=0))
 
-    @app.get("/work/{item}")
+    @app.get("/jobs/{item}")
     async def work(item: int) -> dict[str, int]:
         with span("route.work", item=item):
             logging.getLogger("tests.route").info("working on %s", item)
@@ -129,7 +129,7 @@ def test_the_server_span_is_the_parent_of_the_route_spans(telemetry: Telemetry) 
     app = _app()
     instrument(app)
     with _served(app) as client:
-        response = client.get("/work/7", headers={"X-Correlation-ID": "corr-telemetry-1"})
+        response = client.get("/jobs/7", headers={"X-Correlation-ID": "corr-telemetry-1"})
     assert response.status_code == 200
     spans = _wait_for(telemetry, lambda s: _has("route.work")(s) and _has_server(s))
     server, route = _server(spans), _named(spans, "route.work")
@@ -138,9 +138,9 @@ def test_the_server_span_is_the_parent_of_the_route_spans(telemetry: Telemetry) 
     assert route.context.trace_id == server.context.trace_id
     attributes = dict(server.attributes or {})
     assert attributes["commons.correlation_id"] == "corr-telemetry-1"
-    assert (attributes["http.request.method"], attributes["http.route"]) == ("GET", "/work/{item}")
+    assert (attributes["http.request.method"], attributes["http.route"]) == ("GET", "/jobs/{item}")
     assert attributes["http.response.status_code"] == 200
-    assert server.name == "GET /work/{item}"
+    assert server.name == "GET /jobs/{item}"
     assert [s.name for s in spans if "http send" in s.name or "http receive" in s.name] == []
 
 
@@ -149,7 +149,7 @@ def test_an_incoming_traceparent_is_continued_by_the_server_span(telemetry: Tele
     app = _app()
     instrument(app)
     with _served(app) as client:
-        client.get("/work/1", headers={"traceparent": TRACEPARENT}).raise_for_status()
+        client.get("/jobs/1", headers={"traceparent": TRACEPARENT}).raise_for_status()
     spans = _wait_for(telemetry, lambda s: _has("route.work")(s) and _has_server(s))
     server, route = _server(spans), _named(spans, "route.work")
     assert format(server.context.trace_id, "032x") == TRACE_ID
@@ -172,7 +172,7 @@ def test_fastapis_own_server_span_parents_the_route_spans(
     )
     headers = {"traceparent": traceparent} if traceparent else {}
     with _served(app) as client:
-        client.get("/work/2", headers=headers).raise_for_status()
+        client.get("/jobs/2", headers=headers).raise_for_status()
     spans = _wait_for(telemetry, lambda s: _has("route.work")(s) and _has_server(s))
     server, route = _server(spans), _named(spans, "route.work")
     assert _parent_id(route) == server.context.span_id
@@ -202,7 +202,7 @@ async def test_without_traceparent_the_middleware_joins_the_current_span(
     telemetry: Telemetry, wrapped_client: httpx.AsyncClient
 ) -> None:
     """No traceparent: the route spans are children of the span current around the app (no detached trace)."""
-    (await wrapped_client.get("/work/3")).raise_for_status()
+    (await wrapped_client.get("/jobs/3")).raise_for_status()
     spans = _wait_for(telemetry, _has("route.work", "outer"))
     outer, route = _named(spans, "outer"), _named(spans, "route.work")
     assert _parent_id(route) == outer.context.span_id
@@ -222,7 +222,7 @@ async def test_baggage_without_traceparent_keeps_the_current_span(
 async def test_a_traceparent_of_another_trace_is_attached(telemetry: Telemetry, make_client: Any) -> None:
     """No span current (no instrumentation at all): the route spans continue the incoming trace."""
     async with make_client(_app(telemetry=NATIVE_OFF)) as client:
-        (await client.get("/work/4", headers={"traceparent": TRACEPARENT})).raise_for_status()
+        (await client.get("/jobs/4", headers={"traceparent": TRACEPARENT})).raise_for_status()
     route = _named(_wait_for(telemetry, _has("route.work")), "route.work")
     assert format(route.context.trace_id, "032x") == TRACE_ID
     assert _parent_id(route) == int(PARENT_ID, 16)
@@ -240,7 +240,7 @@ def test_access_and_error_logs_carry_the_server_spans_ids(
     app = _app()
     instrument(app)
     with _served(app) as client:
-        assert client.get("/work/5").status_code == 200
+        assert client.get("/jobs/5").status_code == 200
         assert client.get("/boom").status_code == 500
     spans = _wait_for(telemetry, lambda s: sum(x.kind is SpanKind.SERVER for x in s) == 2)
     servers = {s.attributes["http.route"]: s for s in spans if s.kind is SpanKind.SERVER}  # type: ignore[index]
@@ -249,12 +249,12 @@ def test_access_and_error_logs_carry_the_server_spans_ids(
         for route, s in servers.items()
     }
     access = {line["http_path"]: line for line in _lines(json_logs, "internal_fastapi.access")}
-    assert (access["/work/5"]["trace_id"], access["/work/5"]["span_id"]) == ids["/work/{item}"]
+    assert (access["/jobs/5"]["trace_id"], access["/jobs/5"]["span_id"]) == ids["/jobs/{item}"]
     assert (access["/boom"]["trace_id"], access["/boom"]["span_id"]) == ids["/boom"]
     [error] = _lines(json_logs, "internal_fastapi.errors")
     assert (error["trace_id"], error["span_id"]) == ids["/boom"]
     [route_line] = _lines(json_logs, "tests.route")
-    assert route_line["trace_id"] == ids["/work/{item}"][0]
+    assert route_line["trace_id"] == ids["/jobs/{item}"][0]
     assert route_line["span_id"] == format(_named(spans, "route.work").context.span_id, "016x")
 
 
@@ -274,12 +274,12 @@ def test_request_duration_and_active_requests_use_the_stable_names(telemetry: Te
     app = _app()
     instrument(app)
     with _served(app) as client:
-        client.get("/work/6").raise_for_status()
+        client.get("/jobs/6").raise_for_status()
         _wait_for(telemetry, _has_server)
     points = _metric_points(telemetry)
     [duration] = points["http.server.request.duration [s]"]
     assert duration.count == 1
-    assert dict(duration.attributes)["http.route"] == "/work/{item}"
+    assert dict(duration.attributes)["http.route"] == "/jobs/{item}"
     assert dict(duration.attributes)["http.response.status_code"] == 200
     active = points["http.server.active_requests [{request}]"]
     assert sum(point.value for point in active) == 0  # one request came and went
@@ -295,11 +295,11 @@ def test_instrument_everything_covers_apps_installed_before_and_after(telemetry:
     plain = FastAPI()
     assert (is_instrumented(before), is_instrumented(after), is_instrumented(plain)) == (True, True, False)
     with _served(after) as client:
-        client.get("/work/8").raise_for_status()
+        client.get("/jobs/8").raise_for_status()
         _wait_for(telemetry, _has_server)
         uninstrument()
         assert (is_instrumented(before), is_instrumented(after)) == (False, False)
-        client.get("/work/9").raise_for_status()
+        client.get("/jobs/9").raise_for_status()
     assert telemetry.span_exporter is not None
     spans = _wait_for(telemetry, lambda s: sum(x.name == "route.work" for x in s) == 2)
     assert sum(s.kind is SpanKind.SERVER for s in spans) == 1  # the second request had no server span
