@@ -151,14 +151,14 @@ moto_port="$(free_port)"
 servers+=($!)
 wait_http "http://127.0.0.1:$moto_port/moto-api/" "${servers[-1]}" "$work/moto.log"
 service_port="$(free_port)"
-(cd "$work" && env -u PYTHONPATH \
+env -C "$work" -u PYTHONPATH \
   COMMONS_RDBMS_URL="${pg_url%/*}/$database" \
   COMMONS_CACHE_URL="${COMMONS_REDIS_URL:-redis://127.0.0.1:6379/0}" COMMONS_CACHE_KEY_PREFIX="example-$$:" \
   COMMONS_HTTP_BASE_URL="http://127.0.0.1:$service_port" \
   COMMONS_AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" COMMONS_AWS_REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
   COMMONS_FASTAPI_HEALTH_DETAILS=true ORDERS_QUEUE_NAME="orders-$$" \
-  exec "$venv/bin/orders-service" --port "$service_port") >"$work/service.log" 2>&1 &
+  "$venv/bin/orders-service" --port "$service_port" >"$work/service.log" 2>&1 &
 servers+=($!)
 wait_http "http://127.0.0.1:$service_port/health/live" "${servers[-1]}" "$work/service.log"
 say "example service at http://127.0.0.1:$service_port"
