@@ -55,6 +55,17 @@ class FastAPISettings(LibrarySettings):
         description="Instrument the app at install(): a server span per request and the "
         "http.server.* metrics (internal_fastapi.telemetry.instrument() turns it on for every app).",
     )
+    max_concurrent_requests: int | None = Field(
+        default=100,
+        ge=1,
+        description="Most requests handled at once by one process; the rest get an immediate "
+        "problem+json 503 'overloaded' with Retry-After instead of queueing for the pool or the "
+        "event loop. Health probes are never refused. None: no limit (long-lived streams, "
+        "e.g. server-sent events, count while they stream: raise it or set None for those).",
+    )
+    overload_retry_after: int = Field(
+        default=1, ge=0, le=3600, description="Seconds in the Retry-After header of an 'overloaded' 503."
+    )
     problem_type_base: str | None = Field(
         default=None,
         description="Base URI of problem types (type = base + code); None gives 'about:blank'.",

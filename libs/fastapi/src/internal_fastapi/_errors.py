@@ -22,6 +22,7 @@ and ``httpx.TransportError`` when httpx is installed. Errors of the web layer it
         ├── ConflictError           409
         ├── TooManyRequestsError    429 (Retry-After)
         └── ServiceUnavailableError 503
+            └── OverloadedError     503 (admission control)
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ __all__ = [
     "ErrorRule",
     "ForbiddenError",
     "NotFoundError",
+    "OverloadedError",
     "ServiceUnavailableError",
     "TooManyRequestsError",
     "UnauthorizedError",
@@ -188,6 +190,12 @@ class ServiceUnavailableError(ApiError):
 
     status_code = 503
     code = "service_unavailable"
+
+
+class OverloadedError(ServiceUnavailableError):
+    """503 ``overloaded``: the service is at its concurrent-request limit (admission control)."""
+
+    code = "overloaded"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from internal_base.errors import ConfigurationError
 from internal_base.health import HealthRegistry
+from internal_fastapi._admission import Admission
 from internal_fastapi._config import FastAPISettings
 from internal_fastapi._errors import ErrorMapper, default_error_mapper, install_exception_handlers
 from internal_fastapi._health import HealthDetails, add_health_routes
@@ -36,7 +37,9 @@ def install(
     :class:`ErrorHandlingMiddleware` (unhandled exceptions → 500 problem) do → FastAPI's
     exception handlers → routes. With ``settings.telemetry`` (or after
     :func:`internal_fastapi.telemetry.instrument`) the app gets a server span per request
-    around all of it. Call it once, before the app starts serving.
+    around all of it. Over ``settings.max_concurrent_requests`` requests in flight, a new one is
+    answered at once with a problem+json 503 ``overloaded`` (health probes are never refused).
+    Call it once, before the app starts serving.
 
     Args:
         app: The application.
@@ -72,6 +75,11 @@ def install(
         logger=settings.access_logger if settings.log_requests else None,
         exclude_paths=tuple(settings.log_exclude_paths),
         telemetry=switch,
+        admission=Admission(
+            settings.max_concurrent_requests,
+            retry_after=settings.overload_retry_after,
+            exempt_paths=_health_paths(settings),
+        ),
     )
     if settings.health_enabled:
         details = health_details if health_details is not None else settings.health_details
@@ -87,3 +95,10 @@ def install(
     setattr(app.state, _INSTALLED, True)
     instrument_installed(app, enabled=settings.telemetry)
     return mapper
+
+
+def _health_paths(settings: FastAPISettings) -> tuple[str, ...]:
+    # Probes are never shed: a replica that is busy, not broken, must stay in rotation.
+    if not settings.health_enabled:
+        return ()
+    return tuple(f"{settings.health_prefix}/{name}" for name in ("live", "ready"))

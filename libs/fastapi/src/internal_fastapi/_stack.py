@@ -16,6 +16,7 @@ from opentelemetry import context as otel_context
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from internal_base.context import correlation_scope
+from internal_fastapi._admission import Admission
 from internal_fastapi._errors import ErrorMapper, default_error_mapper
 from internal_fastapi._middleware import (
     CorrelationIdMiddleware,
@@ -46,6 +47,9 @@ class CommonsMiddleware:
         telemetry: The app's telemetry switch (``install()`` passes it): while it is on, this
             layer opens the request's server span around everything it does and records the
             ``http.server.*`` metrics. None: never on.
+        admission: The concurrent-request limit (None: every request is admitted). A request
+            over the limit is answered at once with a problem+json 503 ``overloaded`` and
+            ``Retry-After``, logged and traced like any other response.
     """
 
     def __init__(
@@ -58,8 +62,10 @@ class CommonsMiddleware:
         logger: str | None = "internal_fastapi.access",
         exclude_paths: Collection[str] = (),
         telemetry: TelemetrySwitch | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.app = app
+        self.admission = admission if admission is not None else Admission(None)
         self.telemetry = telemetry if telemetry is not None else TelemetrySwitch()
         self.mapper = mapper if mapper is not None else default_error_mapper()
         self.logger = None if logger is None else logging.getLogger(logger)
@@ -96,6 +102,7 @@ class CommonsMiddleware:
         request = server.start(scope, carrier, correlation_id) if server is not None else None
         token = attach_trace(carrier) if carrier and request is None else None
         error: BaseException | None = None
+        admitted = self.admission.enter(scope["path"])
         try:
             with correlation_scope(correlation_id, request_id):
                 if request is None:
@@ -103,7 +110,11 @@ class CommonsMiddleware:
                 aborted = True
                 try:
                     try:
-                        await self.app(scope, receive, send_wrapper)
+                        if admitted is False:
+                            refusal = self.admission.refusal(self.mapper, scope["path"])
+                            await refusal(scope, receive, send_wrapper)
+                        else:
+                            await self.app(scope, receive, send_wrapper)
                     except Exception as exc:
                         error = exc
                         if response_started:
@@ -121,6 +132,8 @@ class CommonsMiddleware:
             error = error or exc
             raise
         finally:
+            if admitted:
+                self.admission.leave()
             if request is not None:
                 server.finish(request, scope, status, error)  # type: ignore[union-attr]
             elif token is not None:

@@ -24,11 +24,13 @@ from sqlalchemy import create_engine
 
 metadata = load_python_file(os.path.dirname(__file__), "models.py").metadata
 engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
-with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=metadata)
-    with context.begin_transaction():
-        context.run_migrations()
-engine.dispose()
+try:
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+finally:  # a failing migration must not leave the SQLite connection open (a ResourceWarning on 3.13)
+    engine.dispose()
 """
 
 _MODELS = """
