@@ -52,6 +52,8 @@ __all__ = [
 
 #: redis-py's connection and parser modules: an AttributeError on None there is a dropped stream.
 _IO_FILES: Final = re.compile(r"redis[/\\](asyncio[/\\]connection|_parsers[/\\])")
+#: asyncio's stream and transport modules: on 3.13 a closed transport fails with a TypeError on None.
+_ASYNCIO_IO_FILES: Final = re.compile(r"asyncio[/\\](selector_events|streams)\.py$")
 #: A cluster error raised before the command was written (the slot map was being refreshed).
 _TRANSIENT_TEXT: Final = ("not covered", "cannot be connected", "slots cache")
 
@@ -187,22 +189,27 @@ class RecycledConnectionError(redis.exceptions.ConnectionError):
     """redis-py closed a node connection under a command (a slot-map refresh recycles them all)."""
 
 
-def recycled(exc: AttributeError) -> RecycledConnectionError | None:
-    """The connection error an ``AttributeError`` from a connection closed under a command stands for.
+def recycled(exc: AttributeError | TypeError) -> RecycledConnectionError | None:
+    """The connection error an error on a connection closed under a command stands for.
 
     redis-py 8's ``RedisCluster`` marks every node connection for reconnection on each slot-map
     refresh and closes free ones while other tasks may be connecting them; the task then fails
-    with ``'NoneType' object has no attribute 'writelines'`` (its stream was dropped). The error
-    keeps the original traceback, so whether the command may have been sent is judged as usual.
+    with ``'NoneType' object has no attribute 'writelines'`` (its stream was dropped), or on
+    Python 3.13 with ``'NoneType' object is not callable`` inside asyncio's closed transport. The
+    error keeps the original traceback, so whether the command may have been sent is judged as usual.
     """
+    if "NoneType" not in str(exc):
+        return None
+    frames = []
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_next is None and _IO_FILES.search(tb.tb_frame.f_code.co_filename) and "NoneType" in str(exc):
-            error = RecycledConnectionError(
-                "the connection was closed under the command by a slot-map refresh"
-            )
-            return error.with_traceback(exc.__traceback__)
+        frames.append(tb.tb_frame.f_code.co_filename)
         tb = tb.tb_next
+    in_redis_io = [bool(_IO_FILES.search(name)) for name in frames]
+    # Raised in redis-py's I/O code, or in asyncio's stream/transport code that it called.
+    if frames and any(in_redis_io) and (in_redis_io[-1] or _ASYNCIO_IO_FILES.search(frames[-1])):
+        error = RecycledConnectionError("the connection was closed under the command by a slot-map refresh")
+        return error.with_traceback(exc.__traceback__)
     return None
 
 
@@ -217,7 +224,7 @@ class ClusterRedis(aiocluster.RedisCluster):
             raise translate(exc, args) from exc
         except redis.exceptions.ClusterCrossSlotError as exc:
             raise translate(exc, args) from exc
-        except AttributeError as exc:
+        except (AttributeError, TypeError) as exc:
             error = recycled(exc)
             if error is None:
                 raise

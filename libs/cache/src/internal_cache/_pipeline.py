@@ -275,7 +275,7 @@ class CachePipeline:
             raise
         except RedisClusterException as exc:
             raise translate(exc, stack[0] if len(stack) == 1 else ()) from exc
-        except AttributeError as exc:
+        except (AttributeError, TypeError) as exc:
             error = recycled(exc)
             if error is None:
                 raise
