@@ -1,10 +1,12 @@
 """A bounded load run: 10, 100 and 500 concurrent clients against a small service, then recovery.
 
 The service (``commons_bench._load_app``: internal_fastapi + internal_rdbms with their default pool
-settings) runs under uvicorn in its own process; this process is the clients and a readiness probe
-that calls ``/health/ready`` every 200 ms, as a load balancer would. What a service team needs to hold
-at peak: only 200s and fast problem+json 503s (never a hang, a 500 or a reset), readiness 200
-throughout, and normal latency again seconds after the load stops.
+and admission settings) runs under uvicorn in its own process; this process is the clients and a
+readiness probe that calls ``/health/ready`` every 200 ms, as a load balancer would. With two cores
+or more the service is pinned to the first and the clients to the rest, as if they ran on other
+machines (clients on the service's core would measure how the clients starve it). What a service
+team needs to hold at peak: only 200s and fast problem+json 503s (never a hang, a 500 or a reset),
+readiness 200 throughout, and normal latency again seconds after the load stops.
 
     ./pants run benchmarks:load -- --output BENCHMARKS.md
 
@@ -171,17 +173,30 @@ def _verdict(ok: bool) -> str:
     return "pass" if ok else "FAIL"
 
 
-def _pool_defaults() -> str:
+def _defaults() -> str:
+    from internal_fastapi import FastAPISettings
     from internal_rdbms import RdbmsSettings
 
-    fields = RdbmsSettings.model_fields
+    pool = RdbmsSettings.model_fields
+    limit = FastAPISettings.model_fields["max_concurrent_requests"].default
     return (
-        f"size {fields['pool_size'].default}, overflow {fields['max_overflow'].default}, "
-        f"{fields['pool_timeout'].default:g} s pool timeout"
+        f"internal_rdbms's default pool (size {pool['pool_size'].default}, overflow "
+        f"{pool['max_overflow'].default}, {pool['pool_timeout'].default:g} s pool timeout) and "
+        f"internal_fastapi's default admission limit ({limit} requests in flight)"
     )
 
 
-def render(phases: Sequence[Phase], baseline: float, recovery: float, query_seconds: float) -> str:
+def _split_cores() -> tuple[set[int], set[int]] | None:
+    """The service's core and the clients' cores, when this machine has two or more."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < 2:
+        return None
+    return {cores[0]}, set(cores[1:])
+
+
+def render(
+    phases: Sequence[Phase], baseline: float, recovery: float, query_seconds: float, cores: str
+) -> str:
     """The markdown section: one row per phase and the verdicts."""
     rows = [
         "| clients | requests/s | 200 | 503 (problem+json) | other | p50 / p99 of 200s | p99 of 503s "
@@ -200,7 +215,10 @@ def render(phases: Sequence[Phase], baseline: float, recovery: float, query_seco
         )
     others = sum(sum(p.other.values()) + p.unavailable_not_problem for p in phases)
     bad_probes = sum(1 for p in phases for status, _ in p.probes if status != 200)
+    slow_refusals = max((_p(p.unavailable, 0.99) for p in phases if p.unavailable), default=0.0)
     verdicts = [
+        f"- 503s answered at once (p99 under 500 ms): **{_verdict(slow_refusals < 0.5)}** "
+        f"(worst p99 {_ms(slow_refusals)})",
         f"- Only 200s and problem+json 503s: **{_verdict(others == 0)}** ({others} other answers)",
         f"- Readiness 200 throughout: **{_verdict(bad_probes == 0)}** ({bad_probes} probes not 200)",
         f"- Back to normal latency after the load: **{_verdict(recovery <= 10)}** "
@@ -215,9 +233,8 @@ def render(phases: Sequence[Phase], baseline: float, recovery: float, query_seco
             "./pants run benchmarks:load -- --output BENCHMARKS.md",
             "```",
             "",
-            f"- Run: {when}; {os.cpu_count()} cores shared by the service and the clients; each request "
-            f"holds a pooled PostgreSQL connection for {query_seconds * 1000:.0f} ms; internal_rdbms's "
-            f"default pool ({_pool_defaults()})",
+            f"- Run: {when}; {cores}; each request holds a pooled PostgreSQL connection for "
+            f"{query_seconds * 1000:.0f} ms; {_defaults()}",
             "",
             *rows,
             "",
@@ -232,6 +249,13 @@ async def _run(phases: Sequence[int], seconds: float, query_seconds: float) -> s
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     process = _start_service(port, query_seconds)
+    split = _split_cores()
+    if split is None:
+        cores = f"{os.cpu_count()} core(s) shared by the service and the clients"
+    else:
+        os.sched_setaffinity(process.pid, split[0])
+        os.sched_setaffinity(0, split[1])
+        cores = f"the service on 1 core, the clients and the probe on {len(split[1])} other(s)"
     try:
         await _wait_ready(base_url, process)
         baseline = statistics.median(await _sequential_latency(base_url, 30))
@@ -240,7 +264,7 @@ async def _run(phases: Sequence[int], seconds: float, query_seconds: float) -> s
             print(f"load run: {clients} clients for {seconds:.0f} s", file=sys.stderr, flush=True)
             results.append(await _run_phase(base_url, clients, seconds))
         recovery = await _recovery(base_url, baseline)
-        return render(results, baseline, recovery, query_seconds)
+        return render(results, baseline, recovery, query_seconds, cores)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -310,7 +310,10 @@ async def traced_send(send: Send, request: httpx.Request, kwargs: dict[str, Any]
     span = tracer.start_span(method if known else "HTTP", kind=SpanKind.CLIENT, attributes=attributes)
     call = TelemetryCall(span, url)
     request.extensions[CALL_EXTENSION] = call
-    token = otel_context.attach(trace.set_span_in_context(span))
+    # A provider that records nothing may return an invalid span (the NoOpTracer of
+    # opentelemetry-api < 1.31): only a valid span replaces the caller's, whose trace must go out.
+    valid = span.get_span_context().is_valid
+    token = otel_context.attach(trace.set_span_in_context(span)) if valid else None
     started = time.perf_counter()
     try:
         if "traceparent" in request.headers:
@@ -326,7 +329,8 @@ async def traced_send(send: Send, request: httpx.Request, kwargs: dict[str, Any]
         histogram.record(time.perf_counter() - started, metric_attributes)
         return response
     finally:
-        otel_context.detach(token)
+        if token is not None:
+            otel_context.detach(token)
         if call.sent > 1:
             span.set_attribute("http.request.resend_count", call.sent - 1)
         span.end()
