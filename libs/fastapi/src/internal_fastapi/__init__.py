@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from internal_fastapi._admission import Admission
 from internal_fastapi._config import (
     FastAPISettings,
 )
@@ -89,6 +90,7 @@ from internal_fastapi._stack import (
 )
 
 __all__ = [
+    "Admission",
     "ApiError",
     "ApiResponse",
     "BadRequestError",
