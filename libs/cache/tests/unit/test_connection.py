@@ -52,7 +52,7 @@ async def test_default_window_is_a_duration(fake_server: FakeServer, fake_redis:
     fake_server.connected = False
     with testing() as waits, pytest.raises(CacheUnavailableError) as info:
         await client.get("k")
-    assert 9.0 <= sum(waits.sleeps) <= 10.0
+    assert 9.0 <= sum(waits.sleeps) <= 10.0 + 1e-9  # the last pause is cut to the window (float sum)
     assert len(waits.sleeps) > 5
     message = str(info.value)
     assert f"{len(waits.sleeps) + 1} attempts over" in message
