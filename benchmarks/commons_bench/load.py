@@ -1,5 +1,8 @@
 """A bounded load run: 10, 100 and 500 concurrent clients against a small service, then recovery.
 
+The clients wait ``Retry-After`` after a 503, as internal_http's retries (and well-behaved clients) do;
+a last phase of 500 clients that retry at once shows the service under a flood.
+
 The service (``commons_bench._load_app``: internal_fastapi + internal_rdbms with their default pool
 and admission settings) runs under uvicorn in its own process; this process is the clients and a
 readiness probe that calls ``/health/ready`` every 200 ms, as a load balancer would. With two cores
@@ -35,6 +38,7 @@ __all__ = ["Phase", "main", "render"]
 BEGIN_MARKER = "<!-- BEGIN GENERATED: load_run -->"
 END_MARKER = "<!-- END GENERATED: load_run -->"
 _DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+_NO_BACK_OFF = " (no back-off)"
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Phase:
     """What the clients and the probe saw while ``clients`` requests were in flight."""
 
     clients: int
+    backs_off: bool = True  # clients wait Retry-After seconds after a 503, as internal_http's retries do
     seconds: float = 0.0
     ok: list[float] = field(default_factory=list)
     unavailable: list[float] = field(default_factory=list)
@@ -61,24 +66,64 @@ def _ms(seconds: float) -> str:
     return "—" if seconds != seconds else f"{seconds * 1000:.0f} ms"
 
 
-async def _client(client: httpx.AsyncClient, stop: asyncio.Event, phase: Phase) -> None:
-    while not stop.is_set():
-        started = time.perf_counter()
+class _Connection:
+    """One keep-alive HTTP/1.1 connection sending GETs: the cheapest client there is.
+
+    httpx costs several times the service's own work per request, so 500 httpx clients saturate
+    their core before the service's and the run measures the clients. The probe, the baseline and
+    the recovery check (a few requests a second) use httpx.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def get(self, path: str) -> tuple[int, dict[str, str]]:
+        """Status and headers (lower-case names) of ``GET path``; the body is read and dropped."""
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.streams
         try:
-            response = await client.get("/work")
-        except httpx.HTTPError as exc:
-            phase.other[type(exc).__name__] = phase.other.get(type(exc).__name__, 0) + 1
-            continue
-        elapsed = time.perf_counter() - started
-        if response.status_code == 200:
-            phase.ok.append(elapsed)
-        elif response.status_code == 503:
-            phase.unavailable.append(elapsed)
-            if not response.headers.get("content-type", "").startswith("application/problem+json"):
-                phase.unavailable_not_problem += 1
-        else:
-            key = f"HTTP {response.status_code}"
-            phase.other[key] = phase.other.get(key, 0) + 1
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode("ascii"))
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)}
+            await reader.readexactly(int(headers.get("content-length", "0")))
+        except BaseException:
+            self.close()
+            raise
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return int(head[0].split()[1]), headers
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+async def _client(host: str, port: int, stop: asyncio.Event, phase: Phase) -> None:
+    connection = _Connection(host, port)
+    try:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                status, headers = await connection.get("/work")
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                phase.other[type(exc).__name__] = phase.other.get(type(exc).__name__, 0) + 1
+                continue
+            elapsed = time.perf_counter() - started
+            if status == 200:
+                phase.ok.append(elapsed)
+            elif status == 503:
+                phase.unavailable.append(elapsed)
+                if not headers.get("content-type", "").startswith("application/problem+json"):
+                    phase.unavailable_not_problem += 1
+                if phase.backs_off:
+                    await asyncio.sleep(float(headers.get("retry-after", "1")))
+            else:
+                phase.other[f"HTTP {status}"] = phase.other.get(f"HTTP {status}", 0) + 1
+    finally:
+        connection.close()
 
 
 async def _probe(client: httpx.AsyncClient, stop: asyncio.Event, phase: Phase) -> None:
@@ -92,16 +137,13 @@ async def _probe(client: httpx.AsyncClient, stop: asyncio.Event, phase: Phase) -
         await asyncio.sleep(0.2)
 
 
-async def _run_phase(base_url: str, clients: int, seconds: float) -> Phase:
-    phase = Phase(clients)
+async def _run_phase(base_url: str, clients: int, seconds: float, *, backs_off: bool) -> Phase:
+    phase = Phase(clients, backs_off)
     stop = asyncio.Event()
-    limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
-    async with (
-        httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as client,
-        httpx.AsyncClient(base_url=base_url) as prober,
-    ):
+    url = httpx.URL(base_url)
+    async with httpx.AsyncClient(base_url=base_url) as prober:
         started = time.perf_counter()
-        tasks = [asyncio.create_task(_client(client, stop, phase)) for _ in range(clients)]
+        tasks = [asyncio.create_task(_client(url.host, url.port or 80, stop, phase)) for _ in range(clients)]
         tasks.append(asyncio.create_task(_probe(prober, stop, phase)))
         await asyncio.sleep(seconds)
         stop.set()
@@ -207,7 +249,8 @@ def render(
         done = len(p.ok) + len(p.unavailable) + sum(p.other.values())
         bad_probes = sum(1 for status, _ in p.probes if status != 200)
         rows.append(
-            f"| {p.clients} | {done / p.seconds:.0f} | {len(p.ok)} | {len(p.unavailable)}"
+            f"| {p.clients}{_NO_BACK_OFF * (not p.backs_off)} | {done / p.seconds:.0f} | {len(p.ok)} | "
+            f"{len(p.unavailable)}"
             f" ({len(p.unavailable) - p.unavailable_not_problem}) | "
             f"{', '.join(f'{k}: {v}' for k, v in p.other.items()) or '0'} | "
             f"{_ms(_p(p.ok, 0.5))} / {_ms(_p(p.ok, 0.99))} | {_ms(_p(p.unavailable, 0.99))} | "
@@ -245,7 +288,7 @@ def render(
     )
 
 
-async def _run(phases: Sequence[int], seconds: float, query_seconds: float) -> str:
+async def _run(phases: Sequence[tuple[int, bool]], seconds: float, query_seconds: float) -> str:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     process = _start_service(port, query_seconds)
@@ -260,9 +303,9 @@ async def _run(phases: Sequence[int], seconds: float, query_seconds: float) -> s
         await _wait_ready(base_url, process)
         baseline = statistics.median(await _sequential_latency(base_url, 30))
         results = []
-        for clients in phases:
+        for clients, backs_off in phases:
             print(f"load run: {clients} clients for {seconds:.0f} s", file=sys.stderr, flush=True)
-            results.append(await _run_phase(base_url, clients, seconds))
+            results.append(await _run_phase(base_url, clients, seconds, backs_off=backs_off))
         recovery = await _recovery(base_url, baseline)
         return render(results, baseline, recovery, query_seconds, cores)
     finally:
@@ -273,12 +316,16 @@ async def _run(phases: Sequence[int], seconds: float, query_seconds: float) -> s
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line of the load run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", default="10,100,500", help="comma-separated phases")
+    parser.add_argument(
+        "--clients",
+        default="10,100,500,500!",
+        help="comma-separated phases; N! = N clients that retry a 503 at once instead of after Retry-After",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--query-seconds", type=float, default=0.1, help="pg_sleep per request")
     parser.add_argument("--output", type=Path, help="markdown file whose load_run section is refreshed")
     args = parser.parse_args(argv)
-    phases = [int(n) for n in args.clients.split(",")]
+    phases = [(int(n.rstrip("!")), not n.endswith("!")) for n in args.clients.split(",")]
     section = asyncio.run(_run(phases, args.seconds, args.query_seconds))
     if args.output is None:
         print(section)

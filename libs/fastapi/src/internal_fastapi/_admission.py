@@ -62,7 +62,8 @@ class Admission:
     def leave(self) -> None:
         """One admitted request is done."""
         self.in_flight -= 1
-        if self.refused and self.limit is not None and self.in_flight < self.limit:
+        # Ended once half the slots are free: at the edge of the limit it would flap, a line per request.
+        if self.refused and self.limit is not None and self.in_flight <= self.limit // 2:
             refused = self.refused
             _log.warning("load shedding ended: %d requests refused", refused, extra={"http_refused": refused})
             self.refused = 0
