@@ -2,8 +2,9 @@
 # The suite with plain pytest on the Pythons Pants does not use (Pants runs it on 3.11), one throwaway uv
 # venv and ONE pytest process per library and Python, two at a time (tests/ci/pymatrix.py).
 #   (no option)    latest@3.12 and latest@3.13: every library with today's newest versions.
-#   --ci           what .ci/run runs (~4 min on 2 cores): floors@3.13, every library's whole suite at its
-#                  declared floors on the newest Python (3.11 with today's versions is ./pants test ::).
+#   --ci           what .ci/run runs (~7 min on 2 cores): floors@3.13, every library's whole suite at its
+#                  declared floors on the newest Python, and every library's unit tests on 3.12 with today's
+#                  versions (3.11 with today's versions is ./pants test ::).
 #   --with-floors  the full matrix: latest@3.12, latest@3.13, floors@3.11, floors@3.13, every test.
 # Ends with "N passed, N failed, N skipped, N errors"; fails on a failure or a skipped integration test.
 # Extra arguments go to tests/ci/pymatrix.py (--lib cache, --jobs 1, --test-timeout 120).
@@ -14,7 +15,7 @@ case "${1:-}" in
   --with-floors) shift; runs+=(floors@3.11 floors@3.13) ;;
   --ci)
     shift
-    runs=(floors@3.13)
+    runs=(floors@3.13 latest@3.12:base/unit,cache/unit,rdbms/unit,aws/unit,http/unit,fastapi/unit,testing/unit)
     export COMMONS_MATRIX_JOBS="${COMMONS_MATRIX_JOBS:-2}"
     ;;
 esac
