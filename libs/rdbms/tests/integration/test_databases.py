@@ -267,6 +267,9 @@ async def _wait_until_gone(db: Database, backend_id: int) -> None:
     async with db.engine.connect() as admin:
         while True:
             listed: int = (await admin.execute(query, {"id": backend_id})).scalar_one()
+            # A new transaction per poll: PostgreSQL keeps one pg_stat_activity snapshot per
+            # transaction, so a first poll that still saw the dying backend would see it forever.
+            await admin.rollback()
             if not listed:
                 return
             assert time.monotonic() < deadline, "the killed connection is still listed after 30 s"
