@@ -41,7 +41,7 @@ class Admission:
         self.retry_after = retry_after
         self.exempt_paths = frozenset(exempt_paths)
         self.in_flight = 0
-        self.refused = 0  # since the last time the service was below its limit
+        self.refused = 0  # since shedding last ended (half the slots free)
 
     def enter(self, path: str) -> bool | None:
         """True: admitted (call :meth:`leave` when done); False: refused; None: not counted."""

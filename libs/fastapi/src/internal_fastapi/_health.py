@@ -17,11 +17,16 @@ from fastapi.responses import JSONResponse
 
 from internal_base.health import HealthRegistry, HealthReport, default_registry
 
-__all__ = ["HealthDetails", "add_health_routes", "health_router"]
+__all__ = ["HealthDetails", "add_health_routes", "health_router", "probe_paths"]
 
 #: Who sees full reports: False (nobody), True (everybody), or a FastAPI dependency (or
 #: ``Depends(...)``) whose truthy result shows them, e.g. ``BearerAuth(verifier, optional=True)``.
 HealthDetails = bool | Callable[..., Any] | params.Depends
+
+
+def probe_paths(prefix: str) -> tuple[str, str]:
+    """The liveness and readiness paths under ``prefix``."""
+    return f"{prefix}/live", f"{prefix}/ready"
 
 
 def _response(report: HealthReport, detailed: bool) -> JSONResponse:
@@ -103,12 +108,13 @@ def add_health_routes(
     async def readiness() -> HealthReport:
         return await current().readiness()
 
+    live, ready = probe_paths(prefix)
     for path, run, summary in (
-        ("/live", liveness, "Liveness probe"),
-        ("/ready", readiness, "Readiness probe"),
+        (live, liveness, "Liveness probe"),
+        (ready, readiness, "Readiness probe"),
     ):
         router.add_api_route(
-            f"{prefix}{path}",
+            path,
             _probe(run, details),
             methods=["GET"],
             summary=summary,

@@ -11,7 +11,7 @@ from internal_base.health import HealthRegistry
 from internal_fastapi._admission import Admission
 from internal_fastapi._config import FastAPISettings
 from internal_fastapi._errors import ErrorMapper, default_error_mapper, install_exception_handlers
-from internal_fastapi._health import HealthDetails, add_health_routes
+from internal_fastapi._health import HealthDetails, add_health_routes, probe_paths
 from internal_fastapi._pagination import install_cursor_codec
 from internal_fastapi._stack import CommonsMiddleware
 from internal_fastapi._telemetry import instrument_installed, telemetry_switch
@@ -99,6 +99,4 @@ def install(
 
 def _health_paths(settings: FastAPISettings) -> tuple[str, ...]:
     # Probes are never shed: a replica that is busy, not broken, must stay in rotation.
-    if not settings.health_enabled:
-        return ()
-    return tuple(f"{settings.health_prefix}/{name}" for name in ("live", "ready"))
+    return probe_paths(settings.health_prefix) if settings.health_enabled else ()
